@@ -1,0 +1,152 @@
+package blobstore
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Codec bytes: the first byte of every stored blob.
+const (
+	CodecRaw  byte = 0 // stored as-is (compression didn't help)
+	CodecZstd byte = 1
+)
+
+const (
+	// minCompress is the smallest input worth handing to zstd: below it the
+	// frame header alone eats any saving.
+	minCompress = 64
+	// maxZstdRatio bounds how much plaintext one stored byte can expand to.
+	// The densest zstd construct is an RLE block: 3 header bytes plus one
+	// byte yield at most 128 KiB. It lets Decode and ParseIndex reject an
+	// impossible size before allocating for it.
+	maxZstdRatio = (128 << 10) / 4
+)
+
+// The encoder runs one EncodeAll per pooled encoder, so its concurrency is
+// the number of chunks that can compress in parallel; with 1 every caller
+// would queue on a single encoder.
+var encoder = sync.OnceValue(func() *zstd.Encoder {
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(0),
+		zstd.WithZeroFrames(true),
+		// The BLAKE3 check in Decode covers what the frame CRC would.
+		zstd.WithEncoderCRC(false),
+	)
+	if err != nil {
+		panic("blobstore: create zstd encoder: " + err.Error()) // constant options; cannot happen
+	}
+	return enc
+})
+
+// The decoder bounds each DecodeAll by the capacity of its destination, which
+// Decode sets to the expected plaintext size; a shared decoder cannot take a
+// per-call WithDecoderMaxMemory.
+var decoder = sync.OnceValue(func() *zstd.Decoder {
+	dec, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(0),
+		zstd.WithDecodeAllCapLimit(true),
+	)
+	if err != nil {
+		panic("blobstore: create zstd decoder: " + err.Error()) // constant options; cannot happen
+	}
+	return dec
+})
+
+// Encode appends the stored form of plain to dst: one codec byte, then the
+// payload. Data that zstd shrinks by less than about 3% is stored raw, since
+// decompressing it would cost time for no real saving. Safe for concurrent
+// use.
+func Encode(dst, plain []byte) []byte {
+	// Room for the raw form means the fallback never reallocates.
+	dst = slices.Grow(dst, 1+len(plain))
+	start := len(dst)
+	if len(plain) >= minCompress {
+		dst = append(dst, CodecZstd)
+		dst = encoder().EncodeAll(plain, dst)
+		if len(dst)-start-1 <= len(plain)-len(plain)/32 {
+			return dst
+		}
+		dst = dst[:start]
+	}
+	dst = append(dst, CodecRaw)
+	return append(dst, plain...)
+}
+
+// Decode appends the plaintext of blob to dst and verifies that it is size
+// bytes long and hashes to want. Every failure wraps ErrCorrupt and names
+// the chunk; on failure dst is returned unchanged. Safe for concurrent use.
+func Decode(dst, blob []byte, want ID, size int) ([]byte, error) {
+	out, err := decode(dst, blob, want, size)
+	if err != nil {
+		return dst, fmt.Errorf("chunk %s: %w", want, err)
+	}
+	return out, nil
+}
+
+// decode is Decode without the chunk name, so that ReadChunk can name the
+// chunk once alongside the pack.
+func decode(dst, blob []byte, want ID, size int) ([]byte, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("negative size %d: %w", size, ErrCorrupt)
+	}
+	if len(blob) == 0 {
+		return nil, fmt.Errorf("empty blob: %w", ErrCorrupt)
+	}
+	start := len(dst)
+	switch codec, payload := blob[0], blob[1:]; codec {
+	case CodecRaw:
+		if len(payload) != size {
+			return nil, fmt.Errorf("stored %d bytes, want %d: %w", len(payload), size, ErrCorrupt)
+		}
+		dst = append(dst, payload...)
+	case CodecZstd:
+		if !plausibleSize(int64(len(blob)), int64(size)) {
+			return nil, fmt.Errorf("size %d impossible for %d stored bytes: %w", size, len(blob), ErrCorrupt)
+		}
+		// A wrong size from the catalog or footer shows up here, before
+		// anything is allocated for it.
+		var h zstd.Header
+		if h.Decode(payload) == nil && !h.Skippable && h.HasFCS && h.FrameContentSize != uint64(size) {
+			return nil, fmt.Errorf("frame holds %d bytes, want %d: %w", h.FrameContentSize, size, ErrCorrupt)
+		}
+		full := slices.Grow(dst, size)[:start+size]
+		// The capacity limit stops a hostile frame from decompressing
+		// beyond size.
+		out, err := decoder().DecodeAll(payload, full[:start:start+size])
+		if err != nil {
+			return nil, fmt.Errorf("decompress: %w: %w", err, ErrCorrupt)
+		}
+		if len(out) != start+size {
+			return nil, fmt.Errorf("decompressed %d bytes, want %d: %w", len(out)-start, size, ErrCorrupt)
+		}
+		dst = out
+		if size == 0 || &out[start] == &full[start] {
+			// Hand back the capacity the limit hid, so callers that
+			// reuse their buffer keep it.
+			dst = full
+		}
+	default:
+		return nil, fmt.Errorf("unknown codec %d: %w", codec, ErrCorrupt)
+	}
+	if Sum(dst[start:]) != want {
+		return nil, fmt.Errorf("hash mismatch: %w", ErrCorrupt)
+	}
+	return dst, nil
+}
+
+// plausibleSize reports whether a stored blob of stored bytes (codec byte
+// included) could hold size bytes of plaintext under any codec.
+func plausibleSize(stored, size int64) bool {
+	if stored < 1 || size < 0 {
+		return false
+	}
+	payload := stored - 1
+	if payload > (1<<63-1)/maxZstdRatio {
+		return true
+	}
+	return size <= payload*maxZstdRatio
+}

@@ -1,0 +1,52 @@
+// Package blobstore stores chunks in immutable, content-addressed pack files.
+//
+// # Chunk IDs
+//
+// A chunk is named by the BLAKE3-256 hash of its plaintext (ID, Sum), so
+// identical chunks share one ID and are stored once. Every read re-hashes the
+// plaintext, which makes the ID the integrity check as well as the name.
+//
+// # Blobs
+//
+// A blob is the stored form of one chunk (Encode, Decode):
+//
+//	codec   1 byte   CodecRaw (0) or CodecZstd (1)
+//	payload ...      the plaintext, or one zstd frame of it
+//
+// Chunks are stored raw when zstd saves less than about 3% or they are
+// shorter than 64 bytes. zstd frames carry no checksum of their own; the
+// BLAKE3 check covers them.
+//
+// # Packs
+//
+// Blobs are appended to pack files of roughly 16 MiB (PackWriter). A pack is
+// named by the lowercase hex BLAKE3-256 of its complete bytes, and laid out
+// as follows (integers little-endian, uvarints as in encoding/binary):
+//
+//	offset 0          "CAIRNPK1"                      8-byte magic
+//	offset 8          blob, blob, ...                 back to back
+//	footer            per blob, in order:
+//	                    ID                            32 bytes
+//	                    offset of the blob in pack    uvarint
+//	                    stored length (codec+payload) uvarint
+//	                    plaintext length              uvarint
+//	last 16 bytes     footer length in bytes          uint32
+//	                  entry count                     uint32
+//	                  "CAIRNIDX"                      8-byte magic
+//
+// The catalog is the primary index of where each chunk lives; the footer
+// makes a pack self-describing so that it can be verified on its own
+// (ReadIndex, ReadChunk) and a lost catalog could be rebuilt from the packs.
+//
+// # Durability
+//
+// A pack is written completely, fsynced and renamed into place (Upload.Commit)
+// before any catalog row may refer to it. A crash therefore leaves at worst an
+// unreferenced pack, never a catalog row pointing at missing or partial data.
+// Packs are never modified after commit, only deleted.
+//
+// # Stores
+//
+// Store abstracts where packs live; Local keeps them on the filesystem and
+// the storetest package holds the conformance suite every Store must pass.
+package blobstore

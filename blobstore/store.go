@@ -1,0 +1,51 @@
+package blobstore
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+var (
+	// ErrNotFound reports a pack that does not exist.
+	ErrNotFound = errors.New("blobstore: not found")
+	// ErrCorrupt reports stored bytes that fail validation.
+	ErrCorrupt = errors.New("blobstore: corrupt data")
+	// ErrInvalidName reports a pack name that fails ValidName.
+	ErrInvalidName = errors.New("blobstore: invalid pack name")
+)
+
+// Store holds immutable pack files. The interface deliberately says nothing
+// about local files so that an object-store backend can implement it too.
+// Implementations are safe for concurrent use.
+type Store interface {
+	// Create starts writing a new pack. Nothing is visible under any name
+	// until Upload.Commit.
+	Create(ctx context.Context) (Upload, error)
+	// ReadAt fills p from the pack's bytes at off. A missing pack gives an
+	// error wrapping ErrNotFound. Reading past the end gives an error
+	// wrapping io.ErrUnexpectedEOF, or io.EOF if off >= size.
+	ReadAt(ctx context.Context, name string, p []byte, off int64) error
+	// Stat returns a pack's size (ErrNotFound if missing).
+	Stat(ctx context.Context, name string) (int64, error)
+	// List calls fn for every committed pack, in no particular order. An
+	// error from fn stops the walk and is returned as is.
+	List(ctx context.Context, fn func(name string, size int64) error) error
+	// Delete removes a pack durably. Deleting a missing pack returns an
+	// error wrapping ErrNotFound.
+	Delete(ctx context.Context, name string) error
+	Close() error
+}
+
+// Upload is a pack being written. It is not safe for concurrent use.
+type Upload interface {
+	io.Writer
+	// Commit makes everything written durable and visible under name, which
+	// must satisfy ValidName. After Commit returns nil the pack survives
+	// kill -9 and power loss. Committing a name that already exists with
+	// the same size succeeds, because packs are content-addressed.
+	Commit(ctx context.Context, name string) error
+	// Abort discards the upload. It is safe to call after Commit, where it
+	// does nothing, so callers can always defer it.
+	Abort() error
+}

@@ -1,0 +1,185 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// ApplicationID marks a SQLite file as a cairn catalog ("crn1").
+const ApplicationID = 0x63726e31
+
+var (
+	// ErrNotCatalog means the file is a SQLite database (or something else)
+	// that cairn did not create; it is never modified.
+	ErrNotCatalog = errors.New("catalog: not a cairn catalog")
+	// ErrTooNew means the catalog was written by a newer cairn.
+	ErrTooNew = errors.New("catalog: written by a newer version of cairn")
+	// ErrNotFound is returned by lookups that find nothing.
+	ErrNotFound = errors.New("catalog: not found")
+)
+
+// DB is an open catalog: one writer connection (SQLite allows one writer at
+// a time; a pool would only queue on the busy handler) and a pool of
+// readers, which WAL lets run beside the writer.
+type DB struct {
+	path string
+	w    *sql.DB
+	r    *sql.DB
+	// Now stamps rows with the time; tests replace it.
+	Now func() time.Time
+}
+
+// busyTimeout bounds how long a write waits for another process's
+// transaction. Snapshot commits are short, so this is generous.
+const busyTimeout = 60 * time.Second
+
+func dsn(path string, extra string) string {
+	// synchronous=FULL: in WAL mode NORMAL may lose the last commits on
+	// power loss, and a committed snapshot must survive it.
+	return fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=%d&_foreign_keys=on%s",
+		url.PathEscape(path), busyTimeout.Milliseconds(), extra)
+}
+
+// Open opens the catalog at path, creating it when create is set and the
+// file does not exist, and applies pending migrations. A file that is not
+// a cairn catalog, or one from a newer cairn, is refused untouched.
+func Open(ctx context.Context, path string, create bool) (*DB, error) {
+	if _, err := os.Stat(path); err != nil {
+		if !errors.Is(err, os.ErrNotExist) || !create {
+			return nil, fmt.Errorf("open catalog: %w", err)
+		}
+	} else if err := probe(ctx, path); err != nil {
+		return nil, err
+	}
+	w, err := sql.Open("sqlite3", dsn(path, "&_txlock=immediate"))
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("catalog %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite3", dsn(path, "&_query_only=1"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	return &DB{path: path, w: w, r: r, Now: time.Now}, nil
+}
+
+// probe inspects an existing file read-only before anything may write to it.
+func probe(ctx context.Context, path string) error {
+	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?mode=ro")
+	if err != nil {
+		return fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	defer db.Close()
+	var appID, version int
+	err = db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID)
+	if err == nil {
+		err = db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version)
+	}
+	if err != nil {
+		var se sqlite3.Error
+		if errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt) {
+			return fmt.Errorf("%s is damaged or not a SQLite file (%v): %w", path, se, ErrNotCatalog)
+		}
+		return fmt.Errorf("read catalog %s: %w", path, err)
+	}
+	if appID == 0 && version == 0 {
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
+			return fmt.Errorf("read catalog %s: %w", path, err)
+		}
+		if n == 0 {
+			return nil // an empty file: ours to initialise
+		}
+	}
+	if appID != ApplicationID {
+		return fmt.Errorf("%s belongs to another program (application_id %#x): %w", path, appID, ErrNotCatalog)
+	}
+	if latest := latestVersion(); version > latest {
+		return fmt.Errorf("%s has format %d, this cairn knows up to %d; upgrade cairn: %w", path, version, latest, ErrTooNew)
+	}
+	return nil
+}
+
+// Close closes both connection pools.
+func (db *DB) Close() error {
+	return errors.Join(db.r.Close(), db.w.Close())
+}
+
+// Path is the catalog file's path.
+func (db *DB) Path() string { return db.path }
+
+// Reader is the read-only pool, for lookups that may run beside a write.
+func (db *DB) Reader() *sql.DB { return db.r }
+
+// Meta returns a value from the meta table, or "" when unset.
+func (db *DB) Meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := db.r.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read meta %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// InitMeta sets meta values that are not set yet and returns the values now
+// stored, so two processes creating one repository agree on them.
+func (db *DB) InitMeta(ctx context.Context, kv map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	err := db.Write(ctx, func(tx *sql.Tx) error {
+		for k, v := range kv {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", k, v); err != nil {
+				return err
+			}
+			var got string
+			if err := tx.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", k).Scan(&got); err != nil {
+				return err
+			}
+			out[k] = got
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("initialise repository metadata: %w", err)
+	}
+	return out, nil
+}
+
+// Write runs fn in one immediate write transaction.
+func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Checkpoint folds the WAL back into the main file; called after large
+// deletions so the file can shrink and readers stay fast.
+func (db *DB) Checkpoint(ctx context.Context) error {
+	_, err := db.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	return err
+}

@@ -1,0 +1,264 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// NewPack is a sealed, durable pack to record.
+type NewPack struct {
+	Name string
+	Size int64
+}
+
+// NewChunk is a chunk written by this snapshot into Packs[Pack].
+type NewChunk struct {
+	Hash           [32]byte
+	Pack           int
+	Offset, Length int64
+	Size           int64
+}
+
+// ChunkRef names a chunk in a content's list: > 0 is an existing chunk id,
+// < 0 is NewChunks[-ref-1] of the same commit.
+type ChunkRef int64
+
+// NewContent is file content read by this snapshot.
+type NewContent struct {
+	Hash     [32]byte
+	Size     int64
+	Chunking string
+	Chunks   []ChunkRef
+}
+
+// NewVersion is a path that is new or changed in this snapshot. Content
+// indexes Contents; -1 for dirs and symlinks.
+type NewVersion struct {
+	Version
+	Content int
+}
+
+// Refresh updates the stat fingerprint of a live version whose bytes and
+// metadata were read again and found equal.
+type Refresh struct {
+	ID        int64
+	FpCtimeNs int64
+	FpIno     uint64
+	FpExtra   string
+}
+
+// Warning is something a person should know about a snapshot.
+type Warning struct {
+	Path    string
+	Kind    string
+	Message string
+}
+
+// Commit is everything one snapshot adds, applied in one transaction.
+type Commit struct {
+	Source            string
+	Started, Finished time.Time
+	Label             string
+	Tags              []string
+	FileCount         int64
+	TotalBytes        int64
+	AddedBytes        int64
+	Packs             []NewPack
+	NewChunks         []NewChunk
+	Contents          []NewContent
+	Versions          []NewVersion
+	Close             []int64 // live versions that changed or vanished
+	Refresh           []Refresh
+	Warnings          []Warning
+}
+
+// ErrConflict means the live versions changed under a snapshot (another
+// process snapshotted the same source without holding its lock).
+var ErrConflict = errors.New("catalog: live versions changed during the snapshot")
+
+// CommitSnapshot records c atomically and returns the new snapshot id.
+// Every pack must already be durable in the blob store.
+func (db *DB) CommitSnapshot(ctx context.Context, c *Commit) (int64, error) {
+	var snapID int64
+	err := db.Write(ctx, func(tx *sql.Tx) error {
+		var err error
+		snapID, err = commit(ctx, tx, c)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("commit snapshot of %s: %w", c.Source, err)
+	}
+	return snapID, nil
+}
+
+func commit(ctx context.Context, tx *sql.Tx, c *Commit) (int64, error) {
+	sourceID, err := ensureSource(ctx, tx, c.Source)
+	if err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO snapshot(source_id, started_ns, finished_ns, label, tags, file_count, total_bytes, added_bytes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, sourceID, c.Started.UnixNano(), c.Finished.UnixNano(), c.Label, joinTags(c.Tags),
+		c.FileCount, c.TotalBytes, c.AddedBytes)
+	if err != nil {
+		return 0, fmt.Errorf("insert snapshot: %w", err)
+	}
+	snapID, _ := res.LastInsertId()
+
+	packIDs := make([]int64, len(c.Packs))
+	for i, p := range c.Packs {
+		if packIDs[i], err = upsertReturningID(ctx, tx,
+			"INSERT INTO pack(name, size, created_ns) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
+			"SELECT id FROM pack WHERE name = ?", []any{p.Name, p.Size, c.Finished.UnixNano()}, p.Name); err != nil {
+			return 0, fmt.Errorf("insert pack %s: %w", p.Name, err)
+		}
+	}
+	chunkIDs, err := insertChunks(ctx, tx, c.NewChunks, packIDs)
+	if err != nil {
+		return 0, err
+	}
+	contentIDs := make([]int64, len(c.Contents))
+	for i, ct := range c.Contents {
+		ids := make([]int64, len(ct.Chunks))
+		for j, ref := range ct.Chunks {
+			if ref > 0 {
+				ids[j] = int64(ref)
+			} else {
+				ids[j] = chunkIDs[-ref-1]
+			}
+		}
+		if contentIDs[i], err = upsertReturningID(ctx, tx,
+			"INSERT INTO content(hash, size, chunking, chunks) VALUES (?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING",
+			"SELECT id FROM content WHERE hash = ?", []any{ct.Hash[:], ct.Size, ct.Chunking, EncodeChunkList(ids)}, ct.Hash[:]); err != nil {
+			return 0, fmt.Errorf("insert content: %w", err)
+		}
+	}
+	if err := closeVersions(ctx, tx, c.Close, snapID-1); err != nil {
+		return 0, err
+	}
+	if err := insertVersions(ctx, tx, sourceID, snapID, c.Versions, contentIDs); err != nil {
+		return 0, err
+	}
+	for _, r := range c.Refresh {
+		if _, err := tx.ExecContext(ctx, "UPDATE version SET fp_ctime_ns = ?, fp_ino = ?, fp_extra = ? WHERE id = ?",
+			r.FpCtimeNs, int64(r.FpIno), r.FpExtra, r.ID); err != nil {
+			return 0, fmt.Errorf("refresh version: %w", err)
+		}
+	}
+	for _, w := range c.Warnings {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO warning(snapshot_id, path, kind, message) VALUES (?, ?, ?, ?)",
+			snapID, w.Path, w.Kind, w.Message); err != nil {
+			return 0, fmt.Errorf("insert warning: %w", err)
+		}
+	}
+	return snapID, nil
+}
+
+func ensureSource(ctx context.Context, tx *sql.Tx, path string) (int64, error) {
+	id, err := upsertReturningID(ctx, tx, "INSERT INTO source(path) VALUES (?) ON CONFLICT(path) DO NOTHING",
+		"SELECT id FROM source WHERE path = ?", []any{path}, path)
+	if err != nil {
+		return 0, fmt.Errorf("insert source %s: %w", path, err)
+	}
+	return id, nil
+}
+
+// upsertReturningID inserts a row unless its unique key exists and returns
+// the row's id either way: the key may have been added by a concurrent
+// snapshot that committed first.
+func upsertReturningID(ctx context.Context, tx *sql.Tx, insert, lookup string, args []any, key any) (int64, error) {
+	res, err := tx.ExecContext(ctx, insert, args...)
+	if err != nil {
+		return 0, err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return res.LastInsertId()
+	}
+	var id int64
+	err = tx.QueryRowContext(ctx, lookup, key).Scan(&id)
+	return id, err
+}
+
+func insertChunks(ctx context.Context, tx *sql.Tx, chunks []NewChunk, packIDs []int64) ([]int64, error) {
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO chunk(hash, pack_id, offset, length, size) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(hash) DO NOTHING`)
+	if err != nil {
+		return nil, err
+	}
+	defer ins.Close()
+	look, err := tx.PrepareContext(ctx, "SELECT id FROM chunk WHERE hash = ?")
+	if err != nil {
+		return nil, err
+	}
+	defer look.Close()
+	ids := make([]int64, len(chunks))
+	for i, ch := range chunks {
+		res, err := ins.ExecContext(ctx, ch.Hash[:], packIDs[ch.Pack], ch.Offset, ch.Length, ch.Size)
+		if err != nil {
+			return nil, fmt.Errorf("insert chunk: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			ids[i], _ = res.LastInsertId()
+			continue
+		}
+		// Another snapshot stored the same chunk first; ours is dead
+		// space in our pack that gc reclaims.
+		if err := look.QueryRowContext(ctx, ch.Hash[:]).Scan(&ids[i]); err != nil {
+			return nil, fmt.Errorf("look up chunk: %w", err)
+		}
+	}
+	return ids, nil
+}
+
+func closeVersions(ctx context.Context, tx *sql.Tx, ids []int64, last int64) error {
+	st, err := tx.PrepareContext(ctx, "UPDATE version SET last_snapshot_id = ? WHERE id = ? AND last_snapshot_id IS NULL")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, id := range ids {
+		res, err := st.ExecContext(ctx, last, id)
+		if err != nil {
+			return fmt.Errorf("close version: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return ErrConflict
+		}
+	}
+	return nil
+}
+
+func insertVersions(ctx context.Context, tx *sql.Tx, sourceID, snapID int64, vs []NewVersion, contentIDs []int64) error {
+	st, err := tx.PrepareContext(ctx, `INSERT INTO version(source_id, path, type, mode, size, mtime_ns, content_id,
+		link_target, capture, json_valid, json_entries, db_check, fp_ctime_ns, fp_ino, fp_extra, first_snapshot_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, v := range vs {
+		var content, link, capture, dbCheck any
+		if v.Content >= 0 {
+			content = contentIDs[v.Content]
+		}
+		if v.Type == TypeSymlink {
+			link = v.LinkTarget
+		}
+		if v.Capture != "" {
+			capture = v.Capture
+		}
+		if v.DBCheck != "" {
+			dbCheck = v.DBCheck
+		}
+		if _, err := st.ExecContext(ctx, sourceID, v.Path, v.Type, v.Mode, v.Size, v.MtimeNs, content, link, capture,
+			v.JSONValid, v.JSONEntries, dbCheck, v.FpCtimeNs, int64(v.FpIno), v.FpExtra, snapID); err != nil {
+			if isUniqueViolation(err) {
+				return ErrConflict
+			}
+			return fmt.Errorf("insert version %s: %w", v.Path, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+)
+
+// Pack is a pack file the catalog knows.
+type Pack struct {
+	ID   int64
+	Name string
+	Size int64
+}
+
+// Packs lists every recorded pack.
+func (db *DB) Packs(ctx context.Context) ([]Pack, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT id, name, size FROM pack ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("list packs: %w", err)
+	}
+	defer rows.Close()
+	var out []Pack
+	for rows.Next() {
+		var p Pack
+		if err := rows.Scan(&p.ID, &p.Name, &p.Size); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// ChunksInPack lists the chunks recorded in one pack, by offset.
+func (db *DB) ChunksInPack(ctx context.Context, packID int64) ([]ChunkLoc, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT c.id, c.hash, p.name, c.offset, c.length, c.size
+		FROM chunk c JOIN pack p ON p.id = c.pack_id WHERE c.pack_id = ? ORDER BY c.offset`, packID)
+	if err != nil {
+		return nil, fmt.Errorf("list chunks of pack %d: %w", packID, err)
+	}
+	defer rows.Close()
+	var out []ChunkLoc
+	for rows.Next() {
+		var l ChunkLoc
+		var hash []byte
+		if err := rows.Scan(&l.ID, &hash, &l.Pack, &l.Offset, &l.Length, &l.Size); err != nil {
+			return nil, err
+		}
+		copy(l.Hash[:], hash)
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
+// ChunkIDs returns the set of recorded chunk ids.
+func (db *DB) ChunkIDs(ctx context.Context) (map[int64]bool, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT id FROM chunk")
+	if err != nil {
+		return nil, fmt.Errorf("list chunks: %w", err)
+	}
+	defer rows.Close()
+	ids := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids[id] = true
+	}
+	return ids, rows.Err()
+}
+
+// ForEachContent calls fn with every content's id and decoded chunk list.
+// A list that does not decode is reported to fn with err set.
+func (db *DB) ForEachContent(ctx context.Context, fn func(id int64, chunks []int64, err error) error) error {
+	rows, err := db.r.QueryContext(ctx, "SELECT id, chunks FROM content")
+	if err != nil {
+		return fmt.Errorf("list contents: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var list []byte
+		if err := rows.Scan(&id, &list); err != nil {
+			return err
+		}
+		ids, derr := DecodeChunkList(list)
+		if err := fn(id, ids, derr); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Affected is a path in a range of snapshots that depends on damaged data.
+type Affected struct {
+	Source      string
+	Path        string
+	First, Last int64 // existing snapshots that have this version
+}
+
+// AffectedBy lists the versions whose content is one of contentIDs, with
+// the snapshots that hold them.
+func (db *DB) AffectedBy(ctx context.Context, contentIDs []int64) ([]Affected, error) {
+	var out []Affected
+	for _, cid := range contentIDs {
+		rows, err := db.r.QueryContext(ctx, `SELECT src.path, v.path, v.source_id,
+			(SELECT min(s.id) FROM snapshot s WHERE s.source_id = v.source_id AND s.id >= v.first_snapshot_id
+				AND (v.last_snapshot_id IS NULL OR s.id <= v.last_snapshot_id)),
+			(SELECT max(s.id) FROM snapshot s WHERE s.source_id = v.source_id AND s.id >= v.first_snapshot_id
+				AND (v.last_snapshot_id IS NULL OR s.id <= v.last_snapshot_id))
+			FROM version v JOIN source src ON src.id = v.source_id WHERE v.content_id = ? ORDER BY src.path, v.path`, cid)
+		if err != nil {
+			return nil, fmt.Errorf("find versions of content %d: %w", cid, err)
+		}
+		for rows.Next() {
+			var a Affected
+			var sid int64
+			var first, last *int64
+			if err := rows.Scan(&a.Source, &a.Path, &sid, &first, &last); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if first == nil {
+				continue
+			}
+			a.First, a.Last = *first, *last
+			out = append(out, a)
+		}
+		rows.Close()
+	}
+	return out, nil
+}
+
+// DanglingVersions counts versions whose content row is missing.
+func (db *DB) DanglingVersions(ctx context.Context) (int, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM version v WHERE v.content_id IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM content c WHERE c.id = v.content_id)`).Scan(&n)
+	return n, err
+}
+
+// IntegrityCheck runs SQLite's own check of the catalog file.
+func (db *DB) IntegrityCheck(ctx context.Context) error {
+	var res string
+	if err := db.r.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&res); err != nil {
+		return fmt.Errorf("check catalog: %w", err)
+	}
+	if res != "ok" {
+		return fmt.Errorf("catalog file is damaged: %s", res)
+	}
+	return nil
+}

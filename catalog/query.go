@@ -1,0 +1,279 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+func isUniqueViolation(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
+}
+
+// SourceByPath returns the source rooted at path.
+func (db *DB) SourceByPath(ctx context.Context, path string) (Source, error) {
+	var s Source
+	var policy sql.NullString
+	err := db.r.QueryRowContext(ctx, "SELECT id, path, policy FROM source WHERE path = ?", path).Scan(&s.ID, &s.Path, &policy)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, ErrNotFound
+	}
+	s.Policy = policy.String
+	return s, err
+}
+
+// Sources lists every source.
+func (db *DB) Sources(ctx context.Context) ([]Source, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT id, path, coalesce(policy, '') FROM source ORDER BY path")
+	if err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	defer rows.Close()
+	var out []Source
+	for rows.Next() {
+		var s Source
+		if err := rows.Scan(&s.ID, &s.Path, &s.Policy); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+const snapshotColumns = `s.id, s.source_id, src.path, s.started_ns, s.finished_ns, s.label, s.tags, s.file_count, s.total_bytes, s.added_bytes`
+
+func scanSnapshot(sc interface{ Scan(...any) error }) (Snapshot, error) {
+	var s Snapshot
+	var started, finished int64
+	var tags string
+	err := sc.Scan(&s.ID, &s.SourceID, &s.Source, &started, &finished, &s.Label, &tags, &s.FileCount, &s.TotalBytes, &s.AddedBytes)
+	s.Started, s.Finished, s.Tags = nsTime(started), nsTime(finished), splitTags(tags)
+	return s, err
+}
+
+// Snapshots lists snapshots oldest first, of one source or (sourceID 0) all.
+func (db *DB) Snapshots(ctx context.Context, sourceID int64) ([]Snapshot, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+snapshotColumns+` FROM snapshot s JOIN source src ON src.id = s.source_id
+		WHERE ? = 0 OR s.source_id = ? ORDER BY s.id`, sourceID, sourceID)
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
+	defer rows.Close()
+	var out []Snapshot
+	for rows.Next() {
+		s, err := scanSnapshot(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// SnapshotByID returns one snapshot (ErrNotFound if there is none).
+func (db *DB) SnapshotByID(ctx context.Context, id int64) (Snapshot, error) {
+	s, err := scanSnapshot(db.r.QueryRowContext(ctx, `SELECT `+snapshotColumns+` FROM snapshot s
+		JOIN source src ON src.id = s.source_id WHERE s.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, fmt.Errorf("snapshot %d: %w", id, ErrNotFound)
+	}
+	return s, err
+}
+
+const versionColumns = `v.id, v.path, v.type, v.mode, v.size, v.mtime_ns, coalesce(v.content_id, 0), c.hash,
+	coalesce(v.link_target, ''), coalesce(v.capture, ''), v.json_valid, v.json_entries, coalesce(v.db_check, ''),
+	v.fp_ctime_ns, v.fp_ino, v.fp_extra, v.first_snapshot_id, coalesce(v.last_snapshot_id, 0)`
+
+const versionFrom = ` FROM version v LEFT JOIN content c ON c.id = v.content_id `
+
+func scanVersion(sc interface{ Scan(...any) error }) (*Version, error) {
+	v := new(Version)
+	var ino int64
+	err := sc.Scan(&v.ID, &v.Path, &v.Type, &v.Mode, &v.Size, &v.MtimeNs, &v.ContentID, &v.ContentHash,
+		&v.LinkTarget, &v.Capture, &v.JSONValid, &v.JSONEntries, &v.DBCheck, &v.FpCtimeNs, &ino, &v.FpExtra, &v.First, &v.Last)
+	v.FpIno = uint64(ino)
+	return v, err
+}
+
+func (db *DB) versions(ctx context.Context, query string, args ...any) ([]*Version, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT "+versionColumns+versionFrom+query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query versions: %w", err)
+	}
+	defer rows.Close()
+	var out []*Version
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// LiveVersions returns the live (newest) version of every path of a source,
+// keyed by path: the baseline a new snapshot is compared with.
+func (db *DB) LiveVersions(ctx context.Context, sourceID int64) (map[string]*Version, error) {
+	vs, err := db.versions(ctx, "WHERE v.source_id = ? AND v.last_snapshot_id IS NULL", sourceID)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]*Version, len(vs))
+	for _, v := range vs {
+		m[v.Path] = v
+	}
+	return m, nil
+}
+
+// inSnapshot restricts versions to those seen by snapshot ? of source ?.
+const inSnapshot = ` v.source_id = ? AND v.first_snapshot_id <= ? AND (v.last_snapshot_id IS NULL OR v.last_snapshot_id >= ?) `
+
+// VersionAt returns the version of path in a snapshot (ErrNotFound if the
+// snapshot has no such path).
+func (db *DB) VersionAt(ctx context.Context, snap Snapshot, path string) (*Version, error) {
+	vs, err := db.versions(ctx, "WHERE"+inSnapshot+"AND v.path = ?", snap.SourceID, snap.ID, snap.ID, path)
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 {
+		return nil, ErrNotFound
+	}
+	return vs[0], nil
+}
+
+// Tree returns path and everything below it in a snapshot, sorted by path
+// (parents before children). path "." is the whole source.
+func (db *DB) Tree(ctx context.Context, snap Snapshot, path string) ([]*Version, error) {
+	if path == "." {
+		return db.versions(ctx, "WHERE"+inSnapshot+"ORDER BY v.path", snap.SourceID, snap.ID, snap.ID)
+	}
+	// Children of p sort between "p/" and "p0" ('0' follows '/').
+	return db.versions(ctx, "WHERE"+inSnapshot+"AND (v.path = ? OR (v.path > ? AND v.path < ?)) ORDER BY v.path",
+		snap.SourceID, snap.ID, snap.ID, path, path+"/", path+"0")
+}
+
+// History returns every version of one path, newest first.
+func (db *DB) History(ctx context.Context, sourceID int64, path string) ([]*Version, error) {
+	return db.versions(ctx, "WHERE v.source_id = ? AND v.path = ? ORDER BY v.first_snapshot_id DESC", sourceID, path)
+}
+
+// SnapshotRange returns the first and last existing snapshots that saw v
+// (0, 0 when none do).
+func (db *DB) SnapshotRange(ctx context.Context, sourceID int64, v *Version) (first, last int64, err error) {
+	last = v.Last
+	if last == 0 {
+		last = 1<<63 - 1
+	}
+	var f, l sql.NullInt64
+	err = db.r.QueryRowContext(ctx, "SELECT min(id), max(id) FROM snapshot WHERE source_id = ? AND id BETWEEN ? AND ?",
+		sourceID, v.First, last).Scan(&f, &l)
+	return f.Int64, l.Int64, err
+}
+
+// ChunkID looks up a stored chunk by hash on the read pool.
+func (db *DB) ChunkID(ctx context.Context, hash []byte) (int64, bool, error) {
+	var id int64
+	err := db.r.QueryRowContext(ctx, "SELECT id FROM chunk WHERE hash = ?", hash).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("look up chunk: %w", err)
+	}
+	return id, true, nil
+}
+
+// HasChunks reports whether any chunk is stored (an empty repository needs
+// no lookups).
+func (db *DB) HasChunks(ctx context.Context) (bool, error) {
+	var n int
+	err := db.r.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM chunk)").Scan(&n)
+	return n == 1, err
+}
+
+// ChunkLoc is where a chunk's stored blob lives.
+type ChunkLoc struct {
+	ID             int64
+	Hash           [32]byte
+	Pack           string
+	Offset, Length int64
+	Size           int64
+}
+
+// Content is a file's bytes as a list of chunk locations.
+type Content struct {
+	ID       int64
+	Hash     [32]byte
+	Size     int64
+	Chunking string
+	Chunks   []ChunkLoc
+}
+
+// ContentByID loads a content and the location of each of its chunks.
+func (db *DB) ContentByID(ctx context.Context, id int64) (*Content, error) {
+	c := &Content{ID: id}
+	var hash, list []byte
+	err := db.r.QueryRowContext(ctx, "SELECT hash, size, chunking, chunks FROM content WHERE id = ?", id).
+		Scan(&hash, &c.Size, &c.Chunking, &list)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("content %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read content %d: %w", id, err)
+	}
+	copy(c.Hash[:], hash)
+	ids, err := DecodeChunkList(list)
+	if err != nil {
+		return nil, fmt.Errorf("content %d: %w", id, err)
+	}
+	c.Chunks, err = db.chunkLocs(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("content %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// chunkLocs resolves ids in order. Chunks written together have
+// consecutive ids, so runs are fetched with one range query each instead of
+// one query per chunk.
+func (db *DB) chunkLocs(ctx context.Context, ids []int64) ([]ChunkLoc, error) {
+	out := make([]ChunkLoc, 0, len(ids))
+	for i := 0; i < len(ids); {
+		j := i + 1
+		for j < len(ids) && ids[j] == ids[j-1]+1 {
+			j++
+		}
+		rows, err := db.r.QueryContext(ctx, `SELECT c.id, c.hash, p.name, c.offset, c.length, c.size
+			FROM chunk c JOIN pack p ON p.id = c.pack_id WHERE c.id BETWEEN ? AND ? ORDER BY c.id`, ids[i], ids[j-1])
+		if err != nil {
+			return nil, fmt.Errorf("read chunks: %w", err)
+		}
+		n := 0
+		for rows.Next() {
+			var l ChunkLoc
+			var hash []byte
+			if err := rows.Scan(&l.ID, &hash, &l.Pack, &l.Offset, &l.Length, &l.Size); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			copy(l.Hash[:], hash)
+			out = append(out, l)
+			n++
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+		if n != j-i {
+			return nil, fmt.Errorf("chunks %d..%d: %d of %d missing from the catalog: %w", ids[i], ids[j-1], j-i-n, j-i, ErrNotFound)
+		}
+		i = j
+	}
+	return out, nil
+}

@@ -1,0 +1,75 @@
+package catalog
+
+import (
+	"database/sql"
+	"strings"
+	"time"
+)
+
+// Entry types as stored in version.type.
+const (
+	TypeFile    = "file"
+	TypeDir     = "dir"
+	TypeSymlink = "symlink"
+)
+
+// Capture methods as stored in version.capture.
+const (
+	CaptureRaw       = "raw"        // bytes as read
+	CaptureSQLite    = "sqlite"     // online backup API copy
+	CaptureSQLiteRaw = "sqlite-raw" // a database SQLite could not open, stored as bytes
+)
+
+// Source is a directory cairn snapshots.
+type Source struct {
+	ID     int64
+	Path   string
+	Policy string // retention policy JSON; "" = default
+}
+
+// Snapshot is one committed snapshot.
+type Snapshot struct {
+	ID         int64
+	SourceID   int64
+	Source     string
+	Started    time.Time
+	Finished   time.Time
+	Label      string
+	Tags       []string
+	FileCount  int64
+	TotalBytes int64
+	AddedBytes int64
+}
+
+// Version is one version of one path: valid for the snapshots of its
+// source from First to Last (Last == 0: still live).
+type Version struct {
+	ID          int64
+	Path        string
+	Type        string
+	Mode        uint32
+	Size        int64
+	MtimeNs     int64
+	ContentID   int64 // 0 for dirs and symlinks
+	ContentHash []byte
+	LinkTarget  string
+	Capture     string
+	JSONValid   sql.NullBool
+	JSONEntries sql.NullInt64
+	DBCheck     string
+	FpCtimeNs   int64
+	FpIno       uint64
+	FpExtra     string
+	First, Last int64
+}
+
+func joinTags(tags []string) string { return strings.Join(tags, ",") }
+
+func splitTags(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+func nsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }

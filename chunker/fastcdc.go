@@ -1,0 +1,78 @@
+package chunker
+
+import "io"
+
+type cdc struct {
+	window
+	min, avg, max int
+	maskS, maskL  uint64
+}
+
+// New returns a content-defined splitter over r. buf may be nil; if non-nil
+// and cap(buf) >= BufferSize(p) it is reused (lets callers pool buffers).
+// If p is invalid, Next returns the Validate error.
+func New(r io.Reader, p Params, buf []byte) Splitter {
+	if err := p.Validate(); err != nil {
+		return errSplitter{err}
+	}
+	n := BufferSize(p)
+	if cap(buf) >= n {
+		buf = buf[:n]
+	} else {
+		buf = make([]byte, n)
+	}
+	maskS, maskL := p.masks()
+	return &cdc{
+		window: window{r: r, buf: buf},
+		min:    p.Min, avg: p.Avg, max: p.Max,
+		maskS: maskS, maskL: maskL,
+	}
+}
+
+func (c *cdc) Next() ([]byte, error) {
+	if c.end-c.start < c.max && c.err == nil {
+		c.fill()
+	}
+	n := c.end - c.start
+	if n == 0 {
+		return nil, c.err
+	}
+	cut := c.cut(c.buf[c.start:c.end])
+	// Short of Max without a cut point, the remainder is a chunk only at
+	// EOF; after a read error more data might have moved the cut.
+	if cut == n && n < c.max && c.err != io.EOF {
+		return nil, c.err
+	}
+	return c.take(cut), nil
+}
+
+// cut returns the length of the chunk at the start of data, or len(data)
+// when there is no cut point within it (and it is shorter than max).
+//
+// The first min bytes are not hashed (cut-point skipping). The Gear hash
+// then rolls as h = h<<1 + gear[b]; a chunk ends after the byte that makes
+// the masked bits zero, with the stricter maskS before avg and the looser
+// maskL after it (normalized chunking level 2), and at max regardless.
+func (c *cdc) cut(data []byte) int {
+	n := len(data)
+	if n <= c.min {
+		return n
+	}
+	n = min(n, c.max)
+	mid := min(n, c.avg)
+	maskS, maskL := c.maskS, c.maskL
+	var h uint64
+	for i, b := range data[c.min:mid] {
+		h = h<<1 + gear[b]
+		if h&maskS == 0 {
+			return c.min + i + 1
+		}
+	}
+	for i, b := range data[mid:n] {
+		h = h<<1 + gear[b]
+		if h&maskL == 0 {
+			return mid + i + 1
+		}
+	}
+	return n
+}

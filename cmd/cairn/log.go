@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairn-dev/cairn/catalog"
+)
+
+type fileJSON struct {
+	SnapshotID int64  `json:"snapshot_id,omitempty"`
+	Source     string `json:"source"`
+	Path       string `json:"path"`
+	Type       string `json:"type"`
+	Mode       string `json:"mode"`
+	Size       int64  `json:"size"`
+	Mtime      string `json:"mtime"`
+	Hash       string `json:"hash,omitempty"`
+	LinkTarget string `json:"link_target,omitempty"`
+	JSONValid  *bool  `json:"json_valid,omitempty"`
+}
+
+func toFileJSON(snap int64, source string, v *catalog.Version) fileJSON {
+	f := fileJSON{SnapshotID: snap, Source: source, Path: v.Path, Type: v.Type, Mode: octal(v.Mode), Size: v.Size,
+		Mtime: time.Unix(0, v.MtimeNs).UTC().Format(time.RFC3339Nano), LinkTarget: v.LinkTarget}
+	if len(v.ContentHash) > 0 {
+		f.Hash = fmt.Sprintf("%x", v.ContentHash)
+	}
+	if v.JSONValid.Valid {
+		b := v.JSONValid.Bool
+		f.JSONValid = &b
+	}
+	return f
+}
+
+func (a *app) logCommand() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:     "log PATH",
+		Short:   "Show every version of one file, newest first",
+		Example: "  cairn log ~/.agent/cron/jobs.json\n  cairn log ./config.yaml --json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			repo, err := a.open(ctx, false)
+			if err != nil {
+				return err
+			}
+			src, rel, err := repo.Locate(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			history, err := repo.DB.History(ctx, src.ID, rel)
+			if err != nil {
+				return err
+			}
+			type versionJSON struct {
+				fileJSON
+				FirstSnapshotID int64  `json:"first_snapshot_id"`
+				LastSnapshotID  int64  `json:"last_snapshot_id"`
+				FirstSeen       string `json:"first_seen"`
+				LastSeen        string `json:"last_seen"`
+			}
+			out := []versionJSON{}
+			for _, v := range history {
+				first, last, err := repo.DB.SnapshotRange(ctx, src.ID, v)
+				if err != nil {
+					return err
+				}
+				if first == 0 {
+					continue // every snapshot that saw it was forgotten
+				}
+				fs, err := repo.DB.SnapshotByID(ctx, first)
+				if err != nil {
+					return err
+				}
+				ls, err := repo.DB.SnapshotByID(ctx, last)
+				if err != nil {
+					return err
+				}
+				out = append(out, versionJSON{toFileJSON(0, src.Path, v), first, last, rfc3339(fs.Started), rfc3339(ls.Started)})
+			}
+			if len(out) == 0 {
+				return fmt.Errorf("%s is in no snapshot of %s", args[0], src.Path)
+			}
+			if asJSON {
+				return writeJSON(a.stdout, out)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "SNAPSHOTS\tFIRST SEEN\tTYPE\tSIZE\tHASH\tJSON")
+			for _, v := range out {
+				span := fmt.Sprint(v.FirstSnapshotID)
+				if v.LastSnapshotID != v.FirstSnapshotID {
+					span = fmt.Sprintf("%d-%d", v.FirstSnapshotID, v.LastSnapshotID)
+				}
+				valid := "-"
+				if v.JSONValid != nil {
+					valid = map[bool]string{true: "valid", false: "INVALID"}[*v.JSONValid]
+				}
+				hash := v.Hash
+				if len(hash) > 12 {
+					hash = hash[:12]
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", span, v.FirstSeen, v.Type, v.Size, hash, valid)
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array, one object per version")
+	return c
+}

@@ -1,0 +1,146 @@
+// Command cairn takes cheap, deduplicated snapshots of a directory, keeps
+// their history in a SQLite catalog you can query, and restores any file.
+//
+// This package only parses flags, prints, and maps errors to exit codes;
+// the work is done by package cairn and the packages under it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairn-dev/cairn"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitUsage   = 2
+	exitDamaged = 3 // cairn check found damage
+)
+
+// errDamaged marks a finished command whose result is "the repository is
+// damaged"; its report has already been printed.
+var errDamaged = errors.New("damage found")
+
+// usageError marks a mistake in how the command was called.
+type usageError struct{ error }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes one command line with injected streams and returns the
+// exit code; tests call it in-process.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := &app{stdout: stdout, stderr: stderr, stdin: stdin}
+	root := app.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if app.repo != nil {
+		app.repo.Close()
+	}
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errDamaged):
+		return exitDamaged
+	}
+	fmt.Fprintf(stderr, "cairn: %s\n", oneLine(err))
+	var ue usageError
+	if errors.As(err, &ue) || isFlagError(err) {
+		return exitUsage
+	}
+	return exitError
+}
+
+func oneLine(err error) string {
+	return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+}
+
+func isFlagError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown flag", "unknown shorthand", "flag needs an argument", "invalid argument", "unknown command", "accepts ", "requires at least", "requires exactly"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// app carries what every subcommand shares.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	repoFlag       string
+	repo           *cairn.Repo
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cairn",
+		Short: "Cheap, deduplicated snapshots of a directory, with history you can query in SQL",
+		Long: `cairn takes frequent, cheap, deduplicated snapshots of a directory (JSON,
+config, secrets, live SQLite databases) into a local repository, keeps every
+version in a SQLite catalog you can query, and restores any file in one command.
+
+The repository is --repo, else $CAIRN_REPO, else $XDG_DATA_HOME/cairn
+(~/.local/share/cairn). Commands that write create it on first use.`,
+		Example: `  cairn snap ~/.agent
+  cairn log ~/.agent/cron/jobs.json
+  cairn restore ~/.agent/cron/jobs.json
+  cairn sql "SELECT path, size FROM files WHERE snapshot_id = 3 ORDER BY size DESC LIMIT 5"`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&a.repoFlag, "repo", "", "repository directory (default $CAIRN_REPO, else ~/.local/share/cairn)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(a.initCommand(), a.snapCommand(), a.snapshotsCommand(), a.lsCommand(), a.logCommand(),
+		a.diffCommand(), a.restoreCommand(), a.catCommand(), a.sqlCommand(), a.checkCommand(), a.versionCommand())
+	return root
+}
+
+// open opens the repository; create says whether the command may make it.
+func (a *app) open(ctx context.Context, create bool) (*cairn.Repo, error) {
+	dir := a.repoFlag
+	if dir == "" {
+		var err error
+		if dir, err = cairn.DefaultDir(); err != nil {
+			return nil, err
+		}
+	}
+	r, err := cairn.Open(ctx, dir, create)
+	if err != nil {
+		return nil, err
+	}
+	r.Waiting = func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", msg) }
+	a.repo = r
+	return r, nil
+}
+
+// isTerminal reports whether w is a terminal (progress lines only then).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,180 @@
+// Package cairn takes frequent, cheap, deduplicated snapshots of a
+// directory into a local repository, keeps their history in a SQLite
+// catalog anyone can query, and restores any file in one call.
+//
+// A repository is a directory holding catalog.db (the only mutable
+// metadata), packs/ (immutable pack files of compressed chunks) and tmp/.
+// Open creates one on first use.
+package cairn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/cairn-dev/cairn/blobstore"
+	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/chunker"
+	"github.com/cairn-dev/cairn/internal/repolock"
+)
+
+// FormatVersion is the repository format this cairn writes. A repository
+// with a higher one is refused.
+const FormatVersion = 1
+
+var (
+	// ErrNoRepository means the directory holds no repository and the
+	// command does not create one.
+	ErrNoRepository = errors.New("no cairn repository")
+	// ErrNotRepository means the directory holds something else.
+	ErrNotRepository = errors.New("not a cairn repository")
+	// ErrTooNew means a newer cairn wrote the repository.
+	ErrTooNew = errors.New("repository written by a newer cairn")
+)
+
+// Repo is an open repository.
+type Repo struct {
+	Dir    string
+	DB     *catalog.DB
+	Store  blobstore.Store
+	Params chunker.Params
+	// Now is the clock used for timestamps and retention; tests replace it.
+	Now func() time.Time
+	// Waiting is told when a command waits for another one's lock.
+	Waiting func(msg string)
+}
+
+// DefaultDir is the repository used without --repo: $CAIRN_REPO, else
+// $XDG_DATA_HOME/cairn, else ~/.local/share/cairn.
+func DefaultDir() (string, error) {
+	if d := os.Getenv("CAIRN_REPO"); d != "" {
+		return d, nil
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "cairn"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find the default repository: %w (set CAIRN_REPO or use --repo)", err)
+	}
+	return filepath.Join(home, ".local", "share", "cairn"), nil
+}
+
+const catalogName = "catalog.db"
+
+// Open opens the repository in dir. With create, a missing or empty
+// directory becomes a new repository; a directory holding anything else is
+// refused and left untouched.
+func Open(ctx context.Context, dir string, create bool) (*Repo, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("repository %s: %w", dir, err)
+	}
+	if err := checkLayout(abs, create); err != nil {
+		return nil, err
+	}
+	if create {
+		for _, d := range []string{abs, filepath.Join(abs, "packs"), filepath.Join(abs, "tmp")} {
+			if err := os.MkdirAll(d, 0o700); err != nil {
+				return nil, fmt.Errorf("create repository %s: %w", abs, err)
+			}
+		}
+	}
+	db, err := catalog.Open(ctx, filepath.Join(abs, catalogName), create)
+	if err != nil {
+		if errors.Is(err, catalog.ErrNotCatalog) {
+			return nil, fmt.Errorf("%s: %w: %v", abs, ErrNotRepository, err)
+		}
+		if errors.Is(err, catalog.ErrTooNew) {
+			return nil, fmt.Errorf("%s: %w: %v", abs, ErrTooNew, err)
+		}
+		return nil, err
+	}
+	r := &Repo{Dir: abs, DB: db, Now: time.Now}
+	if err := r.loadMeta(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	store, err := blobstore.NewLocal(filepath.Join(abs, "packs"), filepath.Join(abs, "tmp"))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open packs of %s: %w", abs, err)
+	}
+	r.Store = store
+	return r, nil
+}
+
+func checkLayout(dir string, create bool) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		if create {
+			return nil
+		}
+		return fmt.Errorf("%w at %s (cairn snap or cairn init creates one)", ErrNoRepository, dir)
+	}
+	if err != nil {
+		return fmt.Errorf("repository %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if e.Name() == catalogName {
+			return nil
+		}
+	}
+	if len(entries) > 0 {
+		return fmt.Errorf("%s: %w (it has files but no %s); choose another --repo", dir, ErrNotRepository, catalogName)
+	}
+	if !create {
+		return fmt.Errorf("%w at %s (cairn snap or cairn init creates one)", ErrNoRepository, dir)
+	}
+	return nil
+}
+
+// loadMeta reads (or, for a new repository, records) the format version and
+// chunker parameters, which never change under an existing repository.
+func (r *Repo) loadMeta(ctx context.Context) error {
+	meta, err := r.DB.InitMeta(ctx, map[string]string{
+		"format":  strconv.Itoa(FormatVersion),
+		"chunker": chunker.Default.String(),
+		"created": r.Now().UTC().Format(time.RFC3339),
+	})
+	if err != nil {
+		return err
+	}
+	format, err := strconv.Atoi(meta["format"])
+	if err != nil {
+		return fmt.Errorf("%s: %w: bad format %q", r.Dir, ErrNotRepository, meta["format"])
+	}
+	if format > FormatVersion {
+		return fmt.Errorf("%s: %w (format %d, this cairn knows up to %d); upgrade cairn", r.Dir, ErrTooNew, format, FormatVersion)
+	}
+	if r.Params, err = chunker.ParseParams(meta["chunker"]); err != nil {
+		return fmt.Errorf("%s: %w: %v", r.Dir, ErrNotRepository, err)
+	}
+	return nil
+}
+
+// Close releases the repository.
+func (r *Repo) Close() error {
+	return errors.Join(r.Store.Close(), r.DB.Close())
+}
+
+func (r *Repo) tmpDir() string { return filepath.Join(r.Dir, "tmp") }
+
+// lockRepo takes the repository-wide lock.
+func (r *Repo) lockRepo(ctx context.Context, kind repolock.Kind) (*repolock.Lock, error) {
+	return repolock.Acquire(ctx, filepath.Join(r.Dir, "lock"), kind, "repository lock", r.Waiting)
+}
+
+// lockSource serialises everything that writes one source's history.
+func (r *Repo) lockSource(ctx context.Context, source string) (*repolock.Lock, error) {
+	dir := filepath.Join(r.Dir, "locks")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	name := blobstore.Sum([]byte(source)).String()[:16] + ".lock"
+	return repolock.Acquire(ctx, filepath.Join(dir, name), repolock.Exclusive, "lock on source "+source, r.Waiting)
+}

@@ -1,0 +1,67 @@
+package restore
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// ErrUnsafePath refuses a catalog path that would land outside the target:
+// absolute, with "..", or otherwise not a plain relative path. Only a
+// damaged or tampered catalog holds one.
+var ErrUnsafePath = errors.New("restore: path escapes the target")
+
+// checkPath accepts "." and clean, relative, '/'-separated paths.
+func checkPath(p string) error {
+	if p == "." {
+		return nil
+	}
+	if p == "" || strings.ContainsRune(p, 0) || path.Clean(p) != p || !filepath.IsLocal(filepath.FromSlash(p)) ||
+		strings.HasPrefix(p, "/") {
+		return fmt.Errorf("catalog path %q: %w", p, ErrUnsafePath)
+	}
+	return nil
+}
+
+// runtimePatterns name files that belong to a running program, never to a
+// backup: restoring them would clobber the machine's live state.
+var runtimePatterns = []string{"*.pid", "*.lock", "*.sock"}
+
+func isRuntime(rel string, extra []string) bool {
+	base := path.Base(rel)
+	for _, pats := range [][]string{runtimePatterns, extra} {
+		for _, p := range pats {
+			if ok, _ := path.Match(p, base); ok {
+				return true
+			}
+			if ok, _ := path.Match(p, rel); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// secretPatterns name files that hold credentials; they are restored with
+// their recorded mode, but never wider than 0600.
+var secretPatterns = []string{".env", ".env.*", "*.key", "*.pem", "auth.json"}
+
+func isSecret(rel string) bool {
+	base := path.Base(rel)
+	for _, p := range secretPatterns {
+		if ok, _ := path.Match(p, base); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// fileMode is the mode a restored file gets.
+func fileMode(rel string, recorded uint32) uint32 {
+	if isSecret(rel) {
+		return recorded & 0o600
+	}
+	return recorded
+}

@@ -1,0 +1,203 @@
+// Package restore puts files from a snapshot back on disk: reassembled from
+// verified chunks, written atomically, never outside the target, with the
+// recorded mode and mtime. Databases are checked with integrity_check
+// before they replace anything, and their stale -wal/-shm are removed.
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cairn-dev/cairn/blobstore"
+	"github.com/cairn-dev/cairn/catalog"
+)
+
+// Deps are the repository parts a restore reads.
+type Deps struct {
+	DB    *catalog.DB
+	Store blobstore.Store
+}
+
+// Request is one path of one snapshot to restore.
+type Request struct {
+	Snapshot catalog.Snapshot
+	Path     string // relative to the source; "." is the whole source
+	// UserPath is how the user named it, for messages.
+	UserPath string
+}
+
+// Options tune a restore.
+type Options struct {
+	// To is the directory to restore under; "" puts things back in place.
+	To     string
+	DryRun bool
+	// Force writes invalid JSON over an existing file and replaces a
+	// database another process has open.
+	Force   bool
+	Runtime []string // extra runtime-file patterns never overwritten
+	Workers int
+}
+
+// Action is what the restore did (or, with DryRun, would do) to one path.
+type Action struct {
+	Path   string // destination path on disk
+	Rel    string
+	Type   string
+	Verb   string // "write", "unchanged", "mkdir", "link", "kept", "skipped"
+	Reason string
+	Size   int64
+}
+
+// Result lists what happened.
+type Result struct {
+	Actions []Action
+	Written int
+	Bytes   int64
+	Errors  []error
+}
+
+// Err joins the per-path errors, nil when every path was restored.
+func (r *Result) Err() error { return errors.Join(r.Errors...) }
+
+// Dest is where a request lands: the base directory (the source itself, or
+// --to) into which paths relative to the source are written.
+func Dest(req Request, opts Options) string {
+	if opts.To != "" {
+		return opts.To
+	}
+	return req.Snapshot.Source
+}
+
+// Run restores every request. It keeps going past a failed path and
+// reports each failure in Result.Errors.
+func Run(ctx context.Context, d Deps, reqs []Request, opts Options) (*Result, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	res := &Result{}
+	for _, req := range reqs {
+		if err := runOne(ctx, d, req, opts, res); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result) error {
+	if err := checkPath(req.Path); err != nil {
+		return err
+	}
+	versions, err := d.DB.Tree(ctx, req.Snapshot, req.Path)
+	if err != nil {
+		return err
+	}
+	if len(versions) == 0 {
+		return fmt.Errorf("%s is not in snapshot %d: %w", req.UserPath, req.Snapshot.ID, catalog.ErrNotFound)
+	}
+	base := Dest(req, opts)
+	if opts.DryRun {
+		for _, v := range versions {
+			if err := checkPath(v.Path); err != nil {
+				res.Errors = append(res.Errors, err)
+				continue
+			}
+			res.Actions = append(res.Actions, Action{Path: filepath.Join(base, filepath.FromSlash(v.Path)), Rel: v.Path,
+				Type: v.Type, Verb: "write", Size: v.Size})
+		}
+		return nil
+	}
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", base, err)
+	}
+	root, err := os.OpenRoot(base)
+	if err != nil {
+		return fmt.Errorf("open target %s: %w", base, err)
+	}
+	defer root.Close()
+	w := &writer{ctx: ctx, d: d, root: root, base: base, opts: opts}
+
+	// Directories first (parents before children, as Tree sorts), files in
+	// parallel, then directory modes and times deepest first, since writing
+	// a file changes its directory's mtime.
+	var dirs []*catalog.Version
+	var files []*catalog.Version
+	for _, v := range versions {
+		if err := checkPath(v.Path); err != nil {
+			res.Errors = append(res.Errors, err)
+			continue
+		}
+		switch v.Type {
+		case catalog.TypeDir:
+			if err := w.mkdir(v); err != nil {
+				res.Errors = append(res.Errors, err)
+				continue
+			}
+			dirs = append(dirs, v)
+		default:
+			files = append(files, v)
+		}
+	}
+	if req.Path != "." {
+		// The parents of a single path exist in place; under --to, make them.
+		if err := root.MkdirAll(path.Dir(req.Path), 0o755); err != nil && path.Dir(req.Path) != "." {
+			return fmt.Errorf("create parents of %s: %w", req.Path, err)
+		}
+	}
+	var mu sync.Mutex
+	jobs := make(chan *catalog.Version)
+	var wg sync.WaitGroup
+	for i := 0; i < opts.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for v := range jobs {
+				a, err := w.restore(v)
+				mu.Lock()
+				if err != nil {
+					res.Errors = append(res.Errors, err)
+				} else {
+					res.Actions = append(res.Actions, a)
+					if a.Verb == "write" {
+						res.Written++
+						res.Bytes += a.Size
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, v := range files {
+		if ctx.Err() != nil {
+			break
+		}
+		jobs <- v
+	}
+	close(jobs)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sort.Slice(dirs, func(i, j int) bool { return strings.Count(dirs[i].Path, "/") > strings.Count(dirs[j].Path, "/") })
+	for _, v := range dirs {
+		name := v.Path
+		if err := root.Chmod(name, os.FileMode(v.Mode&0o777)); err != nil {
+			res.Errors = append(res.Errors, fmt.Errorf("chmod %s: %w", name, err))
+		}
+		t := time.Unix(0, v.MtimeNs)
+		if err := root.Chtimes(name, t, t); err != nil {
+			res.Errors = append(res.Errors, fmt.Errorf("set times of %s: %w", name, err))
+		}
+		res.Actions = append(res.Actions, Action{Path: filepath.Join(base, filepath.FromSlash(name)), Rel: name, Type: v.Type, Verb: "mkdir"})
+	}
+	sort.Slice(res.Actions, func(i, j int) bool { return res.Actions[i].Path < res.Actions[j].Path })
+	return nil
+}

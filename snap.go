@@ -1,0 +1,36 @@
+package cairn
+
+import (
+	"context"
+
+	"github.com/cairn-dev/cairn/internal/repolock"
+	"github.com/cairn-dev/cairn/snapshot"
+)
+
+// Snapshot takes a snapshot of the directory source.
+func (r *Repo) Snapshot(ctx context.Context, source string, opts snapshot.Options) (*snapshot.Result, error) {
+	root, err := snapshot.CanonicalSource(source)
+	if err != nil {
+		return nil, err
+	}
+	rl, err := r.lockRepo(ctx, repolock.Shared)
+	if err != nil {
+		return nil, err
+	}
+	defer rl.Release()
+	sl, err := r.lockSource(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	defer sl.Release()
+	if opts.Now == nil {
+		opts.Now = r.Now
+	}
+	// A repository inside the source must not snapshot itself.
+	opts.Skip = append(opts.Skip, r.Dir)
+	return snapshot.Run(ctx, snapshot.Deps{DB: r.DB, Store: r.Store, TmpDir: r.tmpDir(), Params: r.Params}, root, opts)
+}
+
+func snapshotOptions(label string) snapshot.Options {
+	return snapshot.Options{Label: label, Tags: []string{label}}
+}

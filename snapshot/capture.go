@@ -1,0 +1,206 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/cairn-dev/cairn/blobstore"
+	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/chunker"
+	"github.com/cairn-dev/cairn/internal/sqlitefile"
+)
+
+// captured is what reading one file produced.
+type captured struct {
+	e         entry // stat of what was actually read
+	hash      blobstore.ID
+	size      int64
+	chunking  string
+	chunks    []catalog.ChunkRef
+	capture   string
+	jsonValid *bool
+	jsonCount int64 // see jsonEntries; -1 when unknown
+	dbCheck   string
+	extra     string
+	warnings  []catalog.Warning
+}
+
+// jsonInMemory is the largest JSON file validated in memory; larger ones
+// are validated by streaming.
+const jsonInMemory = 16 << 20
+
+// readRetries bounds how often a file that changes while it is read is
+// read again before it is stored as read, with a warning.
+const readRetries = 3
+
+// capture reads one changed file and stores its new chunks.
+func (s *run) capture(ctx context.Context, e entry, buf []byte) (*captured, error) {
+	for attempt := 1; ; attempt++ {
+		c, stable, err := s.captureOnce(ctx, e, buf)
+		if err != nil || stable {
+			return c, err
+		}
+		if attempt == readRetries {
+			c.warnings = append(c.warnings, catalog.Warning{Path: e.rel, Kind: "changed-while-reading",
+				Message: fmt.Sprintf("changed while being read %d times; stored the last read, which may be torn", readRetries)})
+			return c, nil
+		}
+	}
+}
+
+func (s *run) captureOnce(ctx context.Context, e entry, buf []byte) (c *captured, stable bool, err error) {
+	f, err := os.OpenFile(e.abs, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	before, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	if !before.Mode().IsRegular() {
+		return nil, false, errReplaced
+	}
+	c = &captured{e: statEntry(e.abs, e.rel, before), capture: catalog.CaptureRaw, chunking: "cdc", jsonCount: -1}
+	head := make([]byte, len(sqlitefile.Header))
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, false, err
+	}
+	head = head[:n]
+	if sqlitefile.IsDatabase(head) {
+		done, err := s.captureDatabase(ctx, c, buf)
+		if done || err != nil {
+			return c, true, err
+		}
+		// SQLite could not open it: store the bytes, and say so.
+		c.capture = catalog.CaptureSQLiteRaw
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, false, err
+	}
+	var r io.Reader = f
+	switch {
+	case isJSON(e.rel) && before.Size() <= jsonInMemory:
+		data, err := io.ReadAll(io.LimitReader(f, jsonInMemory+1))
+		if err != nil {
+			return nil, false, err
+		}
+		valid, count := checkJSON(data)
+		c.jsonValid, c.jsonCount = &valid, count
+		r = bytes.NewReader(data)
+	case isJSON(e.rel), isJSONLines(e.rel):
+		valid, err := streamValid(f, isJSONLines(e.rel))
+		if err != nil {
+			return nil, false, err
+		}
+		c.jsonValid = &valid
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return nil, false, err
+		}
+	}
+	if err := s.store(ctx, c, chunker.New(r, s.params, buf)); err != nil {
+		return nil, false, err
+	}
+	after, err := f.Stat()
+	if err != nil {
+		return nil, false, err
+	}
+	stable = after.Size() == before.Size() && after.ModTime().Equal(before.ModTime()) && c.size == before.Size()
+	return c, stable, nil
+}
+
+var errReplaced = errors.New("replaced by something that is not a regular file while being read")
+
+// captureDatabase copies a SQLite database through the online backup API
+// and stores the copy in page-sized chunks. It returns false when SQLite
+// cannot open the file, so the caller stores raw bytes instead.
+func (s *run) captureDatabase(ctx context.Context, c *captured, buf []byte) (bool, error) {
+	tmp, err := os.MkdirTemp(s.TmpDir, "db-")
+	if err != nil {
+		return false, fmt.Errorf("capture database %s: %w", c.e.rel, err)
+	}
+	defer os.RemoveAll(tmp)
+	copyPath := filepath.Join(tmp, "copy.db")
+	info, err := sqlitefile.Backup(ctx, c.e.abs, copyPath, s.busyTimeout)
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		if errors.Is(err, sqlitefile.ErrNotDatabase) || errors.Is(err, sqlitefile.ErrBusy) {
+			c.warnings = append(c.warnings, catalog.Warning{Path: c.e.rel, Kind: "database-unreadable",
+				Message: fmt.Sprintf("stored as raw bytes, may be inconsistent: %v", err)})
+			return false, nil
+		}
+		return false, fmt.Errorf("capture database %s: %w", c.e.rel, err)
+	}
+	c.capture = catalog.CaptureSQLite
+	c.dbCheck = "ok"
+	if info.QuickCheck != nil {
+		c.dbCheck = info.QuickCheck.Error()
+		c.warnings = append(c.warnings, catalog.Warning{Path: c.e.rel, Kind: "database-check",
+			Message: fmt.Sprintf("quick_check failed on the captured copy: %v", info.QuickCheck)})
+	}
+	f, err := os.Open(copyPath)
+	if err != nil {
+		return false, fmt.Errorf("capture database %s: %w", c.e.rel, err)
+	}
+	defer f.Close()
+	page := pageChunk(info.PageSize)
+	c.chunking = fmt.Sprintf("fixed:%d", page)
+	return true, s.store(ctx, c, chunker.NewFixed(f, page, buf))
+}
+
+// pageChunk is the chunk size for a database: its page size, but at least
+// 4 KiB (pages never shift, so page-aligned chunks keep dedup exact while
+// far smaller chunks would only add catalog rows).
+func pageChunk(pageSize int) int {
+	size := pageSize
+	for size < 4096 {
+		size *= 2
+	}
+	return size
+}
+
+// store chunks a stream, hashes it, and hands new chunks to the packer.
+func (s *run) store(ctx context.Context, c *captured, sp chunker.Splitter) error {
+	whole := blake3.New()
+	c.chunks = c.chunks[:0]
+	c.size = 0
+	for {
+		chunk, err := sp.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		whole.Write(chunk)
+		c.size += int64(len(chunk))
+		s.stats.bytesRead.Add(int64(len(chunk)))
+		id := blobstore.Sum(chunk)
+		ref, isNew, err := s.index.ref(ctx, id)
+		if err != nil {
+			return err
+		}
+		c.chunks = append(c.chunks, ref)
+		if isNew {
+			b := blob{k: int(-ref - 1), id: id, size: len(chunk), data: blobstore.Encode(nil, chunk)}
+			select {
+			case s.packer.in <- b:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	copy(c.hash[:], whole.Sum(nil))
+	return nil
+}

@@ -1,0 +1,223 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+	"time"
+
+	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/chunker"
+)
+
+// execute reads every file in the plan with a pool of workers and waits
+// until every pack is sealed. results[i] belongs to plan.entries[i]; a
+// file that vanished since the walk has no result.
+func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg string)) (map[int]*captured, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.packer = newPacker(ctx, r.Store, r.index)
+	results := make(map[int]*captured, len(p.toRead))
+	var mu sync.Mutex
+	var firstErr error
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+			cancel()
+		}
+		mu.Unlock()
+	}
+	for _, i := range p.toRead {
+		if v := p.reuse[i]; v != nil && v.ContentID != 0 && r.index.empty == false {
+			// Most of a changed file's chunks are usually its previous
+			// version's: know them without a lookup each.
+			if c, err := r.DB.ContentByID(ctx, v.ContentID); err == nil && len(c.Chunks) <= 1<<16 {
+				r.index.preload(c)
+			}
+		}
+	}
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	stopProgress := r.progress(ctx, len(p.toRead))
+	for w := 0; w < r.opts.Workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, chunker.BufferSize(r.params))
+			for i := range jobs {
+				e := p.entries[i]
+				c, err := r.capture(ctx, e, buf)
+				r.stats.filesDone.Add(1)
+				switch {
+				case err == nil:
+					mu.Lock()
+					results[i] = c
+					mu.Unlock()
+				case errors.Is(err, fs.ErrNotExist), errors.Is(err, errReplaced):
+					warn(e.rel, "vanished", "removed or replaced while the snapshot ran; not in this snapshot")
+				case errors.Is(err, fs.ErrPermission):
+					warn(e.rel, "unreadable", fmt.Sprintf("skipped: %v", unwrapPathError(err)))
+				default:
+					fail(fmt.Errorf("read %s: %w", e.abs, err))
+				}
+			}
+		}()
+	}
+feed:
+	for _, i := range p.toRead {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	stopProgress()
+	packErr := r.packer.close()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if packErr != nil {
+		return nil, packErr
+	}
+	return results, nil
+}
+
+func (r *run) progress(ctx context.Context, total int) (stop func()) {
+	if r.opts.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				r.opts.Progress(Progress{FilesDone: r.stats.filesDone.Load(), FilesToRead: int64(total), BytesRead: r.stats.bytesRead.Load()})
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// build turns the plan and what was read into one catalog commit.
+func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog.Version) *catalog.Commit {
+	c := &catalog.Commit{Packs: r.packer.packs, NewChunks: r.index.news, AddedBytes: r.packer.added}
+	contentIdx := map[[32]byte]int{}
+	vanished := map[string]bool{}
+	for _, i := range p.toRead {
+		if results[i] == nil {
+			vanished[p.entries[i].rel] = true
+		}
+	}
+	for _, i := range p.metaOnly {
+		e := p.entries[i]
+		if v := live[e.rel]; v != nil {
+			c.Close = append(c.Close, v.ID)
+		}
+		c.Versions = append(c.Versions, catalog.NewVersion{Content: -1, Version: catalog.Version{
+			Path: e.rel, Type: e.typ, Mode: e.mode, MtimeNs: e.mtimeNs, LinkTarget: e.link,
+			FpCtimeNs: e.ctimeNs, FpIno: e.ino}})
+	}
+	for _, i := range p.toRead {
+		got := results[i]
+		if got == nil {
+			continue
+		}
+		e := got.e
+		c.Warnings = append(c.Warnings, got.warnings...)
+		isDB := got.capture == catalog.CaptureSQLite
+		fp := catalog.Refresh{FpCtimeNs: e.ctimeNs, FpIno: e.ino, FpExtra: dbExtra(isDB, e, p.all, p.byPath)}
+		if p.racy(e, p.all, p.byPath) {
+			fp.FpCtimeNs = -1
+		}
+		old := live[e.rel]
+		if old != nil && old.Type == catalog.TypeFile && string(old.ContentHash) == string(got.hash[:]) &&
+			old.Mode == e.mode && old.MtimeNs == e.mtimeNs && old.Capture == got.capture && sameValidity(old, got) {
+			fp.ID = old.ID
+			c.Refresh = append(c.Refresh, fp)
+			p.unchanged++
+			continue
+		}
+		if old != nil {
+			c.Close = append(c.Close, old.ID)
+			if old.Type == catalog.TypeFile {
+				p.changed++
+			}
+		}
+		k, ok := contentIdx[got.hash]
+		if !ok {
+			k = len(c.Contents)
+			contentIdx[got.hash] = k
+			c.Contents = append(c.Contents, catalog.NewContent{Hash: got.hash, Size: got.size, Chunking: got.chunking, Chunks: got.chunks})
+		}
+		v := catalog.Version{Path: e.rel, Type: catalog.TypeFile, Mode: e.mode, Size: got.size, MtimeNs: e.mtimeNs,
+			Capture: got.capture, DBCheck: got.dbCheck, FpCtimeNs: fp.FpCtimeNs, FpIno: fp.FpIno, FpExtra: fp.FpExtra}
+		if got.jsonValid != nil {
+			v.JSONValid.Valid, v.JSONValid.Bool = true, *got.jsonValid
+		}
+		if got.jsonCount >= 0 {
+			v.JSONEntries.Valid, v.JSONEntries.Int64 = true, got.jsonCount
+		}
+		c.Versions = append(c.Versions, catalog.NewVersion{Version: v, Content: k})
+	}
+	for _, v := range p.removed {
+		c.Close = append(c.Close, v.ID)
+	}
+	// A file that vanished between the walk and its read is gone from this
+	// snapshot; its live version, if any, ends here too.
+	for path := range vanished {
+		if v := live[path]; v != nil {
+			c.Close = append(c.Close, v.ID)
+		}
+	}
+	for _, e := range p.entries {
+		if e.typ != catalog.TypeFile || vanished[e.rel] {
+			continue
+		}
+		c.FileCount++
+	}
+	for i, e := range p.entries {
+		if e.typ != catalog.TypeFile || vanished[e.rel] {
+			continue
+		}
+		if got := results[i]; got != nil {
+			c.TotalBytes += got.size
+		} else if v := live[e.rel]; v != nil {
+			c.TotalBytes += v.Size
+		}
+	}
+	return c
+}
+
+func (p *plan) racy(e entry, all []entry, byPath map[string]int) bool {
+	if e.mtimeNs >= p.racyAfter {
+		return true
+	}
+	if j, ok := byPath[e.rel+"-wal"]; ok && all[j].mtimeNs >= p.racyAfter {
+		return true
+	}
+	return false
+}
+
+func sameValidity(v *catalog.Version, c *captured) bool {
+	if c.jsonValid == nil {
+		return !v.JSONValid.Valid
+	}
+	return v.JSONValid.Valid && v.JSONValid.Bool == *c.jsonValid
+}

@@ -1,0 +1,138 @@
+package snapshot
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+)
+
+// checkJSON validates a JSON document and counts its entries for the
+// shrink guard (see jsonEntries).
+func checkJSON(data []byte) (valid bool, count int64) {
+	if !json.Valid(data) {
+		return false, -1
+	}
+	return true, jsonEntries(data)
+}
+
+// jsonEntries measures how much a valid document holds, in the sense a
+// person would notice losing: the element count of a top-level array; for
+// a top-level object, the length of its largest array member ({"jobs":
+// [...]}) or, with no array member, its member count; 0 for scalars. It is
+// one pass over the bytes, so it costs about as much as validation.
+func jsonEntries(data []byte) int64 {
+	// A container's entries are its commas plus one, if anything is in it.
+	type frame struct {
+		open     byte
+		commas   int64
+		nonEmpty bool
+	}
+	count := func(f frame) int64 {
+		if !f.nonEmpty {
+			return 0
+		}
+		return f.commas + 1
+	}
+	var (
+		depth             int
+		top, inner        frame
+		inString, escaped bool
+		largest           int64 = -1
+	)
+	touch := func() {
+		switch depth {
+		case 1:
+			top.nonEmpty = true
+		case 2:
+			inner.nonEmpty = true
+		}
+	}
+	for _, b := range data {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"':
+				inString = false
+			}
+			continue
+		}
+		switch b {
+		case ' ', '\t', '\n', '\r':
+		case '[', '{':
+			touch()
+			depth++
+			switch depth {
+			case 1:
+				top = frame{open: b}
+			case 2:
+				inner = frame{open: b}
+			}
+		case ']', '}':
+			if depth == 2 && top.open == '{' && inner.open == '[' {
+				largest = max(largest, count(inner))
+			}
+			if depth == 1 {
+				if top.open == '{' && largest >= 0 {
+					return largest
+				}
+				return count(top)
+			}
+			depth--
+		case ',':
+			switch depth {
+			case 1:
+				top.commas++
+			case 2:
+				inner.commas++
+			}
+		case '"':
+			touch()
+			inString = true
+		default:
+			touch()
+		}
+	}
+	return 0
+}
+
+// streamValid validates a large JSON document, or a JSON Lines file line
+// by line, without holding it in memory.
+func streamValid(r io.Reader, lines bool) (bool, error) {
+	if !lines {
+		dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<20))
+		for {
+			_, err := dec.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				var se *json.SyntaxError
+				if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
+					return false, nil
+				}
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) > 0 && !json.Valid(line) {
+			return false, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}

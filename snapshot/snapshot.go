@@ -1,0 +1,307 @@
+// Package snapshot takes a snapshot of one directory (a source): walk,
+// compare with the catalog's live versions, capture what changed (SQLite
+// through the online backup API, JSON validated), chunk, store new chunks
+// in packs, and record everything in one catalog transaction.
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairn-dev/cairn/blobstore"
+	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/chunker"
+	"github.com/cairn-dev/cairn/internal/ignore"
+	"github.com/cairn-dev/cairn/internal/sqlitefile"
+)
+
+// ErrEmptySource refuses a snapshot of a directory with nothing in it: it
+// would record "everything was deleted" as if it were a real state.
+var ErrEmptySource = errors.New("source is empty")
+
+// Options tune one snapshot.
+type Options struct {
+	Label    string
+	Tags     []string
+	Excludes []string // gitignore-style patterns, added to the source's .cairnignore
+	// Skip lists absolute paths never to enter (the repository itself, when
+	// it lives inside the source).
+	Skip []string
+	// MassDeletion is the share of files whose removal triggers a warning.
+	MassDeletion float64
+	Workers      int
+	Now          func() time.Time
+	// Progress, when set, is called about every 200ms while files are read.
+	Progress func(Progress)
+}
+
+// Progress is a running count for a status line.
+type Progress struct {
+	FilesDone, FilesToRead int64
+	BytesRead              int64
+}
+
+// Result summarises a committed snapshot.
+type Result struct {
+	ID         int64
+	Source     string
+	New        int // paths new in this snapshot
+	Changed    int
+	Unchanged  int
+	Removed    int
+	Files      int64 // regular files in the snapshot
+	TotalBytes int64
+	BytesRead  int64
+	BytesAdded int64 // pack bytes written
+	Duration   time.Duration
+	Warnings   []catalog.Warning
+}
+
+// Deps are the repository parts a snapshot writes to.
+type Deps struct {
+	DB     *catalog.DB
+	Store  blobstore.Store
+	TmpDir string
+	Params chunker.Params
+}
+
+// racyWindow: a file modified this close to the snapshot's start may
+// change again within the same timestamp tick after being read, so it is
+// read again next time rather than trusted by its stat.
+const racyWindow = 2 * time.Second
+
+type run struct {
+	Deps
+	opts        Options
+	root        string
+	index       *chunkIndex
+	packer      *packer
+	params      chunker.Params
+	busyTimeout time.Duration
+	stats       struct{ bytesRead, filesDone atomic.Int64 }
+}
+
+// Run takes a snapshot of source. The caller holds the repository's shared
+// lock and the source's lock.
+func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MassDeletion == 0 {
+		opts.MassDeletion = 0.5
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	started := opts.Now()
+	root, err := CanonicalSource(source)
+	if err != nil {
+		return nil, err
+	}
+	patterns, err := ignore.ReadFile(filepath.Join(root, ".cairnignore"))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(root, ".cairnignore"), err)
+	}
+	ex, err := ignore.New(append(patterns, opts.Excludes...))
+	if err != nil {
+		return nil, err
+	}
+	var warnings []catalog.Warning
+	var wmu sync.Mutex
+	warn := func(path, kind, msg string) {
+		wmu.Lock()
+		warnings = append(warnings, catalog.Warning{Path: path, Kind: kind, Message: msg})
+		wmu.Unlock()
+	}
+	skip := map[string]bool{}
+	for _, p := range opts.Skip {
+		skip[filepath.Clean(p)] = true
+	}
+	entries, err := walk(root, ex, skip, warn)
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) <= 1 {
+		return nil, fmt.Errorf("source %s: %w; refusing to record it (it would look like everything was deleted)", root, ErrEmptySource)
+	}
+
+	live := map[string]*catalog.Version{}
+	src, err := d.DB.SourceByPath(ctx, root)
+	switch {
+	case err == nil:
+		if live, err = d.DB.LiveVersions(ctx, src.ID); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, catalog.ErrNotFound):
+		return nil, err
+	}
+	hasChunks, err := d.DB.HasChunks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{Deps: d, opts: opts, root: root, params: d.Params, busyTimeout: 10 * time.Second,
+		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[blobstore.ID]int{}}}
+
+	plan := r.compare(entries, live, started)
+	res, err := r.execute(ctx, plan, warn)
+	if err != nil {
+		return nil, err
+	}
+	commit := r.build(plan, res, live)
+	commit.Source, commit.Started, commit.Label, commit.Tags = root, started, opts.Label, opts.Tags
+	r.guard(ctx, plan, res, live, src.ID, warn)
+	wmu.Lock()
+	commit.Warnings = append(warnings, commit.Warnings...)
+	wmu.Unlock()
+	sort.SliceStable(commit.Warnings, func(i, j int) bool { return commit.Warnings[i].Path < commit.Warnings[j].Path })
+	commit.Finished = opts.Now()
+	id, err := d.DB.CommitSnapshot(ctx, commit)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{ID: id, Source: root, New: plan.news, Changed: plan.changed, Unchanged: plan.unchanged,
+		Removed: len(plan.removed), Files: commit.FileCount, TotalBytes: commit.TotalBytes,
+		BytesRead: r.stats.bytesRead.Load(), BytesAdded: commit.AddedBytes, Duration: commit.Finished.Sub(started),
+		Warnings: commit.Warnings}, nil
+}
+
+// CanonicalSource turns a user's path into the absolute path cairn records
+// for it: cleaned, with symlinks resolved, so one directory is one source.
+func CanonicalSource(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("source %s: %w", p, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", fmt.Errorf("source %s: %w", p, unwrapPathError(err))
+	}
+	return real, nil
+}
+
+// plan is the comparison of the walk with the live versions.
+type plan struct {
+	entries   []entry
+	all       []entry         // before sidecars were dropped
+	byPath    map[string]int  // into all
+	isDB      map[string]bool // files known or sniffed to be databases
+	toRead    []int           // indexes of entries whose bytes must be read
+	reuse     map[int]*catalog.Version
+	metaOnly  []int // dirs and symlinks that are new or changed
+	removed   []*catalog.Version
+	news      int
+	changed   int
+	unchanged int
+	racyAfter int64
+}
+
+func (r *run) compare(entries []entry, live map[string]*catalog.Version, started time.Time) *plan {
+	p := &plan{entries: entries, isDB: map[string]bool{}, reuse: map[int]*catalog.Version{},
+		racyAfter: started.Add(-racyWindow).UnixNano()}
+	byPath := make(map[string]int, len(entries))
+	for i, e := range entries {
+		byPath[e.rel] = i
+	}
+	// A database's sidecars are never stored; find the databases that have
+	// them (sniffing only files that changed).
+	sidecar := map[string]bool{}
+	for _, e := range entries {
+		base, ok := sidecarBase(e.rel)
+		if !ok || e.typ != catalog.TypeFile {
+			continue
+		}
+		bi, ok := byPath[base]
+		if !ok || entries[bi].typ != catalog.TypeFile {
+			continue
+		}
+		db, known := p.isDB[base]
+		if !known {
+			if v := live[base]; v != nil && r.fingerprintEqual(v, entries[bi], entries, byPath) {
+				db = v.Capture == catalog.CaptureSQLite || v.Capture == catalog.CaptureSQLiteRaw
+			} else {
+				db, _ = sqlitefile.Sniff(entries[bi].abs)
+			}
+			p.isDB[base] = db
+		}
+		if db {
+			sidecar[e.rel] = true
+		}
+	}
+	seen := make(map[string]bool, len(entries))
+	kept := entries[:0:0]
+	for _, e := range entries {
+		if sidecar[e.rel] {
+			continue
+		}
+		kept = append(kept, e)
+	}
+	p.entries, p.all, p.byPath = kept, entries, byPath
+	for i, e := range p.entries {
+		seen[e.rel] = true
+		v := live[e.rel]
+		switch {
+		case v == nil:
+			p.news++
+		case v.Type != e.typ:
+			p.changed++
+		case e.typ == catalog.TypeFile:
+			if r.fingerprintEqual(v, e, entries, byPath) {
+				p.unchanged++
+				continue
+			}
+			// Read again; if the bytes and metadata turn out equal only the
+			// fingerprint is refreshed.
+			p.reuse[i] = v
+		case v.Mode == e.mode && v.MtimeNs == e.mtimeNs && v.LinkTarget == e.link:
+			p.unchanged++
+			continue
+		default:
+			p.changed++
+		}
+		if e.typ == catalog.TypeFile {
+			p.toRead = append(p.toRead, i)
+		} else {
+			p.metaOnly = append(p.metaOnly, i)
+		}
+	}
+	for path, v := range live {
+		if !seen[path] {
+			p.removed = append(p.removed, v)
+		}
+	}
+	sort.Slice(p.removed, func(i, j int) bool { return p.removed[i].Path < p.removed[j].Path })
+	return p
+}
+
+// fingerprintEqual reports whether stat says a live file is unchanged. A
+// database also compares its -wal file, since commits land there first.
+func (r *run) fingerprintEqual(v *catalog.Version, e entry, all []entry, byPath map[string]int) bool {
+	if v.Type != catalog.TypeFile || v.FpCtimeNs < 0 {
+		return false
+	}
+	isDB := v.Capture == catalog.CaptureSQLite
+	sizeOK := v.Size == e.size || isDB
+	return sizeOK && v.Mode == e.mode && v.MtimeNs == e.mtimeNs && v.FpCtimeNs == e.ctimeNs && v.FpIno == e.ino &&
+		v.FpExtra == dbExtra(isDB, e, all, byPath)
+}
+
+// dbExtra is the extra fingerprint of a database: the size of its main
+// file (its stored size is the backup copy's) and the state of its -wal.
+func dbExtra(isDB bool, e entry, all []entry, byPath map[string]int) string {
+	if !isDB {
+		return ""
+	}
+	wal := "-"
+	if i, ok := byPath[e.rel+"-wal"]; ok {
+		w := all[i]
+		wal = fmt.Sprintf("%d:%d:%d", w.size, w.mtimeNs, w.ino)
+	}
+	return fmt.Sprintf("size=%d wal=%s", e.size, wal)
+}
