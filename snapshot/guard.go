@@ -24,8 +24,8 @@ func (r *run) guard(ctx context.Context, p *plan, results map[int]*captured, liv
 		if old == nil || !old.JSONEntries.Valid || old.JSONEntries.Int64 == 0 || got.jsonCount != 0 {
 			continue
 		}
-		warn(p.entries[i].rel, "json-emptied", fmt.Sprintf("went from %d entries to 0; snapshot %d still has them (cairn restore --snapshot %d)",
-			old.JSONEntries.Int64, last, last))
+		warn(p.entries[i].rel, "json-emptied", fmt.Sprintf("went from %d entries to 0; snapshot %d still has them (cairn restore --snapshot %d %s)",
+			old.JSONEntries.Int64, last, last, p.entries[i].abs))
 	}
 	var liveFiles, removedFiles int
 	for _, v := range live {
