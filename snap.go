@@ -2,6 +2,7 @@ package cairn
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/cairn-dev/cairn/internal/repolock"
 	"github.com/cairn-dev/cairn/snapshot"
@@ -28,7 +29,21 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts snapshot.Option
 	}
 	// A repository inside the source must not snapshot itself.
 	opts.Skip = append(opts.Skip, r.Dir)
-	return snapshot.Run(ctx, snapshot.Deps{DB: r.DB, Store: r.Store, TmpDir: r.tmpDir(), Params: r.Params}, root, opts)
+	res, err := snapshot.Run(ctx, snapshot.Deps{DB: r.DB, Store: r.Store, TmpDir: r.tmpDir(), Params: r.Params}, root, opts)
+	if err != nil {
+		return nil, err
+	}
+	// Retention runs after every snapshot, by the source's policy, so
+	// frequent snapshots stay cheap without a separate job.
+	src, err := r.DB.SourceByPath(ctx, root)
+	if err != nil {
+		return res, err
+	}
+	_, res.Forgotten, _, err = r.applyPolicy(ctx, src, nil, false)
+	if err != nil {
+		return res, fmt.Errorf("snapshot %d committed, but applying the retention policy failed: %w", res.ID, err)
+	}
+	return res, nil
 }
 
 func snapshotOptions(label string) snapshot.Options {

@@ -62,6 +62,9 @@ type Result struct {
 	BytesAdded int64 // pack bytes written
 	Duration   time.Duration
 	Warnings   []catalog.Warning
+	// Forgotten lists snapshots the source's retention policy removed
+	// afterwards (filled by the caller that applies it).
+	Forgotten []int64
 }
 
 // Deps are the repository parts a snapshot writes to.

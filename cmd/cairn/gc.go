@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/gc"
+)
+
+func (a *app) gcCommand() *cobra.Command {
+	var maxUnused string
+	var dryRun bool
+	c := &cobra.Command{
+		Use:   "gc",
+		Short: "Reclaim the space of data no snapshot references",
+		Long: `Delete packs that hold no referenced chunk, repack packs whose unreferenced
+share exceeds --max-unused, and remove packs left by interrupted runs. A
+new pack is written and made durable before the old one is deleted, so an
+interrupted gc loses nothing. Snapshots wait while gc deletes, and gc waits
+for running snapshots.`,
+		Example: "  cairn gc\n  cairn gc --max-unused 25% --dry-run",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			share, err := parseShare(maxUnused)
+			if err != nil {
+				return err
+			}
+			repo, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			return a.runGC(cmd, repo, gc.Options{MaxUnused: share, DryRun: dryRun})
+		},
+	}
+	c.Flags().StringVar(&maxUnused, "max-unused", "10%", "repack a pack when more than this share of it is unreferenced")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be reclaimed, change nothing")
+	return c
+}
+
+func (a *app) runGC(cmd *cobra.Command, repo *cairn.Repo, opts gc.Options) error {
+	rep, err := repo.GC(cmd.Context(), opts)
+	if err != nil {
+		return err
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(a.stderr, "warning: %s\n", p)
+	}
+	verb := "freed"
+	if opts.DryRun {
+		verb = "would free"
+	}
+	fmt.Fprintf(a.stdout, "gc: %d unreferenced chunks; %d packs deleted, %d repacked, %d orphan packs removed; %s %s\n",
+		rep.DeadChunks, rep.DeletedPacks, rep.RepackedPacks, rep.OrphanPacks, verb, size(rep.BytesFreed))
+	return nil
+}
+
+func parseShare(s string) (float64, error) {
+	pct := strings.HasSuffix(s, "%")
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err == nil && pct {
+		v /= 100
+	}
+	if err != nil || v <= 0 || v > 1 {
+		return 0, usageError{fmt.Errorf("--max-unused %q: want a share like 10%% or 0.1", s)}
+	}
+	return v, nil
+}

@@ -1,0 +1,172 @@
+package cairn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/gc"
+	"github.com/cairn-dev/cairn/internal/repolock"
+	"github.com/cairn-dev/cairn/retention"
+	"github.com/cairn-dev/cairn/snapshot"
+)
+
+// Policy returns a source's retention policy and whether it was set
+// explicitly (otherwise it is retention.Default).
+func (r *Repo) Policy(ctx context.Context, source string) (retention.Policy, bool, error) {
+	root, err := snapshot.CanonicalSource(source)
+	if err != nil {
+		return retention.Policy{}, false, err
+	}
+	src, err := r.DB.SourceByPath(ctx, root)
+	if errors.Is(err, catalog.ErrNotFound) || (err == nil && src.Policy == "") {
+		return retention.Default, false, nil
+	}
+	if err != nil {
+		return retention.Policy{}, false, err
+	}
+	p, err := retention.Unmarshal(src.Policy)
+	if err != nil {
+		return retention.Policy{}, false, fmt.Errorf("policy of %s: %w", root, err)
+	}
+	return p, true, nil
+}
+
+// SetPolicy stores a source's retention policy; it applies after every
+// snapshot of the source and to cairn forget without rules.
+func (r *Repo) SetPolicy(ctx context.Context, source string, p retention.Policy) error {
+	root, err := snapshot.CanonicalSource(source)
+	if err != nil {
+		return err
+	}
+	return r.DB.SetPolicy(ctx, root, p.Marshal())
+}
+
+// ForgetOptions choose what to forget.
+type ForgetOptions struct {
+	// Policy applies to every chosen source; nil uses each source's own.
+	Policy *retention.Policy
+	Source string  // only this source; "" = all
+	IDs    []int64 // forget exactly these (no policy)
+	DryRun bool
+}
+
+// SourceDecisions are a policy's verdicts for one source.
+type SourceDecisions struct {
+	Source    string
+	Policy    retention.Policy
+	Decisions []retention.Decision
+}
+
+// ForgetResult says what was (or would be) forgotten.
+type ForgetResult struct {
+	Sources   []SourceDecisions
+	Forgotten []int64
+	Stats     catalog.ForgetStats
+}
+
+// Forget removes snapshots by policy or by id. Stored data is reclaimed by
+// GC, not here.
+func (r *Repo) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, error) {
+	rl, err := r.lockRepo(ctx, repolock.Shared)
+	if err != nil {
+		return nil, err
+	}
+	defer rl.Release()
+	res := &ForgetResult{}
+	if len(opts.IDs) > 0 {
+		for _, id := range opts.IDs {
+			if _, err := r.DB.SnapshotByID(ctx, id); err != nil {
+				return nil, err
+			}
+		}
+		res.Forgotten = opts.IDs
+		if !opts.DryRun {
+			res.Stats, err = r.DB.Forget(ctx, opts.IDs)
+		}
+		return res, err
+	}
+	sources, err := r.DB.Sources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var want string
+	if opts.Source != "" {
+		if want, err = snapshot.CanonicalSource(opts.Source); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range sources {
+		if want != "" && s.Path != want {
+			continue
+		}
+		sl, err := r.lockSource(ctx, s.Path)
+		if err != nil {
+			return nil, err
+		}
+		sd, ids, stats, err := r.applyPolicy(ctx, s, opts.Policy, opts.DryRun)
+		sl.Release()
+		if err != nil {
+			return nil, err
+		}
+		res.Sources = append(res.Sources, sd)
+		res.Forgotten = append(res.Forgotten, ids...)
+		res.Stats.Snapshots += stats.Snapshots
+		res.Stats.Versions += stats.Versions
+		res.Stats.Contents += stats.Contents
+	}
+	if want != "" && len(res.Sources) == 0 {
+		return nil, fmt.Errorf("%s has never been snapshotted", want)
+	}
+	return res, nil
+}
+
+// applyPolicy decides and forgets for one source; the caller holds the
+// source's lock.
+func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *retention.Policy, dryRun bool) (SourceDecisions, []int64, catalog.ForgetStats, error) {
+	p := retention.Default
+	if override != nil {
+		p = *override
+	} else if s.Policy != "" {
+		var err error
+		if p, err = retention.Unmarshal(s.Policy); err != nil {
+			return SourceDecisions{}, nil, catalog.ForgetStats{}, fmt.Errorf("policy of %s: %w", s.Path, err)
+		}
+	}
+	snaps, err := r.DB.Snapshots(ctx, s.ID)
+	if err != nil {
+		return SourceDecisions{}, nil, catalog.ForgetStats{}, err
+	}
+	in := make([]retention.Snapshot, len(snaps))
+	for i, sn := range snaps {
+		in[i] = retention.Snapshot{ID: sn.ID, Time: sn.Started, Tags: sn.Tags}
+	}
+	sd := SourceDecisions{Source: s.Path, Policy: p, Decisions: retention.Apply(in, p, r.Now(), time.Local)}
+	var ids []int64
+	for _, d := range sd.Decisions {
+		if !d.Keep {
+			ids = append(ids, d.Snapshot.ID)
+		}
+	}
+	var stats catalog.ForgetStats
+	if len(ids) > 0 && !dryRun {
+		if stats, err = r.DB.Forget(ctx, ids); err != nil {
+			return sd, nil, stats, err
+		}
+	}
+	return sd, ids, stats, nil
+}
+
+// GC reclaims the space of data no snapshot references. It waits for
+// running snapshots and restores, and they wait for it.
+func (r *Repo) GC(ctx context.Context, opts gc.Options) (*gc.Report, error) {
+	rl, err := r.lockRepo(ctx, repolock.Exclusive)
+	if err != nil {
+		return nil, err
+	}
+	defer rl.Release()
+	opts.TmpDir = r.tmpDir()
+	return gc.Run(ctx, r.DB, r.Store, opts)
+}
