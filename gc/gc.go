@@ -66,14 +66,17 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 		if err != nil {
 			return nil, err
 		}
+		// Only dead chunks count as unused: a pack's header and index are
+		// not garbage, and counting them would repack small live packs into
+		// byte-identical copies.
 		var keep []catalog.ChunkLoc
-		var liveBytes int64
+		var deadBytes int64
 		for _, c := range chunks {
 			if live[c.ID] {
 				keep = append(keep, c)
-				liveBytes += c.Length
 			} else {
 				dead = append(dead, c.ID)
+				deadBytes += c.Length
 			}
 		}
 		switch {
@@ -81,8 +84,8 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 			emptyPacks = append(emptyPacks, p.ID)
 			rep.DeletedPacks++
 			rep.BytesFreed += p.Size
-		case float64(p.Size-liveBytes) > opts.MaxUnused*float64(p.Size):
-			repacks = append(repacks, repack{pack: p, keep: keep, freed: p.Size - liveBytes})
+		case deadBytes > 0 && float64(deadBytes) > opts.MaxUnused*float64(p.Size):
+			repacks = append(repacks, repack{pack: p, keep: keep, freed: deadBytes})
 		}
 	}
 	rep.DeadChunks = len(dead)
@@ -170,6 +173,9 @@ func repackOne(ctx context.Context, db *catalog.DB, store blobstore.Store, p cat
 	info, err := w.Finish(ctx)
 	if err != nil {
 		return 0, err
+	}
+	if info.Name == p.Name {
+		return 0, nil // identical bytes: nothing was dead after all
 	}
 	old, err := db.Repacked(ctx, p.ID, catalog.NewPack{Name: info.Name, Size: info.Size}, moves)
 	if err != nil {
