@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -39,7 +40,25 @@ var errDamaged = errors.New("damage found")
 type usageError struct{ error }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(profiled(func() int { return run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr) }))
+}
+
+// profiled writes a CPU profile to $CAIRN_CPUPROFILE, for `make bench`
+// investigations (go tool pprof bin/cairn FILE).
+func profiled(fn func() int) int {
+	path := os.Getenv("CAIRN_CPUPROFILE")
+	if path == "" {
+		return fn()
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cairn: CAIRN_CPUPROFILE: %v\n", err)
+		return fn()
+	}
+	defer f.Close()
+	pprof.StartCPUProfile(f)
+	defer pprof.StopCPUProfile()
+	return fn()
 }
 
 // run executes one command line with injected streams and returns the
