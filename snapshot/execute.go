@@ -30,15 +30,6 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 		}
 		mu.Unlock()
 	}
-	for _, i := range p.toRead {
-		if v := p.reuse[i]; v != nil && v.ContentID != 0 && r.index.empty == false {
-			// Most of a changed file's chunks are usually its previous
-			// version's: know them without a lookup each.
-			if c, err := r.DB.ContentByID(ctx, v.ContentID); err == nil && len(c.Chunks) <= 1<<16 {
-				r.index.preload(c)
-			}
-		}
-	}
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	stopProgress := r.progress(ctx, len(p.toRead))
@@ -49,6 +40,7 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 			buf := make([]byte, chunker.BufferSize(r.params))
 			for i := range jobs {
 				e := p.entries[i]
+				r.preload(ctx, p.reuse[i])
 				c, err := r.capture(ctx, e, buf)
 				r.stats.filesDone.Add(1)
 				switch {
@@ -88,6 +80,22 @@ feed:
 		return nil, packErr
 	}
 	return results, nil
+}
+
+// preloadMin is the size from which a changed file's previous chunks are
+// loaded up front: below it a file has a chunk or two, and looking those up
+// costs no more than loading the list.
+const preloadMin = 1 << 20
+
+// preload marks the chunks of a changed file's previous version as known:
+// most of them usually still are, and then need no lookup each.
+func (r *run) preload(ctx context.Context, v *catalog.Version) {
+	if v == nil || v.ContentID == 0 || v.Size < preloadMin || r.index.empty {
+		return
+	}
+	if c, err := r.DB.ContentByID(ctx, v.ContentID); err == nil {
+		r.index.preload(c)
+	}
 }
 
 func (r *run) progress(ctx context.Context, total int) (stop func()) {
