@@ -64,7 +64,7 @@ func Open(ctx context.Context, path string, create bool) (*DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, w); err != nil {
+	if err := migrateRetrying(ctx, w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("catalog %s: %w", path, err)
 	}
@@ -77,6 +77,28 @@ func Open(ctx context.Context, path string, create bool) (*DB, error) {
 	return &DB{path: path, w: w, r: r, Now: time.Now}, nil
 }
 
+// migrateRetrying is migrate, tried again while SQLite reports busy.
+// Turning a new file into WAL mode (the _journal_mode DSN parameter, run
+// as the writer connects) upgrades a read lock to a write lock, and SQLite
+// never runs the busy handler for such an upgrade: when two processes
+// create one catalog at once, the loser fails at once with "database is
+// locked". Once the file is in WAL mode the conversion takes no lock.
+func migrateRetrying(ctx context.Context, w *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := migrate(ctx, w)
+		var se sqlite3.Error
+		if err == nil || !errors.As(err, &se) || se.Code != sqlite3.ErrBusy || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // probe inspects an existing file read-only before anything may write to it.
 func probe(ctx context.Context, path string) error {
 	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?mode=ro")
@@ -84,11 +106,12 @@ func probe(ctx context.Context, path string) error {
 		return fmt.Errorf("open catalog %s: %w", path, err)
 	}
 	defer db.Close()
-	var appID, version int
-	err = db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID)
-	if err == nil {
-		err = db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version)
-	}
+	// One statement, so one read snapshot: another process may be creating
+	// the catalog meanwhile, and separate reads could see the schema
+	// without the application_id committed with it.
+	var appID, version, n int
+	err = db.QueryRowContext(ctx, `SELECT (SELECT application_id FROM pragma_application_id),
+		(SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_schema)`).Scan(&appID, &version, &n)
 	if err != nil {
 		var se sqlite3.Error
 		if errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt) {
@@ -96,14 +119,8 @@ func probe(ctx context.Context, path string) error {
 		}
 		return fmt.Errorf("read catalog %s: %w", path, err)
 	}
-	if appID == 0 && version == 0 {
-		var n int
-		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
-			return fmt.Errorf("read catalog %s: %w", path, err)
-		}
-		if n == 0 {
-			return nil // an empty file: ours to initialise
-		}
+	if appID == 0 && version == 0 && n == 0 {
+		return nil // an empty file: ours to initialise
 	}
 	if appID != ApplicationID {
 		return fmt.Errorf("%s belongs to another program (application_id %#x): %w", path, appID, ErrNotCatalog)

@@ -110,8 +110,11 @@ func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result)
 				res.Errors = append(res.Errors, err)
 				continue
 			}
-			res.Actions = append(res.Actions, Action{Path: filepath.Join(base, filepath.FromSlash(v.Path)), Rel: v.Path,
-				Type: v.Type, Verb: "write", Size: v.Size})
+			a := Action{Path: filepath.Join(base, filepath.FromSlash(v.Path)), Rel: v.Path, Type: v.Type, Verb: "write", Size: v.Size}
+			if v.Type != catalog.TypeDir && isRuntime(v.Path, opts.Runtime) {
+				a.Verb, a.Reason = "kept", "runtime file, never restored"
+			}
+			res.Actions = append(res.Actions, a)
 		}
 		return nil
 	}
@@ -189,7 +192,7 @@ func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result)
 	sort.Slice(dirs, func(i, j int) bool { return strings.Count(dirs[i].Path, "/") > strings.Count(dirs[j].Path, "/") })
 	for _, v := range dirs {
 		name := v.Path
-		if err := root.Chmod(name, os.FileMode(v.Mode&0o777)); err != nil {
+		if err := root.Chmod(name, unixMode(v.Mode)); err != nil {
 			res.Errors = append(res.Errors, fmt.Errorf("chmod %s: %w", name, err))
 		}
 		t := time.Unix(0, v.MtimeNs)

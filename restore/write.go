@@ -79,8 +79,8 @@ func (w *writer) restore(v *catalog.Version) (Action, error) {
 	mode := fileMode(v.Path, v.Mode)
 	if existing != nil && existing.Mode().IsRegular() && existing.Size() == c.Size && w.sameBytes(v.Path, c.Hash) {
 		a.Verb = "unchanged"
-		if uint32(existing.Mode().Perm()) != mode&0o777 {
-			if err := w.root.Chmod(v.Path, fs.FileMode(mode&0o777)); err != nil {
+		if want := unixMode(mode); existing.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != want {
+			if err := w.root.Chmod(v.Path, want); err != nil {
 				return a, fmt.Errorf("chmod %s: %w", a.Path, err)
 			}
 		}
@@ -145,7 +145,8 @@ func (w *writer) symlink(v *catalog.Version, a Action, existing fs.FileInfo) (Ac
 			return a, nil
 		}
 	}
-	tmp := path.Join(path.Dir(v.Path), atomicfile.TempPrefix+"link-"+path.Base(v.Path))
+	// A short temp name: the link's own name may already be NAME_MAX long.
+	tmp := path.Join(path.Dir(v.Path), atomicfile.TempPrefix+"link-"+blobstore.Sum([]byte(path.Base(v.Path))).String()[:16])
 	w.root.Remove(tmp)
 	if err := w.root.Symlink(v.LinkTarget, tmp); err != nil {
 		return a, fmt.Errorf("restore symlink %s: %w", a.Path, err)

@@ -105,8 +105,12 @@ func jsonEntries(data []byte) int64 {
 func streamValid(r io.Reader, lines bool) (bool, error) {
 	if !lines {
 		dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<20))
+		// Token reports io.EOF between tokens even inside an open array or
+		// object, so a torn document ends at depth > 0; and a file is one
+		// document, as json.Valid requires.
+		depth, docs := 0, 0
 		for {
-			_, err := dec.Token()
+			tok, err := dec.Token()
 			if err == io.EOF {
 				break
 			}
@@ -117,8 +121,17 @@ func streamValid(r io.Reader, lines bool) (bool, error) {
 				}
 				return false, err
 			}
+			switch tok {
+			case json.Delim('['), json.Delim('{'):
+				depth++
+			case json.Delim(']'), json.Delim('}'):
+				depth--
+			}
+			if depth == 0 {
+				docs++
+			}
 		}
-		return true, nil
+		return depth == 0 && docs == 1, nil
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 64<<20)

@@ -125,6 +125,11 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	}
 	skip := map[string]bool{}
 	for _, p := range opts.Skip {
+		// The walk sees paths under the resolved root, so a skipped path
+		// named through a symlink must be resolved the same way.
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
 		skip[filepath.Clean(p)] = true
 	}
 	entries, err := walk(root, ex, skip, warn)
