@@ -159,6 +159,20 @@ func (db *DB) Meta(ctx context.Context, key string) (string, error) {
 // stored, so two processes creating one repository agree on them.
 func (db *DB) InitMeta(ctx context.Context, kv map[string]string) (map[string]string, error) {
 	out := map[string]string{}
+	// Usually everything is set: read without a write transaction, whose
+	// commit would cost an fsync on every command.
+	for k := range kv {
+		v, err := db.Meta(ctx, k)
+		if err != nil || v == "" {
+			out = nil
+			break
+		}
+		out[k] = v
+	}
+	if out != nil {
+		return out, nil
+	}
+	out = map[string]string{}
 	err := db.Write(ctx, func(tx *sql.Tx) error {
 		for k, v := range kv {
 			if _, err := tx.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", k, v); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/internal/atomicfile"
 )
 
 // Deps are the repository parts a restore reads.
@@ -92,6 +93,49 @@ func Run(ctx context.Context, d Deps, reqs []Request, opts Options) (*Result, er
 	return res, nil
 }
 
+// batchMin is the number of files above which a restore syncs the
+// filesystem once instead of each file.
+const batchMin = 8
+
+// commit renames every staged file into place and makes the renames
+// durable. In batch mode the staged files are synced first, all at once.
+func (w *writer) commit(staged []*atomicfile.Staged, acts []Action, res *Result) error {
+	if len(staged) == 0 && len(w.linkDirs) == 0 {
+		return nil
+	}
+	if w.batch {
+		if err := atomicfile.SyncFS(w.root); err != nil {
+			for _, s := range staged {
+				s.Abort()
+			}
+			return err
+		}
+	}
+	dirs := w.linkDirs
+	if dirs == nil {
+		dirs = map[string]bool{}
+	}
+	for i, s := range staged {
+		if err := s.Commit(); err != nil {
+			res.Errors = append(res.Errors, fmt.Errorf("restore %s: %w", acts[i].Path, err))
+			continue
+		}
+		res.Actions = append(res.Actions, acts[i])
+		res.Written++
+		res.Bytes += acts[i].Size
+		dirs[path.Dir(acts[i].Rel)] = true
+	}
+	if w.batch {
+		return atomicfile.SyncFS(w.root)
+	}
+	for d := range dirs {
+		if err := atomicfile.SyncDir(w.root, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result) error {
 	if err := checkPath(req.Path); err != nil {
 		return err
@@ -155,7 +199,13 @@ func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result)
 			return fmt.Errorf("create parents of %s: %w", req.Path, err)
 		}
 	}
+	// Many files: stage them all unsynced, sync the filesystem once, then
+	// rename; a few: each is synced as it is staged.
+	w.batch = len(files) > batchMin
+	defer w.close()
 	var mu sync.Mutex
+	var staged []*atomicfile.Staged
+	var stagedActs []Action
 	jobs := make(chan *catalog.Version)
 	var wg sync.WaitGroup
 	for i := 0; i < opts.Workers; i++ {
@@ -163,16 +213,16 @@ func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result)
 		go func() {
 			defer wg.Done()
 			for v := range jobs {
-				a, err := w.restore(v)
+				a, s, err := w.restore(v)
 				mu.Lock()
-				if err != nil {
+				switch {
+				case err != nil:
 					res.Errors = append(res.Errors, err)
-				} else {
+				case s != nil:
+					staged = append(staged, s)
+					stagedActs = append(stagedActs, a)
+				default:
 					res.Actions = append(res.Actions, a)
-					if a.Verb == "write" {
-						res.Written++
-						res.Bytes += a.Size
-					}
 				}
 				mu.Unlock()
 			}
@@ -187,6 +237,12 @@ func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result)
 	close(jobs)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
+		for _, s := range staged {
+			s.Abort()
+		}
+		return err
+	}
+	if err := w.commit(staged, stagedActs, res); err != nil {
 		return err
 	}
 	sort.Slice(dirs, func(i, j int) bool { return strings.Count(dirs[i].Path, "/") > strings.Count(dirs[j].Path, "/") })

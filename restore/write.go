@@ -10,6 +10,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -27,6 +29,44 @@ type writer struct {
 	root *os.Root
 	base string
 	opts Options
+	// batch: stage files without a sync each; the caller syncs the
+	// filesystem once before committing them all.
+	batch bool
+
+	mu       sync.Mutex
+	dirs     map[string]*os.Root
+	linkDirs map[string]bool // directories where symlinks were replaced, to sync
+}
+
+// dir returns a root for the directory of rel and rel's base name: os.Root
+// resolves every component of a path on every call, so one open handle per
+// directory saves most of the opens of a large restore.
+func (w *writer) dir(rel string) (*os.Root, string, error) {
+	d, base := path.Split(rel)
+	d = strings.TrimSuffix(d, "/")
+	if d == "" {
+		return w.root, base, nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if r, ok := w.dirs[d]; ok {
+		return r, base, nil
+	}
+	r, err := w.root.OpenRoot(d)
+	if err != nil {
+		return nil, "", fmt.Errorf("open directory %s: %w", w.abs(d), err)
+	}
+	if w.dirs == nil {
+		w.dirs = map[string]*os.Root{}
+	}
+	w.dirs[d] = r
+	return r, base, nil
+}
+
+func (w *writer) close() {
+	for _, r := range w.dirs {
+		r.Close()
+	}
 }
 
 func (w *writer) abs(rel string) string { return filepath.Join(w.base, filepath.FromSlash(rel)) }
@@ -44,52 +84,64 @@ func (w *writer) mkdir(v *catalog.Version) error {
 	return nil
 }
 
-func (w *writer) restore(v *catalog.Version) (Action, error) {
+// restore restores one file or symlink. A file that needs writing comes
+// back staged: complete beside its target, to be committed by the caller.
+func (w *writer) restore(v *catalog.Version) (Action, *atomicfile.Staged, error) {
 	a := Action{Path: w.abs(v.Path), Rel: v.Path, Type: v.Type, Size: v.Size}
 	if v.Path == "." {
-		return a, fmt.Errorf("restore %s: the source root is recorded as a %s", a.Path, v.Type)
+		return a, nil, fmt.Errorf("restore %s: the source root is recorded as a %s", a.Path, v.Type)
 	}
 	if isRuntime(v.Path, w.opts.Runtime) {
 		a.Verb, a.Reason = "kept", "runtime file, never restored"
-		return a, nil
+		return a, nil, nil
 	}
-	existing, err := w.root.Lstat(v.Path)
+	dir, name, err := w.dir(v.Path)
+	if err != nil {
+		return a, nil, err
+	}
+	existing, err := dir.Lstat(name)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return a, fmt.Errorf("restore %s: %w", a.Path, err)
+		return a, nil, fmt.Errorf("restore %s: %w", a.Path, err)
 	}
 	if existing != nil && existing.IsDir() {
-		return a, fmt.Errorf("restore %s: a directory is in the way; move it aside or restore with --to", a.Path)
+		return a, nil, fmt.Errorf("restore %s: a directory is in the way; move it aside or restore with --to", a.Path)
 	}
 	if v.Type == catalog.TypeSymlink {
-		return w.symlink(v, a, existing)
+		a, err := w.symlink(dir, name, v, a, existing)
+		return a, nil, err
 	}
 	if existing != nil && v.JSONValid.Valid && !v.JSONValid.Bool && !w.opts.Force {
-		return a, fmt.Errorf("restore %s: snapshot %d holds a torn (invalid JSON) copy; refusing to write it over the file without --force", a.Path, v.First)
+		return a, nil, fmt.Errorf("restore %s: snapshot %d holds a torn (invalid JSON) copy; refusing to write it over the file without --force", a.Path, v.First)
 	}
 	isDB := v.Capture == catalog.CaptureSQLite
 	if isDB && existing != nil && !w.opts.Force {
 		if busy, _ := sqlitefile.InUse(a.Path); busy {
-			return a, fmt.Errorf("restore %s: the database is open in another process; stop it first, or use --force", a.Path)
+			return a, nil, fmt.Errorf("restore %s: the database is open in another process; stop it first, or use --force", a.Path)
 		}
 	}
 	c, err := w.d.DB.ContentByID(w.ctx, v.ContentID)
 	if err != nil {
-		return a, fmt.Errorf("restore %s: %w", a.Path, err)
+		return a, nil, fmt.Errorf("restore %s: %w", a.Path, err)
 	}
-	mode := fileMode(v.Path, v.Mode)
-	if existing != nil && existing.Mode().IsRegular() && existing.Size() == c.Size && w.sameBytes(v.Path, c.Hash) {
+	mode := unixMode(fileMode(v.Path, v.Mode))
+	mtime := time.Unix(0, v.MtimeNs)
+	if existing != nil && existing.Mode().IsRegular() && existing.Size() == c.Size && sameBytes(dir, name, c.Hash) {
 		a.Verb = "unchanged"
-		if want := unixMode(mode); existing.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != want {
-			if err := w.root.Chmod(v.Path, want); err != nil {
-				return a, fmt.Errorf("chmod %s: %w", a.Path, err)
+		if existing.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != mode {
+			if err := dir.Chmod(name, mode); err != nil {
+				return a, nil, fmt.Errorf("chmod %s: %w", a.Path, err)
 			}
 		}
-		return a, w.setTimes(v)
+		if err := dir.Chtimes(name, mtime, mtime); err != nil {
+			return a, nil, fmt.Errorf("set times of %s: %w", a.Path, err)
+		}
+		return a, nil, nil
 	}
-	opts := atomicfile.Options{Mode: unixMode(mode)}
+	opts := atomicfile.Options{Mode: mode, Mtime: mtime}
 	if isDB {
+		dirAbs := filepath.Dir(a.Path)
 		opts.Check = func(tmp string) error {
-			if err := sqlitefile.IntegrityCheck(w.abs(tmp)); err != nil {
+			if err := sqlitefile.IntegrityCheck(filepath.Join(dirAbs, tmp)); err != nil {
 				return fmt.Errorf("restore %s: the restored database fails integrity_check, nothing replaced: %w", a.Path, err)
 			}
 			return nil
@@ -97,36 +149,28 @@ func (w *writer) restore(v *catalog.Version) (Action, error) {
 		// A -wal from another life replayed over the restored database
 		// would corrupt it.
 		opts.BeforeRename = func() error {
-			for _, side := range []string{v.Path + "-wal", v.Path + "-shm", v.Path + "-journal"} {
-				if err := w.root.Remove(side); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return fmt.Errorf("remove stale %s: %w", w.abs(side), err)
+			for _, side := range []string{name + "-wal", name + "-shm", name + "-journal"} {
+				if err := dir.Remove(side); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("remove stale %s: %w", filepath.Join(dirAbs, side), err)
 				}
 			}
 			return nil
 		}
 	}
-	err = atomicfile.Write(w.root, v.Path, opts, func(out io.Writer) error {
+	staged, err := atomicfile.Stage(dir, name, opts, !w.batch, func(out io.Writer) error {
 		return writeContent(w.ctx, w.d.Store, c, out)
 	})
 	if err != nil {
-		return a, fmt.Errorf("restore %s: %w", a.Path, err)
+		return a, nil, fmt.Errorf("restore %s: %w", a.Path, err)
 	}
 	a.Verb = "write"
-	return a, w.setTimes(v)
-}
-
-func (w *writer) setTimes(v *catalog.Version) error {
-	t := time.Unix(0, v.MtimeNs)
-	if err := w.root.Chtimes(v.Path, t, t); err != nil {
-		return fmt.Errorf("set times of %s: %w", w.abs(v.Path), err)
-	}
-	return nil
+	return a, staged, nil
 }
 
 // sameBytes reports whether the file on disk already holds the content, so
 // an in-place restore leaves untouched what it need not write.
-func (w *writer) sameBytes(rel string, want [32]byte) bool {
-	f, err := w.root.Open(rel)
+func sameBytes(dir *os.Root, name string, want [32]byte) bool {
+	f, err := dir.Open(name)
 	if err != nil {
 		return false
 	}
@@ -138,25 +182,31 @@ func (w *writer) sameBytes(rel string, want [32]byte) bool {
 	return bytes.Equal(h.Sum(nil), want[:])
 }
 
-func (w *writer) symlink(v *catalog.Version, a Action, existing fs.FileInfo) (Action, error) {
+func (w *writer) symlink(dir *os.Root, name string, v *catalog.Version, a Action, existing fs.FileInfo) (Action, error) {
 	if existing != nil && existing.Mode()&fs.ModeSymlink != 0 {
-		if target, err := w.root.Readlink(v.Path); err == nil && target == v.LinkTarget {
+		if target, err := dir.Readlink(name); err == nil && target == v.LinkTarget {
 			a.Verb = "unchanged"
 			return a, nil
 		}
 	}
 	// A short temp name: the link's own name may already be NAME_MAX long.
-	tmp := path.Join(path.Dir(v.Path), atomicfile.TempPrefix+"link-"+blobstore.Sum([]byte(path.Base(v.Path))).String()[:16])
-	w.root.Remove(tmp)
-	if err := w.root.Symlink(v.LinkTarget, tmp); err != nil {
+	tmp := atomicfile.TempPrefix + "link-" + blobstore.Sum([]byte(name)).String()[:16]
+	dir.Remove(tmp)
+	if err := dir.Symlink(v.LinkTarget, tmp); err != nil {
 		return a, fmt.Errorf("restore symlink %s: %w", a.Path, err)
 	}
-	if err := w.root.Rename(tmp, v.Path); err != nil {
-		w.root.Remove(tmp)
+	if err := dir.Rename(tmp, name); err != nil {
+		dir.Remove(tmp)
 		return a, fmt.Errorf("restore symlink %s: %w", a.Path, err)
 	}
 	a.Verb = "link"
-	return a, atomicfile.SyncDir(w.root, path.Dir(v.Path))
+	w.mu.Lock()
+	if w.linkDirs == nil {
+		w.linkDirs = map[string]bool{}
+	}
+	w.linkDirs[path.Dir(v.Path)] = true
+	w.mu.Unlock()
+	return a, nil
 }
 
 // writeContent streams a content's chunks to out, each verified by its

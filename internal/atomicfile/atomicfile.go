@@ -1,7 +1,13 @@
 // Package atomicfile makes a file durable in one step that a crash cannot
 // tear: write a temp file beside the target, fsync it, rename it over the
 // target, fsync the directory. Readers see the old file or the new one,
-// never a mix, and after Write returns the new one survives power loss.
+// never a mix, and after the sequence completes the new one survives power
+// loss.
+//
+// Write does all of it for one file. For many files, Stage writes each
+// temp file without a sync, SyncFS makes all of them durable at once,
+// Commit renames each, and a last SyncFS makes the renames durable: the
+// same guarantee with two syncs instead of two per file.
 package atomicfile
 
 import (
@@ -13,6 +19,9 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TempPrefix starts the names of temp files, so a crashed run's leftovers
@@ -22,8 +31,10 @@ const TempPrefix = ".cairn-tmp-"
 // Options control the new file.
 type Options struct {
 	Mode fs.FileMode
-	// Check runs on the complete, synced temp file (by its name under the
-	// root) before it replaces the target; an error abandons the write.
+	// Mtime, if set, is given to the file before it replaces the target.
+	Mtime time.Time
+	// Check runs on the complete temp file (by its name under the root)
+	// before it replaces the target; an error abandons the write.
 	Check func(tempName string) error
 	// BeforeRename runs just before the rename (e.g. to remove a stale
 	// database -wal that must not be replayed over the new file).
@@ -31,49 +42,86 @@ type Options struct {
 }
 
 // Write creates or replaces name (slash-separated, inside root) with what
-// fill writes. On any error the target is untouched and the temp removed.
+// fill writes, durably. On any error the target is untouched and the temp
+// removed.
 func Write(root *os.Root, name string, opts Options, fill func(w io.Writer) error) error {
-	dir := path.Dir(name)
-	tmp := path.Join(dir, TempPrefix+randomSuffix())
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	s, err := Stage(root, name, opts, true, fill)
 	if err != nil {
-		return fmt.Errorf("create temp file for %s: %w", name, err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			f.Close()
-			root.Remove(tmp)
-		}
-	}()
-	if err := fill(f); err != nil {
 		return err
 	}
-	if err := f.Chmod(opts.Mode.Perm() | opts.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
-		return fmt.Errorf("chmod %s: %w", name, err)
+	if err := s.Commit(); err != nil {
+		return err
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", name, err)
-	}
-	if opts.Check != nil {
-		if err := opts.Check(tmp); err != nil {
-			return err
-		}
-	}
-	if opts.BeforeRename != nil {
-		if err := opts.BeforeRename(); err != nil {
-			return err
-		}
-	}
-	if err := root.Rename(tmp, name); err != nil {
-		return fmt.Errorf("rename into %s: %w", name, err)
-	}
-	done = true
-	return SyncDir(root, dir)
+	return SyncDir(root, path.Dir(name))
 }
+
+// Staged is a complete temp file waiting to replace its target.
+type Staged struct {
+	root      *os.Root
+	tmp, name string
+	opts      Options
+}
+
+// Stage writes what fill writes to a temp file beside name, sets its mode
+// and mtime, fsyncs it when sync is set (otherwise the caller must SyncFS
+// before Commit), and runs opts.Check.
+func Stage(root *os.Root, name string, opts Options, sync bool, fill func(w io.Writer) error) (*Staged, error) {
+	tmp := path.Join(path.Dir(name), TempPrefix+randomSuffix())
+	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create temp file for %s: %w", name, err)
+	}
+	s := &Staged{root: root, tmp: tmp, name: name, opts: opts}
+	err = func() error {
+		if err := fill(f); err != nil {
+			return err
+		}
+		if err := f.Chmod(opts.Mode.Perm() | opts.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+			return fmt.Errorf("chmod %s: %w", name, err)
+		}
+		if sync {
+			if err := f.Sync(); err != nil {
+				return fmt.Errorf("sync %s: %w", name, err)
+			}
+		}
+		return nil
+	}()
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close %s: %w", name, cerr)
+	}
+	if err == nil && !opts.Mtime.IsZero() {
+		if err = root.Chtimes(tmp, opts.Mtime, opts.Mtime); err != nil {
+			err = fmt.Errorf("set times of %s: %w", name, err)
+		}
+	}
+	if err == nil && opts.Check != nil {
+		err = opts.Check(tmp)
+	}
+	if err != nil {
+		s.Abort()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Commit renames the temp file over the target. The rename is durable
+// after SyncDir of its directory or a SyncFS.
+func (s *Staged) Commit() error {
+	if s.opts.BeforeRename != nil {
+		if err := s.opts.BeforeRename(); err != nil {
+			s.Abort()
+			return err
+		}
+	}
+	if err := s.root.Rename(s.tmp, s.name); err != nil {
+		s.Abort()
+		return fmt.Errorf("rename into %s: %w", s.name, err)
+	}
+	return nil
+}
+
+// Abort removes the temp file.
+func (s *Staged) Abort() { s.root.Remove(s.tmp) }
 
 // SyncDir fsyncs a directory so a rename or removal in it is durable.
 func SyncDir(root *os.Root, dir string) error {
@@ -84,6 +132,19 @@ func SyncDir(root *os.Root, dir string) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// SyncFS makes everything written to root's filesystem durable (syncfs(2)).
+func SyncFS(root *os.Root) error {
+	d, err := root.Open(".")
+	if err != nil {
+		return fmt.Errorf("open %s: %w", root.Name(), err)
+	}
+	defer d.Close()
+	if err := unix.Syncfs(int(d.Fd())); err != nil {
+		return fmt.Errorf("sync filesystem of %s: %w", root.Name(), err)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestWriteReplacesAtomically(t *testing.T) {
@@ -88,4 +89,46 @@ func assertNoTemps(t *testing.T, dir string) {
 			t.Fatalf("temp file left behind: %s", e.Name())
 		}
 	}
+}
+
+func TestStageCommitBatch(t *testing.T) {
+	dir := t.TempDir()
+	root, _ := os.OpenRoot(dir)
+	defer root.Close()
+	os.WriteFile(filepath.Join(dir, "b.txt"), []byte("old"), 0o644)
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC)
+	var staged []*Staged
+	for _, name := range []string{"a.txt", "b.txt"} {
+		s, err := Stage(root, name, Options{Mode: 0o600, Mtime: mtime}, false, func(w io.Writer) error {
+			_, err := io.WriteString(w, "new "+name)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		staged = append(staged, s)
+	}
+	// Staged but not committed: the targets are as they were.
+	if got, _ := os.ReadFile(filepath.Join(dir, "b.txt")); string(got) != "old" {
+		t.Fatalf("b.txt changed before commit: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a.txt")); err == nil {
+		t.Fatal("a.txt visible before commit")
+	}
+	if err := SyncFS(root); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range staged {
+		if err := s.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"a.txt", "b.txt"} {
+		got, _ := os.ReadFile(filepath.Join(dir, name))
+		fi, _ := os.Stat(filepath.Join(dir, name))
+		if string(got) != "new "+name || fi.Mode().Perm() != 0o600 || !fi.ModTime().Equal(mtime) {
+			t.Fatalf("%s: %q mode %v mtime %v", name, got, fi.Mode().Perm(), fi.ModTime())
+		}
+	}
+	assertNoTemps(t, dir)
 }
