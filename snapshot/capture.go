@@ -130,7 +130,7 @@ func (s *run) captureDatabase(ctx context.Context, c *captured, buf []byte) (boo
 	}
 	defer os.RemoveAll(tmp)
 	copyPath := filepath.Join(tmp, "copy.db")
-	info, err := sqlitefile.Backup(ctx, c.e.abs, copyPath, s.busyTimeout)
+	info, err := sqlitefile.Copy(ctx, c.e.abs, copyPath, s.busyTimeout)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, ctx.Err()
@@ -143,20 +143,38 @@ func (s *run) captureDatabase(ctx context.Context, c *captured, buf []byte) (boo
 		return false, fmt.Errorf("capture database %s: %w", c.e.rel, err)
 	}
 	c.capture = catalog.CaptureSQLite
+	// quick_check reads the whole copy, as chunking does: run them side
+	// by side rather than one after the other.
+	type verdict struct{ problem, err error }
+	checked := make(chan verdict, 1)
+	go func() {
+		problem, err := sqlitefile.QuickCheck(ctx, copyPath)
+		checked <- verdict{problem, err}
+	}()
+	storeErr := func() error {
+		f, err := os.Open(copyPath)
+		if err != nil {
+			return fmt.Errorf("capture database %s: %w", c.e.rel, err)
+		}
+		defer f.Close()
+		page := pageChunk(info.PageSize)
+		c.chunking = fmt.Sprintf("fixed:%d", page)
+		return s.store(ctx, c, chunker.NewFixed(f, page, buf))
+	}()
+	v := <-checked
+	if storeErr != nil {
+		return false, storeErr
+	}
+	if v.err != nil {
+		return false, fmt.Errorf("check database %s: %w", c.e.rel, v.err)
+	}
 	c.dbCheck = "ok"
-	if info.QuickCheck != nil {
-		c.dbCheck = info.QuickCheck.Error()
+	if v.problem != nil {
+		c.dbCheck = v.problem.Error()
 		c.warnings = append(c.warnings, catalog.Warning{Path: c.e.rel, Kind: "database-check",
-			Message: fmt.Sprintf("quick_check failed on the captured copy: %v", info.QuickCheck)})
+			Message: fmt.Sprintf("quick_check failed on the captured copy: %v", v.problem)})
 	}
-	f, err := os.Open(copyPath)
-	if err != nil {
-		return false, fmt.Errorf("capture database %s: %w", c.e.rel, err)
-	}
-	defer f.Close()
-	page := pageChunk(info.PageSize)
-	c.chunking = fmt.Sprintf("fixed:%d", page)
-	return true, s.store(ctx, c, chunker.NewFixed(f, page, buf))
+	return true, nil
 }
 
 // pageChunk is the chunk size for a database: its page size, but at least

@@ -103,6 +103,29 @@ var afterImmutableCopy func()
 // ErrBusy when no read snapshot could be had within busyTimeout, and
 // ctx.Err() when ctx ends first.
 func Backup(ctx context.Context, src, dst string, busyTimeout time.Duration) (info Info, err error) {
+	info, err = Copy(ctx, src, dst, busyTimeout)
+	if err != nil {
+		return Info{}, err
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(dst)
+		}
+	}()
+	if info.QuickCheck, err = QuickCheck(ctx, dst); err != nil {
+		return Info{}, err
+	}
+	if err := syncFile(dst); err != nil {
+		return Info{}, err
+	}
+	return info, nil
+}
+
+// Copy is Backup without the quick_check and without the fsync: for a
+// scratch copy that is read once and deleted, whose check the caller runs
+// itself (with QuickCheck, perhaps while it reads the copy). Info.QuickCheck
+// is nil.
+func Copy(ctx context.Context, src, dst string, busyTimeout time.Duration) (info Info, err error) {
 	if err := ctx.Err(); err != nil {
 		return Info{}, err
 	}
@@ -163,14 +186,7 @@ func Backup(ctx context.Context, src, dst string, busyTimeout time.Duration) (in
 		}
 	}
 
-	info, err = inspectCopy(ctx, dst)
-	if err != nil {
-		return Info{}, err
-	}
-	if err := syncFile(dst); err != nil {
-		return Info{}, err
-	}
-	return info, nil
+	return geometry(ctx, dst)
 }
 
 // copyDatabase copies one read snapshot of src into the existing empty file
@@ -261,19 +277,28 @@ func backupStep(dc, sc *sqlite3.SQLiteConn) error {
 	return nil
 }
 
-// inspectCopy reads the page geometry of the finished copy at dst and runs
-// PRAGMA quick_check on it. The copy is private and closed, so it is opened
-// immutable: nothing is created beside it even when it is in WAL mode.
-func inspectCopy(ctx context.Context, dst string) (Info, error) {
-	db, err := sql.Open("sqlite3", uri(dst, "mode=ro&immutable=1"))
+// openCopy opens a finished, closed copy immutable: nothing is created
+// beside it even when it is in WAL mode.
+func openCopy(ctx context.Context, path string) (*sql.DB, *sql.Conn, error) {
+	db, err := sql.Open("sqlite3", uri(path, "mode=ro&immutable=1"))
 	if err != nil {
-		return Info{}, fmt.Errorf("open copy %s: %w", dst, err)
+		return nil, nil, fmt.Errorf("open copy %s: %w", path, err)
 	}
-	defer db.Close()
 	conn, err := db.Conn(ctx)
 	if err != nil {
-		return Info{}, fmt.Errorf("open copy %s: %w", dst, ctxOr(ctx, classify(err)))
+		db.Close()
+		return nil, nil, fmt.Errorf("open copy %s: %w", path, ctxOr(ctx, classify(err)))
 	}
+	return db, conn, nil
+}
+
+// geometry reads the page size and count of a finished copy.
+func geometry(ctx context.Context, dst string) (Info, error) {
+	db, conn, err := openCopy(ctx, dst)
+	if err != nil {
+		return Info{}, err
+	}
+	defer db.Close()
 	defer conn.Close()
 	var info Info
 	if err := conn.QueryRowContext(ctx, "PRAGMA page_size").Scan(&info.PageSize); err != nil {
@@ -282,11 +307,24 @@ func inspectCopy(ctx context.Context, dst string) (Info, error) {
 	if err := conn.QueryRowContext(ctx, "PRAGMA page_count").Scan(&info.Pages); err != nil {
 		return Info{}, fmt.Errorf("read page count of %s: %w", dst, ctxOr(ctx, classify(err)))
 	}
-	info.QuickCheck = runCheck(ctx, conn, "quick_check")
-	if err := ctx.Err(); err != nil {
-		return Info{}, fmt.Errorf("check %s: %w", dst, err)
-	}
 	return info, nil
+}
+
+// QuickCheck runs PRAGMA quick_check on a copy made by Copy. The first
+// result is the check's verdict (nil when "ok"); the error is for failing to
+// run it at all.
+func QuickCheck(ctx context.Context, path string) (problem error, err error) {
+	db, conn, err := openCopy(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	defer conn.Close()
+	problem = runCheck(ctx, conn, "quick_check")
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("check %s: %w", path, err)
+	}
+	return problem, nil
 }
 
 // runCheck runs PRAGMA pragma (quick_check or integrity_check) and returns
