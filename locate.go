@@ -128,14 +128,22 @@ func (r *Repo) Resolve(ctx context.Context, userPath string, snapID int64, prefe
 }
 
 // Restore puts paths back as the snapshot recorded them. Before it
-// replaces anything in place it takes a snapshot of the source labelled
-// "pre-restore", so the restore can be undone; its id is returned.
+// replaces anything in place with something different it takes a snapshot
+// of the source labelled "pre-restore", so the restore can be undone; its
+// id is returned (0 when none was needed).
 func (r *Repo) Restore(ctx context.Context, reqs []restore.Request, opts restore.Options) (res *restore.Result, undo int64, err error) {
 	rl, err := r.lockRepo(ctx, repolock.Shared)
 	if err != nil {
 		return nil, 0, err
 	}
+	replaces := false
 	if opts.To == "" && !opts.DryRun {
+		if replaces, err = restore.Replaces(ctx, restore.Deps{DB: r.DB, Store: r.Store}, reqs, opts); err != nil {
+			rl.Release()
+			return nil, 0, err
+		}
+	}
+	if replaces {
 		// The undo snapshot takes its own locks; release ours meanwhile.
 		rl.Release()
 		undo, err = r.preRestore(ctx, reqs)

@@ -77,11 +77,15 @@ func Open(ctx context.Context, dir string, create bool) (*Repo, error) {
 	if err := checkLayout(abs, create); err != nil {
 		return nil, err
 	}
+	if err := checkCatalogLost(abs); err != nil {
+		return nil, err
+	}
 	if create {
-		for _, d := range []string{abs, filepath.Join(abs, "packs"), filepath.Join(abs, "tmp")} {
-			if err := os.MkdirAll(d, 0o700); err != nil {
-				return nil, fmt.Errorf("create repository %s: %w", abs, err)
-			}
+		// packs/ and tmp/ are made by blobstore.NewLocal below, once the
+		// catalog is known to be ours: a directory holding another
+		// program's catalog.db is left untouched.
+		if err := os.MkdirAll(abs, 0o700); err != nil {
+			return nil, fmt.Errorf("create repository %s: %w", abs, err)
 		}
 	}
 	db, err := catalog.Open(ctx, filepath.Join(abs, catalogName), create)
@@ -131,6 +135,27 @@ func checkLayout(dir string, create bool) error {
 		return fmt.Errorf("%w at %s (cairn snap or cairn init creates one)", ErrNoRepository, dir)
 	}
 	return nil
+}
+
+// checkCatalogLost refuses a repository whose catalog.db has lost its
+// contents (truncated to less than a SQLite header, which SQLite would
+// take for a new, empty database) while packs/ still holds data: starting
+// a fresh catalog there would make every pack an orphan for gc to delete.
+func checkCatalogLost(dir string) error {
+	cat := filepath.Join(dir, catalogName)
+	fi, err := os.Stat(cat)
+	if err != nil || fi.Size() >= 100 {
+		return nil
+	}
+	if wal, err := os.Stat(cat + "-wal"); err == nil && wal.Size() > 0 {
+		return nil // SQLite recovers the database from its WAL
+	}
+	packs, _ := filepath.Glob(filepath.Join(dir, "packs", "*", "*.pack"))
+	if len(packs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: the catalog is damaged: %s has %d bytes but packs/ holds %d pack(s); refusing to start a new catalog over them (restore %s from a copy)",
+		dir, catalogName, fi.Size(), len(packs), catalogName)
 }
 
 // loadMeta reads (or, for a new repository, records) the format version and

@@ -196,16 +196,26 @@ func (db *DB) InitMeta(ctx context.Context, kv map[string]string) (map[string]st
 func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", noSpace(err))
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return noSpace(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return fmt.Errorf("commit: %w", noSpace(err))
 	}
 	return nil
+}
+
+// noSpace makes SQLite's "database or disk is full" say what a person can
+// act on; the error still wraps the sqlite3.Error.
+func noSpace(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrFull {
+		return fmt.Errorf("%w (no space left on device for the catalog)", err)
+	}
+	return err
 }
 
 // Checkpoint folds the WAL back into the main file; called after large

@@ -96,6 +96,11 @@ func UserQuery(ctx context.Context, catalogPath, query string) (*QueryResult, er
 	defer denied.Delete(raw)
 	explain := func(err error) error {
 		if what, ok := denied.Load(raw); ok {
+			// Name the statement as the user wrote it: the authorizer's
+			// first refusal (DROP shows up as a DELETE) would confuse.
+			if kw := firstKeyword(query); kw != "" && kw != "SELECT" && kw != "WITH" && kw != "VALUES" {
+				what = kw
+			}
 			return fmt.Errorf("%w; %s is refused (query the views snapshots, files, versions, warnings)", ErrReadOnly, what)
 		}
 		return fmt.Errorf("query: %w", err)
@@ -125,4 +130,32 @@ func UserQuery(ctx context.Context, catalogPath, query string) (*QueryResult, er
 		return nil, explain(err)
 	}
 	return res, nil
+}
+
+// firstKeyword is the first word of a statement, upper-cased, after any
+// leading comments.
+func firstKeyword(q string) string {
+	for {
+		q = strings.TrimSpace(q)
+		switch {
+		case strings.HasPrefix(q, "--"):
+			if i := strings.IndexByte(q, '\n'); i >= 0 {
+				q = q[i+1:]
+				continue
+			}
+			return ""
+		case strings.HasPrefix(q, "/*"):
+			if i := strings.Index(q, "*/"); i >= 0 {
+				q = q[i+2:]
+				continue
+			}
+			return ""
+		}
+		break
+	}
+	end := strings.IndexFunc(q, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') })
+	if end < 0 {
+		end = len(q)
+	}
+	return strings.ToUpper(q[:end])
 }

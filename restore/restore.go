@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -93,6 +94,58 @@ func Run(ctx context.Context, d Deps, reqs []Request, opts Options) (*Result, er
 	return res, nil
 }
 
+// Replaces reports whether restoring reqs in place would replace anything
+// on disk with something else: only then is an undo point worth taking.
+func Replaces(ctx context.Context, d Deps, reqs []Request, opts Options) (bool, error) {
+	for _, req := range reqs {
+		root, err := os.OpenRoot(Dest(req, opts))
+		if err != nil {
+			continue // nothing there to replace
+		}
+		versions, err := d.DB.Tree(ctx, req.Snapshot, req.Path)
+		if err != nil {
+			root.Close()
+			return false, err
+		}
+		for _, v := range versions {
+			if v.Type == catalog.TypeDir || checkPath(v.Path) != nil || isRuntime(v.Path, opts.Runtime) {
+				continue
+			}
+			if _, err := root.Lstat(v.Path); err == nil && differs(root, v) {
+				root.Close()
+				return true, nil
+			}
+		}
+		root.Close()
+	}
+	return false, nil
+}
+
+// differs reports whether what is on disk at v's path is not v: by type,
+// size, mtime and link target, and for a file whose metadata match, by its
+// bytes.
+func differs(root *os.Root, v *catalog.Version) bool {
+	fi, err := root.Lstat(v.Path)
+	if err != nil {
+		return true
+	}
+	switch v.Type {
+	case catalog.TypeSymlink:
+		target, err := root.Readlink(v.Path)
+		return fi.Mode()&fs.ModeSymlink == 0 || err != nil || target != v.LinkTarget
+	case catalog.TypeFile:
+		if !fi.Mode().IsRegular() || fi.Size() != v.Size || fi.ModTime().UnixNano() != v.MtimeNs {
+			return true
+		}
+		// Equal metadata does not prove equal bytes (a tool may keep the
+		// mtime): read it before calling it unchanged.
+		var want [32]byte
+		copy(want[:], v.ContentHash)
+		return !sameBytes(root, v.Path, want)
+	}
+	return !fi.IsDir()
+}
+
 // batchMin is the number of files above which a restore syncs the
 // filesystem once instead of each file.
 const batchMin = 8
@@ -149,14 +202,25 @@ func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result)
 	}
 	base := Dest(req, opts)
 	if opts.DryRun {
+		root, _ := os.OpenRoot(base) // nil when base does not exist yet: everything is new
+		defer func() {
+			if root != nil {
+				root.Close()
+			}
+		}()
 		for _, v := range versions {
 			if err := checkPath(v.Path); err != nil {
 				res.Errors = append(res.Errors, err)
 				continue
 			}
 			a := Action{Path: filepath.Join(base, filepath.FromSlash(v.Path)), Rel: v.Path, Type: v.Type, Verb: "write", Size: v.Size}
-			if v.Type != catalog.TypeDir && isRuntime(v.Path, opts.Runtime) {
+			switch {
+			case v.Type != catalog.TypeDir && isRuntime(v.Path, opts.Runtime):
 				a.Verb, a.Reason = "kept", "runtime file, never restored"
+			case v.Type == catalog.TypeDir:
+				a.Verb = "mkdir"
+			case root != nil && !differs(root, v):
+				a.Verb = "unchanged"
 			}
 			res.Actions = append(res.Actions, a)
 		}

@@ -108,6 +108,9 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
+	if err := checkRoot(root); err != nil {
+		return nil, err
+	}
 	patterns, err := ignore.ReadFile(filepath.Join(root, ".cairnignore"))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(root, ".cairnignore"), err)

@@ -7,9 +7,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/internal/atomicfile"
 	"github.com/cairn-dev/cairn/internal/ignore"
 )
 
@@ -63,18 +65,11 @@ func setBits(m fs.FileMode) uint32 {
 // not entered; special files are skipped with a warning, as are entries
 // that cannot be read (the snapshot records what it could see and says so).
 func walk(root string, ex *ignore.Matcher, skip map[string]bool, warn func(path, kind, msg string)) ([]entry, error) {
-	fi, err := os.Lstat(root)
-	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", root, err)
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("source %s is not a directory", root)
-	}
-	if _, err := os.ReadDir(root); err != nil {
-		return nil, fmt.Errorf("source %s cannot be read: %w", root, err)
+	if err := checkRoot(root); err != nil {
+		return nil, err
 	}
 	var out []entry
-	err = filepath.WalkDir(root, func(abs string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(root, func(abs string, d fs.DirEntry, err error) error {
 		rel := "."
 		if abs != root {
 			r, _ := filepath.Rel(root, abs)
@@ -100,6 +95,11 @@ func walk(root string, ex *ignore.Matcher, skip map[string]bool, warn func(path,
 			if d.IsDir() {
 				return fs.SkipDir
 			}
+			return nil
+		}
+		if !d.IsDir() && strings.HasPrefix(d.Name(), atomicfile.TempPrefix) {
+			// A restore's temp file (left partial if it was killed) is
+			// never source data: restored, it would become a real file.
 			return nil
 		}
 		info, err := d.Info()
@@ -128,6 +128,21 @@ func walk(root string, ex *ignore.Matcher, skip map[string]bool, warn func(path,
 		return nil, fmt.Errorf("walk %s: %w", root, err)
 	}
 	return out, nil
+}
+
+// checkRoot refuses a source that is not a readable directory.
+func checkRoot(root string) error {
+	fi, err := os.Lstat(root)
+	if err != nil {
+		return fmt.Errorf("source %s: %w", root, unwrapPathError(err))
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("source %s is not a directory", root)
+	}
+	if _, err := os.ReadDir(root); err != nil {
+		return fmt.Errorf("source %s cannot be read: %w", root, unwrapPathError(err))
+	}
+	return nil
 }
 
 func unwrapPathError(err error) error {

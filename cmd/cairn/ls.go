@@ -38,6 +38,9 @@ func (a *app) lsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if len(vs) == 0 {
+				return fmt.Errorf("%s is not in snapshot %d", p, req.Snapshot.ID)
+			}
 			if asJSON {
 				out := []fileJSON{}
 				for _, v := range vs {

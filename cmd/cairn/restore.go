@@ -61,7 +61,7 @@ wider than 0600.`,
 			if err != nil {
 				return err
 			}
-			if undo != 0 && res.Written > 0 {
+			if undo != 0 && written(res) > 0 {
 				fmt.Fprintf(a.stdout, "undo with: cairn restore --snapshot %d %s\n", undo, strings.Join(quoteAll(args), " "))
 			}
 			if err := res.Err(); err != nil {
@@ -98,7 +98,19 @@ func (a *app) printRestore(res *restore.Result, opts restore.Options) {
 	if opts.DryRun {
 		return
 	}
-	fmt.Fprintf(a.stdout, "restored %s (%s), %d already up to date\n", plural(res.Written, "file"), size(res.Bytes), unchanged)
+	fmt.Fprintf(a.stdout, "restored %s (%s), %d already up to date\n", plural(written(res), "file"), size(res.Bytes), unchanged)
+}
+
+// written counts the paths a restore replaced or created: the files in
+// res.Written and the symlinks, which it leaves out.
+func written(res *restore.Result) int {
+	n := res.Written
+	for _, act := range res.Actions {
+		if act.Verb == "link" {
+			n++
+		}
+	}
+	return n
 }
 
 func quoteAll(args []string) []string {

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+var update = flag.Bool("update", false, "rewrite the cmp files of failing scripts with the actual output")
+
+func TestMain(m *testing.M) {
+	// Files unpacked from the scripts, and everything cairn writes, get the
+	// same modes on every machine.
+	syscall.Umask(0o022)
+	testscript.Main(m, map[string]func(){
+		"cairn": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the end-to-end scripts in testdata/script: each is a
+// user's session with the real CLI on real files (see testscript's docs).
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:           "testdata/script",
+		UpdateScripts: *update,
+		Setup:         setup,
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"status":      cmdStatus,
+			"backdate":    cmdBackdate,
+			"perm":        cmdPerm,
+			"flipbyte":    cmdFlipbyte,
+			"mksock":      cmdMksock,
+			"mksqlite":    cmdMksqlite,
+			"sqlitecount": cmdSqlitecount,
+			"sqlexec":     cmdSqlexec,
+		},
+	})
+}
+
+func setup(env *testscript.Env) error {
+	// cairn records sources with symlinks resolved; so does $WORK, so that
+	// scripts can match cairn's output against it.
+	work, err := filepath.EvalSymlinks(env.WorkDir)
+	if err != nil {
+		return err
+	}
+	env.Vars[0] = "WORK=" + work // testscript keeps WORK first
+	env.Cd = work
+	env.Setenv("CAIRN_REPO", filepath.Join(work, "repo"))
+	env.Setenv("HOME", filepath.Join(work, "home"))
+	env.Setenv("CAIRN_NO_PROGRESS", "1")
+	if env.Getenv("GORACE") == "" {
+		// A race-enabled binary otherwise sleeps 1s at every exit.
+		env.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
+	return os.MkdirAll(filepath.Join(work, "home"), 0o755)
+}
+
+// status N program [args...] runs program like exec and requires exit
+// status N; stdout and stderr are kept for the next assertions.
+func cmdStatus(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: status N program [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}
+
+// backdated is the mtime backdate gives files: long enough ago that cairn
+// trusts their stat (it re-reads files modified within 2s of a snapshot's
+// start), and fixed so that listings are the same on every run.
+var backdated = time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// backdate path... sets the access and modification times of each path,
+// and of everything below a directory, to 2024-01-02T03:04:05Z. Symlinks
+// are left alone.
+func cmdBackdate(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: backdate path...")
+	}
+	for _, p := range args {
+		ts.Check(filepath.WalkDir(ts.MkAbs(p), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.Type()&fs.ModeSymlink != 0 {
+				return err
+			}
+			return os.Chtimes(path, backdated, backdated)
+		}))
+	}
+}
+
+// perm path mode asserts a file's permission bits (octal).
+func cmdPerm(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: perm path mode")
+	}
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	ts.Check(err)
+	fi, err := os.Lstat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if got := fi.Mode().Perm(); (uint64(got) == want) == neg {
+		ts.Fatalf("%s has mode %04o; want %s%04o", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// flipbyte glob offset inverts one byte of the one file matching glob.
+func cmdFlipbyte(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: flipbyte glob offset")
+	}
+	files, err := filepath.Glob(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if len(files) != 1 {
+		ts.Fatalf("%s matches %d files, want 1", args[0], len(files))
+	}
+	off, err := strconv.ParseInt(args[1], 10, 64)
+	ts.Check(err)
+	f, err := os.OpenFile(files[0], os.O_RDWR, 0)
+	ts.Check(err)
+	defer f.Close()
+	b := make([]byte, 1)
+	_, err = f.ReadAt(b, off)
+	ts.Check(err)
+	b[0] ^= 0xff
+	_, err = f.WriteAt(b, off)
+	ts.Check(err)
+}
+
+// mksock path leaves a Unix socket at path.
+func cmdMksock(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: mksock path")
+	}
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: ts.MkAbs(args[0]), Net: "unix"})
+	ts.Check(err)
+	l.SetUnlinkOnClose(false)
+	ts.Check(l.Close())
+}
+
+// mksqlite path rows creates a WAL-mode database whose table items has
+// rows rows, and keeps it open until the script ends, as a running
+// program would: the rows stay in path-wal, not yet checkpointed.
+func cmdMksqlite(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: mksqlite path rows")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	db, err := sql.Open("sqlite3", "file:"+ts.MkAbs(args[0])+"?_journal_mode=WAL")
+	ts.Check(err)
+	ts.Defer(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{"PRAGMA wal_autocheckpoint = 0", "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)"} {
+		_, err = db.Exec(q)
+		ts.Check(err)
+	}
+	tx, err := db.Begin()
+	ts.Check(err)
+	for i := 1; i <= n; i++ {
+		_, err = tx.Exec("INSERT INTO items (id, name) VALUES (?, ?)", i, fmt.Sprintf("item %04d with some padding to fill pages", i))
+		ts.Check(err)
+	}
+	ts.Check(tx.Commit())
+}
+
+// sqlitecount path table want opens a database, requires PRAGMA
+// integrity_check to say ok and table to hold want rows.
+func cmdSqlitecount(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: sqlitecount path table want")
+	}
+	db, err := sql.Open("sqlite3", "file:"+ts.MkAbs(args[0])+"?mode=ro")
+	ts.Check(err)
+	defer db.Close()
+	var check string
+	ts.Check(db.QueryRow("PRAGMA integrity_check").Scan(&check))
+	if check != "ok" {
+		ts.Fatalf("%s: integrity_check: %s", args[0], check)
+	}
+	var n int
+	ts.Check(db.QueryRow(`SELECT count(*) FROM "` + args[1] + `"`).Scan(&n))
+	if strconv.Itoa(n) != args[2] {
+		ts.Fatalf("%s: %s has %d rows, want %s", args[0], args[1], n, args[2])
+	}
+}
+
+// sqlexec path statement runs one statement on a database, e.g. to make
+// a catalog look as if a newer cairn wrote it.
+func cmdSqlexec(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: sqlexec path statement")
+	}
+	db, err := sql.Open("sqlite3", "file:"+ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer db.Close()
+	_, err = db.Exec(args[1])
+	ts.Check(err)
+}
