@@ -177,12 +177,24 @@ func (s *run) captureDatabase(ctx context.Context, c *captured, buf []byte) (boo
 	return true, nil
 }
 
-// pageChunk is the chunk size for a database: its page size, but at least
-// 4 KiB (pages never shift, so page-aligned chunks keep dedup exact while
-// far smaller chunks would only add catalog rows).
+// dbChunk is the smallest chunk for a database: pages never shift, so
+// page-aligned chunks keep dedup exact, and the size trades dedup against
+// compression (zstd does worse on small inputs) and catalog rows. Measured
+// (first capture stored / added by updating 1% of the rows at scattered
+// places): on a 227 MiB database of large rows, 4 KiB 91.9/2.7 MiB, 8 KiB
+// 80.6/4.7, 16 KiB 73.4/8.2, FastCDC 128 KiB 64.4/44.9; on an 18.7 MiB
+// table of 100k small random rows the update added 17.7% of the database
+// with 4 KiB, 19.0% with 8 KiB, 31.2% with 16 KiB. 8 KiB is the knee.
+const dbChunk = 8 << 10
+
+// pageChunk is the chunk size for a database with the given page size: a
+// whole number of pages, at least dbChunk.
 func pageChunk(pageSize int) int {
+	if pageSize <= 0 {
+		pageSize = 4096
+	}
 	size := pageSize
-	for size < 4096 {
+	for size < dbChunk {
 		size *= 2
 	}
 	return size

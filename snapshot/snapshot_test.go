@@ -508,7 +508,7 @@ func TestSQLiteWAL(t *testing.T) {
 		t.Errorf("live paths = %v; the -wal and -shm must not be stored", got)
 	}
 	if got := r.query(t, `SELECT v.capture, c.chunking, v.db_check FROM version v JOIN content c ON c.id = v.content_id
-		WHERE v.path = 'app.db'`); !slices.Equal(got, []string{"sqlite fixed:4096 ok"}) {
+		WHERE v.path = 'app.db'`); !slices.Equal(got, []string{"sqlite fixed:8192 ok"}) {
 		t.Errorf("app.db capture, chunking, check = %v", got)
 	}
 	if n := countRows(t, r.restoreTo(t, first.ID, "app.db"), "SELECT count(*) FROM item"); n != 100 {
