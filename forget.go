@@ -44,6 +44,30 @@ func (r *Repo) SetPolicy(ctx context.Context, source string, p retention.Policy)
 	return r.DB.SetPolicy(ctx, root, p.Marshal())
 }
 
+// Configure changes some of a source's settings (retention policy,
+// runtime-file patterns, mass-deletion share); nil fields stay as they are.
+func (r *Repo) Configure(ctx context.Context, source string, s catalog.SourceSettings) error {
+	root, err := snapshot.CanonicalSource(source)
+	if err != nil {
+		return err
+	}
+	return r.DB.SetSourceSettings(ctx, root, s)
+}
+
+// Source returns a source's settings; a directory never snapshotted or
+// configured has the defaults.
+func (r *Repo) Source(ctx context.Context, source string) (catalog.Source, error) {
+	root, err := snapshot.CanonicalSource(source)
+	if err != nil {
+		return catalog.Source{}, err
+	}
+	src, err := r.DB.SourceByPath(ctx, root)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return catalog.Source{Path: root}, nil
+	}
+	return src, err
+}
+
 // ForgetOptions choose what to forget.
 type ForgetOptions struct {
 	// Policy applies to every chosen source; nil uses each source's own.

@@ -73,7 +73,7 @@ func (r *Repo) Resolve(ctx context.Context, userPath string, snapID int64, prefe
 	if err != nil {
 		return req, "", err
 	}
-	req = restore.Request{Path: rel, UserPath: userPath}
+	req = restore.Request{Path: rel, UserPath: userPath, Runtime: src.Runtime}
 	if snapID != 0 {
 		s, err := r.DB.SnapshotByID(ctx, snapID)
 		if err != nil {

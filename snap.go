@@ -29,6 +29,9 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts snapshot.Option
 	}
 	// A repository inside the source must not snapshot itself.
 	opts.Skip = append(opts.Skip, r.Dir)
+	if src, err := r.DB.SourceByPath(ctx, root); err == nil && opts.MassDeletion == 0 {
+		opts.MassDeletion = src.MassDeletion
+	}
 	res, err := snapshot.Run(ctx, snapshot.Deps{DB: r.DB, Store: r.Store, TmpDir: r.tmpDir(), Params: r.Params}, root, opts)
 	if err != nil {
 		return nil, err

@@ -4,19 +4,47 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 )
 
-// SetPolicy stores a source's retention policy (JSON), creating the source
-// row if the source has never been snapshotted.
-func (db *DB) SetPolicy(ctx context.Context, source, policy string) error {
+// SourceSettings changes some of a source's settings; nil fields are left
+// as they are.
+type SourceSettings struct {
+	Policy       *string
+	Runtime      *[]string
+	MassDeletion *float64
+}
+
+// SetSourceSettings stores settings of a source, creating the source row if
+// it has never been snapshotted.
+func (db *DB) SetSourceSettings(ctx context.Context, source string, s SourceSettings) error {
 	return db.Write(ctx, func(tx *sql.Tx) error {
 		id, err := ensureSource(ctx, tx, source)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, "UPDATE source SET policy = ? WHERE id = ?", policy, id)
-		return err
+		if s.Policy != nil {
+			if _, err := tx.ExecContext(ctx, "UPDATE source SET policy = ? WHERE id = ?", *s.Policy, id); err != nil {
+				return err
+			}
+		}
+		if s.Runtime != nil {
+			if _, err := tx.ExecContext(ctx, "UPDATE source SET runtime = ? WHERE id = ?", strings.Join(*s.Runtime, "\n"), id); err != nil {
+				return err
+			}
+		}
+		if s.MassDeletion != nil {
+			if _, err := tx.ExecContext(ctx, "UPDATE source SET mass_deletion = ? WHERE id = ?", *s.MassDeletion, id); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
+}
+
+// SetPolicy stores a source's retention policy (JSON).
+func (db *DB) SetPolicy(ctx context.Context, source, policy string) error {
+	return db.SetSourceSettings(ctx, source, SourceSettings{Policy: &policy})
 }
 
 // ForgetStats counts what Forget removed.

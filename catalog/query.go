@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -14,29 +15,38 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
 }
 
+const sourceColumns = `id, path, coalesce(policy, ''), runtime, coalesce(mass_deletion, 0)`
+
+func scanSource(sc interface{ Scan(...any) error }) (Source, error) {
+	var s Source
+	var runtime string
+	err := sc.Scan(&s.ID, &s.Path, &s.Policy, &runtime, &s.MassDeletion)
+	if runtime != "" {
+		s.Runtime = strings.Split(runtime, "\n")
+	}
+	return s, err
+}
+
 // SourceByPath returns the source rooted at path.
 func (db *DB) SourceByPath(ctx context.Context, path string) (Source, error) {
-	var s Source
-	var policy sql.NullString
-	err := db.r.QueryRowContext(ctx, "SELECT id, path, policy FROM source WHERE path = ?", path).Scan(&s.ID, &s.Path, &policy)
+	s, err := scanSource(db.r.QueryRowContext(ctx, "SELECT "+sourceColumns+" FROM source WHERE path = ?", path))
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, ErrNotFound
 	}
-	s.Policy = policy.String
 	return s, err
 }
 
 // Sources lists every source.
 func (db *DB) Sources(ctx context.Context) ([]Source, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT id, path, coalesce(policy, '') FROM source ORDER BY path")
+	rows, err := db.r.QueryContext(ctx, "SELECT "+sourceColumns+" FROM source ORDER BY path")
 	if err != nil {
 		return nil, fmt.Errorf("list sources: %w", err)
 	}
 	defer rows.Close()
 	var out []Source
 	for rows.Next() {
-		var s Source
-		if err := rows.Scan(&s.ID, &s.Path, &s.Policy); err != nil {
+		s, err := scanSource(rows)
+		if err != nil {
 			return nil, err
 		}
 		out = append(out, s)

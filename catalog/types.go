@@ -25,6 +25,10 @@ type Source struct {
 	ID     int64
 	Path   string
 	Policy string // retention policy JSON; "" = default
+	// Runtime lists extra patterns of files restore never writes.
+	Runtime []string
+	// MassDeletion is the share of removed files that warns; 0 = default.
+	MassDeletion float64
 }
 
 // Snapshot is one committed snapshot.

@@ -14,7 +14,9 @@ CREATE TABLE meta (
 CREATE TABLE source (
     id     INTEGER PRIMARY KEY,
     path   TEXT NOT NULL UNIQUE,     -- absolute, cleaned
-    policy TEXT                      -- retention policy (JSON); NULL = the default
+    policy TEXT,                     -- retention policy (JSON); NULL = the default
+    runtime TEXT NOT NULL DEFAULT '', -- extra runtime-file patterns restore never writes, one per line
+    mass_deletion REAL               -- share of removed files that warns; NULL = 0.5
 );
 
 CREATE TABLE snapshot (

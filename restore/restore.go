@@ -35,6 +35,15 @@ type Request struct {
 	Path     string // relative to the source; "." is the whole source
 	// UserPath is how the user named it, for messages.
 	UserPath string
+	// Runtime lists the source's own runtime-file patterns, added to
+	// Options.Runtime and the defaults.
+	Runtime []string
+}
+
+// withRuntime adds a request's runtime patterns to the options.
+func withRuntime(opts Options, req Request) Options {
+	opts.Runtime = append(append([]string(nil), opts.Runtime...), req.Runtime...)
+	return opts
 }
 
 // Options tune a restore.
@@ -98,6 +107,7 @@ func Run(ctx context.Context, d Deps, reqs []Request, opts Options) (*Result, er
 // on disk with something else: only then is an undo point worth taking.
 func Replaces(ctx context.Context, d Deps, reqs []Request, opts Options) (bool, error) {
 	for _, req := range reqs {
+		opts := withRuntime(opts, req)
 		root, err := os.OpenRoot(Dest(req, opts))
 		if err != nil {
 			continue // nothing there to replace
@@ -190,6 +200,7 @@ func (w *writer) commit(staged []*atomicfile.Staged, acts []Action, res *Result)
 }
 
 func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result) error {
+	opts = withRuntime(opts, req)
 	if err := checkPath(req.Path); err != nil {
 		return err
 	}

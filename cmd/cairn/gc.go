@@ -25,7 +25,7 @@ for running snapshots.`,
 		Example: "  cairn gc\n  cairn gc --max-unused 25% --dry-run",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			share, err := parseShare(maxUnused)
+			share, err := parseShare(maxUnused, "--max-unused")
 			if err != nil {
 				return err
 			}
@@ -58,14 +58,14 @@ func (a *app) runGC(cmd *cobra.Command, repo *cairn.Repo, opts gc.Options) error
 	return nil
 }
 
-func parseShare(s string) (float64, error) {
+func parseShare(s, flag string) (float64, error) {
 	pct := strings.HasSuffix(s, "%")
 	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
 	if err == nil && pct {
 		v /= 100
 	}
 	if err != nil || v <= 0 || v > 1 {
-		return 0, usageError{fmt.Errorf("--max-unused %q: want a share like 10%% or 0.1", s)}
+		return 0, usageError{fmt.Errorf("%s %q: want a share like 10%% or 0.1", flag, s)}
 	}
 	return v, nil
 }

@@ -2,48 +2,83 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/retention"
 )
 
 func (a *app) policyCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "policy",
-		Short: "Show or set a source's retention policy",
-		Long: `Each source has a retention policy that runs after every cairn snap of it.
-A source without one uses the default: keep-last 10, keep-hourly 24,
-keep-daily 7, keep-weekly 4, keep-monthly 12.`,
-		Example: "  cairn policy show\n  cairn policy set ~/.agent --keep-last 50 --keep-daily 30",
+		Short: "Show or set a source's retention policy and restore settings",
+		Long: `Each source has settings that cairn applies on its own:
+
+  - a retention policy, run after every cairn snap of it (default: keep-last 10,
+    keep-hourly 24, keep-daily 7, keep-weekly 4, keep-monthly 12);
+  - runtime-file patterns that restore never writes, besides *.pid, *.lock
+    and *.sock (e.g. a process registry);
+  - the share of files whose removal in one snapshot prints a warning
+    (default 50%).`,
+		Example: "  cairn policy show\n  cairn policy set ~/.agent --keep-last 50 --keep-daily 30 --runtime registry.json --warn-removed 30%",
 	}
 	var keep keepFlags
+	var runtime []string
+	var warnRemoved string
 	set := &cobra.Command{
-		Use:     "set DIR",
-		Short:   "Set the retention policy of DIR",
-		Example: "  cairn policy set ~/.agent --keep-last 50 --keep-daily 30 --keep-weekly 8",
-		Args:    cobra.ExactArgs(1),
+		Use:   "set DIR",
+		Short: "Change the settings of DIR (only those given)",
+		Example: `  cairn policy set ~/.agent --keep-last 50 --keep-daily 30 --keep-weekly 8
+  cairn policy set ~/.agent --runtime 'sessions/*.json' --runtime registry.json
+  cairn policy set ~/.agent --warn-removed 30%`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := keep.policy()
 			if err != nil {
 				return err
 			}
-			if p == nil {
-				return usageError{fmt.Errorf("give at least one --keep-* rule")}
+			var s catalog.SourceSettings
+			if p != nil {
+				js := p.Marshal()
+				s.Policy = &js
+			}
+			if cmd.Flags().Changed("runtime") {
+				patterns := []string{}
+				for _, r := range runtime {
+					if r = strings.TrimSpace(r); r != "" {
+						patterns = append(patterns, r)
+					}
+				}
+				s.Runtime = &patterns
+			}
+			if warnRemoved != "" {
+				share, err := parseShare(warnRemoved, "--warn-removed")
+				if err != nil {
+					return err
+				}
+				s.MassDeletion = &share
+			}
+			if s == (catalog.SourceSettings{}) {
+				return usageError{fmt.Errorf("give at least one of --keep-*, --runtime, --warn-removed")}
 			}
 			repo, err := a.open(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
-			if err := repo.SetPolicy(cmd.Context(), args[0], *p); err != nil {
+			if err := repo.Configure(cmd.Context(), args[0], s); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "%s: %s\n", args[0], p)
-			return nil
+			return a.showSource(cmd, args[0])
 		},
 	}
 	keep.register(set.Flags())
+	set.Flags().StringArrayVar(&runtime, "runtime", nil, "a runtime-file pattern restore never writes (repeatable; replaces the list; --runtime '' clears it)")
+	set.Flags().StringVar(&warnRemoved, "warn-removed", "", "warn when a snapshot removes more than this share of the files (e.g. 30%)")
 	show := &cobra.Command{
 		Use:     "show [DIR]",
-		Short:   "Show the retention policy of DIR, or of every source",
+		Short:   "Show the settings of DIR, or of every source",
 		Example: "  cairn policy show ~/.agent",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -62,19 +97,35 @@ keep-daily 7, keep-weekly 4, keep-monthly 12.`,
 				}
 			}
 			for _, d := range dirs {
-				p, explicit, err := repo.Policy(cmd.Context(), d)
-				if err != nil {
+				if err := a.showSource(cmd, d); err != nil {
 					return err
 				}
-				note := ""
-				if !explicit {
-					note = " (default)"
-				}
-				fmt.Fprintf(a.stdout, "%s: %s%s\n", d, p, note)
 			}
 			return nil
 		},
 	}
 	c.AddCommand(set, show)
 	return c
+}
+
+func (a *app) showSource(cmd *cobra.Command, dir string) error {
+	src, err := a.repo.Source(cmd.Context(), dir)
+	if err != nil {
+		return err
+	}
+	p, note := retention.Default, " (default)"
+	if src.Policy != "" {
+		if p, err = retention.Unmarshal(src.Policy); err != nil {
+			return fmt.Errorf("policy of %s: %w", src.Path, err)
+		}
+		note = ""
+	}
+	share := src.MassDeletion
+	if share == 0 {
+		share = 0.5
+	}
+	runtime := append([]string{"*.pid", "*.lock", "*.sock"}, src.Runtime...)
+	fmt.Fprintf(a.stdout, "%s\n  retention: %s%s\n  runtime files (never restored): %s\n  warn when a snapshot removes more than %.0f%% of the files\n",
+		src.Path, p, note, strings.Join(runtime, ", "), 100*share)
+	return nil
 }
