@@ -38,8 +38,20 @@
 // databases are split with NewFixed at the page size instead: their pages
 // never shift, and content-defined chunking at averages of 64 KiB and more
 // loses most of the dedup on scattered page updates, since each changed page
-// rewrites a whole chunk. The defaults were picked by measurement; see the
-// project's notes.
+// rewrites a whole chunk. The defaults were picked by measurement on a
+// 129 MiB tar of the Go source tree with 1% of its files edited, and a
+// 70 MiB JSON Lines log with lines edited and appended (stored bytes of the
+// first version / added by the changed one, zstd-compressed):
+//
+//	avg  16 KiB  6660 chunks  35.8 / 0.8 MiB   log 5.1 / 0.0 MiB
+//	avg  64 KiB  1708 chunks  33.4 / 2.4 MiB   log 4.8 / 0.1 MiB
+//	avg 128 KiB   849 chunks  32.0 / 4.0 MiB   log 4.7 / 0.3 MiB
+//	avg 256 KiB   420 chunks  31.0 / 6.3 MiB   log 4.7 / 0.5 MiB
+//	avg   1 MiB    99 chunks  30.0 / 16.5 MiB  log 4.7 / 1.4 MiB
+//
+// 128 KiB costs 7% more than 1 MiB chunks on a first snapshot and adds a
+// quarter as much per change; smaller averages buy little more dedup for
+// two to eight times the catalog rows.
 //
 // # Buffers
 //
