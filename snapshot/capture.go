@@ -18,6 +18,22 @@ import (
 	"github.com/cairn-dev/cairn/internal/sqlitefile"
 )
 
+// buffers are one worker's reusable memory.
+type buffers struct {
+	chunk []byte // the splitter's window
+	enc   []byte // the encoded chunk on its way into a pack
+	file  []byte // a whole small JSON file
+}
+
+// grow returns bufs.file resized to n bytes, reallocating only to grow.
+func (b *buffers) grow(n int) []byte {
+	if cap(b.file) < n {
+		b.file = make([]byte, n)
+	}
+	b.file = b.file[:n]
+	return b.file
+}
+
 // captured is what reading one file produced.
 type captured struct {
 	e         entry // stat of what was actually read
@@ -42,9 +58,9 @@ const jsonInMemory = 16 << 20
 const readRetries = 3
 
 // capture reads one changed file and stores its new chunks.
-func (s *run) capture(ctx context.Context, e entry, buf []byte) (*captured, error) {
+func (s *run) capture(ctx context.Context, e entry, bufs *buffers) (*captured, error) {
 	for attempt := 1; ; attempt++ {
-		c, stable, err := s.captureOnce(ctx, e, buf)
+		c, stable, err := s.captureOnce(ctx, e, bufs)
 		if err != nil || stable {
 			return c, err
 		}
@@ -56,7 +72,7 @@ func (s *run) capture(ctx context.Context, e entry, buf []byte) (*captured, erro
 	}
 }
 
-func (s *run) captureOnce(ctx context.Context, e entry, buf []byte) (c *captured, stable bool, err error) {
+func (s *run) captureOnce(ctx context.Context, e entry, bufs *buffers) (c *captured, stable bool, err error) {
 	f, err := os.OpenFile(e.abs, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, false, err
@@ -77,7 +93,7 @@ func (s *run) captureOnce(ctx context.Context, e entry, buf []byte) (c *captured
 	}
 	head = head[:n]
 	if sqlitefile.IsDatabase(head) {
-		done, err := s.captureDatabase(ctx, c, buf)
+		done, err := s.captureDatabase(ctx, c, bufs)
 		if done || err != nil {
 			return c, true, err
 		}
@@ -90,10 +106,13 @@ func (s *run) captureOnce(ctx context.Context, e entry, buf []byte) (c *captured
 	var r io.Reader = f
 	switch {
 	case isJSON(e.rel) && before.Size() <= jsonInMemory:
-		data, err := io.ReadAll(io.LimitReader(f, jsonInMemory+1))
-		if err != nil {
+		// Read into the worker's buffer: JSON files are many and small,
+		// and a fresh slice each would be most of their cost.
+		n, err := io.ReadFull(f, bufs.grow(int(before.Size())+1))
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 			return nil, false, err
 		}
+		data := bufs.file[:n]
 		valid, count := checkJSON(data)
 		c.jsonValid, c.jsonCount = &valid, count
 		r = bytes.NewReader(data)
@@ -107,7 +126,7 @@ func (s *run) captureOnce(ctx context.Context, e entry, buf []byte) (c *captured
 			return nil, false, err
 		}
 	}
-	if err := s.store(ctx, c, chunker.New(r, s.params, buf)); err != nil {
+	if err := s.store(ctx, c, chunker.New(r, s.params, bufs.chunk), bufs); err != nil {
 		return nil, false, err
 	}
 	after, err := f.Stat()
@@ -123,7 +142,7 @@ var errReplaced = errors.New("replaced by something that is not a regular file w
 // captureDatabase copies a SQLite database through the online backup API
 // and stores the copy in page-sized chunks. It returns false when SQLite
 // cannot open the file, so the caller stores raw bytes instead.
-func (s *run) captureDatabase(ctx context.Context, c *captured, buf []byte) (bool, error) {
+func (s *run) captureDatabase(ctx context.Context, c *captured, bufs *buffers) (bool, error) {
 	tmp, err := os.MkdirTemp(s.TmpDir, "db-")
 	if err != nil {
 		return false, fmt.Errorf("capture database %s: %w", c.e.rel, err)
@@ -159,7 +178,7 @@ func (s *run) captureDatabase(ctx context.Context, c *captured, buf []byte) (boo
 		defer f.Close()
 		page := pageChunk(info.PageSize)
 		c.chunking = fmt.Sprintf("fixed:%d", page)
-		return s.store(ctx, c, chunker.NewFixed(f, page, buf))
+		return s.store(ctx, c, chunker.NewFixed(f, page, bufs.chunk), bufs)
 	}()
 	v := <-checked
 	if storeErr != nil {
@@ -201,7 +220,7 @@ func pageChunk(pageSize int) int {
 }
 
 // store chunks a stream, hashes it, and hands new chunks to the packer.
-func (s *run) store(ctx context.Context, c *captured, sp chunker.Splitter) error {
+func (s *run) store(ctx context.Context, c *captured, sp chunker.Splitter, bufs *buffers) error {
 	whole := blake3.New()
 	c.chunks = c.chunks[:0]
 	c.size = 0
@@ -223,11 +242,9 @@ func (s *run) store(ctx context.Context, c *captured, sp chunker.Splitter) error
 		}
 		c.chunks = append(c.chunks, ref)
 		if isNew {
-			b := blob{k: int(-ref - 1), id: id, size: len(chunk), data: blobstore.Encode(nil, chunk)}
-			select {
-			case s.packer.in <- b:
-			case <-ctx.Done():
-				return ctx.Err()
+			bufs.enc = blobstore.Encode(bufs.enc[:0], chunk)
+			if err := s.packer.add(int(-ref-1), id, len(chunk), bufs.enc); err != nil {
+				return err
 			}
 		}
 	}

@@ -37,11 +37,11 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, chunker.BufferSize(r.params))
+			bufs := &buffers{chunk: make([]byte, chunker.BufferSize(r.params))}
 			for i := range jobs {
 				e := p.entries[i]
 				r.preload(ctx, p.reuse[i])
-				c, err := r.capture(ctx, e, buf)
+				c, err := r.capture(ctx, e, bufs)
 				r.stats.filesDone.Add(1)
 				switch {
 				case err == nil:

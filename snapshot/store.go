@@ -75,81 +75,97 @@ func (x *chunkIndex) preload(c *catalog.Content) {
 	}
 }
 
-// blob is an encoded chunk on its way to the pack writer.
-type blob struct {
-	k    int // index into chunkIndex.news
-	id   blobstore.ID
-	size int
-	data []byte
-}
-
-// packer appends blobs to packs in one goroutine and seals each pack
-// (durably, in the store) when it reaches packTarget.
+// packer appends encoded chunks to packs. Workers add under a mutex from
+// their own reusable buffers (no copy per chunk on the way); a pack that
+// reaches packTarget is sealed (made durable in the store) by the worker
+// that filled it, outside the lock, while the others start the next one.
 type packer struct {
 	ctx   context.Context
 	store blobstore.Store
 	index *chunkIndex
-	in    chan blob
-	done  chan struct{}
 
-	packs []catalog.NewPack
-	added int64
-	err   error
+	mu      sync.Mutex
+	w       *blobstore.PackWriter
+	current int               // index in packs of w
+	packs   []catalog.NewPack // filled in as each is sealed
+	sealing sync.WaitGroup
+	added   int64
+	err     error
 }
 
 func newPacker(ctx context.Context, store blobstore.Store, index *chunkIndex) *packer {
-	p := &packer{ctx: ctx, store: store, index: index, in: make(chan blob, 32), done: make(chan struct{})}
-	go p.run()
-	return p
+	return &packer{ctx: ctx, store: store, index: index}
 }
 
-func (p *packer) run() {
-	defer close(p.done)
-	var w *blobstore.PackWriter
-	for b := range p.in {
-		if p.err != nil {
-			continue // drain so senders never block
-		}
-		if w == nil {
-			if w, p.err = blobstore.NewPackWriter(p.ctx, p.store); p.err != nil {
-				continue
-			}
-		}
-		e, err := w.Add(b.id, b.size, b.data)
+// add appends chunk k (id, plaintext size, encoded blob) to the current pack.
+func (p *packer) add(k int, id blobstore.ID, size int, blob []byte) error {
+	p.mu.Lock()
+	if p.err != nil {
+		p.mu.Unlock()
+		return p.err
+	}
+	if p.w == nil {
+		w, err := blobstore.NewPackWriter(p.ctx, p.store)
 		if err != nil {
 			p.err = fmt.Errorf("write pack: %w", err)
-			continue
+			p.mu.Unlock()
+			return p.err
 		}
-		p.index.mu.Lock()
-		p.index.news[b.k] = catalog.NewChunk{Hash: b.id, Pack: len(p.packs), Offset: e.Offset, Length: e.Length, Size: int64(b.size)}
-		p.index.mu.Unlock()
-		if w.Len() >= packTarget {
-			p.err = p.seal(w)
-			w = nil
-		}
+		p.w, p.current = w, len(p.packs)
+		p.packs = append(p.packs, catalog.NewPack{})
 	}
-	if w != nil {
-		if p.err == nil {
-			p.err = p.seal(w)
-		} else {
-			w.Abort()
-		}
+	e, err := p.w.Add(id, size, blob)
+	if err != nil {
+		p.err = fmt.Errorf("write pack: %w", err)
+		p.mu.Unlock()
+		return p.err
 	}
+	p.index.mu.Lock()
+	p.index.news[k] = catalog.NewChunk{Hash: id, Pack: p.current, Offset: e.Offset, Length: e.Length, Size: int64(size)}
+	p.index.mu.Unlock()
+	var full *blobstore.PackWriter
+	idx := p.current
+	if p.w.Len() >= packTarget {
+		full, p.w = p.w, nil
+		p.sealing.Add(1)
+	}
+	p.mu.Unlock()
+	if full != nil {
+		defer p.sealing.Done()
+		return p.seal(full, idx)
+	}
+	return nil
 }
 
-func (p *packer) seal(w *blobstore.PackWriter) error {
+func (p *packer) seal(w *blobstore.PackWriter, idx int) error {
 	info, err := w.Finish(p.ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("seal pack: %w", err)
+		if p.err == nil {
+			p.err = fmt.Errorf("seal pack: %w", err)
+		}
+		return p.err
 	}
-	p.packs = append(p.packs, catalog.NewPack{Name: info.Name, Size: info.Size})
+	p.packs[idx] = catalog.NewPack{Name: info.Name, Size: info.Size}
 	p.added += info.Size
 	return nil
 }
 
-// close waits for every pack to be sealed.
+// close seals the last pack and waits for every pack to be durable; after
+// an error it discards the pack being written.
 func (p *packer) close() error {
-	close(p.in)
-	<-p.done
-	return p.err
+	p.sealing.Wait()
+	p.mu.Lock()
+	w, idx, err := p.w, p.current, p.err
+	p.w = nil
+	p.mu.Unlock()
+	if w == nil {
+		return err
+	}
+	if err != nil {
+		w.Abort()
+		return err
+	}
+	return p.seal(w, idx)
 }
