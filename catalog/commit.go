@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -99,13 +100,25 @@ func commit(ctx context.Context, tx *sql.Tx, c *Commit) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO snapshot(source_id, started_ns, finished_ns, label, tags, file_count, total_bytes, added_bytes)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, sourceID, c.Started.UnixNano(), c.Finished.UnixNano(), c.Label, joinTags(c.Tags),
+	// Snapshot ids never repeat, even after the newest snapshots were
+	// forgotten (SQLite alone would hand out max(id)+1 again): version
+	// intervals that survived the forget still reach up to the old ids,
+	// and a reused id would make such a version part of the new snapshot.
+	var snapID int64
+	if err := tx.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(id) FROM snapshot), 0),
+		coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_snapshot_id'), 0)) + 1`).Scan(&snapID); err != nil {
+		return 0, fmt.Errorf("next snapshot id: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('last_snapshot_id', ?)
+		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, strconv.FormatInt(snapID, 10)); err != nil {
+		return 0, fmt.Errorf("record snapshot id: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO snapshot(id, source_id, started_ns, finished_ns, label, tags, file_count, total_bytes, added_bytes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, snapID, sourceID, c.Started.UnixNano(), c.Finished.UnixNano(), c.Label, joinTags(c.Tags),
 		c.FileCount, c.TotalBytes, c.AddedBytes)
 	if err != nil {
 		return 0, fmt.Errorf("insert snapshot: %w", err)
 	}
-	snapID, _ := res.LastInsertId()
 
 	packIDs := make([]int64, len(c.Packs))
 	for i, p := range c.Packs {

@@ -67,6 +67,7 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, readData bo
 		return nil, err
 	}
 	var badContents []int64
+	refreshed := false
 	err = db.ForEachContent(ctx, func(id int64, chunks []int64, derr error) error {
 		r.Contents++
 		if derr != nil {
@@ -77,6 +78,17 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, readData bo
 		missing := 0
 		damaged := false
 		for _, c := range chunks {
+			if !ids[c] && !refreshed {
+				// A snapshot (they hold the lock shared, as check does)
+				// may have committed this content and its new chunks
+				// after ids was read. Only gc removes chunks, and it
+				// cannot run now: one fresh read covers every content
+				// this iteration can see.
+				refreshed = true
+				if ids, err = db.ChunkIDs(ctx); err != nil {
+					return err
+				}
+			}
 			if !ids[c] {
 				missing++
 			}
