@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/cairn-dev/cairn/catalog"
@@ -155,8 +156,36 @@ func (r *Repo) Restore(ctx context.Context, reqs []restore.Request, opts restore
 		}
 	}
 	defer rl.Release()
+	if opts.To == "" && !opts.DryRun {
+		// In place, a restore holds its sources' locks: no snapshot or
+		// other restore writes there meanwhile, so the temp files of a
+		// killed restore can be cleared.
+		for _, src := range sourcesOf(reqs) {
+			sl, err := r.lockSource(ctx, src)
+			if err != nil {
+				return nil, undo, err
+			}
+			defer sl.Release()
+		}
+		opts.CleanTemps = true
+	}
 	res, err = restore.Run(ctx, restore.Deps{DB: r.DB, Store: r.Store}, reqs, opts)
 	return res, undo, err
+}
+
+// sourcesOf lists the distinct sources of reqs in a fixed order, so two
+// processes take their locks in the same order.
+func sourcesOf(reqs []restore.Request) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, req := range reqs {
+		if !seen[req.Snapshot.Source] {
+			seen[req.Snapshot.Source] = true
+			out = append(out, req.Snapshot.Source)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // preRestore snapshots each source a restore writes into, when anything

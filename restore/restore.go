@@ -56,6 +56,10 @@ type Options struct {
 	Force   bool
 	Runtime []string // extra runtime-file patterns never overwritten
 	Workers int
+	// CleanTemps removes temp files a killed restore left in the
+	// directories being restored. Only safe when no other restore can be
+	// writing there: the caller holds the source's lock.
+	CleanTemps bool
 }
 
 // Action is what the restore did (or, with DryRun, would do) to one path.
@@ -156,6 +160,30 @@ func differs(root *os.Root, v *catalog.Version) bool {
 	return !fi.IsDir()
 }
 
+// cleanTemps removes the temp files of killed restores from the
+// directories this restore writes into.
+func cleanTemps(root *os.Root, reqPath string, versions []*catalog.Version) {
+	dirs := map[string]bool{path.Dir(reqPath): true}
+	for _, v := range versions {
+		if v.Type == catalog.TypeDir && checkPath(v.Path) == nil {
+			dirs[v.Path] = true
+		}
+	}
+	for d := range dirs {
+		f, err := root.Open(d)
+		if err != nil {
+			continue
+		}
+		names, _ := f.Readdirnames(-1)
+		f.Close()
+		for _, n := range names {
+			if strings.HasPrefix(n, atomicfile.TempPrefix) {
+				root.Remove(path.Join(d, n))
+			}
+		}
+	}
+}
+
 // batchMin is the number of files above which a restore syncs the
 // filesystem once instead of each file.
 const batchMin = 8
@@ -247,6 +275,9 @@ func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result)
 	defer root.Close()
 	w := &writer{ctx: ctx, d: d, root: root, base: base, opts: opts}
 
+	if opts.CleanTemps {
+		cleanTemps(root, req.Path, versions)
+	}
 	// Directories first (parents before children, as Tree sorts), files in
 	// parallel, then directory modes and times deepest first, since writing
 	// a file changes its directory's mtime.
