@@ -3,8 +3,10 @@ package catalog
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"time"
@@ -99,8 +101,43 @@ func migrateRetrying(ctx context.Context, w *sql.DB) error {
 	}
 }
 
+// ErrDamaged means the catalog file is cairn's but SQLite cannot read it.
+var ErrDamaged = errors.New("catalog: damaged")
+
+// probeHeader decides from the 100-byte database header alone, without
+// SQLite (whose open of a WAL-mode file would create -wal and -shm beside
+// it), whether the file is someone else's or from a newer cairn. ok means
+// the header cannot decide and SQLite must look.
+func probeHeader(path string) (ok bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	defer f.Close()
+	var h [100]byte
+	n, _ := io.ReadFull(f, h[:])
+	switch {
+	case n == 0:
+		return true, nil // empty: ours to initialise
+	case n < len(h) || string(h[:16]) != "SQLite format 3\x00":
+		return false, fmt.Errorf("%s is not a SQLite database: %w", path, ErrNotCatalog)
+	}
+	appID := binary.BigEndian.Uint32(h[68:])
+	version := int(binary.BigEndian.Uint32(h[60:]))
+	if appID != 0 && appID != ApplicationID {
+		return false, fmt.Errorf("%s belongs to another program (application_id %#x): %w", path, appID, ErrNotCatalog)
+	}
+	if latest := latestVersion(); appID == ApplicationID && version > latest {
+		return false, fmt.Errorf("%s has format %d, this cairn knows up to %d; upgrade cairn: %w", path, version, latest, ErrTooNew)
+	}
+	return true, nil
+}
+
 // probe inspects an existing file read-only before anything may write to it.
 func probe(ctx context.Context, path string) error {
+	if ok, err := probeHeader(path); !ok {
+		return err
+	}
 	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?mode=ro")
 	if err != nil {
 		return fmt.Errorf("open catalog %s: %w", path, err)
@@ -115,7 +152,7 @@ func probe(ctx context.Context, path string) error {
 	if err != nil {
 		var se sqlite3.Error
 		if errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt) {
-			return fmt.Errorf("%s is damaged or not a SQLite file (%v): %w", path, se, ErrNotCatalog)
+			return fmt.Errorf("%s is damaged (%v); restore catalog.db from a copy, the packs are intact: %w", path, se, ErrDamaged)
 		}
 		return fmt.Errorf("read catalog %s: %w", path, err)
 	}
