@@ -135,28 +135,40 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		}
 		skip[filepath.Clean(p)] = true
 	}
+	// The baseline loads from the catalog while the walk stats the tree.
+	type baseline struct {
+		src       catalog.Source
+		live      map[string]*catalog.Version
+		hasChunks bool
+		err       error
+	}
+	loaded := make(chan baseline, 1)
+	go func() {
+		b := baseline{live: map[string]*catalog.Version{}}
+		b.src, b.err = d.DB.SourceByPath(ctx, root)
+		switch {
+		case b.err == nil:
+			b.live, b.err = d.DB.LiveVersions(ctx, b.src.ID)
+		case errors.Is(b.err, catalog.ErrNotFound):
+			b.err = nil
+		}
+		if b.err == nil {
+			b.hasChunks, b.err = d.DB.HasChunks(ctx)
+		}
+		loaded <- b
+	}()
 	entries, err := walk(root, ex, skip, warn)
+	base := <-loaded
 	if err != nil {
 		return nil, err
+	}
+	if base.err != nil {
+		return nil, base.err
 	}
 	if len(entries) <= 1 {
 		return nil, fmt.Errorf("source %s: %w; refusing to record it (it would look like everything was deleted)", root, ErrEmptySource)
 	}
-
-	live := map[string]*catalog.Version{}
-	src, err := d.DB.SourceByPath(ctx, root)
-	switch {
-	case err == nil:
-		if live, err = d.DB.LiveVersions(ctx, src.ID); err != nil {
-			return nil, err
-		}
-	case !errors.Is(err, catalog.ErrNotFound):
-		return nil, err
-	}
-	hasChunks, err := d.DB.HasChunks(ctx)
-	if err != nil {
-		return nil, err
-	}
+	src, live, hasChunks := base.src, base.live, base.hasChunks
 	r := &run{Deps: d, opts: opts, root: root, params: d.Params, busyTimeout: 10 * time.Second,
 		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[blobstore.ID]int{}}}
 

@@ -7,7 +7,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/cairn-dev/cairn/catalog"
@@ -61,73 +64,156 @@ func setBits(m fs.FileMode) uint32 {
 	return b
 }
 
-// walk lists the source top-down in path order. Excluded directories are
-// not entered; special files are skipped with a warning, as are entries
-// that cannot be read (the snapshot records what it could see and says so).
+// walk lists the source in path order. Directories are read by a small
+// pool of goroutines: a walk is mostly lstat calls, which run in parallel
+// on every core. Excluded directories are not entered; special files are
+// skipped with a warning, as are entries that cannot be read (the snapshot
+// records what it could see and says so).
 func walk(root string, ex *ignore.Matcher, skip map[string]bool, warn func(path, kind, msg string)) ([]entry, error) {
 	if err := checkRoot(root); err != nil {
 		return nil, err
 	}
+	fi, err := os.Lstat(root)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", root, unwrapPathError(err))
+	}
+	w := &walker{root: root, ex: ex, skip: skip, warn: warn}
+	w.out = append(w.out, statEntry(root, ".", fi))
+	w.queue = append(w.queue, dirJob{abs: root, rel: "."})
+	w.cond = sync.NewCond(&w.mu)
+	var wg sync.WaitGroup
+	for i := 0; i < walkWorkers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.work()
+		}()
+	}
+	wg.Wait()
+	sort.Slice(w.out, func(i, j int) bool { return pathLess(w.out[i].rel, w.out[j].rel) })
+	return w.out, nil
+}
+
+// walkWorkers read directories in parallel; more than the cores only
+// adds contention.
+var walkWorkers = max(2, runtime.GOMAXPROCS(0))
+
+type dirJob struct{ abs, rel string }
+
+type walker struct {
+	root string
+	ex   *ignore.Matcher
+	skip map[string]bool
+	warn func(path, kind, msg string)
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  []dirJob
+	active int // directories being read
+	out    []entry
+}
+
+func (w *walker) work() {
+	for {
+		w.mu.Lock()
+		for len(w.queue) == 0 && w.active > 0 {
+			w.cond.Wait()
+		}
+		if len(w.queue) == 0 {
+			w.mu.Unlock()
+			w.cond.Broadcast()
+			return
+		}
+		job := w.queue[len(w.queue)-1]
+		w.queue = w.queue[:len(w.queue)-1]
+		w.active++
+		w.mu.Unlock()
+
+		entries, subdirs := w.readDir(job)
+
+		w.mu.Lock()
+		w.out = append(w.out, entries...)
+		w.queue = append(w.queue, subdirs...)
+		w.active--
+		w.mu.Unlock()
+		w.cond.Broadcast()
+	}
+}
+
+// readDir lists one directory: its entries, and the subdirectories to read.
+func (w *walker) readDir(job dirJob) ([]entry, []dirJob) {
+	des, err := os.ReadDir(job.abs)
+	if err != nil && len(des) == 0 {
+		if job.rel != "." && !errors.Is(err, fs.ErrNotExist) {
+			w.warn(job.rel, "unreadable", fmt.Sprintf("skipped: %v", unwrapPathError(err)))
+		}
+		return nil, nil
+	}
 	var out []entry
-	err := filepath.WalkDir(root, func(abs string, d fs.DirEntry, err error) error {
-		rel := "."
-		if abs != root {
-			r, _ := filepath.Rel(root, abs)
-			rel = filepath.ToSlash(r)
+	var subdirs []dirJob
+	for _, d := range des {
+		abs := filepath.Join(job.abs, d.Name())
+		rel := d.Name()
+		if job.rel != "." {
+			rel = job.rel + "/" + d.Name()
 		}
-		if err != nil {
-			if abs == root {
-				return err
-			}
-			warn(rel, "unreadable", fmt.Sprintf("skipped: %v", unwrapPathError(err)))
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if skip[abs] {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if rel != "." && ex.Match(rel, d.IsDir()) {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
+		if w.skip[abs] || w.ex.Match(rel, d.IsDir()) {
+			continue
 		}
 		if !d.IsDir() && strings.HasPrefix(d.Name(), atomicfile.TempPrefix) {
-			// A restore's temp file (left partial if it was killed) is
-			// never source data: restored, it would become a real file.
-			return nil
+			continue // a killed restore's partial file, not user data
 		}
 		info, err := d.Info()
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil // vanished since the directory was listed
+			if !errors.Is(err, fs.ErrNotExist) { // vanished since the listing
+				w.warn(rel, "unreadable", fmt.Sprintf("skipped: %v", unwrapPathError(err)))
 			}
-			warn(rel, "unreadable", fmt.Sprintf("skipped: %v", unwrapPathError(err)))
-			return nil
+			continue
 		}
 		e := statEntry(abs, rel, info)
 		switch e.typ {
 		case "":
-			warn(rel, "special", fmt.Sprintf("skipped %s (sockets, FIFOs and devices are not stored)", kindName(info.Mode())))
-			return nil
+			w.warn(rel, "special", fmt.Sprintf("skipped %s (sockets, FIFOs and devices are not stored)", kindName(info.Mode())))
+			continue
 		case catalog.TypeSymlink:
 			if e.link, err = os.Readlink(abs); err != nil {
-				warn(rel, "unreadable", fmt.Sprintf("skipped: %v", unwrapPathError(err)))
-				return nil
+				w.warn(rel, "unreadable", fmt.Sprintf("skipped: %v", unwrapPathError(err)))
+				continue
 			}
+		case catalog.TypeDir:
+			subdirs = append(subdirs, dirJob{abs: abs, rel: rel})
 		}
 		out = append(out, e)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("walk %s: %w", root, err)
 	}
-	return out, nil
+	return out, subdirs
+}
+
+// pathLess orders paths as a depth-first walk lists them: component by
+// component, so "a/b" comes before "a-b" and "a.b".
+func pathLess(a, b string) bool {
+	for {
+		ai, bi := strings.IndexByte(a, '/'), strings.IndexByte(b, '/')
+		ac, bc := a, b
+		if ai >= 0 {
+			ac = a[:ai]
+		}
+		if bi >= 0 {
+			bc = b[:bi]
+		}
+		if ac != bc {
+			if ac == "." {
+				return true
+			}
+			if bc == "." {
+				return false
+			}
+			return ac < bc
+		}
+		if ai < 0 || bi < 0 {
+			return ai < 0 && bi >= 0
+		}
+		a, b = a[ai+1:], b[bi+1:]
+	}
 }
 
 // checkRoot refuses a source that is not a readable directory.

@@ -1,0 +1,56 @@
+package snapshot
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+// The parallel walk lists exactly what filepath.WalkDir lists, in its
+// order, however the directories were split between workers.
+func TestWalkMatchesWalkDir(t *testing.T) {
+	root := t.TempDir()
+	for _, p := range []string{"a/b/c", "a-b/x", "a.b", "a b/y", "é/z", "A/B", "a/b-c", "a/b.c", "z/deep/er/and/deeper/file",
+		"a/b/cc/d1", "a/b/cc/d2", "m0", "m1/n"} {
+		full := filepath.Join(root, filepath.FromSlash(p))
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 200; i++ {
+		os.MkdirAll(filepath.Join(root, "wide", string(rune('a'+i%26)), string(rune('A'+i/26))), 0o755)
+	}
+	var want []string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(root, p)
+		want = append(want, filepath.ToSlash(rel))
+		return nil
+	})
+	for run := 0; run < 5; run++ {
+		entries, err := walk(root, nil, nil, func(string, string, string) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range entries {
+			got = append(got, e.rel)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("walk order differs from WalkDir:\ngot  %q\nwant %q", got, want)
+		}
+	}
+}
+
+func TestPathLess(t *testing.T) {
+	sorted := []string{".", "a", "a/b", "a/b/c", "a-b", "a.b", "ab", "b"}
+	for i := range sorted {
+		for j := range sorted {
+			if got := pathLess(sorted[i], sorted[j]); got != (i < j) {
+				t.Errorf("pathLess(%q, %q) = %v", sorted[i], sorted[j], got)
+			}
+		}
+	}
+}
