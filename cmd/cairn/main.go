@@ -40,11 +40,13 @@ var errDamaged = errors.New("damage found")
 type usageError struct{ error }
 
 func main() {
+	limitMemory()
 	os.Exit(profiled(func() int { return run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr) }))
 }
 
-// profiled writes a CPU profile to $CAIRN_CPUPROFILE, for `make bench`
-// investigations (go tool pprof bin/cairn FILE).
+// profiled writes a CPU profile to $CAIRN_CPUPROFILE and a heap profile
+// to $CAIRN_CPUPROFILE.heap, for `make bench` investigations
+// (go tool pprof bin/cairn FILE).
 func profiled(fn func() int) int {
 	path := os.Getenv("CAIRN_CPUPROFILE")
 	if path == "" {
@@ -58,7 +60,12 @@ func profiled(fn func() int) int {
 	defer f.Close()
 	pprof.StartCPUProfile(f)
 	defer pprof.StopCPUProfile()
-	return fn()
+	code := fn()
+	if hp, err := os.Create(path + ".heap"); err == nil {
+		pprof.Lookup("heap").WriteTo(hp, 0)
+		hp.Close()
+	}
+	return code
 }
 
 // run executes one command line with injected streams and returns the
