@@ -21,7 +21,6 @@ import (
 // buffers are one worker's reusable memory.
 type buffers struct {
 	chunk []byte // the splitter's window
-	enc   []byte // the encoded chunk on its way into a pack
 	file  []byte // a whole small JSON file
 }
 
@@ -242,9 +241,12 @@ func (s *run) store(ctx context.Context, c *captured, sp chunker.Splitter, bufs 
 		}
 		c.chunks = append(c.chunks, ref)
 		if isNew {
-			bufs.enc = blobstore.Encode(bufs.enc[:0], chunk)
-			if err := s.packer.add(int(-ref-1), id, len(chunk), bufs.enc); err != nil {
-				return err
+			// Compression runs in the encoder pool, so one large file
+			// keeps every core busy, not just the worker that reads it.
+			select {
+			case s.encode <- encodeJob{k: int(-ref - 1), id: id, data: copyChunk(chunk)}:
+			case <-ctx.Done():
+				return ctx.Err()
 			}
 		}
 	}

@@ -30,6 +30,8 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 		}
 		mu.Unlock()
 	}
+	r.encode = make(chan encodeJob, 4*r.opts.Workers)
+	encodersDone := r.packer.encoders(r.encode, r.opts.Workers, fail)
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	stopProgress := r.progress(ctx, len(p.toRead))
@@ -68,6 +70,8 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
+	close(r.encode)
+	encodersDone()
 	stopProgress()
 	packErr := r.packer.close()
 	if firstErr != nil {

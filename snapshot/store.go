@@ -75,6 +75,44 @@ func (x *chunkIndex) preload(c *catalog.Content) {
 	}
 }
 
+// encodeJob is a new chunk on its way to compression and a pack.
+type encodeJob struct {
+	k    int // index into chunkIndex.news
+	id   blobstore.ID
+	data *[]byte // from chunkPool
+}
+
+// chunkPool recycles the copies of new chunks handed to the encoders.
+var chunkPool = sync.Pool{New: func() any { return new([]byte) }}
+
+func copyChunk(chunk []byte) *[]byte {
+	p := chunkPool.Get().(*[]byte)
+	*p = append((*p)[:0], chunk...)
+	return p
+}
+
+// encoders compress new chunks and append them to packs until jobs is
+// closed; each has its own reusable output buffer.
+func (p *packer) encoders(jobs <-chan encodeJob, n int, fail func(error)) (wait func()) {
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var enc []byte
+			for j := range jobs {
+				enc = blobstore.Encode(enc[:0], *j.data)
+				err := p.add(j.k, j.id, len(*j.data), enc)
+				chunkPool.Put(j.data)
+				if err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+	return wg.Wait
+}
+
 // packer appends encoded chunks to packs. Workers add under a mutex from
 // their own reusable buffers (no copy per chunk on the way); a pack that
 // reaches packTarget is sealed (made durable in the store) by the worker
