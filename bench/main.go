@@ -9,7 +9,8 @@
 //	go run ./bench -big-size 256MiB -history 50
 //
 // Three corpora are generated deterministically (fixed seeds, no network)
-// under -work (default bench/work, ignored by git):
+// under -work (default bench/_work: ignored by git, and by go ./... since it
+// starts with "_", which matters because it holds a copy of GOROOT):
 //
 //   - agent-state: ~20,000 small JSON/YAML/Markdown files (200 B to 20 KiB)
 //     3-4 directories deep, plus two SQLite databases in WAL mode (~200 MiB
@@ -113,7 +114,7 @@ func main() {
 
 func run() error {
 	reps := flag.Int("reps", 3, "repetitions of every step (medians are reported)")
-	work := flag.String("work", "bench/work", "work directory for corpora, repositories and restores")
+	work := flag.String("work", "bench/_work", "work directory for corpora, repositories and restores")
 	corporaFlag := flag.String("corpora", "agent-state,source-tree,big-files", "corpora to run, comma-separated")
 	quick := flag.Bool("quick", false, "smoke run: tiny corpora, 1 repetition, 10 history snapshots, report under -work")
 	bigSize := flag.String("big-size", "2GiB", "total size of the big-files corpus (e.g. 256MiB)")

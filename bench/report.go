@@ -80,9 +80,9 @@ func (b *bench) report() string {
 	p("Written by `make bench` (`go run ./bench`, source in [bench/](../bench/)); do not edit by hand.\n")
 	p("Regenerate with `make bench` (10-30 minutes; needs the Debian packages `restic` and `borgbackup`, and root to drop\n")
 	p("the page cache). `make bench BENCHFLAGS=-quick` is a smoke run of 2-3 minutes on tiny corpora (its report goes to\n")
-	p("bench/work/benchmarks-quick.md). Flags: `-reps N` (default 3), `-corpora agent-state,source-tree,big-files`,\n")
+	p("bench/_work/benchmarks-quick.md). Flags: `-reps N` (default 3), `-corpora agent-state,source-tree,big-files`,\n")
 	p("`-big-size 256MiB` (default 2GiB), `-history N` (default 200), `-history-corpora`, `-tools cairn,restic,borg`,\n")
-	p("`-work DIR` (default bench/work), `-out FILE`, `-keep`; `go run ./bench -h` lists them.\n\n")
+	p("`-work DIR` (default bench/_work), `-out FILE`, `-keep`; `go run ./bench -h` lists them.\n\n")
 
 	for _, w := range b.warnings {
 		p("**Warning: %s.**\n\n", w)
