@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -286,4 +287,48 @@ func (db *DB) chunkLocs(ctx context.Context, ids []int64) ([]ChunkLoc, error) {
 		i = j
 	}
 	return out, nil
+}
+
+// Seen is a version of a path with the existing snapshots that saw it.
+type Seen struct {
+	*Version
+	FirstSnapshot, LastSnapshot int64
+	FirstSeen, LastSeen         time.Time
+}
+
+// HistoryRanges returns every version of one path that some existing
+// snapshot saw, newest first, with those snapshots: one query, however
+// long the history.
+func (db *DB) HistoryRanges(ctx context.Context, sourceID int64, path string) ([]Seen, error) {
+	rows, err := db.r.QueryContext(ctx, `WITH v AS (
+			SELECT version.*,
+				(SELECT min(s.id) FROM snapshot s WHERE s.source_id = version.source_id AND s.id >= version.first_snapshot_id
+					AND (version.last_snapshot_id IS NULL OR s.id <= version.last_snapshot_id)) AS seen_first,
+				(SELECT max(s.id) FROM snapshot s WHERE s.source_id = version.source_id AND s.id >= version.first_snapshot_id
+					AND (version.last_snapshot_id IS NULL OR s.id <= version.last_snapshot_id)) AS seen_last
+			FROM version WHERE source_id = ? AND path = ?)
+		SELECT `+versionColumns+`, v.seen_first, v.seen_last, sf.started_ns, sl.started_ns
+		FROM v LEFT JOIN content c ON c.id = v.content_id
+		JOIN snapshot sf ON sf.id = v.seen_first JOIN snapshot sl ON sl.id = v.seen_last
+		ORDER BY v.first_snapshot_id DESC`, sourceID, path)
+	if err != nil {
+		return nil, fmt.Errorf("query history: %w", err)
+	}
+	defer rows.Close()
+	var out []Seen
+	for rows.Next() {
+		v := new(Version)
+		var s Seen
+		var ino, fs, ls int64
+		err := rows.Scan(&v.ID, &v.Path, &v.Type, &v.Mode, &v.Size, &v.MtimeNs, &v.ContentID, &v.ContentHash,
+			&v.LinkTarget, &v.Capture, &v.JSONValid, &v.JSONEntries, &v.DBCheck, &v.FpCtimeNs, &ino, &v.FpExtra, &v.First, &v.Last,
+			&s.FirstSnapshot, &s.LastSnapshot, &fs, &ls)
+		if err != nil {
+			return nil, err
+		}
+		v.FpIno = uint64(ino)
+		s.Version, s.FirstSeen, s.LastSeen = v, nsTime(fs), nsTime(ls)
+		out = append(out, s)
+	}
+	return out, rows.Err()
 }

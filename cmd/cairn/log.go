@@ -53,7 +53,7 @@ func (a *app) logCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			history, err := repo.DB.History(ctx, src.ID, rel)
+			history, err := repo.DB.HistoryRanges(ctx, src.ID, rel)
 			if err != nil {
 				return err
 			}
@@ -65,23 +65,9 @@ func (a *app) logCommand() *cobra.Command {
 				LastSeen        string `json:"last_seen"`
 			}
 			out := []versionJSON{}
-			for _, v := range history {
-				first, last, err := repo.DB.SnapshotRange(ctx, src.ID, v)
-				if err != nil {
-					return err
-				}
-				if first == 0 {
-					continue // every snapshot that saw it was forgotten
-				}
-				fs, err := repo.DB.SnapshotByID(ctx, first)
-				if err != nil {
-					return err
-				}
-				ls, err := repo.DB.SnapshotByID(ctx, last)
-				if err != nil {
-					return err
-				}
-				out = append(out, versionJSON{toFileJSON(0, src.Path, v), first, last, rfc3339(fs.Started), rfc3339(ls.Started)})
+			for _, h := range history {
+				out = append(out, versionJSON{toFileJSON(0, src.Path, h.Version), h.FirstSnapshot, h.LastSnapshot,
+					rfc3339(h.FirstSeen), rfc3339(h.LastSeen)})
 			}
 			if len(out) == 0 {
 				return fmt.Errorf("%s is in no snapshot of %s", args[0], src.Path)
