@@ -20,15 +20,16 @@ snapshotted source, as you would type it (it need not exist now).
 
 Without --snapshot, each PATH comes from the newest snapshot that has it; for
 a JSON file, the newest snapshot whose copy is valid JSON. Without --to,
-files go back in place, and a "pre-restore" snapshot of the source is taken
-first so the restore can be undone; with --to DIR they are written under DIR
-at their path relative to the source.
+files go back in place; if that replaces anything with different bytes, a
+"pre-restore" snapshot of the source is taken first and the command that
+undoes the restore is printed. With --to DIR files are written under DIR at
+their path relative to the source.
 
 Every file is written to a temp file beside its target, verified by BLAKE3,
 fsynced and renamed into place. Databases are checked with integrity_check
-and their stale -wal/-shm removed. Runtime files (*.pid, *.lock, *.sock) are
-never restored; secrets (.env, *.key, *.pem, auth.json) never get a mode
-wider than 0600.`,
+and their stale -wal/-shm removed. Runtime files (*.pid, *.lock, *.sock,
+plus the source's own patterns, see cairn policy) are never restored;
+secrets (.env, *.key, *.pem, auth.json) never get a mode wider than 0600.`,
 		Example: `  cairn restore ~/.agent/cron/jobs.json
   cairn restore --snapshot 41 ~/.agent --to /tmp/agent-41
   cairn restore --dry-run ~/.agent/config`,
