@@ -42,13 +42,6 @@ func plural(n int, word string) string {
 
 func octal(mode uint32) string { return fmt.Sprintf("%04o", mode) }
 
-func shortHash(h []byte) string {
-	if len(h) == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%x", h)[:12]
-}
-
 // parseSnapshot reads a --snapshot value: an id or "latest" (0).
 func parseSnapshot(s string) (int64, error) {
 	if s == "" || strings.EqualFold(s, "latest") {

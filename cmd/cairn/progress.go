@@ -10,7 +10,7 @@ import (
 )
 
 // progress is a status line on a terminal's stderr; nil (a no-op) when
-// stderr is not a terminal or NO_COLOR-style quiet is wanted.
+// stderr is not a terminal or CAIRN_NO_PROGRESS is set.
 type progress struct {
 	mu    sync.Mutex
 	w     io.Writer
