@@ -23,6 +23,10 @@ const (
 	// byte yield at most 128 KiB. It lets Decode and ParseIndex reject an
 	// impossible size before allocating for it.
 	maxZstdRatio = (128 << 10) / 4
+	// MaxBlobPlain bounds the plaintext of one blob, a chunk or a run of
+	// chunks compressed together; readers refuse anything larger before
+	// allocating for it.
+	MaxBlobPlain = 8 << 20
 )
 
 // The encoder runs one EncodeAll per pooled encoder, so its concurrency is
@@ -136,6 +140,53 @@ func decode(dst, blob []byte, want ID, size int) ([]byte, error) {
 		return nil, fmt.Errorf("hash mismatch: %w", ErrCorrupt)
 	}
 	return dst, nil
+}
+
+// expand appends the whole plaintext of blob to dst, which must hold at
+// least need bytes (a blob can hold several chunks). The zstd frame header
+// gives the full size; every failure wraps ErrCorrupt, and on failure dst
+// is returned unchanged. The caller verifies the chunks it takes.
+func expand(dst, blob []byte, need int64) ([]byte, error) {
+	if len(blob) == 0 {
+		return dst, fmt.Errorf("empty blob: %w", ErrCorrupt)
+	}
+	start := len(dst)
+	switch codec, payload := blob[0], blob[1:]; codec {
+	case CodecRaw:
+		if int64(len(payload)) < need {
+			return dst, fmt.Errorf("stored %d bytes, want at least %d: %w", len(payload), need, ErrCorrupt)
+		}
+		return append(dst, payload...), nil
+	case CodecZstd:
+		total := need
+		var h zstd.Header
+		if h.Decode(payload) == nil && !h.Skippable && h.HasFCS {
+			if h.FrameContentSize < uint64(need) || h.FrameContentSize > MaxBlobPlain {
+				return dst, fmt.Errorf("frame holds %d bytes, want %d: %w", h.FrameContentSize, need, ErrCorrupt)
+			}
+			total = int64(h.FrameContentSize)
+		}
+		if total > MaxBlobPlain || !plausibleSize(int64(len(blob)), total) {
+			return dst, fmt.Errorf("size %d impossible for %d stored bytes: %w", total, len(blob), ErrCorrupt)
+		}
+		n := int(total)
+		full := slices.Grow(dst, n)[:start+n]
+		// The capacity limit stops a hostile frame from decompressing
+		// beyond total.
+		out, err := decoder().DecodeAll(payload, full[:start:start+n])
+		if err != nil {
+			return dst, fmt.Errorf("decompress: %w: %w", err, ErrCorrupt)
+		}
+		if len(out) != start+n {
+			return dst, fmt.Errorf("decompressed %d bytes, want %d: %w", len(out)-start, n, ErrCorrupt)
+		}
+		if n == 0 || &out[start] == &full[start] {
+			return full, nil // keep the capacity the limit hid
+		}
+		return out, nil
+	default:
+		return dst, fmt.Errorf("unknown codec %d: %w", codec, ErrCorrupt)
+	}
 }
 
 // plausibleSize reports whether a stored blob of stored bytes (codec byte

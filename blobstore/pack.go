@@ -15,7 +15,11 @@ import (
 
 const (
 	packMagic  = "CAIRNPK1"
-	indexMagic = "CAIRNIDX"
+	// indexMagic ends packs whose footer entries carry a plaintext offset
+	// (blobs that hold several chunks); indexMagicV1 ends packs written
+	// before that, one chunk per blob, which stay readable.
+	indexMagic   = "CAIRNID2"
+	indexMagicV1 = "CAIRNIDX"
 	headerLen  = int64(len(packMagic))
 	trailerLen = 16 // uint32 footer length, uint32 entry count, indexMagic
 	// minEntryLen is an ID plus three one-byte uvarints; it caps the entry
@@ -26,12 +30,23 @@ const (
 	indexReadAhead = 64 << 10
 )
 
-// Entry locates one stored blob inside a pack.
+// Entry locates one chunk inside a pack: the stored blob that holds it and
+// where in that blob's plaintext it lies. A blob holds one chunk or several
+// consecutive ones, compressed together (see the package doc).
 type Entry struct {
-	ID     ID
-	Offset int64 // offset of the stored blob in the pack
-	Length int64 // stored length (codec byte + payload)
-	Size   int64 // plaintext length
+	ID          ID
+	Offset      int64 // offset of the stored blob in the pack
+	Length      int64 // stored length of the blob (codec byte + payload)
+	Size        int64 // plaintext length of the chunk
+	PlainOffset int64 // where the chunk starts in the blob's plaintext
+}
+
+// Part is one chunk of a blob being added: its ID, where it starts in the
+// blob's plaintext, and its plaintext length.
+type Part struct {
+	ID          ID
+	PlainOffset int64
+	Size        int64
 }
 
 // PackInfo describes a committed pack.
@@ -84,29 +99,54 @@ func (w *PackWriter) write(b []byte) {
 
 // Add appends blob, the Encode-d form of a chunk with plaintext length size.
 func (w *PackWriter) Add(id ID, size int, blob []byte) (Entry, error) {
+	entries, err := w.AddBlob([]Part{{ID: id, Size: int64(size)}}, blob)
+	if err != nil {
+		return Entry{}, err
+	}
+	return entries[0], nil
+}
+
+// AddBlob appends blob, the Encode-d form of a plaintext that holds parts,
+// which must be in order and must not overlap. It returns one entry per
+// part; the slice is the caller's to read, not to keep past the next call.
+func (w *PackWriter) AddBlob(parts []Part, blob []byte) ([]Entry, error) {
+	name := "blob"
+	if len(parts) > 0 {
+		name = "chunk " + parts[0].ID.String()
+	}
 	switch {
 	case w.done:
-		return Entry{}, fmt.Errorf("add chunk %s: pack writer already finished", id)
+		return nil, fmt.Errorf("add %s: pack writer already finished", name)
 	case w.err != nil:
-		return Entry{}, w.err
+		return nil, w.err
 	case len(blob) == 0:
-		return Entry{}, fmt.Errorf("add chunk %s: empty blob", id)
-	case size < 0:
-		return Entry{}, fmt.Errorf("add chunk %s: negative size %d", id, size)
+		return nil, fmt.Errorf("add %s: empty blob", name)
+	case len(parts) == 0:
+		return nil, errors.New("add blob: no chunks")
 	}
-	e := Entry{ID: id, Offset: w.off, Length: int64(len(blob)), Size: int64(size)}
+	next := int64(0)
+	for _, p := range parts {
+		if p.Size < 0 || p.PlainOffset < next {
+			return nil, fmt.Errorf("add chunk %s: size %d at %d overlaps or is negative", p.ID, p.Size, p.PlainOffset)
+		}
+		next = p.PlainOffset + p.Size
+	}
+	start := len(w.entries)
+	for _, p := range parts {
+		w.entries = append(w.entries, Entry{ID: p.ID, Offset: w.off, Length: int64(len(blob)), Size: p.Size, PlainOffset: p.PlainOffset})
+	}
 	w.write(blob)
 	if w.err != nil {
-		return Entry{}, w.err
+		w.entries = w.entries[:start]
+		return nil, w.err
 	}
-	w.entries = append(w.entries, e)
-	return e, nil
+	return w.entries[start:], nil
 }
 
 // Len returns the number of bytes written so far, for deciding when to seal.
 func (w *PackWriter) Len() int64 { return w.off }
 
-// Count returns the number of blobs added.
+// Count returns the number of chunks added.
 func (w *PackWriter) Count() int { return len(w.entries) }
 
 // Finish writes the footer and commits the pack under the BLAKE3 of its
@@ -137,6 +177,7 @@ func (w *PackWriter) finish(ctx context.Context) (PackInfo, error) {
 		footer = binary.AppendUvarint(footer, uint64(e.Offset))
 		footer = binary.AppendUvarint(footer, uint64(e.Length))
 		footer = binary.AppendUvarint(footer, uint64(e.Size))
+		footer = binary.AppendUvarint(footer, uint64(e.PlainOffset))
 	}
 	if len(footer) > math.MaxUint32 {
 		return PackInfo{}, fmt.Errorf("finish pack: footer of %d bytes exceeds format limit", len(footer))

@@ -65,7 +65,7 @@ func TestPackLayout(t *testing.T) {
 	if int64(len(raw)) != info.Size || Sum(raw).String() != info.Name {
 		t.Fatalf("pack file of %d bytes does not match info %s/%d", len(raw), info.Name, info.Size)
 	}
-	if string(raw[:8]) != "CAIRNPK1" || string(raw[len(raw)-8:]) != "CAIRNIDX" {
+	if string(raw[:8]) != "CAIRNPK1" || string(raw[len(raw)-8:]) != "CAIRNID2" {
 		t.Errorf("magic = %q ... %q", raw[:8], raw[len(raw)-8:])
 	}
 	footerLen := binary.LittleEndian.Uint32(raw[len(raw)-16:])
@@ -267,15 +267,27 @@ func TestReadIndexTruncated(t *testing.T) {
 	}
 }
 
-// footerOf builds a footer and trailer; count overrides the entry count
-// when not negative.
+// footerOf builds a footer and trailer in the first format (one chunk per
+// blob, "CAIRNIDX"); count overrides the entry count when not negative.
 func footerOf(entries []Entry, count int, extra []byte) []byte {
+	return buildFooter(entries, count, extra, false)
+}
+
+// footerV2Of builds a footer whose entries carry plaintext offsets.
+func footerV2Of(entries []Entry, count int, extra []byte) []byte {
+	return buildFooter(entries, count, extra, true)
+}
+
+func buildFooter(entries []Entry, count int, extra []byte, v2 bool) []byte {
 	var b []byte
 	for _, e := range entries {
 		b = append(b, e.ID[:]...)
 		b = binary.AppendUvarint(b, uint64(e.Offset))
 		b = binary.AppendUvarint(b, uint64(e.Length))
 		b = binary.AppendUvarint(b, uint64(e.Size))
+		if v2 {
+			b = binary.AppendUvarint(b, uint64(e.PlainOffset))
+		}
 	}
 	b = append(b, extra...)
 	if count < 0 {
@@ -283,6 +295,9 @@ func footerOf(entries []Entry, count int, extra []byte) []byte {
 	}
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(b)))
 	b = binary.LittleEndian.AppendUint32(b, uint32(count))
+	if v2 {
+		return append(b, "CAIRNID2"...)
+	}
 	return append(b, "CAIRNIDX"...)
 }
 
@@ -334,6 +349,123 @@ func TestParseIndexRejects(t *testing.T) {
 			t.Errorf("%s: %v; want ErrCorrupt", c.name, err)
 		}
 	}
+
+	// Chunks sharing a blob: in order inside its plaintext, never
+	// overlapping, all within what the blob could hold.
+	c := Entry{ID: Sum([]byte("c")), Offset: 8, Length: 10, Size: 5, PlainOffset: 9}
+	shared := footerV2Of([]Entry{a, c}, -1, nil)
+	if got, err := ParseIndex(shared, 18+int64(len(shared))); err != nil || len(got) != 2 || got[1] != c {
+		t.Fatalf("valid shared blob: %v, %v", got, err)
+	}
+	for name, second := range map[string]Entry{
+		"overlapping chunks": {ID: c.ID, Offset: 8, Length: 10, Size: 5, PlainOffset: 8},
+		"chunk before":       {ID: c.ID, Offset: 8, Length: 10, Size: 1, PlainOffset: 0},
+		"beyond the blob":    {ID: c.ID, Offset: 8, Length: 10, Size: 5, PlainOffset: 9 * maxZstdRatio},
+		"other length":       {ID: c.ID, Offset: 8, Length: 9, Size: 5, PlainOffset: 9},
+	} {
+		tail := footerV2Of([]Entry{a, second}, -1, nil)
+		if _, err := ParseIndex(tail, 18+int64(len(tail))); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %v; want ErrCorrupt", name, err)
+		}
+	}
+}
+
+// TestBlobOfSeveralChunks stores three chunks compressed as one blob and
+// reads each back, with and without a Reader, and from the pack's index.
+func TestBlobOfSeveralChunks(t *testing.T) {
+	ctx := context.Background()
+	l, dir := newTestLocal(t)
+	chunks := [][]byte{compressible(5000), randBytes(7, 3000), compressible(9000)}
+	var plain []byte
+	var parts []Part
+	for _, c := range chunks {
+		parts = append(parts, Part{ID: Sum(c), PlainOffset: int64(len(plain)), Size: int64(len(c))})
+		plain = append(plain, c...)
+	}
+	single := compressible(700)
+	w, err := NewPackWriter(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	if _, err := w.AddBlob(parts, Encode(nil, plain)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Add(Sum(single), len(single), Encode(nil, single)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.AddBlob([]Part{{ID: Sum(single), Size: 10}, {ID: Sum(single), PlainOffset: 5, Size: 10}}, []byte{0, 1}); err == nil {
+		t.Error("AddBlob took overlapping parts")
+	}
+	info, err := w.Finish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := ReadIndex(ctx, l, info.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 4 || entries[1].Offset != entries[0].Offset || entries[1].PlainOffset != 5000 || entries[3].PlainOffset != 0 {
+		t.Fatalf("index = %+v", entries)
+	}
+	r := NewReader(l)
+	want := append(chunks, single)
+	for round := range 2 { // the second round reads from the Reader's cache
+		for i, e := range entries {
+			got, err := ReadChunk(ctx, l, info.Name, e, []byte("x"))
+			if err != nil || !bytes.Equal(got[1:], want[i]) || got[0] != 'x' {
+				t.Fatalf("ReadChunk %d: %v", i, err)
+			}
+			got, err = r.ReadChunk(ctx, info.Name, e, nil)
+			if err != nil || !bytes.Equal(got, want[i]) {
+				t.Fatalf("round %d: Reader.ReadChunk %d: %v", round, i, err)
+			}
+		}
+	}
+	// A wrong plaintext offset fails the hash check, from the cache too.
+	bad := entries[1]
+	bad.PlainOffset++
+	if _, err := r.ReadChunk(ctx, info.Name, bad, nil); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("cached read at a wrong offset: %v; want ErrCorrupt", err)
+	}
+	if _, err := ReadChunk(ctx, l, info.Name, bad, nil); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("read at a wrong offset: %v; want ErrCorrupt", err)
+	}
+	// Damage inside the shared blob is caught for every chunk it holds.
+	flipByte(t, filepath.Join(dir, info.Name[:2], info.Name+".pack"), entries[0].Offset+entries[0].Length-1)
+	fresh := NewReader(l)
+	for i, e := range entries[:3] {
+		if _, err := fresh.ReadChunk(ctx, info.Name, e, nil); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("chunk %d of the damaged blob: %v; want ErrCorrupt", i, err)
+		}
+	}
+}
+
+// TestReadIndexFirstFormat reads a pack written before blobs could hold
+// several chunks (footer without plaintext offsets, "CAIRNIDX").
+func TestReadIndexFirstFormat(t *testing.T) {
+	ctx := context.Background()
+	l, dir := newTestLocal(t)
+	chunk := compressible(3000)
+	blob := Encode(nil, chunk)
+	e := Entry{ID: Sum(chunk), Offset: 8, Length: int64(len(blob)), Size: int64(len(chunk))}
+	raw := append([]byte("CAIRNPK1"), blob...)
+	raw = append(raw, footerOf([]Entry{e}, -1, nil)...)
+	name := Sum(raw).String()
+	if err := os.MkdirAll(filepath.Join(dir, name[:2]), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name[:2], name+".pack"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := ReadIndex(ctx, l, name)
+	if err != nil || len(entries) != 1 || entries[0] != e {
+		t.Fatalf("ReadIndex = %+v, %v; want [%+v]", entries, err, e)
+	}
+	got, err := NewReader(l).ReadChunk(ctx, name, e, nil)
+	if err != nil || !bytes.Equal(got, chunk) {
+		t.Fatalf("ReadChunk: %v", err)
+	}
 }
 
 func FuzzParseIndex(f *testing.F) {
@@ -344,6 +476,9 @@ func FuzzParseIndex(f *testing.F) {
 	f.Add(footerOf(nil, -1, nil), int64(24))
 	f.Add([]byte{}, int64(0))
 	f.Add([]byte("CAIRNIDX"), int64(-1))
+	c := Entry{ID: Sum([]byte("c")), Offset: 8, Length: 10, Size: 5, PlainOffset: 9}
+	shared := footerV2Of([]Entry{a, c, b}, -1, nil)
+	f.Add(shared, 23+int64(len(shared)))
 	f.Fuzz(func(t *testing.T, tail []byte, packSize int64) {
 		for _, size := range []int64{packSize, int64(len(tail))} {
 			entries, err := ParseIndex(tail, size)
@@ -354,14 +489,19 @@ func FuzzParseIndex(f *testing.F) {
 				continue
 			}
 			next := int64(8)
+			var prev Entry
 			for i, e := range entries {
-				if e.Offset < next || e.Length < 1 || e.Offset+e.Length > size-16 || e.Offset+e.Length < e.Offset {
+				shared := i > 0 && e.Offset == prev.Offset && e.Length == prev.Length
+				if shared && e.PlainOffset < prev.PlainOffset+prev.Size {
+					t.Fatalf("entry %d %+v overlaps %+v in their blob", i, e, prev)
+				}
+				if !shared && e.Offset < next || e.Length < 1 || e.Offset+e.Length > size-16 || e.Offset+e.Length < e.Offset {
 					t.Fatalf("entry %d %+v out of bounds in pack of %d bytes", i, e, size)
 				}
-				if e.Size < 0 || !plausibleSize(e.Length, e.Size) {
+				if e.Size < 0 || e.PlainOffset < 0 || !plausibleSize(e.Length, e.PlainOffset+e.Size) {
 					t.Fatalf("entry %d %+v has an impossible size", i, e)
 				}
-				next = e.Offset + e.Length
+				next, prev = e.Offset+e.Length, e
 			}
 		}
 	})

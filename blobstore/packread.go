@@ -26,7 +26,7 @@ func ReadIndex(ctx context.Context, s Store, name string) ([]Entry, error) {
 	if err := readTail(ctx, s, name, tail, size); err != nil {
 		return nil, err
 	}
-	if n := int64(len(tail)); string(tail[n-8:]) == indexMagic {
+	if n := int64(len(tail)); string(tail[n-8:]) == indexMagic || string(tail[n-8:]) == indexMagicV1 {
 		// A footer bigger than the read-ahead needs a second, exact read.
 		// Bounding need by size keeps a garbage length from allocating.
 		need := trailerLen + int64(binary.LittleEndian.Uint32(tail[n-trailerLen:]))
@@ -53,8 +53,9 @@ func readTail(ctx context.Context, s Store, name string, tail []byte, size int64
 
 // ParseIndex parses the footer and trailer at the end of tail, the last
 // len(tail) bytes of a pack of packSize bytes. It checks that every entry
-// lies inside the blob area, in order and without overlap, so callers can
-// trust the offsets it returns.
+// lies inside the blob area, in order and without overlap (chunks of one
+// blob share its offset and length, in order inside its plaintext), so
+// callers can trust the offsets it returns.
 func ParseIndex(tail []byte, packSize int64) ([]Entry, error) {
 	entries, err := parseIndex(tail, packSize)
 	if err != nil {
@@ -71,7 +72,12 @@ func parseIndex(tail []byte, packSize int64) ([]Entry, error) {
 		return nil, fmt.Errorf("tail of %d bytes does not fit pack of %d bytes: %w", len(tail), packSize, ErrCorrupt)
 	}
 	trailer := tail[len(tail)-trailerLen:]
-	if string(trailer[8:]) != indexMagic {
+	fields := 4 // offset, length, size, plaintext offset
+	switch string(trailer[8:]) {
+	case indexMagic:
+	case indexMagicV1:
+		fields = 3
+	default:
 		return nil, fmt.Errorf("bad index magic %q: %w", trailer[8:], ErrCorrupt)
 	}
 	footerLen := int64(binary.LittleEndian.Uint32(trailer[0:4]))
@@ -89,30 +95,41 @@ func parseIndex(tail []byte, packSize int64) ([]Entry, error) {
 	footer := tail[int64(len(tail))-trailerLen-footerLen : len(tail)-trailerLen]
 	entries := make([]Entry, count)
 	next := headerLen
+	var prev Entry
 	for i := range entries {
 		e := &entries[i]
 		if len(footer) < len(e.ID) {
 			return nil, fmt.Errorf("entry %d: truncated: %w", i, ErrCorrupt)
 		}
 		footer = footer[copy(e.ID[:], footer):]
-		var v [3]uint64
-		for j := range v {
+		var v [4]uint64
+		for j := range fields {
 			x, n := binary.Uvarint(footer)
 			if n <= 0 {
 				return nil, fmt.Errorf("entry %d: bad varint: %w", i, ErrCorrupt)
 			}
 			v[j], footer = x, footer[n:]
 		}
-		off, length, size := v[0], v[1], v[2]
+		off, length, size, plainOff := v[0], v[1], v[2], v[3]
+		if size > math.MaxInt32 || plainOff > math.MaxInt32 {
+			return nil, fmt.Errorf("entry %d: size %d at %d too large: %w", i, size, plainOff, ErrCorrupt)
+		}
+		sameBlob := i > 0 && int64(off) == prev.Offset && int64(length) == prev.Length
+		switch {
+		case sameBlob:
+			if int64(plainOff) < prev.PlainOffset+prev.Size {
+				return nil, fmt.Errorf("entry %d: chunk at %d overlaps the one before in its blob: %w", i, plainOff, ErrCorrupt)
+			}
 		// Unsigned comparisons so that huge varints cannot overflow.
-		if off < uint64(next) || off > uint64(blobEnd) || length == 0 || length > uint64(blobEnd)-off {
+		case off < uint64(next) || off > uint64(blobEnd) || length == 0 || length > uint64(blobEnd)-off:
 			return nil, fmt.Errorf("entry %d: blob at %d+%d outside %d..%d or overlapping: %w", i, off, length, next, blobEnd, ErrCorrupt)
 		}
-		if size > math.MaxInt64 || !plausibleSize(int64(length), int64(size)) {
-			return nil, fmt.Errorf("entry %d: size %d impossible for %d stored bytes: %w", i, size, length, ErrCorrupt)
+		if !plausibleSize(int64(length), int64(plainOff+size)) {
+			return nil, fmt.Errorf("entry %d: size %d at %d impossible for %d stored bytes: %w", i, size, plainOff, length, ErrCorrupt)
 		}
-		*e = Entry{ID: e.ID, Offset: int64(off), Length: int64(length), Size: int64(size)}
+		*e = Entry{ID: e.ID, Offset: int64(off), Length: int64(length), Size: int64(size), PlainOffset: int64(plainOff)}
 		next = e.Offset + e.Length
+		prev = *e
 	}
 	if len(footer) != 0 {
 		return nil, fmt.Errorf("%d stray bytes after %d entries: %w", len(footer), count, ErrCorrupt)
@@ -124,13 +141,41 @@ func parseIndex(tail []byte, packSize int64) ([]Entry, error) {
 // until the chunk is decoded.
 var blobBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-// ReadChunk reads the blob at e from pack name, decodes it, verifies it and
-// appends the plaintext to dst. Errors name the chunk and the pack; on error
-// dst is returned unchanged.
+// ReadChunk reads the blob at e from pack name, decodes it, verifies the
+// chunk and appends its plaintext to dst. Errors name the chunk and the
+// pack; on error dst is returned unchanged. A Reader does the same and
+// decompresses a blob of several chunks once for all of them.
 func ReadChunk(ctx context.Context, s Store, name string, e Entry, dst []byte) ([]byte, error) {
-	if e.Offset < headerLen || e.Length > math.MaxInt || e.Size > math.MaxInt || !plausibleSize(e.Length, e.Size) {
-		return dst, fmt.Errorf("read chunk %s in pack %s: bad entry at %d+%d size %d: %w", e.ID, name, e.Offset, e.Length, e.Size, ErrCorrupt)
+	if err := checkEntry(e); err != nil {
+		return dst, fmt.Errorf("read chunk %s in pack %s: %w", e.ID, name, err)
 	}
+	start := len(dst)
+	out, err := readBlob(ctx, s, name, e, dst)
+	if err != nil {
+		return dst, err
+	}
+	plain := out[start:]
+	if err := verifyPart(plain, e); err != nil {
+		return dst, fmt.Errorf("read chunk %s in pack %s: %w", e.ID, name, err)
+	}
+	if int64(len(plain)) != e.Size {
+		// A blob of several chunks: keep just this one.
+		copy(plain, plain[e.PlainOffset:e.PlainOffset+e.Size])
+		out = out[:start+int(e.Size)]
+	}
+	return out, nil
+}
+
+func checkEntry(e Entry) error {
+	if e.Offset < headerLen || e.Length > math.MaxInt || e.Size < 0 || e.PlainOffset < 0 ||
+		e.Size > MaxBlobPlain || e.PlainOffset > MaxBlobPlain || !plausibleSize(e.Length, e.PlainOffset+e.Size) {
+		return fmt.Errorf("bad entry at %d+%d size %d at %d: %w", e.Offset, e.Length, e.Size, e.PlainOffset, ErrCorrupt)
+	}
+	return nil
+}
+
+// readBlob reads the blob at e and appends its whole plaintext to dst.
+func readBlob(ctx context.Context, s Store, name string, e Entry, dst []byte) ([]byte, error) {
 	bp := blobBufs.Get().(*[]byte)
 	defer func() {
 		if cap(*bp) <= 16<<20 {
@@ -146,9 +191,96 @@ func ReadChunk(ctx context.Context, s Store, name string, e Entry, dst []byte) (
 		}
 		return dst, fmt.Errorf("read chunk %s in pack %s: %w", e.ID, name, err)
 	}
-	out, err := decode(dst, blob, e.ID, int(e.Size))
+	out, err := expand(dst, blob, e.PlainOffset+e.Size)
 	if err != nil {
 		return dst, fmt.Errorf("read chunk %s in pack %s: %w", e.ID, name, err)
 	}
 	return out, nil
+}
+
+// verifyPart checks that the blob plaintext plain holds e's chunk.
+func verifyPart(plain []byte, e Entry) error {
+	if e.PlainOffset+e.Size > int64(len(plain)) {
+		return fmt.Errorf("blob holds %d bytes, chunk ends at %d: %w", len(plain), e.PlainOffset+e.Size, ErrCorrupt)
+	}
+	if Sum(plain[e.PlainOffset:e.PlainOffset+e.Size]) != e.ID {
+		return fmt.Errorf("hash mismatch: %w", ErrCorrupt)
+	}
+	return nil
+}
+
+// Reader reads chunks from a store and keeps the plaintext of the last
+// few blobs that hold several chunks, so that reading those chunks in
+// order decompresses each blob once. Safe for concurrent use.
+type Reader struct {
+	s Store
+
+	mu     sync.Mutex
+	recent [readerCache]cachedBlob
+	next   int // slot the next blob replaces
+}
+
+// readerCache is how many blobs a Reader keeps: enough for a few
+// goroutines reading neighbouring files at once.
+const readerCache = 8
+
+type cachedBlob struct {
+	pack  string
+	off   int64
+	plain []byte
+}
+
+// NewReader returns a Reader of chunks in s.
+func NewReader(s Store) *Reader { return &Reader{s: s} }
+
+// ReadChunk is blobstore.ReadChunk through the Reader's cache.
+func (r *Reader) ReadChunk(ctx context.Context, name string, e Entry, dst []byte) ([]byte, error) {
+	if err := checkEntry(e); err != nil {
+		return dst, fmt.Errorf("read chunk %s in pack %s: %w", e.ID, name, err)
+	}
+	start := len(dst)
+	if out, ok := r.cached(name, e, dst); ok {
+		if int64(len(out)-start) != e.Size || Sum(out[start:]) != e.ID {
+			return dst, fmt.Errorf("read chunk %s in pack %s: hash mismatch: %w", e.ID, name, ErrCorrupt)
+		}
+		return out, nil
+	}
+	out, err := readBlob(ctx, r.s, name, e, dst)
+	if err != nil {
+		return dst, err
+	}
+	plain := out[start:]
+	if err := verifyPart(plain, e); err != nil {
+		return dst, fmt.Errorf("read chunk %s in pack %s: %w", e.ID, name, err)
+	}
+	if int64(len(plain)) != e.Size {
+		r.keep(name, e.Offset, plain)
+		copy(plain, plain[e.PlainOffset:e.PlainOffset+e.Size])
+		out = out[:start+int(e.Size)]
+	}
+	return out, nil
+}
+
+// cached appends e's chunk to dst if the Reader holds its blob. The
+// caller verifies it.
+func (r *Reader) cached(name string, e Entry, dst []byte) ([]byte, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.recent {
+		if c.plain != nil && c.off == e.Offset && c.pack == name {
+			if e.PlainOffset+e.Size > int64(len(c.plain)) {
+				return dst, true // fails verification
+			}
+			return append(dst, c.plain[e.PlainOffset:e.PlainOffset+e.Size]...), true
+		}
+	}
+	return dst, false
+}
+
+func (r *Reader) keep(name string, off int64, plain []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := &r.recent[r.next]
+	r.next = (r.next + 1) % readerCache
+	c.pack, c.off, c.plain = name, off, append(c.plain[:0], plain...)
 }
