@@ -15,9 +15,10 @@ const (
 )
 
 const (
-	// minCompress is the smallest input worth handing to zstd: below it the
-	// frame header alone eats any saving.
-	minCompress = 64
+	// minCompress is the smallest input handed to zstd: below it the frame
+	// header eats most of any saving, and zstd leaves the content size out
+	// of the header, which readers of a blob holding several chunks need.
+	minCompress = 256
 	// maxZstdRatio bounds how much plaintext one stored byte can expand to.
 	// The densest zstd construct is an RLE block: 3 header bytes plus one
 	// byte yield at most 128 KiB. It lets Decode and ParseIndex reject an
@@ -158,6 +159,9 @@ func expand(dst, blob []byte, need int64) ([]byte, error) {
 		}
 		return append(dst, payload...), nil
 	case CodecZstd:
+		// Frames Encode writes (minCompress bytes and more) state their
+		// size. One that does not is taken to hold exactly need bytes,
+		// as blobs of one chunk did before blobs could hold several.
 		total := need
 		var h zstd.Header
 		if h.Decode(payload) == nil && !h.Skippable && h.HasFCS {

@@ -238,3 +238,22 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodedFramesStateTheirSize guards what a blob of several chunks
+// relies on: every zstd frame Encode writes says how much it holds, so a
+// reader knows the blob's plaintext size before decompressing it.
+func TestEncodedFramesStateTheirSize(t *testing.T) {
+	for _, n := range []int{minCompress, minCompress + 1, 1000, 64 << 10, 200 << 10, 1 << 20} {
+		b := Encode(nil, compressible(n))
+		if b[0] != CodecZstd {
+			t.Fatalf("%d compressible bytes stored with codec %d", n, b[0])
+		}
+		var h zstd.Header
+		if err := h.Decode(b[1:]); err != nil || !h.HasFCS || h.FrameContentSize != uint64(n) {
+			t.Errorf("%d bytes: frame header %+v, %v; want a content size of %d", n, h, err, n)
+		}
+	}
+	if b := Encode(nil, compressible(minCompress-1)); b[0] != CodecRaw {
+		t.Errorf("%d bytes stored with codec %d; want raw", minCompress-1, b[0])
+	}
+}

@@ -14,14 +14,14 @@ import (
 )
 
 const (
-	packMagic  = "CAIRNPK1"
+	packMagic = "CAIRNPK1"
 	// indexMagic ends packs whose footer entries carry a plaintext offset
 	// (blobs that hold several chunks); indexMagicV1 ends packs written
 	// before that, one chunk per blob, which stay readable.
 	indexMagic   = "CAIRNID2"
 	indexMagicV1 = "CAIRNIDX"
-	headerLen  = int64(len(packMagic))
-	trailerLen = 16 // uint32 footer length, uint32 entry count, indexMagic
+	headerLen    = int64(len(packMagic))
+	trailerLen   = 16 // uint32 footer length, uint32 entry count, indexMagic
 	// minEntryLen is an ID plus three one-byte uvarints; it caps the entry
 	// count a footer can claim before anything is allocated for it.
 	minEntryLen = 32 + 3

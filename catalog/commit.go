@@ -21,6 +21,7 @@ type NewChunk struct {
 	Pack           int
 	Offset, Length int64
 	Size           int64
+	PlainOffset    int64 // where the chunk starts in its blob's plaintext
 }
 
 // ChunkRef names a chunk in a content's list: > 0 is an existing chunk id,
@@ -195,7 +196,7 @@ func upsertReturningID(ctx context.Context, tx *sql.Tx, insert, lookup string, a
 }
 
 func insertChunks(ctx context.Context, tx *sql.Tx, chunks []NewChunk, packIDs []int64) ([]int64, error) {
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO chunk(hash, pack_id, offset, length, size) VALUES (?, ?, ?, ?, ?)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO chunk(hash, pack_id, offset, length, size, plain_offset) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT(hash) DO NOTHING`)
 	if err != nil {
 		return nil, err
@@ -208,7 +209,7 @@ func insertChunks(ctx context.Context, tx *sql.Tx, chunks []NewChunk, packIDs []
 	defer look.Close()
 	ids := make([]int64, len(chunks))
 	for i, ch := range chunks {
-		res, err := ins.ExecContext(ctx, ch.Hash[:], packIDs[ch.Pack], ch.Offset, ch.Length, ch.Size)
+		res, err := ins.ExecContext(ctx, ch.Hash[:], packIDs[ch.Pack], ch.Offset, ch.Length, ch.Size, ch.PlainOffset)
 		if err != nil {
 			return nil, fmt.Errorf("insert chunk: %w", err)
 		}

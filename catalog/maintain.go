@@ -30,10 +30,11 @@ func (db *DB) Packs(ctx context.Context) ([]Pack, error) {
 	return out, rows.Err()
 }
 
-// ChunksInPack lists the chunks recorded in one pack, by offset.
+// ChunksInPack lists the chunks recorded in one pack, in the order they
+// are stored.
 func (db *DB) ChunksInPack(ctx context.Context, packID int64) ([]ChunkLoc, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT c.id, c.hash, p.name, c.offset, c.length, c.size
-		FROM chunk c JOIN pack p ON p.id = c.pack_id WHERE c.pack_id = ? ORDER BY c.offset`, packID)
+	rows, err := db.r.QueryContext(ctx, `SELECT c.id, c.hash, p.name, c.offset, c.length, c.size, c.plain_offset
+		FROM chunk c JOIN pack p ON p.id = c.pack_id WHERE c.pack_id = ? ORDER BY c.offset, c.plain_offset`, packID)
 	if err != nil {
 		return nil, fmt.Errorf("list chunks of pack %d: %w", packID, err)
 	}
@@ -42,7 +43,7 @@ func (db *DB) ChunksInPack(ctx context.Context, packID int64) ([]ChunkLoc, error
 	for rows.Next() {
 		var l ChunkLoc
 		var hash []byte
-		if err := rows.Scan(&l.ID, &hash, &l.Pack, &l.Offset, &l.Length, &l.Size); err != nil {
+		if err := rows.Scan(&l.ID, &hash, &l.Pack, &l.Offset, &l.Length, &l.Size, &l.PlainOffset); err != nil {
 			return nil, err
 		}
 		copy(l.Hash[:], hash)

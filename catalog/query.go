@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+
+	"github.com/cairn-dev/cairn/blobstore"
 )
 
 func isUniqueViolation(err error) bool {
@@ -207,13 +209,20 @@ func (db *DB) HasChunks(ctx context.Context) (bool, error) {
 	return n == 1, err
 }
 
-// ChunkLoc is where a chunk's stored blob lives.
+// ChunkLoc is where a chunk lives: its stored blob, and where in the
+// blob's plaintext the chunk starts (a blob can hold several chunks).
 type ChunkLoc struct {
 	ID             int64
 	Hash           [32]byte
 	Pack           string
 	Offset, Length int64
 	Size           int64
+	PlainOffset    int64
+}
+
+// Entry is l as the blobstore names it.
+func (l ChunkLoc) Entry() blobstore.Entry {
+	return blobstore.Entry{ID: l.Hash, Offset: l.Offset, Length: l.Length, Size: l.Size, PlainOffset: l.PlainOffset}
 }
 
 // Content is a file's bytes as a list of chunk locations.
@@ -259,7 +268,7 @@ func (db *DB) chunkLocs(ctx context.Context, ids []int64) ([]ChunkLoc, error) {
 		for j < len(ids) && ids[j] == ids[j-1]+1 {
 			j++
 		}
-		rows, err := db.r.QueryContext(ctx, `SELECT c.id, c.hash, p.name, c.offset, c.length, c.size
+		rows, err := db.r.QueryContext(ctx, `SELECT c.id, c.hash, p.name, c.offset, c.length, c.size, c.plain_offset
 			FROM chunk c JOIN pack p ON p.id = c.pack_id WHERE c.id BETWEEN ? AND ? ORDER BY c.id`, ids[i], ids[j-1])
 		if err != nil {
 			return nil, fmt.Errorf("read chunks: %w", err)
@@ -268,7 +277,7 @@ func (db *DB) chunkLocs(ctx context.Context, ids []int64) ([]ChunkLoc, error) {
 		for rows.Next() {
 			var l ChunkLoc
 			var hash []byte
-			if err := rows.Scan(&l.ID, &hash, &l.Pack, &l.Offset, &l.Length, &l.Size); err != nil {
+			if err := rows.Scan(&l.ID, &hash, &l.Pack, &l.Offset, &l.Length, &l.Size, &l.PlainOffset); err != nil {
 				rows.Close()
 				return nil, err
 			}

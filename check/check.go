@@ -151,10 +151,16 @@ func checkPack(ctx context.Context, store blobstore.Store, p catalog.Pack, chunk
 		return false
 	}
 	var buf []byte
+	// Chunks come in pack order, so a blob holding several is
+	// decompressed once for all of them.
+	blobs := blobstore.NewReader(store)
+	lastBlob := int64(-1)
 	for _, c := range chunks {
-		e := blobstore.Entry{ID: c.Hash, Offset: c.Offset, Length: c.Length, Size: c.Size}
-		data, err := blobstore.ReadChunk(ctx, store, p.Name, e, buf[:0])
-		r.BytesRead += c.Length
+		data, err := blobs.ReadChunk(ctx, p.Name, c.Entry(), buf[:0])
+		if c.Offset != lastBlob {
+			r.BytesRead += c.Length
+			lastBlob = c.Offset
+		}
 		if err != nil {
 			r.Problems = append(r.Problems, err.Error())
 			if r.badChunkIDs == nil {

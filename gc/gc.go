@@ -66,17 +66,24 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 		if err != nil {
 			return nil, err
 		}
-		// Only dead chunks count as unused: a pack's header and index are
-		// not garbage, and counting them would repack small live packs into
-		// byte-identical copies.
+		// Only blobs whose chunks are all dead count as unused: a blob
+		// holding one live chunk is kept whole, and a pack's header and
+		// index are not garbage (counting them would repack small live
+		// packs into byte-identical copies).
 		var keep []catalog.ChunkLoc
 		var deadBytes int64
-		for _, c := range chunks {
-			if live[c.ID] {
-				keep = append(keep, c)
-			} else {
-				dead = append(dead, c.ID)
-				deadBytes += c.Length
+		for _, blob := range byBlob(chunks) {
+			anyLive := false
+			for _, c := range blob {
+				if live[c.ID] {
+					keep = append(keep, c)
+					anyLive = true
+				} else {
+					dead = append(dead, c.ID)
+				}
+			}
+			if !anyLive {
+				deadBytes += blob[0].Length
 			}
 		}
 		switch {
@@ -143,32 +150,54 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 	return rep, db.Checkpoint(ctx)
 }
 
-// repackOne copies the live chunks of a pack into a new one. Each chunk is
-// verified before it is copied, so damage is never carried forward.
+// byBlob splits chunks, in pack order, into runs that share a stored blob.
+func byBlob(chunks []catalog.ChunkLoc) [][]catalog.ChunkLoc {
+	var runs [][]catalog.ChunkLoc
+	for i := 0; i < len(chunks); {
+		j := i + 1
+		for j < len(chunks) && chunks[j].Offset == chunks[i].Offset {
+			j++
+		}
+		runs = append(runs, chunks[i:j])
+		i = j
+	}
+	return runs
+}
+
+// repackOne copies the blobs of a pack that hold live chunks into a new
+// one, as they are stored (a blob's dead chunks ride along). Each live
+// chunk is verified before its blob is copied, so damage is never carried
+// forward.
 func repackOne(ctx context.Context, db *catalog.DB, store blobstore.Store, p catalog.Pack, keep []catalog.ChunkLoc) (int64, error) {
 	w, err := blobstore.NewPackWriter(ctx, store)
 	if err != nil {
 		return 0, err
 	}
 	moves := make([]catalog.Move, 0, len(keep))
+	blobs := blobstore.NewReader(store)
 	var buf []byte
-	for _, c := range keep {
-		e := blobstore.Entry{ID: c.Hash, Offset: c.Offset, Length: c.Length, Size: c.Size}
-		if _, err := blobstore.ReadChunk(ctx, store, p.Name, e, buf[:0]); err != nil {
-			w.Abort()
-			return 0, err
+	for _, blob := range byBlob(keep) {
+		parts := make([]blobstore.Part, len(blob))
+		for i, c := range blob {
+			if _, err := blobs.ReadChunk(ctx, p.Name, c.Entry(), buf[:0]); err != nil {
+				w.Abort()
+				return 0, err
+			}
+			parts[i] = blobstore.Part{ID: c.Hash, PlainOffset: c.PlainOffset, Size: c.Size}
 		}
-		stored := make([]byte, c.Length)
-		if err := store.ReadAt(ctx, p.Name, stored, c.Offset); err != nil {
+		stored := make([]byte, blob[0].Length)
+		if err := store.ReadAt(ctx, p.Name, stored, blob[0].Offset); err != nil {
 			w.Abort()
 			return 0, fmt.Errorf("read pack %s: %w", p.Name, err)
 		}
-		ne, err := w.Add(c.Hash, int(c.Size), stored)
+		entries, err := w.AddBlob(parts, stored)
 		if err != nil {
 			w.Abort()
 			return 0, err
 		}
-		moves = append(moves, catalog.Move{ChunkID: c.ID, Offset: ne.Offset, Length: ne.Length})
+		for i, c := range blob {
+			moves = append(moves, catalog.Move{ChunkID: c.ID, Offset: entries[i].Offset, Length: entries[i].Length})
+		}
 	}
 	info, err := w.Finish(ctx)
 	if err != nil {

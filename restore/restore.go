@@ -273,7 +273,7 @@ func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result)
 		return fmt.Errorf("open target %s: %w", base, err)
 	}
 	defer root.Close()
-	w := &writer{ctx: ctx, d: d, root: root, base: base, opts: opts}
+	w := &writer{ctx: ctx, d: d, chunks: blobstore.NewReader(d.Store), root: root, base: base, opts: opts}
 
 	if opts.CleanTemps {
 		cleanTemps(root, req.Path, versions)

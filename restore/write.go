@@ -24,11 +24,12 @@ import (
 
 // writer restores versions under one root.
 type writer struct {
-	ctx  context.Context
-	d    Deps
-	root *os.Root
-	base string
-	opts Options
+	ctx    context.Context
+	d      Deps
+	chunks *blobstore.Reader // shared by the workers: neighbouring files share blobs
+	root   *os.Root
+	base   string
+	opts   Options
 	// batch: stage files without a sync each; the caller syncs the
 	// filesystem once before committing them all.
 	batch bool
@@ -158,7 +159,7 @@ func (w *writer) restore(v *catalog.Version) (Action, *atomicfile.Staged, error)
 		}
 	}
 	staged, err := atomicfile.Stage(dir, name, opts, !w.batch, func(out io.Writer) error {
-		return writeContent(w.ctx, w.d.Store, c, out)
+		return writeContent(w.ctx, w.chunks, c, out)
 	})
 	if err != nil {
 		return a, nil, fmt.Errorf("restore %s: %w", a.Path, err)
@@ -211,12 +212,12 @@ func (w *writer) symlink(dir *os.Root, name string, v *catalog.Version, a Action
 
 // writeContent streams a content's chunks to out, each verified by its
 // hash on read, and checks the whole-file hash at the end.
-func writeContent(ctx context.Context, store blobstore.Store, c *catalog.Content, out io.Writer) error {
+func writeContent(ctx context.Context, chunks *blobstore.Reader, c *catalog.Content, out io.Writer) error {
 	h := blake3.New()
 	var buf []byte
 	var n int64
 	for _, l := range c.Chunks {
-		data, err := blobstore.ReadChunk(ctx, store, l.Pack, blobstore.Entry{ID: l.Hash, Offset: l.Offset, Length: l.Length, Size: l.Size}, buf[:0])
+		data, err := chunks.ReadChunk(ctx, l.Pack, l.Entry(), buf[:0])
 		if err != nil {
 			return err
 		}
@@ -249,7 +250,7 @@ func Cat(ctx context.Context, d Deps, req Request, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return writeContent(ctx, d.Store, c, out)
+	return writeContent(ctx, blobstore.NewReader(d.Store), c, out)
 }
 
 func unixMode(m uint32) fs.FileMode {

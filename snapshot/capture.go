@@ -22,6 +22,7 @@ import (
 type buffers struct {
 	chunk []byte // the splitter's window
 	file  []byte // a whole small JSON file
+	frame *frame // new chunks not yet handed to the encoders
 }
 
 // grow returns bufs.file resized to n bytes, reallocating only to grow.
@@ -218,6 +219,22 @@ func pageChunk(pageSize int) int {
 	return size
 }
 
+// flushFrame hands the worker's gathered new chunks to the encoders.
+// Compression runs in the encoder pool, so one large file keeps every core
+// busy, not just the worker that reads it.
+func (s *run) flushFrame(ctx context.Context, bufs *buffers) error {
+	if len(bufs.frame.parts) == 0 {
+		return nil
+	}
+	select {
+	case s.encode <- bufs.frame:
+		bufs.frame = framePool.Get().(*frame)
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // store chunks a stream, hashes it, and hands new chunks to the packer.
 func (s *run) store(ctx context.Context, c *captured, sp chunker.Splitter, bufs *buffers) error {
 	whole := blake3.New()
@@ -241,12 +258,11 @@ func (s *run) store(ctx context.Context, c *captured, sp chunker.Splitter, bufs 
 		}
 		c.chunks = append(c.chunks, ref)
 		if isNew {
-			// Compression runs in the encoder pool, so one large file
-			// keeps every core busy, not just the worker that reads it.
-			select {
-			case s.encode <- encodeJob{k: int(-ref - 1), id: id, data: copyChunk(chunk)}:
-			case <-ctx.Done():
-				return ctx.Err()
+			bufs.frame.add(int(-ref-1), id, chunk)
+			if len(bufs.frame.data) >= frameTarget {
+				if err := s.flushFrame(ctx, bufs); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -30,7 +30,7 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 		}
 		mu.Unlock()
 	}
-	r.encode = make(chan encodeJob, 4*r.opts.Workers)
+	r.encode = make(chan *frame, 2*r.opts.Workers)
 	encodersDone := r.packer.encoders(r.encode, r.opts.Workers, fail)
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -39,7 +39,14 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bufs := &buffers{chunk: make([]byte, chunker.BufferSize(r.params))}
+			bufs := &buffers{chunk: make([]byte, chunker.BufferSize(r.params)), frame: framePool.Get().(*frame)}
+			// New chunks of neighbouring files share frames; the last
+			// partial one goes when the worker runs out of files.
+			defer func() {
+				if err := r.flushFrame(ctx, bufs); err != nil {
+					fail(err)
+				}
+			}()
 			for i := range jobs {
 				e := p.entries[i]
 				r.preload(ctx, p.reuse[i])

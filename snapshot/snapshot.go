@@ -86,7 +86,7 @@ type run struct {
 	root        string
 	index       *chunkIndex
 	packer      *packer
-	encode      chan encodeJob // new chunks to compress and store
+	encode      chan *frame // new chunks to compress and store
 	params      chunker.Params
 	busyTimeout time.Duration
 	stats       struct{ bytesRead, filesDone atomic.Int64 }

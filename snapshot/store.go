@@ -75,35 +75,52 @@ func (x *chunkIndex) preload(c *catalog.Content) {
 	}
 }
 
-// encodeJob is a new chunk on its way to compression and a pack.
-type encodeJob struct {
-	k    int // index into chunkIndex.news
-	id   blobstore.ID
-	data *[]byte // from chunkPool
+// frameTarget is how much plaintext of new chunks a worker gathers before
+// they are compressed together as one blob. zstd finds far more to reuse in
+// 128 KiB than in one 8 KiB database chunk or one small JSON file (measured
+// on the benchmark's agent-state corpus at zstd's fastest level: 191 MiB of
+// database 67.7 -> 54.4 MiB, 91 MiB of small files 35.4 -> 27.0 MiB, and
+// 20% less compression time); reading one chunk back then decompresses at
+// most this much more. Bigger frames gained little (256 KiB: 53.5/26.6).
+const frameTarget = 128 << 10
+
+// frame is a run of new chunks on its way to compression and a pack as one
+// blob: their plaintexts back to back, and for each its index into
+// chunkIndex.news and its part of the blob.
+type frame struct {
+	data  []byte
+	ks    []int
+	parts []blobstore.Part
 }
 
-// chunkPool recycles the copies of new chunks handed to the encoders.
-var chunkPool = sync.Pool{New: func() any { return new([]byte) }}
+// framePool recycles frames between the workers that fill them and the
+// encoders that empty them.
+var framePool = sync.Pool{New: func() any { return new(frame) }}
 
-func copyChunk(chunk []byte) *[]byte {
-	p := chunkPool.Get().(*[]byte)
-	*p = append((*p)[:0], chunk...)
-	return p
+func (f *frame) add(k int, id blobstore.ID, chunk []byte) {
+	f.ks = append(f.ks, k)
+	f.parts = append(f.parts, blobstore.Part{ID: id, PlainOffset: int64(len(f.data)), Size: int64(len(chunk))})
+	f.data = append(f.data, chunk...)
 }
 
-// encoders compress new chunks and append them to packs until jobs is
+func (f *frame) reset() *frame {
+	f.data, f.ks, f.parts = f.data[:0], f.ks[:0], f.parts[:0]
+	return f
+}
+
+// encoders compress frames and append them to packs until frames is
 // closed; each has its own reusable output buffer.
-func (p *packer) encoders(jobs <-chan encodeJob, n int, fail func(error)) (wait func()) {
+func (p *packer) encoders(frames <-chan *frame, n int, fail func(error)) (wait func()) {
 	var wg sync.WaitGroup
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var enc []byte
-			for j := range jobs {
-				enc = blobstore.Encode(enc[:0], *j.data)
-				err := p.add(j.k, j.id, len(*j.data), enc)
-				chunkPool.Put(j.data)
+			for f := range frames {
+				enc = blobstore.Encode(enc[:0], f.data)
+				err := p.add(f, enc)
+				framePool.Put(f.reset())
 				if err != nil {
 					fail(err)
 				}
@@ -135,8 +152,8 @@ func newPacker(ctx context.Context, store blobstore.Store, index *chunkIndex) *p
 	return &packer{ctx: ctx, store: store, index: index}
 }
 
-// add appends chunk k (id, plaintext size, encoded blob) to the current pack.
-func (p *packer) add(k int, id blobstore.ID, size int, blob []byte) error {
+// add appends the encoded blob of frame f to the current pack.
+func (p *packer) add(f *frame, blob []byte) error {
 	p.mu.Lock()
 	if p.err != nil {
 		p.mu.Unlock()
@@ -152,14 +169,17 @@ func (p *packer) add(k int, id blobstore.ID, size int, blob []byte) error {
 		p.w, p.current = w, len(p.packs)
 		p.packs = append(p.packs, catalog.NewPack{})
 	}
-	e, err := p.w.Add(id, size, blob)
+	entries, err := p.w.AddBlob(f.parts, blob)
 	if err != nil {
 		p.err = fmt.Errorf("write pack: %w", err)
 		p.mu.Unlock()
 		return p.err
 	}
 	p.index.mu.Lock()
-	p.index.news[k] = catalog.NewChunk{Hash: id, Pack: p.current, Offset: e.Offset, Length: e.Length, Size: int64(size)}
+	for i, e := range entries {
+		p.index.news[f.ks[i]] = catalog.NewChunk{Hash: e.ID, Pack: p.current, Offset: e.Offset, Length: e.Length,
+			Size: e.Size, PlainOffset: e.PlainOffset}
+	}
 	p.index.mu.Unlock()
 	var full *blobstore.PackWriter
 	idx := p.current
