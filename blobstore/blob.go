@@ -38,6 +38,11 @@ var encoder = sync.OnceValue(func() *zstd.Encoder {
 		zstd.WithEncoderLevel(zstd.SpeedFastest),
 		zstd.WithEncoderConcurrency(0),
 		zstd.WithZeroFrames(true),
+		// A blob holds at most a few hundred KiB: a bigger window buys
+		// nothing, and the default 8 MiB one costs that much memory per
+		// encoder for every input over one block (128 KiB).
+		zstd.WithWindowSize(512<<10),
+		zstd.WithLowerEncoderMem(true),
 		// The BLAKE3 check in Decode covers what the frame CRC would.
 		zstd.WithEncoderCRC(false),
 	)

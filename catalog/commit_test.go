@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -305,4 +306,54 @@ func TestCommitDeduplicates(t *testing.T) {
 		[]string{fmt.Sprint(id, " ."), fmt.Sprint(id, " copy-of-b")})
 	wantRows(t, "files of /src in the last snapshot", rowsOf(t, r, "SELECT path FROM files WHERE snapshot_id = 3 ORDER BY path"),
 		[]string{".", "a.txt", "d"})
+}
+
+// ContentsByID answers for many contents at once what ContentByID answers
+// for each, plaintext offsets included, and leaves out unknown ids.
+func TestContentsByID(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openNew(t)
+	commitHistory(t, db)
+	c := &Commit{Source: "/src", Started: t0.Add(3 * time.Hour), Finished: t0.Add(3*time.Hour + time.Second),
+		Packs: []NewPack{{Name: packName("3"), Size: 100}},
+		NewChunks: []NewChunk{
+			{Hash: sum("x"), Pack: 0, Offset: 8, Length: 20, Size: 1},
+			{Hash: sum("y"), Pack: 0, Offset: 8, Length: 20, Size: 1, PlainOffset: 1},
+		},
+		Contents: []NewContent{{Hash: sum("xy"), Size: 2, Chunking: "cdc", Chunks: []ChunkRef{-1, -2}}},
+		Versions: []NewVersion{fileVersion("xy.txt", 0, 2)},
+	}
+	if _, err := db.CommitSnapshot(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	rows := rowsOf(t, db.Reader(), "SELECT id FROM content ORDER BY id")
+	for _, r := range rows {
+		var id int64
+		fmt.Sscan(r, &id)
+		ids = append(ids, id)
+	}
+	if len(ids) != 5 {
+		t.Fatalf("contents = %v; want 5", rows)
+	}
+	got, err := db.ContentsByID(ctx, append(ids, 999))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ids) || got[999] != nil {
+		t.Fatalf("ContentsByID returned %d contents; want %d, without 999", len(got), len(ids))
+	}
+	for _, id := range ids {
+		want, err := db.ContentByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got[id], want) {
+			t.Errorf("content %d: ContentsByID = %+v; ContentByID = %+v", id, got[id], want)
+		}
+	}
+	xy := got[ids[4]]
+	if len(xy.Chunks) != 2 || xy.Chunks[1].PlainOffset != 1 || xy.Chunks[1].Offset != 8 || xy.Chunks[1].Entry().PlainOffset != 1 {
+		t.Errorf("content xy = %+v; want its second chunk at plaintext offset 1 of the blob at 8", xy)
+	}
 }

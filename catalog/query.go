@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -256,6 +257,71 @@ func (db *DB) ContentByID(ctx context.Context, id int64) (*Content, error) {
 		return nil, fmt.Errorf("content %d: %w", id, err)
 	}
 	return c, nil
+}
+
+// ContentsByID loads many contents and their chunk locations with a few
+// queries for the lot instead of two per content; a restore of thousands
+// of small files spent a quarter of its time on those. Contents missing
+// from the catalog are missing from the map.
+func (db *DB) ContentsByID(ctx context.Context, ids []int64) (map[int64]*Content, error) {
+	out := make(map[int64]*Content, len(ids))
+	lists := map[int64][]int64{}
+	const batch = 500 // well under SQLite's limit on bound parameters
+	for start := 0; start < len(ids); start += batch {
+		part := ids[start:min(start+batch, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		q := "SELECT id, hash, size, chunking, chunks FROM content WHERE id IN (?" + strings.Repeat(",?", len(part)-1) + ")"
+		rows, err := db.r.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("read contents: %w", err)
+		}
+		for rows.Next() {
+			c := &Content{}
+			var hash, list []byte
+			if err := rows.Scan(&c.ID, &hash, &c.Size, &c.Chunking, &list); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read contents: %w", err)
+			}
+			copy(c.Hash[:], hash)
+			if lists[c.ID], err = DecodeChunkList(list); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("content %d: %w", c.ID, err)
+			}
+			out[c.ID] = c
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read contents: %w", err)
+		}
+	}
+	// Chunks stored together have consecutive ids: sorted, the chunks of
+	// many small files come back in a few range queries.
+	var all []int64
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	locs, err := db.chunkLocs(ctx, all)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int64]ChunkLoc, len(locs))
+	for _, l := range locs {
+		byID[l.ID] = l
+	}
+	for id, list := range lists {
+		c := out[id]
+		c.Chunks = make([]ChunkLoc, len(list))
+		for i, chunk := range list {
+			c.Chunks[i] = byID[chunk]
+		}
+	}
+	return out, nil
 }
 
 // chunkLocs resolves ids in order. Chunks written together have

@@ -308,18 +308,19 @@ func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result)
 	// Many files: stage them all unsynced, sync the filesystem once, then
 	// rename; a few: each is synced as it is staged.
 	w.batch = len(files) > batchMin
+	bigFirst(files)
 	defer w.close()
 	var mu sync.Mutex
 	var staged []*atomicfile.Staged
 	var stagedActs []Action
-	jobs := make(chan *catalog.Version)
+	jobs := make(chan job)
 	var wg sync.WaitGroup
 	for i := 0; i < opts.Workers; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for v := range jobs {
-				a, s, err := w.restore(v)
+			for j := range jobs {
+				a, s, err := w.restore(j.v, j.c)
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -334,11 +335,16 @@ func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result)
 			}
 		}()
 	}
-	for _, v := range files {
-		if ctx.Err() != nil {
-			break
+feed:
+	for start := 0; start < len(files); start += prefetch {
+		part := files[start:min(start+prefetch, len(files))]
+		contents := w.contents(part)
+		for _, v := range part {
+			if ctx.Err() != nil {
+				break feed
+			}
+			jobs <- job{v, contents[v.ContentID]}
 		}
-		jobs <- v
 	}
 	close(jobs)
 	wg.Wait()

@@ -634,3 +634,18 @@ func TestCat(t *testing.T) {
 		t.Errorf("Cat of a missing path = %v, want ErrNotFound", err)
 	}
 }
+
+func TestBigFirst(t *testing.T) {
+	files := []*catalog.Version{
+		{Path: "a", Size: 10}, {Path: "big", Size: 2 << 20}, {Path: "b", Size: bigMin - 1},
+		{Path: "biggest", Size: 9 << 20}, {Path: "c", Size: 0}, {Path: "edge", Size: bigMin},
+	}
+	bigFirst(files)
+	var got []string
+	for _, f := range files {
+		got = append(got, f.Path)
+	}
+	if want := "biggest big edge a b c"; strings.Join(got, " ") != want {
+		t.Errorf("order = %q; want %q (big files by size, then the rest as they were)", strings.Join(got, " "), want)
+	}
+}

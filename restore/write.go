@@ -2,6 +2,7 @@ package restore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -85,9 +87,52 @@ func (w *writer) mkdir(v *catalog.Version) error {
 	return nil
 }
 
-// restore restores one file or symlink. A file that needs writing comes
-// back staged: complete beside its target, to be committed by the caller.
-func (w *writer) restore(v *catalog.Version) (Action, *atomicfile.Staged, error) {
+// bigMin is the size from which a file is restored ahead of the others.
+const bigMin = 1 << 20
+
+// bigFirst moves the big files to the front, largest first, and keeps the
+// rest in path order (neighbours share blobs and catalog pages): one large
+// database started last would leave every other worker idle while it is
+// written and checked.
+func bigFirst(files []*catalog.Version) {
+	slices.SortStableFunc(files, func(a, b *catalog.Version) int {
+		return cmp.Compare(max(b.Size, bigMin-1), max(a.Size, bigMin-1))
+	})
+}
+
+// prefetch is how many files' contents are looked up in one go.
+const prefetch = 256
+
+// job is a file to restore with its content, when looked up ahead.
+type job struct {
+	v *catalog.Version
+	c *catalog.Content
+}
+
+// contents looks up the contents of files in bulk. It is only a shortcut:
+// on any error each file looks its content up itself, so a damaged row
+// fails that file alone, with its own message.
+func (w *writer) contents(files []*catalog.Version) map[int64]*catalog.Content {
+	var ids []int64
+	for _, v := range files {
+		if v.ContentID != 0 {
+			ids = append(ids, v.ContentID)
+		}
+	}
+	if len(ids) < 2 {
+		return nil
+	}
+	m, err := w.d.DB.ContentsByID(w.ctx, ids)
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+// restore restores one file or symlink; c is its content when already
+// looked up. A file that needs writing comes back staged: complete beside
+// its target, to be committed by the caller.
+func (w *writer) restore(v *catalog.Version, c *catalog.Content) (Action, *atomicfile.Staged, error) {
 	a := Action{Path: w.abs(v.Path), Rel: v.Path, Type: v.Type, Size: v.Size}
 	if v.Path == "." {
 		return a, nil, fmt.Errorf("restore %s: the source root is recorded as a %s", a.Path, v.Type)
@@ -120,9 +165,10 @@ func (w *writer) restore(v *catalog.Version) (Action, *atomicfile.Staged, error)
 			return a, nil, fmt.Errorf("restore %s: the database is open in another process; stop it first, or use --force", a.Path)
 		}
 	}
-	c, err := w.d.DB.ContentByID(w.ctx, v.ContentID)
-	if err != nil {
-		return a, nil, fmt.Errorf("restore %s: %w", a.Path, err)
+	if c == nil {
+		if c, err = w.d.DB.ContentByID(w.ctx, v.ContentID); err != nil {
+			return a, nil, fmt.Errorf("restore %s: %w", a.Path, err)
+		}
 	}
 	mode := unixMode(fileMode(v.Path, v.Mode))
 	mtime := time.Unix(0, v.MtimeNs)

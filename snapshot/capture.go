@@ -258,12 +258,12 @@ func (s *run) store(ctx context.Context, c *captured, sp chunker.Splitter, bufs 
 		}
 		c.chunks = append(c.chunks, ref)
 		if isNew {
-			bufs.frame.add(int(-ref-1), id, chunk)
-			if len(bufs.frame.data) >= frameTarget {
+			if len(bufs.frame.data)+len(chunk) > frameTarget {
 				if err := s.flushFrame(ctx, bufs); err != nil {
 					return err
 				}
 			}
+			bufs.frame.add(int(-ref-1), id, chunk)
 		}
 	}
 	copy(c.hash[:], whole.Sum(nil))

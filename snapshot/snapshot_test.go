@@ -881,3 +881,41 @@ func TestLiveWriter(t *testing.T) {
 		t.Errorf("the writer made no progress between snapshots: %v", counts)
 	}
 }
+
+// New chunks are compressed in runs: many small files share one blob (a
+// pack offset), each at its own plaintext offset, no run is larger than
+// frameTarget unless it is one chunk, and every file restores.
+func TestSmallFilesShareBlobs(t *testing.T) {
+	src := t.TempDir()
+	want := map[string]string{}
+	for i := range 300 {
+		name := fmt.Sprintf("state/s%03d.json", i)
+		want[name] = fmt.Sprintf(`{"id": %d, "status": "done", "note": "%s"}`, i, strings.Repeat("x", i*7))
+		writeFile(t, filepath.Join(src, filepath.FromSlash(name)), want[name])
+	}
+	backdate(t, src, time.Hour)
+	r := newRepo(t, t.TempDir())
+	res := r.snap(t, src, Options{})
+	blobs := r.query(t, `SELECT count(*), sum(size), max(plain_offset) FROM chunk GROUP BY pack_id, offset ORDER BY 1 DESC`)
+	if len(blobs) == 0 || len(blobs) >= 300 {
+		t.Fatalf("%d blobs for 300 small files; want them to share", len(blobs))
+	}
+	var most, size, maxOff int64
+	fmt.Sscan(blobs[0], &most, &size, &maxOff)
+	if most < 10 || maxOff == 0 {
+		t.Errorf("fullest blob holds %d chunks (max plaintext offset %d); want many", most, maxOff)
+	}
+	for _, b := range blobs {
+		var n, size, off int64
+		fmt.Sscan(b, &n, &size, &off)
+		if n > 1 && size > frameTarget {
+			t.Errorf("a blob of %d chunks holds %d bytes; want at most %d", n, size, frameTarget)
+		}
+	}
+	for _, name := range []string{"state/s000.json", "state/s150.json", "state/s299.json"} {
+		got, err := os.ReadFile(r.restoreTo(t, res.ID, name))
+		if err != nil || string(got) != want[name] {
+			t.Errorf("restored %s = %q, %v", name, got, err)
+		}
+	}
+}

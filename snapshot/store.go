@@ -75,13 +75,15 @@ func (x *chunkIndex) preload(c *catalog.Content) {
 	}
 }
 
-// frameTarget is how much plaintext of new chunks a worker gathers before
-// they are compressed together as one blob. zstd finds far more to reuse in
-// 128 KiB than in one 8 KiB database chunk or one small JSON file (measured
-// on the benchmark's agent-state corpus at zstd's fastest level: 191 MiB of
-// database 67.7 -> 54.4 MiB, 91 MiB of small files 35.4 -> 27.0 MiB, and
-// 20% less compression time); reading one chunk back then decompresses at
-// most this much more. Bigger frames gained little (256 KiB: 53.5/26.6).
+// frameTarget is the most plaintext of new chunks a worker gathers to be
+// compressed together as one blob (a chunk larger than this goes alone).
+// zstd finds far more to reuse in 128 KiB than in one 8 KiB database chunk
+// or one small JSON file (measured on the benchmark's agent-state corpus at
+// zstd's fastest level: 191 MiB of database 67.7 -> 54.4 MiB, 91 MiB of
+// small files 35.4 -> 27.0 MiB, and 20% less compression time); reading one
+// chunk back then decompresses at most this much more. Bigger frames gained
+// little (256 KiB: 53.5/26.6), and up to 128 KiB zstd compresses a frame
+// as one block, without the history buffer it needs for more.
 const frameTarget = 128 << 10
 
 // frame is a run of new chunks on its way to compression and a pack as one
