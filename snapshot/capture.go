@@ -23,6 +23,16 @@ type buffers struct {
 	chunk []byte // the splitter's window
 	file  []byte // a whole small JSON file
 	frame *frame // new chunks not yet handed to the encoders
+	// preloaded closes when the previous version's chunks are known to
+	// the index (see run.preload); nil when there is nothing to wait for.
+	preloaded <-chan struct{}
+}
+
+func (b *buffers) waitPreload() {
+	if b.preloaded != nil {
+		<-b.preloaded
+		b.preloaded = nil
+	}
 }
 
 // grow returns bufs.file resized to n bytes, reallocating only to grow.
@@ -237,6 +247,7 @@ func (s *run) flushFrame(ctx context.Context, bufs *buffers) error {
 
 // store chunks a stream, hashes it, and hands new chunks to the packer.
 func (s *run) store(ctx context.Context, c *captured, sp chunker.Splitter, bufs *buffers) error {
+	bufs.waitPreload()
 	whole := blake3.New()
 	c.chunks = c.chunks[:0]
 	c.size = 0

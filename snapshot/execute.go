@@ -49,8 +49,9 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 			}()
 			for i := range jobs {
 				e := p.entries[i]
-				r.preload(ctx, p.reuse[i])
+				bufs.preloaded = r.preload(ctx, p.reuse[i])
 				c, err := r.capture(ctx, e, bufs)
+				bufs.waitPreload()
 				r.stats.filesDone.Add(1)
 				switch {
 				case err == nil:
@@ -99,14 +100,21 @@ feed:
 const preloadMin = 1 << 20
 
 // preload marks the chunks of a changed file's previous version as known:
-// most of them usually still are, and then need no lookup each.
-func (r *run) preload(ctx context.Context, v *catalog.Version) {
+// most of them usually still are, and then need no lookup each. It runs
+// beside the capture (for a database, beside the backup copy) and returns
+// what to wait on before the first chunk is looked up.
+func (r *run) preload(ctx context.Context, v *catalog.Version) <-chan struct{} {
 	if v == nil || v.ContentID == 0 || v.Size < preloadMin || r.index.empty {
-		return
+		return nil
 	}
-	if c, err := r.DB.ContentByID(ctx, v.ContentID); err == nil {
-		r.index.preload(c)
-	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if c, err := r.DB.ContentByID(ctx, v.ContentID); err == nil {
+			r.index.preload(c)
+		}
+	}()
+	return done
 }
 
 func (r *run) progress(ctx context.Context, total int) (stop func()) {
