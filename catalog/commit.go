@@ -133,21 +133,9 @@ func commit(ctx context.Context, tx *sql.Tx, c *Commit) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	contentIDs := make([]int64, len(c.Contents))
-	for i, ct := range c.Contents {
-		ids := make([]int64, len(ct.Chunks))
-		for j, ref := range ct.Chunks {
-			if ref > 0 {
-				ids[j] = int64(ref)
-			} else {
-				ids[j] = chunkIDs[-ref-1]
-			}
-		}
-		if contentIDs[i], err = upsertReturningID(ctx, tx,
-			"INSERT INTO content(hash, size, chunking, chunks) VALUES (?, ?, ?, ?) ON CONFLICT(hash) DO NOTHING",
-			"SELECT id FROM content WHERE hash = ?", []any{ct.Hash[:], ct.Size, ct.Chunking, EncodeChunkList(ids)}, ct.Hash[:]); err != nil {
-			return 0, fmt.Errorf("insert content: %w", err)
-		}
+	contentIDs, err := insertContents(ctx, tx, c.Contents, chunkIDs)
+	if err != nil {
+		return 0, err
 	}
 	if err := closeVersions(ctx, tx, c.Close, snapID-1); err != nil {
 		return 0, err
@@ -196,32 +184,74 @@ func upsertReturningID(ctx context.Context, tx *sql.Tx, insert, lookup string, a
 }
 
 func insertChunks(ctx context.Context, tx *sql.Tx, chunks []NewChunk, packIDs []int64) ([]int64, error) {
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO chunk(hash, pack_id, offset, length, size, plain_offset) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT(hash) DO NOTHING`)
+	first, err := nextID(ctx, tx, "chunk")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("insert chunks: %w", err)
 	}
-	defer ins.Close()
-	look, err := tx.PrepareContext(ctx, "SELECT id FROM chunk WHERE hash = ?")
-	if err != nil {
-		return nil, err
-	}
-	defer look.Close()
 	ids := make([]int64, len(chunks))
-	for i, ch := range chunks {
-		res, err := ins.ExecContext(ctx, ch.Hash[:], packIDs[ch.Pack], ch.Offset, ch.Length, ch.Size, ch.PlainOffset)
-		if err != nil {
-			return nil, fmt.Errorf("insert chunk: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			ids[i], _ = res.LastInsertId()
-			continue
-		}
-		// Another snapshot stored the same chunk first; ours is dead
-		// space in our pack that gc reclaims.
-		if err := look.QueryRowContext(ctx, ch.Hash[:]).Scan(&ids[i]); err != nil {
-			return nil, fmt.Errorf("look up chunk: %w", err)
-		}
+	err = insertMany(ctx, tx, "INSERT INTO chunk(id, hash, pack_id, offset, length, size, plain_offset) VALUES",
+		" ON CONFLICT(hash) DO NOTHING", 7, len(chunks),
+		func(i int, args []any) []any {
+			ch := &chunks[i]
+			ids[i] = first + int64(i)
+			return append(args, ids[i], ch.Hash[:], packIDs[ch.Pack], ch.Offset, ch.Length, ch.Size, ch.PlainOffset)
+		},
+		func(start, end int, inserted int64) error {
+			if inserted == int64(end-start) {
+				return nil
+			}
+			// Another snapshot stored some of these chunks first; ours
+			// are dead space in our pack that gc reclaims.
+			for i := start; i < end; i++ {
+				if err := tx.QueryRowContext(ctx, "SELECT id FROM chunk WHERE hash = ?", chunks[i].Hash[:]).Scan(&ids[i]); err != nil {
+					return fmt.Errorf("look up chunk: %w", err)
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("insert chunks: %w", err)
+	}
+	return ids, nil
+}
+
+func insertContents(ctx context.Context, tx *sql.Tx, contents []NewContent, chunkIDs []int64) ([]int64, error) {
+	first, err := nextID(ctx, tx, "content")
+	if err != nil {
+		return nil, fmt.Errorf("insert contents: %w", err)
+	}
+	ids := make([]int64, len(contents))
+	var list []int64
+	err = insertMany(ctx, tx, "INSERT INTO content(id, hash, size, chunking, chunks) VALUES",
+		" ON CONFLICT(hash) DO NOTHING", 5, len(contents),
+		func(i int, args []any) []any {
+			ct := &contents[i]
+			list = list[:0]
+			for _, ref := range ct.Chunks {
+				if ref > 0 {
+					list = append(list, int64(ref))
+				} else {
+					list = append(list, chunkIDs[-ref-1])
+				}
+			}
+			ids[i] = first + int64(i)
+			return append(args, ids[i], ct.Hash[:], ct.Size, ct.Chunking, EncodeChunkList(list))
+		},
+		func(start, end int, inserted int64) error {
+			if inserted == int64(end-start) {
+				return nil
+			}
+			// Some of these bytes are already stored (a file went back
+			// to an earlier content, or a concurrent snapshot added it).
+			for i := start; i < end; i++ {
+				if err := tx.QueryRowContext(ctx, "SELECT id FROM content WHERE hash = ?", contents[i].Hash[:]).Scan(&ids[i]); err != nil {
+					return fmt.Errorf("look up content: %w", err)
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("insert contents: %w", err)
 	}
 	return ids, nil
 }
@@ -245,34 +275,32 @@ func closeVersions(ctx context.Context, tx *sql.Tx, ids []int64, last int64) err
 }
 
 func insertVersions(ctx context.Context, tx *sql.Tx, sourceID, snapID int64, vs []NewVersion, contentIDs []int64) error {
-	st, err := tx.PrepareContext(ctx, `INSERT INTO version(source_id, path, type, mode, size, mtime_ns, content_id,
-		link_target, capture, json_valid, json_entries, db_check, fp_ctime_ns, fp_ino, fp_extra, first_snapshot_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	for _, v := range vs {
-		var content, link, capture, dbCheck any
-		if v.Content >= 0 {
-			content = contentIDs[v.Content]
-		}
-		if v.Type == TypeSymlink {
-			link = v.LinkTarget
-		}
-		if v.Capture != "" {
-			capture = v.Capture
-		}
-		if v.DBCheck != "" {
-			dbCheck = v.DBCheck
-		}
-		if _, err := st.ExecContext(ctx, sourceID, v.Path, v.Type, v.Mode, v.Size, v.MtimeNs, content, link, capture,
-			v.JSONValid, v.JSONEntries, dbCheck, v.FpCtimeNs, int64(v.FpIno), v.FpExtra, snapID); err != nil {
-			if isUniqueViolation(err) {
-				return ErrConflict
+	err := insertMany(ctx, tx, `INSERT INTO version(source_id, path, type, mode, size, mtime_ns, content_id,
+		link_target, capture, json_valid, json_entries, db_check, fp_ctime_ns, fp_ino, fp_extra, first_snapshot_id) VALUES`,
+		"", 16, len(vs),
+		func(i int, args []any) []any {
+			v := &vs[i]
+			var content, link, capture, dbCheck any
+			if v.Content >= 0 {
+				content = contentIDs[v.Content]
 			}
-			return fmt.Errorf("insert version %s: %w", v.Path, err)
-		}
+			if v.Type == TypeSymlink {
+				link = v.LinkTarget
+			}
+			if v.Capture != "" {
+				capture = v.Capture
+			}
+			if v.DBCheck != "" {
+				dbCheck = v.DBCheck
+			}
+			return append(args, sourceID, v.Path, v.Type, v.Mode, v.Size, v.MtimeNs, content, link, capture,
+				v.JSONValid, v.JSONEntries, dbCheck, v.FpCtimeNs, int64(v.FpIno), v.FpExtra, snapID)
+		}, nil)
+	if isUniqueViolation(err) {
+		return ErrConflict
+	}
+	if err != nil {
+		return fmt.Errorf("insert versions: %w", err)
 	}
 	return nil
 }

@@ -357,3 +357,58 @@ func TestContentsByID(t *testing.T) {
 		t.Errorf("content xy = %+v; want its second chunk at plaintext offset 1 of the blob at 8", xy)
 	}
 }
+
+// Rows go in rowsPerInsert to a statement; when some chunks or contents
+// of a statement already exist, every reference must still resolve to the
+// row that holds those bytes.
+func TestCommitManyRowsWithSomeKnown(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openNew(t)
+	commitRange := func(name string, from, to int) map[string]int64 {
+		c := &Commit{Source: "/src" + name, Started: t0, Finished: t0, Packs: []NewPack{{Name: packName(name), Size: 1 << 20}}}
+		c.Versions = append(c.Versions, dirVersion("."))
+		for i := from; i < to; i++ {
+			h := fmt.Sprint("chunk ", i)
+			c.NewChunks = append(c.NewChunks, NewChunk{Hash: sum(h), Offset: 8 + int64(i), Length: 1, Size: 1})
+			c.Contents = append(c.Contents, NewContent{Hash: sum(h), Size: 1, Chunking: "cdc", Chunks: []ChunkRef{ChunkRef(-len(c.NewChunks))}})
+			c.Versions = append(c.Versions, fileVersion(fmt.Sprint("f", i), len(c.Contents)-1, 1))
+		}
+		if _, err := db.CommitSnapshot(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		ids := map[string]int64{}
+		for _, r := range rowsOf(t, db.Reader(), `SELECT v.path, v.content_id FROM version v JOIN source s ON s.id = v.source_id
+			WHERE s.path = ? AND v.type = 'file'`, "/src"+name) {
+			var path string
+			var id int64
+			fmt.Sscan(r, &path, &id)
+			ids[path] = id
+		}
+		return ids
+	}
+	commitRange("a", 0, 100)
+	got := commitRange("b", 50, 50+3*rowsPerInsert+5) // the first 50 are known
+	if len(got) != 3*rowsPerInsert+5 {
+		t.Fatalf("%d versions committed", len(got))
+	}
+	var ids []int64
+	for _, id := range got {
+		ids = append(ids, id)
+	}
+	contents, err := db.ContentsByID(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, id := range got {
+		var i int
+		fmt.Sscanf(path, "f%d", &i)
+		want := sum(fmt.Sprint("chunk ", i))
+		c := contents[id]
+		if c == nil || c.Hash != want || len(c.Chunks) != 1 || c.Chunks[0].Hash != want {
+			t.Fatalf("%s: content %d = %+v; want the bytes of chunk %d", path, id, c, i)
+		}
+	}
+	if n := rowsOf(t, db.Reader(), "SELECT count(*) FROM chunk")[0]; n != fmt.Sprint(50+3*rowsPerInsert+5) {
+		t.Errorf("%s chunk rows; want each chunk once", n)
+	}
+}

@@ -1,0 +1,85 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+)
+
+// rowsPerInsert is how many rows one INSERT statement carries. One
+// statement per row spent more time in database/sql and cgo than in SQLite
+// itself: a first snapshot of 21,000 files (47,000 chunks) filled its
+// transaction in 0.49 s that way.
+const rowsPerInsert = 64
+
+// insertMany inserts n rows of cols values each, rowsPerInsert to a
+// statement: head is "INSERT INTO t(a, b) VALUES", tail what follows the
+// rows (an ON CONFLICT clause, or ""). row appends the values of row i to
+// args; done, if set, hears how many rows each statement inserted.
+func insertMany(ctx context.Context, tx *sql.Tx, head, tail string, cols, n int,
+	row func(i int, args []any) []any, done func(start, end int, inserted int64) error) error {
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, cols*min(n, rowsPerInsert))
+	for start := 0; start < n; start += rowsPerInsert {
+		end := min(start+rowsPerInsert, n)
+		args = args[:0]
+		for i := start; i < end; i++ {
+			args = row(i, args)
+		}
+		var res sql.Result
+		var err error
+		if end-start == rowsPerInsert {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, insertStatement(head, tail, cols, rowsPerInsert)); err != nil {
+					return err
+				}
+			}
+			res, err = full.ExecContext(ctx, args...)
+		} else {
+			res, err = tx.ExecContext(ctx, insertStatement(head, tail, cols, end-start), args...)
+		}
+		if err != nil {
+			return err
+		}
+		if done != nil {
+			inserted, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if err := done(start, end, inserted); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// insertStatement writes head, rows groups of cols placeholders, and tail.
+func insertStatement(head, tail string, cols, rows int) string {
+	group := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	var b strings.Builder
+	b.WriteString(head)
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(" ")
+		b.WriteString(group)
+	}
+	b.WriteString(tail)
+	return b.String()
+}
+
+// nextID returns the id the next row of table gets, inside a write
+// transaction (which no other writer can share), so that rows inserted in
+// bulk can be given their ids up front.
+func nextID(ctx context.Context, tx *sql.Tx, table string) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) + 1 FROM "+table).Scan(&id)
+	return id, err
+}
