@@ -8,14 +8,18 @@
 //
 // # Blobs
 //
-// A blob is the stored form of one chunk (Encode, Decode):
+// A blob is the stored form of a plaintext: one chunk, or a run of chunks
+// back to back that compress better together (Encode, Decode):
 //
 //	codec   1 byte   CodecRaw (0) or CodecZstd (1)
 //	payload ...      the plaintext, or one zstd frame of it
 //
-// Chunks are stored raw when zstd saves less than about 3% or they are
-// shorter than 64 bytes. zstd frames carry no checksum of their own; the
-// BLAKE3 check covers them.
+// Blobs are stored raw when zstd saves less than about 3% or they are
+// shorter than 256 bytes (so every zstd frame states its content size, which
+// a reader of one chunk in a run needs). zstd frames carry no checksum of
+// their own; the BLAKE3 check of each chunk covers them. A Reader keeps the
+// last few decompressed blobs, so reading a run's chunks in order
+// decompresses it once.
 //
 // # Packs
 //
@@ -25,14 +29,19 @@
 //
 //	offset 0          "CAIRNPK1"                      8-byte magic
 //	offset 8          blob, blob, ...                 back to back
-//	footer            per blob, in order:
+//	footer            per chunk, in order:
 //	                    ID                            32 bytes
-//	                    offset of the blob in pack    uvarint
+//	                    offset of its blob in pack    uvarint
 //	                    stored length (codec+payload) uvarint
-//	                    plaintext length              uvarint
+//	                    plaintext length of the chunk uvarint
+//	                    offset in the blob plaintext  uvarint
 //	last 16 bytes     footer length in bytes          uint32
 //	                  entry count                     uint32
-//	                  "CAIRNIDX"                      8-byte magic
+//	                  "CAIRNID2"                      8-byte magic
+//
+// Chunks of one blob share its offset and length. Packs written before
+// blobs could hold several chunks end in "CAIRNIDX" and lack the last field
+// (each chunk is a blob of its own); they remain readable.
 //
 // The catalog is the primary index of where each chunk lives; the footer
 // makes a pack self-describing so that it can be verified on its own

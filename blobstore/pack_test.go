@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -505,4 +506,56 @@ func FuzzParseIndex(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Restore's workers share one Reader: concurrent reads of chunks that
+// share blobs must each get their own bytes (run with -race).
+func TestReaderConcurrent(t *testing.T) {
+	ctx := context.Background()
+	l, _ := newTestLocal(t)
+	w, err := NewPackWriter(ctx, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	var want [][]byte
+	for b := range 12 { // more blobs than the Reader keeps
+		var plain []byte
+		var parts []Part
+		for c := range 5 {
+			chunk := compressible(1000 + 97*(b*5+c))
+			chunk[0] = byte(b*5 + c)
+			parts = append(parts, Part{ID: Sum(chunk), PlainOffset: int64(len(plain)), Size: int64(len(chunk))})
+			plain = append(plain, chunk...)
+			want = append(want, chunk)
+		}
+		if _, err := w.AddBlob(parts, Encode(nil, plain)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, err := w.Finish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewReader(l)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for round := range 3 {
+				for i := range info.Entries {
+					k := (i*7 + g + round) % len(info.Entries)
+					got, err := r.ReadChunk(ctx, info.Name, info.Entries[k], buf[:0])
+					if err != nil || !bytes.Equal(got, want[k]) {
+						t.Errorf("goroutine %d: chunk %d: %v", g, k, err)
+						return
+					}
+					buf = got
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -468,8 +468,15 @@ func TestDatabaseRestoreRemovesStaleSidecars(t *testing.T) {
 	assertNoTemps(t, to)
 }
 
-// flipByte corrupts the middle of a content's first stored chunk.
+// corrupt flips a byte in the middle of a content's first stored chunk.
 func (r *testRepo) corrupt(t *testing.T, s catalog.Snapshot, rel string) {
+	t.Helper()
+	r.corruptChunk(t, s, rel, 0)
+}
+
+// corruptChunk flips a byte in the middle of the blob holding a content's
+// chunk k (negative: counted from the end).
+func (r *testRepo) corruptChunk(t *testing.T, s catalog.Snapshot, rel string, k int) {
 	t.Helper()
 	ctx := context.Background()
 	v, err := r.db.VersionAt(ctx, s, rel)
@@ -480,7 +487,10 @@ func (r *testRepo) corrupt(t *testing.T, s catalog.Snapshot, rel string) {
 	if err != nil || len(c.Chunks) == 0 {
 		t.Fatalf("content of %s: %v", rel, err)
 	}
-	l := c.Chunks[0]
+	if k < 0 {
+		k += len(c.Chunks)
+	}
+	l := c.Chunks[k]
 	pack := filepath.Join(r.dir, "packs", l.Pack[:2], l.Pack+".pack")
 	if err := os.Chmod(pack, 0o600); err != nil {
 		t.Fatal(err)
@@ -648,4 +658,36 @@ func TestBigFirst(t *testing.T) {
 	if want := "biggest big edge a b c"; strings.Join(got, " ") != want {
 		t.Errorf("order = %q; want %q (big files by size, then the rest as they were)", strings.Join(got, " "), want)
 	}
+}
+
+// A large file is read ahead by a goroutine of its own: it comes back
+// whole, and damage near its end fails it without writing it or leaving a
+// temp file.
+func TestLargeFileReadAhead(t *testing.T) {
+	r := newRepo(t)
+	src := t.TempDir()
+	big := make([]byte, readAheadMin+(3<<20))
+	rand.Read(big)
+	writeFile(t, filepath.Join(src, "big.bin"), string(big), 0o644)
+	backdate(t, src)
+	s := r.snap(t, src)
+
+	good := t.TempDir()
+	if err := r.restore(t, s, ".", Options{To: good}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(good, "big.bin")); err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("the large file did not come back whole: %v", err)
+	}
+
+	r.corruptChunk(t, s, "big.bin", -1)
+	to := t.TempDir()
+	res := r.restore(t, s, ".", Options{To: to})
+	if err := res.Err(); !errors.Is(err, blobstore.ErrCorrupt) || len(res.Errors) != 1 {
+		t.Fatalf("restore with a damaged last chunk: %v; want one ErrCorrupt", res.Errors)
+	}
+	if _, err := os.Stat(filepath.Join(to, "big.bin")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the damaged file was written: %v", err)
+	}
+	assertNoTemps(t, to)
 }

@@ -260,22 +260,90 @@ func (w *writer) symlink(dir *os.Root, name string, v *catalog.Version, a Action
 // hash on read, and checks the whole-file hash at the end.
 func writeContent(ctx context.Context, chunks *blobstore.Reader, c *catalog.Content, out io.Writer) error {
 	h := blake3.New()
-	var buf []byte
 	var n int64
-	for _, l := range c.Chunks {
-		data, err := chunks.ReadChunk(ctx, l.Pack, l.Entry(), buf[:0])
-		if err != nil {
-			return err
-		}
-		buf = data
+	emit := func(data []byte) error {
 		h.Write(data)
-		if _, err := out.Write(data); err != nil {
-			return err
-		}
 		n += int64(len(data))
+		_, err := out.Write(data)
+		return err
+	}
+	var err error
+	if c.Size >= readAheadMin {
+		err = readAhead(ctx, chunks, c.Chunks, emit)
+	} else {
+		var buf []byte
+		for _, l := range c.Chunks {
+			if buf, err = chunks.ReadChunk(ctx, l.Pack, l.Entry(), buf[:0]); err != nil {
+				break
+			}
+			if err = emit(buf); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		return err
 	}
 	if n != c.Size || !bytes.Equal(h.Sum(nil), c.Hash[:]) {
 		return fmt.Errorf("content %x: reassembled bytes do not match the recorded hash: %w", c.Hash[:8], blobstore.ErrCorrupt)
+	}
+	return nil
+}
+
+// readAheadMin is the file size from which chunks are read and
+// decompressed by a goroutine of their own, ahead of the writing and
+// hashing: a large database otherwise restores on one core.
+const readAheadMin = 4 << 20
+
+// readAhead reads and verifies locs in order on a goroutine of its own,
+// up to readAheadDepth chunks ahead, and hands each to emit.
+func readAhead(ctx context.Context, r *blobstore.Reader, locs []catalog.ChunkLoc, emit func([]byte) error) error {
+	const readAheadDepth = 16
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type piece struct {
+		data *[]byte
+		err  error
+	}
+	ready := make(chan piece, readAheadDepth)
+	free := make(chan *[]byte, readAheadDepth+1)
+	for range readAheadDepth + 1 {
+		free <- new([]byte)
+	}
+	go func() {
+		defer close(ready)
+		for _, l := range locs {
+			var buf *[]byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return
+			}
+			data, err := r.ReadChunk(ctx, l.Pack, l.Entry(), (*buf)[:0])
+			*buf = data
+			select {
+			case ready <- piece{buf, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	done := 0
+	for p := range ready {
+		if p.err != nil {
+			return p.err
+		}
+		if err := emit(*p.data); err != nil {
+			return err
+		}
+		free <- p.data
+		done++
+	}
+	if done != len(locs) {
+		return ctx.Err()
 	}
 	return nil
 }

@@ -144,8 +144,13 @@ func (r *run) progress(ctx context.Context, total int) (stop func()) {
 
 // build turns the plan and what was read into one catalog commit.
 func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog.Version) *catalog.Commit {
-	c := &catalog.Commit{Packs: r.packer.packs, NewChunks: r.index.news, AddedBytes: r.packer.added}
-	contentIdx := map[[32]byte]int{}
+	c := &catalog.Commit{Packs: r.packer.packs, NewChunks: r.index.news, AddedBytes: r.packer.added,
+		Versions: make([]catalog.NewVersion, 0, len(p.metaOnly)+len(p.toRead)),
+		Contents: make([]catalog.NewContent, 0, len(p.toRead))}
+	// Every chunk is claimed by now: the lookup maps can go before the
+	// commit, the largest moment of a big snapshot.
+	r.index.known, r.index.pending = nil, nil
+	contentIdx := make(map[[32]byte]int, len(p.toRead))
 	vanished := map[string]bool{}
 	for _, i := range p.toRead {
 		if results[i] == nil {

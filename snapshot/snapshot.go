@@ -185,13 +185,16 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	commit.Warnings = append(warnings, commit.Warnings...)
 	wmu.Unlock()
 	sort.SliceStable(commit.Warnings, func(i, j int) bool { return commit.Warnings[i].Path < commit.Warnings[j].Path })
+	// Only the counts of the plan outlive the commit; its entries (and
+	// what was read) can be collected while the commit runs.
+	counts := struct{ news, changed, unchanged, removed int }{plan.news, plan.changed, plan.unchanged, len(plan.removed)}
 	commit.Finished = opts.Now()
 	id, err := d.DB.CommitSnapshot(ctx, commit)
 	if err != nil {
 		return nil, err
 	}
-	return &Result{ID: id, Source: root, New: plan.news, Changed: plan.changed, Unchanged: plan.unchanged,
-		Removed: len(plan.removed), Files: commit.FileCount, TotalBytes: commit.TotalBytes,
+	return &Result{ID: id, Source: root, New: counts.news, Changed: counts.changed, Unchanged: counts.unchanged,
+		Removed: counts.removed, Files: commit.FileCount, TotalBytes: commit.TotalBytes,
 		BytesRead: r.stats.bytesRead.Load(), BytesAdded: commit.AddedBytes, Duration: commit.Finished.Sub(started),
 		Warnings: commit.Warnings}, nil
 }
