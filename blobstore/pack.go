@@ -80,7 +80,7 @@ func NewPackWriter(ctx context.Context, s Store) (*PackWriter, error) {
 		h:  h,
 		// Hashing behind the buffer feeds BLAKE3 large slices, and keeps
 		// thousands of tiny blobs from each costing a write to the upload.
-		bw: bufio.NewWriterSize(io.MultiWriter(h, up), 1<<20),
+		bw: bufio.NewWriterSize(io.MultiWriter(h, up), 256<<10),
 	}
 	w.write([]byte(packMagic))
 	return w, nil
