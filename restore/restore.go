@@ -227,6 +227,31 @@ func (w *writer) commit(staged []*atomicfile.Staged, acts []Action, res *Result)
 	return nil
 }
 
+// writeBackEarly starts a goroutine that syncs the filesystem now and then
+// while files are staged, so that the sync before the renames finds most
+// of the data already written instead of all of it; the kernel would
+// otherwise hold a restore's data back until that sync. It returns the
+// function that stops it.
+func (w *writer) writeBackEarly() (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = atomicfile.SyncFS(w.root) // a head start only; commit syncs for real
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
 func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result) error {
 	opts = withRuntime(opts, req)
 	if err := checkPath(req.Path); err != nil {
@@ -315,6 +340,9 @@ func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result)
 	var stagedActs []Action
 	jobs := make(chan job)
 	var wg sync.WaitGroup
+	if w.batch {
+		defer w.writeBackEarly()()
+	}
 	for i := 0; i < opts.Workers; i++ {
 		wg.Add(1)
 		go func() {
