@@ -298,28 +298,78 @@ func (db *DB) ContentsByID(ctx context.Context, ids []int64) (map[int64]*Content
 			return nil, fmt.Errorf("read contents: %w", err)
 		}
 	}
-	// Chunks stored together have consecutive ids: sorted, the chunks of
-	// many small files come back in a few range queries.
 	var all []int64
 	for _, l := range lists {
 		all = append(all, l...)
 	}
-	slices.Sort(all)
-	all = slices.Compact(all)
-	locs, err := db.chunkLocs(ctx, all)
+	byID, err := db.chunksAmong(ctx, all)
 	if err != nil {
 		return nil, err
-	}
-	byID := make(map[int64]ChunkLoc, len(locs))
-	for _, l := range locs {
-		byID[l.ID] = l
 	}
 	for id, list := range lists {
 		c := out[id]
 		c.Chunks = make([]ChunkLoc, len(list))
 		for i, chunk := range list {
-			c.Chunks[i] = byID[chunk]
+			l, ok := byID[chunk]
+			if !ok {
+				return nil, fmt.Errorf("content %d: chunk %d missing from the catalog: %w", id, chunk, ErrNotFound)
+			}
+			c.Chunks[i] = l
 		}
+	}
+	return out, nil
+}
+
+// chunkGap is the most ids between two wanted chunks that chunksAmong
+// reads past rather than start another query: chunks stored together have
+// nearby ids, and reading a few rows more costs less than a query (each
+// takes and drops SQLite's locks).
+const chunkGap = 64
+
+// chunksAmong looks up the chunks with the given ids (in any order, repeats
+// allowed) with one range query per cluster of nearby ids.
+func (db *DB) chunksAmong(ctx context.Context, ids []int64) (map[int64]ChunkLoc, error) {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	out := make(map[int64]ChunkLoc, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	st, err := db.r.PrepareContext(ctx, `SELECT c.id, c.hash, p.name, c.offset, c.length, c.size, c.plain_offset
+		FROM chunk c JOIN pack p ON p.id = c.pack_id WHERE c.id BETWEEN ? AND ?`)
+	if err != nil {
+		return nil, fmt.Errorf("read chunks: %w", err)
+	}
+	defer st.Close()
+	for i := 0; i < len(ids); {
+		j := i + 1
+		for j < len(ids) && ids[j]-ids[j-1] <= chunkGap {
+			j++
+		}
+		want := ids[i:j]
+		rows, err := st.QueryContext(ctx, want[0], want[len(want)-1])
+		if err != nil {
+			return nil, fmt.Errorf("read chunks: %w", err)
+		}
+		for rows.Next() {
+			var l ChunkLoc
+			var hash []byte
+			if err := rows.Scan(&l.ID, &hash, &l.Pack, &l.Offset, &l.Length, &l.Size, &l.PlainOffset); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if _, ok := slices.BinarySearch(want, l.ID); ok {
+				copy(l.Hash[:], hash)
+				out[l.ID] = l
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read chunks: %w", err)
+		}
+		i = j
 	}
 	return out, nil
 }
