@@ -149,7 +149,7 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 		Contents: make([]catalog.NewContent, 0, len(p.toRead))}
 	// Every chunk is claimed by now: the lookup maps can go before the
 	// commit, the largest moment of a big snapshot.
-	r.index.known, r.index.pending = nil, nil
+	r.index.known, r.index.pending, r.index.pendingRest = nil, nil, nil
 	contentIdx := make(map[[32]byte]int, len(p.toRead))
 	vanished := map[string]bool{}
 	for _, i := range p.toRead {

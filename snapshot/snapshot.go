@@ -171,7 +171,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	}
 	src, live, hasChunks := base.src, base.live, base.hasChunks
 	r := &run{Deps: d, opts: opts, root: root, params: d.Params, busyTimeout: 10 * time.Second,
-		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[blobstore.ID]int{}}}
+		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}}}
 
 	plan := r.compare(entries, live, started)
 	res, err := r.execute(ctx, plan, warn)

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -21,17 +22,50 @@ type chunkIndex struct {
 	db    *catalog.DB
 	empty bool // the repository had no chunks when the snapshot began
 
-	mu      sync.Mutex
-	known   map[blobstore.ID]int64 // catalog ids already looked up
-	pending map[blobstore.ID]int   // index into news
-	news    []catalog.NewChunk
+	mu    sync.Mutex
+	known map[blobstore.ID]int64 // catalog ids already looked up
+	// pending finds a new chunk's index into news by the first 8 bytes of
+	// its ID (news holds the whole ID to compare); an ID whose first bytes
+	// another new chunk already has goes to pendingRest. A first snapshot
+	// of 47,000 chunks held 3.7 MB in a map keyed by whole IDs.
+	pending     map[uint64]int
+	pendingRest map[blobstore.ID]int
+	news        []catalog.NewChunk
+}
+
+func idPrefix(id blobstore.ID) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
+
+// pendingIndex returns the index into news of a chunk claimed as new in
+// this snapshot. The caller holds x.mu.
+func (x *chunkIndex) pendingIndex(id blobstore.ID) (int, bool) {
+	if k, ok := x.pending[idPrefix(id)]; ok && x.news[k].Hash == id {
+		return k, true
+	}
+	k, ok := x.pendingRest[id]
+	return k, ok
+}
+
+// claim records id as new in this snapshot and returns its index into
+// news. The caller holds x.mu.
+func (x *chunkIndex) claim(id blobstore.ID) int {
+	k := len(x.news)
+	x.news = append(x.news, catalog.NewChunk{Hash: id, Pack: -1})
+	if _, taken := x.pending[idPrefix(id)]; taken {
+		if x.pendingRest == nil {
+			x.pendingRest = map[blobstore.ID]int{}
+		}
+		x.pendingRest[id] = k
+	} else {
+		x.pending[idPrefix(id)] = k
+	}
+	return k
 }
 
 // ref returns how a content refers to the chunk with id, and whether the
 // caller must store it (the chunk was claimed as new).
 func (x *chunkIndex) ref(ctx context.Context, id blobstore.ID) (catalog.ChunkRef, bool, error) {
 	x.mu.Lock()
-	if k, ok := x.pending[id]; ok {
+	if k, ok := x.pendingIndex(id); ok {
 		x.mu.Unlock()
 		return catalog.ChunkRef(-k - 1), false, nil
 	}
@@ -56,12 +90,10 @@ func (x *chunkIndex) ref(ctx context.Context, id blobstore.ID) (catalog.ChunkRef
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if k, ok := x.pending[id]; ok {
+	if k, ok := x.pendingIndex(id); ok {
 		return catalog.ChunkRef(-k - 1), false, nil
 	}
-	k := len(x.news)
-	x.news = append(x.news, catalog.NewChunk{Hash: id, Pack: -1})
-	x.pending[id] = k
+	k := x.claim(id)
 	return catalog.ChunkRef(-k - 1), true, nil
 }
 
