@@ -25,9 +25,10 @@ const (
 	// impossible size before allocating for it.
 	maxZstdRatio = (128 << 10) / 4
 	// MaxBlobPlain bounds the plaintext of one blob, a chunk or a run of
-	// chunks compressed together; readers refuse anything larger before
+	// chunks compressed together: the chunker's largest chunk (64 MiB).
+	// Writers refuse anything larger and readers refuse it before
 	// allocating for it.
-	MaxBlobPlain = 8 << 20
+	MaxBlobPlain = 64 << 20
 )
 
 // The encoder runs one EncodeAll per pooled encoder, so its concurrency is

@@ -22,8 +22,9 @@ const (
 	indexMagicV1 = "CAIRNIDX"
 	headerLen    = int64(len(packMagic))
 	trailerLen   = 16 // uint32 footer length, uint32 entry count, indexMagic
-	// minEntryLen is an ID plus three one-byte uvarints; it caps the entry
-	// count a footer can claim before anything is allocated for it.
+	// minEntryLen is an ID plus three one-byte uvarints (the first
+	// format's entry; the current one has four); it caps the entry count a
+	// footer can claim before anything is allocated for it.
 	minEntryLen = 32 + 3
 	// indexReadAhead is how much of a pack's tail ReadIndex fetches first,
 	// enough for the footer of a typical pack in a single read.
@@ -130,6 +131,9 @@ func (w *PackWriter) AddBlob(parts []Part, blob []byte) ([]Entry, error) {
 			return nil, fmt.Errorf("add chunk %s: size %d at %d overlaps or is negative", p.ID, p.Size, p.PlainOffset)
 		}
 		next = p.PlainOffset + p.Size
+	}
+	if next > MaxBlobPlain || int64(len(blob)) > MaxBlobPlain+1 {
+		return nil, fmt.Errorf("add %s: %d bytes of chunks in %d stored bytes exceed the %d a blob may hold", name, next, len(blob), MaxBlobPlain)
 	}
 	start := len(w.entries)
 	for _, p := range parts {

@@ -233,6 +233,8 @@ func TestReadChunkBadEntry(t *testing.T) {
 		{ID: e.ID, Offset: e.Offset, Length: e.Length, Size: -1},
 		{ID: e.ID, Offset: e.Offset, Length: e.Length, Size: 1 << 50},
 		{ID: e.ID, Offset: e.Offset - 1, Length: e.Length, Size: e.Size},
+		{ID: e.ID, Offset: e.Offset, Length: 1 << 40, Size: e.Size}, // refused before allocating
+		{ID: e.ID, Offset: e.Offset, Length: e.Length, Size: e.Size, PlainOffset: MaxBlobPlain},
 	} {
 		dst := []byte("keep")
 		got, err := ReadChunk(ctx, l, info.Name, bad, dst)
@@ -397,6 +399,9 @@ func TestBlobOfSeveralChunks(t *testing.T) {
 	}
 	if _, err := w.AddBlob([]Part{{ID: Sum(single), Size: 10}, {ID: Sum(single), PlainOffset: 5, Size: 10}}, []byte{0, 1}); err == nil {
 		t.Error("AddBlob took overlapping parts")
+	}
+	if _, err := w.AddBlob([]Part{{ID: Sum(single), Size: MaxBlobPlain + 1}}, []byte{1, 0}); err == nil {
+		t.Error("AddBlob took more than a blob may hold (readers would refuse it)")
 	}
 	info, err := w.Finish(ctx)
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
+	"runtime"
 	"slices"
 	"sync"
 )
@@ -111,8 +111,8 @@ func parseIndex(tail []byte, packSize int64) ([]Entry, error) {
 			v[j], footer = x, footer[n:]
 		}
 		off, length, size, plainOff := v[0], v[1], v[2], v[3]
-		if size > math.MaxInt32 || plainOff > math.MaxInt32 {
-			return nil, fmt.Errorf("entry %d: size %d at %d too large: %w", i, size, plainOff, ErrCorrupt)
+		if size > MaxBlobPlain || plainOff > MaxBlobPlain || length > MaxBlobPlain+1 {
+			return nil, fmt.Errorf("entry %d: size %d at %d in %d stored bytes too large: %w", i, size, plainOff, length, ErrCorrupt)
 		}
 		sameBlob := i > 0 && int64(off) == prev.Offset && int64(length) == prev.Length
 		switch {
@@ -167,7 +167,7 @@ func ReadChunk(ctx context.Context, s Store, name string, e Entry, dst []byte) (
 }
 
 func checkEntry(e Entry) error {
-	if e.Offset < headerLen || e.Length > math.MaxInt || e.Size < 0 || e.PlainOffset < 0 ||
+	if e.Offset < headerLen || e.Length > MaxBlobPlain+1 || e.Size < 0 || e.PlainOffset < 0 ||
 		e.Size > MaxBlobPlain || e.PlainOffset > MaxBlobPlain || !plausibleSize(e.Length, e.PlainOffset+e.Size) {
 		return fmt.Errorf("bad entry at %d+%d size %d at %d: %w", e.Offset, e.Length, e.Size, e.PlainOffset, ErrCorrupt)
 	}
@@ -216,13 +216,9 @@ type Reader struct {
 	s Store
 
 	mu     sync.Mutex
-	recent [readerCache]cachedBlob
+	recent []cachedBlob
 	next   int // slot the next blob replaces
 }
-
-// readerCache is how many blobs a Reader keeps: enough for a few
-// goroutines reading neighbouring files at once.
-const readerCache = 8
 
 type cachedBlob struct {
 	pack  string
@@ -230,8 +226,12 @@ type cachedBlob struct {
 	plain []byte
 }
 
-// NewReader returns a Reader of chunks in s.
-func NewReader(s Store) *Reader { return &Reader{s: s} }
+// NewReader returns a Reader of chunks in s. It keeps two blobs per CPU
+// (at least 8): enough for every goroutine reading a file to keep its own
+// blob while the others read theirs.
+func NewReader(s Store) *Reader {
+	return &Reader{s: s, recent: make([]cachedBlob, max(8, 2*runtime.GOMAXPROCS(0)))}
+}
 
 // ReadChunk is blobstore.ReadChunk through the Reader's cache.
 func (r *Reader) ReadChunk(ctx context.Context, name string, e Entry, dst []byte) ([]byte, error) {
@@ -281,6 +281,6 @@ func (r *Reader) keep(name string, off int64, plain []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := &r.recent[r.next]
-	r.next = (r.next + 1) % readerCache
+	r.next = (r.next + 1) % len(r.recent)
 	c.pack, c.off, c.plain = name, off, append(c.plain[:0], plain...)
 }

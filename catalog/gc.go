@@ -69,6 +69,7 @@ func (db *DB) DropChunks(ctx context.Context, dead []int64, emptyPacks []int64) 
 type Move struct {
 	ChunkID        int64
 	Offset, Length int64
+	PlainOffset    int64
 }
 
 // Repacked records that the chunks of oldPack now live in newPack and
@@ -83,13 +84,13 @@ func (db *DB) Repacked(ctx context.Context, oldPack int64, newPack NewPack, move
 		if err != nil {
 			return fmt.Errorf("insert pack %s: %w", newPack.Name, err)
 		}
-		st, err := tx.PrepareContext(ctx, "UPDATE chunk SET pack_id = ?, offset = ?, length = ? WHERE id = ? AND pack_id = ?")
+		st, err := tx.PrepareContext(ctx, "UPDATE chunk SET pack_id = ?, offset = ?, length = ?, plain_offset = ? WHERE id = ? AND pack_id = ?")
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		for _, m := range moves {
-			if _, err := st.ExecContext(ctx, newID, m.Offset, m.Length, m.ChunkID, oldPack); err != nil {
+			if _, err := st.ExecContext(ctx, newID, m.Offset, m.Length, m.PlainOffset, m.ChunkID, oldPack); err != nil {
 				return fmt.Errorf("move chunk %d: %w", m.ChunkID, err)
 			}
 		}

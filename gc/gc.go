@@ -58,6 +58,7 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 		pack  catalog.Pack
 		keep  []catalog.ChunkLoc
 		freed int64
+		holed map[int64]bool // offsets of kept blobs that also hold dead chunks
 	}
 	var repacks []repack
 	for _, p := range packs {
@@ -66,24 +67,31 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 		if err != nil {
 			return nil, err
 		}
-		// Only blobs whose chunks are all dead count as unused: a blob
-		// holding one live chunk is kept whole, and a pack's header and
-		// index are not garbage (counting them would repack small live
-		// packs into byte-identical copies).
+		// A dead blob counts whole; a blob that also holds live chunks
+		// counts for its dead share of the plaintext the catalog still
+		// knows it holds. A pack's header and index are not garbage
+		// (counting them would repack small live packs into
+		// byte-identical copies).
 		var keep []catalog.ChunkLoc
 		var deadBytes int64
+		holed := map[int64]bool{}
 		for _, blob := range byBlob(chunks) {
-			anyLive := false
+			var livePlain, span int64
 			for _, c := range blob {
+				span = max(span, c.PlainOffset+c.Size)
 				if live[c.ID] {
 					keep = append(keep, c)
-					anyLive = true
+					livePlain += c.Size
 				} else {
 					dead = append(dead, c.ID)
 				}
 			}
-			if !anyLive {
+			switch {
+			case livePlain == 0:
 				deadBytes += blob[0].Length
+			case livePlain < span:
+				deadBytes += blob[0].Length * (span - livePlain) / span
+				holed[blob[0].Offset] = true
 			}
 		}
 		switch {
@@ -92,7 +100,7 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 			rep.DeletedPacks++
 			rep.BytesFreed += p.Size
 		case deadBytes > 0 && float64(deadBytes) > opts.MaxUnused*float64(p.Size):
-			repacks = append(repacks, repack{pack: p, keep: keep, freed: deadBytes})
+			repacks = append(repacks, repack{pack: p, keep: keep, freed: deadBytes, holed: holed})
 		}
 	}
 	rep.DeadChunks = len(dead)
@@ -133,7 +141,7 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 		}
 	}
 	for _, r := range repacks {
-		freed, err := repackOne(ctx, db, store, r.pack, r.keep)
+		freed, err := repackOne(ctx, db, store, r.pack, r.keep, r.holed)
 		if err != nil {
 			if errors.Is(err, blobstore.ErrCorrupt) || errors.Is(err, blobstore.ErrNotFound) {
 				rep.Problems = append(rep.Problems, fmt.Sprintf("pack %s left as it is: %v", r.pack.Name, err))
@@ -165,30 +173,41 @@ func byBlob(chunks []catalog.ChunkLoc) [][]catalog.ChunkLoc {
 }
 
 // repackOne copies the blobs of a pack that hold live chunks into a new
-// one, as they are stored (a blob's dead chunks ride along). Each live
-// chunk is verified before its blob is copied, so damage is never carried
-// forward.
-func repackOne(ctx context.Context, db *catalog.DB, store blobstore.Store, p catalog.Pack, keep []catalog.ChunkLoc) (int64, error) {
+// one. A blob of live chunks only is copied as it is stored; one that also
+// holds dead chunks (holed) is compressed again from its live chunks alone.
+// Each live chunk is verified before it is copied, so damage is never
+// carried forward.
+func repackOne(ctx context.Context, db *catalog.DB, store blobstore.Store, p catalog.Pack, keep []catalog.ChunkLoc, holed map[int64]bool) (int64, error) {
 	w, err := blobstore.NewPackWriter(ctx, store)
 	if err != nil {
 		return 0, err
 	}
 	moves := make([]catalog.Move, 0, len(keep))
 	blobs := blobstore.NewReader(store)
-	var buf []byte
+	var plain []byte
 	for _, blob := range byBlob(keep) {
 		parts := make([]blobstore.Part, len(blob))
+		plain = plain[:0]
 		for i, c := range blob {
-			if _, err := blobs.ReadChunk(ctx, p.Name, c.Entry(), buf[:0]); err != nil {
+			start := len(plain)
+			if plain, err = blobs.ReadChunk(ctx, p.Name, c.Entry(), plain); err != nil {
 				w.Abort()
 				return 0, err
 			}
 			parts[i] = blobstore.Part{ID: c.Hash, PlainOffset: c.PlainOffset, Size: c.Size}
+			if holed[c.Offset] {
+				parts[i].PlainOffset = int64(start)
+			}
 		}
-		stored := make([]byte, blob[0].Length)
-		if err := store.ReadAt(ctx, p.Name, stored, blob[0].Offset); err != nil {
-			w.Abort()
-			return 0, fmt.Errorf("read pack %s: %w", p.Name, err)
+		var stored []byte
+		if holed[blob[0].Offset] {
+			stored = blobstore.Encode(nil, plain)
+		} else {
+			stored = make([]byte, blob[0].Length)
+			if err := store.ReadAt(ctx, p.Name, stored, blob[0].Offset); err != nil {
+				w.Abort()
+				return 0, fmt.Errorf("read pack %s: %w", p.Name, err)
+			}
 		}
 		entries, err := w.AddBlob(parts, stored)
 		if err != nil {
@@ -196,7 +215,7 @@ func repackOne(ctx context.Context, db *catalog.DB, store blobstore.Store, p cat
 			return 0, err
 		}
 		for i, c := range blob {
-			moves = append(moves, catalog.Move{ChunkID: c.ID, Offset: entries[i].Offset, Length: entries[i].Length})
+			moves = append(moves, catalog.Move{ChunkID: c.ID, Offset: entries[i].Offset, Length: entries[i].Length, PlainOffset: entries[i].PlainOffset})
 		}
 	}
 	info, err := w.Finish(ctx)

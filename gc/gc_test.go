@@ -205,10 +205,10 @@ func TestGCRemovesOrphansAndDryRunChangesNothing(t *testing.T) {
 	}
 }
 
-// Small files are stored many to a blob. gc drops the chunk rows of
-// deleted files but keeps a blob whole while any of its chunks is live, so
-// repacking copies such a blob as it is; what survives must restore and
-// verify, and a second run finds nothing more to do.
+// Small files are stored many to a blob. gc counts the dead share of a
+// blob that still holds live chunks, and a repack compresses such a blob
+// again from its live chunks alone: what survives must restore and verify,
+// the dead bytes must be gone, and a second run finds nothing more to do.
 func TestGCBlobsSharedByLiveAndDeadChunks(t *testing.T) {
 	f := newFixture(t)
 	var survivor []byte
@@ -238,6 +238,18 @@ func TestGCBlobsSharedByLiveAndDeadChunks(t *testing.T) {
 	}
 	f.checkOK()
 	f.restoreEquals(second, "f050.json", survivor)
+	var packBytes int64
+	filepath.WalkDir(filepath.Join(f.repo.Dir, "packs"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				packBytes += fi.Size()
+			}
+		}
+		return nil
+	})
+	if packBytes > 512 {
+		t.Errorf("packs hold %d bytes after gc; want about one small file's worth", packBytes)
+	}
 	rep, err = f.repo.GC(f.ctx, gc.Options{MaxUnused: 0.01})
 	if err != nil {
 		t.Fatal(err)

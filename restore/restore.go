@@ -5,6 +5,7 @@
 package restore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -195,7 +196,7 @@ func (w *writer) commit(staged []*atomicfile.Staged, acts []Action, res *Result)
 		return nil
 	}
 	if w.batch {
-		if err := atomicfile.SyncFS(w.root); err != nil {
+		if err := w.fs.Sync(); err != nil {
 			for _, s := range staged {
 				s.Abort()
 			}
@@ -217,7 +218,7 @@ func (w *writer) commit(staged []*atomicfile.Staged, acts []Action, res *Result)
 		dirs[path.Dir(acts[i].Rel)] = true
 	}
 	if w.batch {
-		return atomicfile.SyncFS(w.root)
+		return w.fs.Sync()
 	}
 	for d := range dirs {
 		if err := atomicfile.SyncDir(w.root, d); err != nil {
@@ -231,9 +232,12 @@ func (w *writer) commit(staged []*atomicfile.Staged, acts []Action, res *Result)
 // while files are staged, so that the sync before the renames finds most
 // of the data already written instead of all of it; the kernel would
 // otherwise hold a restore's data back until that sync. It returns the
-// function that stops it.
-func (w *writer) writeBackEarly() (stop func()) {
+// function that stops it and reports the first failed sync: Linux reports
+// a write-back error once per descriptor, so the commit's own sync through
+// the same descriptor would not see it again.
+func (w *writer) writeBackEarly() (stop func() error) {
 	done := make(chan struct{})
+	var failed error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -245,11 +249,14 @@ func (w *writer) writeBackEarly() (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				_ = atomicfile.SyncFS(w.root) // a head start only; commit syncs for real
+				if err := w.fs.Sync(); err != nil {
+					failed = err
+					return
+				}
 			}
 		}
 	}()
-	return func() { close(done); wg.Wait() }
+	return func() error { close(done); wg.Wait(); return failed }
 }
 
 func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result) error {
@@ -334,15 +341,22 @@ func runOne(ctx context.Context, d Deps, req Request, opts Options, res *Result)
 	// rename; a few: each is synced as it is staged.
 	w.batch = len(files) > batchMin
 	bigFirst(files)
+	stopWriteBack := func() error { return nil }
+	if w.batch {
+		// Opened before anything is staged, so that a write-back error
+		// of any staged file reaches its syncs.
+		if w.fs, err = atomicfile.OpenFS(root); err != nil {
+			return err
+		}
+		defer w.fs.Close()
+		stopWriteBack = w.writeBackEarly()
+	}
 	defer w.close()
 	var mu sync.Mutex
 	var staged []*atomicfile.Staged
 	var stagedActs []Action
 	jobs := make(chan job)
 	var wg sync.WaitGroup
-	if w.batch {
-		defer w.writeBackEarly()()
-	}
 	for i := 0; i < opts.Workers; i++ {
 		wg.Add(1)
 		go func() {
@@ -376,7 +390,8 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
-	if err := ctx.Err(); err != nil {
+	writeBackErr := stopWriteBack()
+	if err := cmp.Or(ctx.Err(), writeBackErr); err != nil {
 		for _, s := range staged {
 			s.Abort()
 		}

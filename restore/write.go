@@ -29,6 +29,7 @@ type writer struct {
 	ctx    context.Context
 	d      Deps
 	chunks *blobstore.Reader // shared by the workers: neighbouring files share blobs
+	fs     *atomicfile.FS    // in batch mode: syncs the staged files
 	root   *os.Root
 	base   string
 	opts   Options
@@ -109,13 +110,15 @@ type job struct {
 	c *catalog.Content
 }
 
-// contents looks up the contents of files in bulk. It is only a shortcut:
-// on any error each file looks its content up itself, so a damaged row
-// fails that file alone, with its own message.
+// contents looks up the contents of small files in bulk. It is only a
+// shortcut: on any error each file looks its content up itself, so a
+// damaged row fails that file alone, with its own message. Big files look
+// themselves up one at a time, so that memory does not grow with their
+// chunk lists.
 func (w *writer) contents(files []*catalog.Version) map[int64]*catalog.Content {
 	var ids []int64
 	for _, v := range files {
-		if v.ContentID != 0 {
+		if v.ContentID != 0 && v.Size < bigMin {
 			ids = append(ids, v.ContentID)
 		}
 	}
@@ -310,13 +313,21 @@ func readAhead(ctx context.Context, r *blobstore.Reader, locs []catalog.ChunkLoc
 	for range readAheadDepth + 1 {
 		free <- new([]byte)
 	}
+	finished := make(chan struct{})
+	// On an error the reader is cancelled and waited for: nothing reads
+	// the store after this returns.
+	defer func() { cancel(); <-finished }()
 	go func() {
+		defer close(finished)
 		defer close(ready)
 		for _, l := range locs {
 			var buf *[]byte
 			select {
 			case buf = <-free:
 			case <-ctx.Done():
+				return
+			}
+			if ctx.Err() != nil {
 				return
 			}
 			data, err := r.ReadChunk(ctx, l.Pack, l.Entry(), (*buf)[:0])

@@ -895,7 +895,7 @@ func TestSmallFilesShareBlobs(t *testing.T) {
 	}
 	backdate(t, src, time.Hour)
 	r := newRepo(t, t.TempDir())
-	res := r.snap(t, src, Options{})
+	res := r.snap(t, src, Options{Workers: 2}) // each worker fills its own frames
 	blobs := r.query(t, `SELECT count(*), sum(size), max(plain_offset) FROM chunk GROUP BY pack_id, offset ORDER BY 1 DESC`)
 	if len(blobs) == 0 || len(blobs) >= 300 {
 		t.Fatalf("%d blobs for 300 small files; want them to share", len(blobs))

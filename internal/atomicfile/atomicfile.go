@@ -5,8 +5,8 @@
 // loss.
 //
 // Write does all of it for one file. For many files, Stage writes each
-// temp file without a sync, SyncFS makes all of them durable at once,
-// Commit renames each, and a last SyncFS makes the renames durable: the
+// temp file without a sync, FS.Sync makes all of them durable at once,
+// Commit renames each, and a last FS.Sync makes the renames durable: the
 // same guarantee with two syncs instead of two per file.
 package atomicfile
 
@@ -63,7 +63,7 @@ type Staged struct {
 }
 
 // Stage writes what fill writes to a temp file beside name, sets its mode
-// and mtime, fsyncs it when sync is set (otherwise the caller must SyncFS
+// and mtime, fsyncs it when sync is set (otherwise the caller must FS.Sync
 // before Commit), and runs opts.Check.
 func Stage(root *os.Root, name string, opts Options, sync bool, fill func(w io.Writer) error) (*Staged, error) {
 	tmp := path.Join(path.Dir(name), TempPrefix+randomSuffix())
@@ -105,7 +105,7 @@ func Stage(root *os.Root, name string, opts Options, sync bool, fill func(w io.W
 }
 
 // Commit renames the temp file over the target. The rename is durable
-// after SyncDir of its directory or a SyncFS.
+// after SyncDir of its directory or an FS.Sync.
 func (s *Staged) Commit() error {
 	if s.opts.BeforeRename != nil {
 		if err := s.opts.BeforeRename(); err != nil {
@@ -136,18 +136,35 @@ func SyncDir(root *os.Root, dir string) error {
 	return nil
 }
 
-// SyncFS makes everything written to root's filesystem durable (syncfs(2)).
-func SyncFS(root *os.Root) error {
+// FS syncs the filesystem of a root (syncfs(2)) through one descriptor.
+// Open it before writing the files it must make durable: Linux reports a
+// write-back error to a descriptor only if the descriptor was opened before
+// the error, and only once per descriptor, so a caller that syncs more than
+// once must keep the first error.
+type FS struct {
+	d    *os.File
+	name string
+}
+
+// OpenFS opens root's filesystem for Sync.
+func OpenFS(root *os.Root) (*FS, error) {
 	d, err := root.Open(".")
 	if err != nil {
-		return fmt.Errorf("open %s: %w", root.Name(), err)
+		return nil, fmt.Errorf("open %s: %w", root.Name(), err)
 	}
-	defer d.Close()
-	if err := unix.Syncfs(int(d.Fd())); err != nil {
-		return fmt.Errorf("sync filesystem of %s: %w", root.Name(), err)
+	return &FS{d: d, name: root.Name()}, nil
+}
+
+// Sync makes everything written to the filesystem durable.
+func (f *FS) Sync() error {
+	if err := unix.Syncfs(int(f.d.Fd())); err != nil {
+		return fmt.Errorf("sync filesystem of %s: %w", f.name, err)
 	}
 	return nil
 }
+
+// Close releases the descriptor.
+func (f *FS) Close() error { return f.d.Close() }
 
 func randomSuffix() string {
 	var b [8]byte

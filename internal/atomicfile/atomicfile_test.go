@@ -97,6 +97,11 @@ func TestStageCommitBatch(t *testing.T) {
 	defer root.Close()
 	os.WriteFile(filepath.Join(dir, "b.txt"), []byte("old"), 0o644)
 	mtime := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC)
+	fsys, err := OpenFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
 	var staged []*Staged
 	for _, name := range []string{"a.txt", "b.txt"} {
 		s, err := Stage(root, name, Options{Mode: 0o600, Mtime: mtime}, false, func(w io.Writer) error {
@@ -115,7 +120,7 @@ func TestStageCommitBatch(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "a.txt")); err == nil {
 		t.Fatal("a.txt visible before commit")
 	}
-	if err := SyncFS(root); err != nil {
+	if err := fsys.Sync(); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range staged {
