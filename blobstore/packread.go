@@ -146,6 +146,12 @@ var blobBufs = sync.Pool{New: func() any { return new([]byte) }}
 // pack; on error dst is returned unchanged. A Reader does the same and
 // decompresses a blob of several chunks once for all of them.
 func ReadChunk(ctx context.Context, s Store, name string, e Entry, dst []byte) ([]byte, error) {
+	return readChunk(ctx, s, name, e, dst, nil)
+}
+
+// readChunk is ReadChunk; keep, if set, is handed the whole plaintext of a
+// blob that holds more than this chunk.
+func readChunk(ctx context.Context, s Store, name string, e Entry, dst []byte, keep func(plain []byte)) ([]byte, error) {
 	if err := checkEntry(e); err != nil {
 		return dst, fmt.Errorf("read chunk %s in pack %s: %w", e.ID, name, err)
 	}
@@ -160,6 +166,9 @@ func ReadChunk(ctx context.Context, s Store, name string, e Entry, dst []byte) (
 	}
 	if int64(len(plain)) != e.Size {
 		// A blob of several chunks: keep just this one.
+		if keep != nil {
+			keep(plain)
+		}
 		copy(plain, plain[e.PlainOffset:e.PlainOffset+e.Size])
 		out = out[:start+int(e.Size)]
 	}
@@ -245,20 +254,7 @@ func (r *Reader) ReadChunk(ctx context.Context, name string, e Entry, dst []byte
 		}
 		return out, nil
 	}
-	out, err := readBlob(ctx, r.s, name, e, dst)
-	if err != nil {
-		return dst, err
-	}
-	plain := out[start:]
-	if err := verifyPart(plain, e); err != nil {
-		return dst, fmt.Errorf("read chunk %s in pack %s: %w", e.ID, name, err)
-	}
-	if int64(len(plain)) != e.Size {
-		r.keep(name, e.Offset, plain)
-		copy(plain, plain[e.PlainOffset:e.PlainOffset+e.Size])
-		out = out[:start+int(e.Size)]
-	}
-	return out, nil
+	return readChunk(ctx, r.s, name, e, dst, func(plain []byte) { r.keep(name, e.Offset, plain) })
 }
 
 // cached appends e's chunk to dst if the Reader holds its blob. The

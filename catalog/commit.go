@@ -184,31 +184,14 @@ func upsertReturningID(ctx context.Context, tx *sql.Tx, insert, lookup string, a
 }
 
 func insertChunks(ctx context.Context, tx *sql.Tx, chunks []NewChunk, packIDs []int64) ([]int64, error) {
-	first, err := nextID(ctx, tx, "chunk")
-	if err != nil {
-		return nil, fmt.Errorf("insert chunks: %w", err)
-	}
-	ids := make([]int64, len(chunks))
-	err = insertMany(ctx, tx, "INSERT INTO chunk(id, hash, pack_id, offset, length, size, plain_offset) VALUES",
-		" ON CONFLICT(hash) DO NOTHING", 7, len(chunks),
+	// A chunk another snapshot stored first keeps its row; ours is dead
+	// space in our pack that gc reclaims.
+	ids, err := insertByHash(ctx, tx, "chunk", "hash, pack_id, offset, length, size, plain_offset", 6, len(chunks),
 		func(i int, args []any) []any {
 			ch := &chunks[i]
-			ids[i] = first + int64(i)
-			return append(args, ids[i], ch.Hash[:], packIDs[ch.Pack], ch.Offset, ch.Length, ch.Size, ch.PlainOffset)
+			return append(args, ch.Hash[:], packIDs[ch.Pack], ch.Offset, ch.Length, ch.Size, ch.PlainOffset)
 		},
-		func(start, end int, inserted int64) error {
-			if inserted == int64(end-start) {
-				return nil
-			}
-			// Another snapshot stored some of these chunks first; ours
-			// are dead space in our pack that gc reclaims.
-			for i := start; i < end; i++ {
-				if err := tx.QueryRowContext(ctx, "SELECT id FROM chunk WHERE hash = ?", chunks[i].Hash[:]).Scan(&ids[i]); err != nil {
-					return fmt.Errorf("look up chunk: %w", err)
-				}
-			}
-			return nil
-		})
+		func(i int) []byte { return chunks[i].Hash[:] })
 	if err != nil {
 		return nil, fmt.Errorf("insert chunks: %w", err)
 	}
@@ -216,14 +199,10 @@ func insertChunks(ctx context.Context, tx *sql.Tx, chunks []NewChunk, packIDs []
 }
 
 func insertContents(ctx context.Context, tx *sql.Tx, contents []NewContent, chunkIDs []int64) ([]int64, error) {
-	first, err := nextID(ctx, tx, "content")
-	if err != nil {
-		return nil, fmt.Errorf("insert contents: %w", err)
-	}
-	ids := make([]int64, len(contents))
+	// A content already stored (a file went back to earlier bytes, or a
+	// concurrent snapshot added them) keeps its row.
 	var list []int64
-	err = insertMany(ctx, tx, "INSERT INTO content(id, hash, size, chunking, chunks) VALUES",
-		" ON CONFLICT(hash) DO NOTHING", 5, len(contents),
+	ids, err := insertByHash(ctx, tx, "content", "hash, size, chunking, chunks", 4, len(contents),
 		func(i int, args []any) []any {
 			ct := &contents[i]
 			list = list[:0]
@@ -234,26 +213,43 @@ func insertContents(ctx context.Context, tx *sql.Tx, contents []NewContent, chun
 					list = append(list, chunkIDs[-ref-1])
 				}
 			}
+			return append(args, ct.Hash[:], ct.Size, ct.Chunking, EncodeChunkList(list))
+		},
+		func(i int) []byte { return contents[i].Hash[:] })
+	if err != nil {
+		return nil, fmt.Errorf("insert contents: %w", err)
+	}
+	return ids, nil
+}
+
+// insertByHash inserts n rows into table, whose unique key is hash (the
+// first of cols), and returns their ids. Rows are given ids up front; a row
+// whose hash the table already holds is not inserted, and its id is the
+// existing row's.
+func insertByHash(ctx context.Context, tx *sql.Tx, table, cols string, ncols, n int,
+	row func(i int, args []any) []any, hash func(i int) []byte) ([]int64, error) {
+	first, err := nextID(ctx, tx, table)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, n)
+	err = insertMany(ctx, tx, "INSERT INTO "+table+"(id, "+cols+") VALUES", " ON CONFLICT(hash) DO NOTHING", ncols+1, n,
+		func(i int, args []any) []any {
 			ids[i] = first + int64(i)
-			return append(args, ids[i], ct.Hash[:], ct.Size, ct.Chunking, EncodeChunkList(list))
+			return row(i, append(args, ids[i]))
 		},
 		func(start, end int, inserted int64) error {
 			if inserted == int64(end-start) {
 				return nil
 			}
-			// Some of these bytes are already stored (a file went back
-			// to an earlier content, or a concurrent snapshot added it).
 			for i := start; i < end; i++ {
-				if err := tx.QueryRowContext(ctx, "SELECT id FROM content WHERE hash = ?", contents[i].Hash[:]).Scan(&ids[i]); err != nil {
-					return fmt.Errorf("look up content: %w", err)
+				if err := tx.QueryRowContext(ctx, "SELECT id FROM "+table+" WHERE hash = ?", hash(i)).Scan(&ids[i]); err != nil {
+					return fmt.Errorf("look up %s: %w", table, err)
 				}
 			}
 			return nil
 		})
-	if err != nil {
-		return nil, fmt.Errorf("insert contents: %w", err)
-	}
-	return ids, nil
+	return ids, err
 }
 
 func closeVersions(ctx context.Context, tx *sql.Tx, ids []int64, last int64) error {

@@ -41,12 +41,10 @@ func (db *DB) ChunksInPack(ctx context.Context, packID int64) ([]ChunkLoc, error
 	defer rows.Close()
 	var out []ChunkLoc
 	for rows.Next() {
-		var l ChunkLoc
-		var hash []byte
-		if err := rows.Scan(&l.ID, &hash, &l.Pack, &l.Offset, &l.Length, &l.Size, &l.PlainOffset); err != nil {
+		l, err := scanChunkLoc(rows)
+		if err != nil {
 			return nil, err
 		}
-		copy(l.Hash[:], hash)
 		out = append(out, l)
 	}
 	return out, rows.Err()

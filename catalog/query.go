@@ -353,14 +353,12 @@ func (db *DB) chunksAmong(ctx context.Context, ids []int64) (map[int64]ChunkLoc,
 			return nil, fmt.Errorf("read chunks: %w", err)
 		}
 		for rows.Next() {
-			var l ChunkLoc
-			var hash []byte
-			if err := rows.Scan(&l.ID, &hash, &l.Pack, &l.Offset, &l.Length, &l.Size, &l.PlainOffset); err != nil {
+			l, err := scanChunkLoc(rows)
+			if err != nil {
 				rows.Close()
 				return nil, err
 			}
 			if _, ok := slices.BinarySearch(want, l.ID); ok {
-				copy(l.Hash[:], hash)
 				out[l.ID] = l
 			}
 		}
@@ -372,6 +370,16 @@ func (db *DB) chunksAmong(ctx context.Context, ids []int64) (map[int64]ChunkLoc,
 		i = j
 	}
 	return out, nil
+}
+
+// scanChunkLoc reads a row of (id, hash, pack name, offset, length, size,
+// plain_offset).
+func scanChunkLoc(rows *sql.Rows) (ChunkLoc, error) {
+	var l ChunkLoc
+	var hash []byte
+	err := rows.Scan(&l.ID, &hash, &l.Pack, &l.Offset, &l.Length, &l.Size, &l.PlainOffset)
+	copy(l.Hash[:], hash)
+	return l, err
 }
 
 // chunkLocs resolves ids in order. Chunks written together have
@@ -391,13 +399,11 @@ func (db *DB) chunkLocs(ctx context.Context, ids []int64) ([]ChunkLoc, error) {
 		}
 		n := 0
 		for rows.Next() {
-			var l ChunkLoc
-			var hash []byte
-			if err := rows.Scan(&l.ID, &hash, &l.Pack, &l.Offset, &l.Length, &l.Size, &l.PlainOffset); err != nil {
+			l, err := scanChunkLoc(rows)
+			if err != nil {
 				rows.Close()
 				return nil, err
 			}
-			copy(l.Hash[:], hash)
 			out = append(out, l)
 			n++
 		}

@@ -83,7 +83,7 @@ func (s *run) capture(ctx context.Context, e entry, bufs *buffers) (*captured, e
 }
 
 func (s *run) captureOnce(ctx context.Context, e entry, bufs *buffers) (c *captured, stable bool, err error) {
-	f, err := os.OpenFile(e.abs, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(s.path(e.rel), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, false, err
 	}
@@ -95,7 +95,7 @@ func (s *run) captureOnce(ctx context.Context, e entry, bufs *buffers) (c *captu
 	if !before.Mode().IsRegular() {
 		return nil, false, errReplaced
 	}
-	c = &captured{e: statEntry(e.abs, e.rel, before), capture: catalog.CaptureRaw, chunking: "cdc", jsonCount: -1}
+	c = &captured{e: statEntry(e.rel, before), capture: catalog.CaptureRaw, chunking: "cdc", jsonCount: -1}
 	head := make([]byte, len(sqlitefile.Header))
 	n, err := io.ReadFull(f, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
@@ -159,7 +159,7 @@ func (s *run) captureDatabase(ctx context.Context, c *captured, bufs *buffers) (
 	}
 	defer os.RemoveAll(tmp)
 	copyPath := filepath.Join(tmp, "copy.db")
-	info, err := sqlitefile.Copy(ctx, c.e.abs, copyPath, s.busyTimeout)
+	info, err := sqlitefile.Copy(ctx, s.path(c.e.rel), copyPath, s.busyTimeout)
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, ctx.Err()

@@ -63,7 +63,7 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 				case errors.Is(err, fs.ErrPermission):
 					warn(e.rel, "unreadable", fmt.Sprintf("skipped: %v", unwrapPathError(err)))
 				default:
-					fail(fmt.Errorf("read %s: %w", e.abs, err))
+					fail(fmt.Errorf("read %s: %w", r.path(e.rel), err))
 				}
 			}
 		}()

@@ -25,7 +25,7 @@ func (r *run) guard(ctx context.Context, p *plan, results map[int]*captured, liv
 			continue
 		}
 		warn(p.entries[i].rel, "json-emptied", fmt.Sprintf("went from %d entries to 0; snapshot %d still has them (cairn restore --snapshot %d %s)",
-			old.JSONEntries.Int64, last, last, p.entries[i].abs))
+			old.JSONEntries.Int64, last, last, r.path(p.entries[i].rel)))
 	}
 	var liveFiles, removedFiles int
 	for _, v := range live {

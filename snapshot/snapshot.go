@@ -199,6 +199,12 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		Warnings: commit.Warnings}, nil
 }
 
+// path is the full path of the entry at rel. Entries do not keep it: a
+// tree of 21,000 files held 1.7 MB of full paths for the whole snapshot.
+func (r *run) path(rel string) string {
+	return filepath.Join(r.root, filepath.FromSlash(rel))
+}
+
 // CanonicalSource turns a user's path into the absolute path cairn records
 // for it: cleaned, with symlinks resolved, so one directory is one source.
 func CanonicalSource(p string) (string, error) {
@@ -253,7 +259,7 @@ func (r *run) compare(entries []entry, live map[string]*catalog.Version, started
 			if v := live[base]; v != nil && r.fingerprintEqual(v, entries[bi], entries, byPath) {
 				db = v.Capture == catalog.CaptureSQLite || v.Capture == catalog.CaptureSQLiteRaw
 			} else {
-				db, _ = sqlitefile.Sniff(entries[bi].abs)
+				db, _ = sqlitefile.Sniff(r.path(entries[bi].rel))
 			}
 			p.isDB[base] = db
 		}

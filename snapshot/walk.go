@@ -20,8 +20,7 @@ import (
 
 // entry is one path found by the walk, with what stat said about it.
 type entry struct {
-	rel     string // '/'-separated, "." for the root
-	abs     string
+	rel     string // '/'-separated, "." for the root (run.path gives the full path)
 	typ     string
 	mode    uint32
 	size    int64
@@ -31,8 +30,8 @@ type entry struct {
 	link    string
 }
 
-func statEntry(abs, rel string, fi fs.FileInfo) entry {
-	e := entry{rel: rel, abs: abs, mode: uint32(fi.Mode().Perm()) | setBits(fi.Mode()), size: fi.Size(),
+func statEntry(rel string, fi fs.FileInfo) entry {
+	e := entry{rel: rel, mode: uint32(fi.Mode().Perm()) | setBits(fi.Mode()), size: fi.Size(),
 		mtimeNs: fi.ModTime().UnixNano()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		e.ctimeNs = st.Ctim.Sec*1e9 + st.Ctim.Nsec
@@ -78,7 +77,7 @@ func walk(root string, ex *ignore.Matcher, skip map[string]bool, warn func(path,
 		return nil, fmt.Errorf("source %s: %w", root, unwrapPathError(err))
 	}
 	w := &walker{root: root, ex: ex, skip: skip, warn: warn}
-	w.out = append(w.out, statEntry(root, ".", fi))
+	w.out = append(w.out, statEntry(".", fi))
 	w.queue = append(w.queue, dirJob{abs: root, rel: "."})
 	w.cond = sync.NewCond(&w.mu)
 	var wg sync.WaitGroup
@@ -170,7 +169,7 @@ func (w *walker) readDir(job dirJob) ([]entry, []dirJob) {
 			}
 			continue
 		}
-		e := statEntry(abs, rel, info)
+		e := statEntry(rel, info)
 		switch e.typ {
 		case "":
 			w.warn(rel, "special", fmt.Sprintf("skipped %s (sockets, FIFOs and devices are not stored)", kindName(info.Mode())))
