@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/cairn-dev/cairn/blobstore"
@@ -35,5 +36,21 @@ func TestChunkIndexPrefixCollision(t *testing.T) {
 	}
 	if len(x.news) != 3 || len(x.pendingRest) != 1 {
 		t.Errorf("%d new chunks, %d by whole ID; want 3 and 1", len(x.news), len(x.pendingRest))
+	}
+}
+
+func TestBigFirst(t *testing.T) {
+	entries := []entry{
+		{rel: "a", size: 10}, {rel: "big", size: 2 << 20}, {rel: "b", size: bigMin - 1},
+		{rel: "biggest", size: 9 << 20}, {rel: "c"}, {rel: "edge", size: bigMin},
+	}
+	toRead := []int{0, 1, 2, 3, 4, 5}
+	bigFirst(toRead, entries)
+	var got []string
+	for _, i := range toRead {
+		got = append(got, entries[i].rel)
+	}
+	if want := "biggest big edge a b c"; strings.Join(got, " ") != want {
+		t.Errorf("order = %q; want %q (big files by size, then the rest in path order)", strings.Join(got, " "), want)
 	}
 }
