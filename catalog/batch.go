@@ -44,7 +44,7 @@ func insertMany(ctx context.Context, tx *sql.Tx, head, tail string, cols, n int,
 			res, err = tx.ExecContext(ctx, insertStatement(head, tail, cols, end-start), args...)
 		}
 		if err != nil {
-			return err
+			return &batchError{start: start, end: end, err: err}
 		}
 		if done != nil {
 			inserted, err := res.RowsAffected()
@@ -58,6 +58,15 @@ func insertMany(ctx context.Context, tx *sql.Tx, head, tail string, cols, n int,
 	}
 	return nil
 }
+
+// batchError is a failed statement of insertMany: which rows it carried.
+type batchError struct {
+	start, end int
+	err        error
+}
+
+func (e *batchError) Error() string { return e.err.Error() }
+func (e *batchError) Unwrap() error { return e.err }
 
 // insertStatement writes head, rows groups of cols placeholders, and tail.
 func insertStatement(head, tail string, cols, rows int) string {

@@ -295,6 +295,10 @@ func insertVersions(ctx context.Context, tx *sql.Tx, sourceID, snapID int64, vs 
 	if isUniqueViolation(err) {
 		return ErrConflict
 	}
+	var be *batchError
+	if errors.As(err, &be) {
+		return fmt.Errorf("insert versions %s .. %s: %w", vs[be.start].Path, vs[be.end-1].Path, be.err)
+	}
 	if err != nil {
 		return fmt.Errorf("insert versions: %w", err)
 	}
