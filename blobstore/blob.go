@@ -88,65 +88,25 @@ func Encode(dst, plain []byte) []byte {
 }
 
 // Decode appends the plaintext of blob to dst and verifies that it is size
-// bytes long and hashes to want. Every failure wraps ErrCorrupt and names
-// the chunk; on failure dst is returned unchanged. Safe for concurrent use.
+// bytes long and hashes to want: a blob that holds exactly one chunk.
+// Every failure wraps ErrCorrupt and names the chunk; on failure dst is
+// returned unchanged. Safe for concurrent use.
 func Decode(dst, blob []byte, want ID, size int) ([]byte, error) {
-	out, err := decode(dst, blob, want, size)
+	if size < 0 {
+		return dst, fmt.Errorf("chunk %s: negative size %d: %w", want, size, ErrCorrupt)
+	}
+	start := len(dst)
+	out, err := expand(dst, blob, int64(size))
+	if err == nil && len(out)-start != size {
+		err = fmt.Errorf("blob holds %d bytes, want %d: %w", len(out)-start, size, ErrCorrupt)
+	}
+	if err == nil && Sum(out[start:]) != want {
+		err = fmt.Errorf("hash mismatch: %w", ErrCorrupt)
+	}
 	if err != nil {
 		return dst, fmt.Errorf("chunk %s: %w", want, err)
 	}
 	return out, nil
-}
-
-// decode is Decode without the chunk name, so that ReadChunk can name the
-// chunk once alongside the pack.
-func decode(dst, blob []byte, want ID, size int) ([]byte, error) {
-	if size < 0 {
-		return nil, fmt.Errorf("negative size %d: %w", size, ErrCorrupt)
-	}
-	if len(blob) == 0 {
-		return nil, fmt.Errorf("empty blob: %w", ErrCorrupt)
-	}
-	start := len(dst)
-	switch codec, payload := blob[0], blob[1:]; codec {
-	case CodecRaw:
-		if len(payload) != size {
-			return nil, fmt.Errorf("stored %d bytes, want %d: %w", len(payload), size, ErrCorrupt)
-		}
-		dst = append(dst, payload...)
-	case CodecZstd:
-		if !plausibleSize(int64(len(blob)), int64(size)) {
-			return nil, fmt.Errorf("size %d impossible for %d stored bytes: %w", size, len(blob), ErrCorrupt)
-		}
-		// A wrong size from the catalog or footer shows up here, before
-		// anything is allocated for it.
-		var h zstd.Header
-		if h.Decode(payload) == nil && !h.Skippable && h.HasFCS && h.FrameContentSize != uint64(size) {
-			return nil, fmt.Errorf("frame holds %d bytes, want %d: %w", h.FrameContentSize, size, ErrCorrupt)
-		}
-		full := slices.Grow(dst, size)[:start+size]
-		// The capacity limit stops a hostile frame from decompressing
-		// beyond size.
-		out, err := decoder().DecodeAll(payload, full[:start:start+size])
-		if err != nil {
-			return nil, fmt.Errorf("decompress: %w: %w", err, ErrCorrupt)
-		}
-		if len(out) != start+size {
-			return nil, fmt.Errorf("decompressed %d bytes, want %d: %w", len(out)-start, size, ErrCorrupt)
-		}
-		dst = out
-		if size == 0 || &out[start] == &full[start] {
-			// Hand back the capacity the limit hid, so callers that
-			// reuse their buffer keep it.
-			dst = full
-		}
-	default:
-		return nil, fmt.Errorf("unknown codec %d: %w", codec, ErrCorrupt)
-	}
-	if Sum(dst[start:]) != want {
-		return nil, fmt.Errorf("hash mismatch: %w", ErrCorrupt)
-	}
-	return dst, nil
 }
 
 // expand appends the whole plaintext of blob to dst, which must hold at
