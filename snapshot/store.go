@@ -164,9 +164,9 @@ func (p *packer) encoders(frames <-chan *frame, n int, fail func(error)) (wait f
 	return wg.Wait
 }
 
-// packer appends encoded chunks to packs. Workers add under a mutex from
-// their own reusable buffers (no copy per chunk on the way); a pack that
-// reaches packTarget is sealed (made durable in the store) by the worker
+// packer appends encoded frames to packs. Encoders add under a mutex from
+// their own reusable buffers (no copy per frame on the way); a pack that
+// reaches packTarget is sealed (made durable in the store) by the encoder
 // that filled it, outside the lock, while the others start the next one.
 type packer struct {
 	ctx   context.Context
