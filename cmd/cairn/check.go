@@ -15,7 +15,7 @@ func (a *app) checkCommand() *cobra.Command {
 		Long: `Verify the catalog's invariants and that every pack it records exists with
 its recorded size. With --read-data, also read, decompress and verify every
 chunk. On damage, lists the damaged packs and the files and snapshots that
-depend on them, and exits with status 3.`,
+depend on them, and exits with status 4.`,
 		Example: "  cairn check\n  cairn check --read-data",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

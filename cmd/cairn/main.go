@@ -24,12 +24,13 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-// Exit codes.
+// Exit codes, following restic where it has one (docs/exit-codes.md).
 const (
-	exitOK      = 0
-	exitError   = 1
-	exitUsage   = 2
-	exitDamaged = 3 // cairn check found damage
+	exitOK         = 0
+	exitError      = 1
+	exitUsage      = 2
+	exitIncomplete = 3 // a snapshot was committed, but some files could not be read (restic's 3)
+	exitDamaged    = 4 // cairn check found damage
 )
 
 // errDamaged marks a finished command whose result is "the repository is
