@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 )
@@ -25,14 +28,52 @@ func (a *app) initCommand() *cobra.Command {
 }
 
 func (a *app) versionCommand() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	c := &cobra.Command{
 		Use:     "version",
 		Short:   "Print cairn's version",
-		Example: "  cairn version",
+		Example: "  cairn version\n  cairn --version",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fmt.Fprintf(a.stdout, "cairn %s\n", version)
+			if asJSON {
+				return json.NewEncoder(a.stdout).Encode(map[string]string{"version": buildVersion(), "go": runtime.Version()})
+			}
+			fmt.Fprintf(a.stdout, "cairn %s (%s)\n", buildVersion(), runtime.Version())
 			return nil
 		},
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+// buildVersion is the version set by the Makefile's -ldflags, else what the
+// Go toolchain recorded: the module version for `go install ...@v1.2.3`,
+// the VCS revision (and whether the tree was modified) for a build from a
+// checkout such as `go run ./cmd/cairn`.
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "-dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return version
+	}
+	return "dev-" + rev[:min(12, len(rev))] + modified
 }

@@ -136,7 +136,9 @@ The repository is --repo, else $CAIRN_REPO, else $XDG_DATA_HOME/cairn
   cairn sql "SELECT path, size FROM files WHERE snapshot_id = 3 ORDER BY size DESC LIMIT 5"`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildVersion(),
 	}
+	root.SetVersionTemplate("cairn {{.Version}}\n")
 	root.PersistentFlags().StringVar(&a.repoFlag, "repo", "", "repository directory (default $CAIRN_REPO, else ~/.local/share/cairn)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.initCommand(), a.snapCommand(), a.snapshotsCommand(), a.lsCommand(), a.logCommand(),
