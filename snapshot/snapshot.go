@@ -31,6 +31,11 @@ import (
 // snapshot with one is incomplete.
 const KindUnreadable = "unreadable"
 
+// ErrInsideRepository refuses a source that is the repository or lies
+// inside it (Options.Skip): its snapshots would store the repository in
+// itself.
+var ErrInsideRepository = errors.New("is inside the repository")
+
 // ErrEmptySource refuses a snapshot of a directory with nothing in it: it
 // would record "everything was deleted" as if it were a real state.
 var ErrEmptySource = errors.New("source is empty")
@@ -41,7 +46,7 @@ type Options struct {
 	Tags     []string
 	Excludes []string // gitignore-style patterns, added to the source's .cairnignore
 	// Skip lists absolute paths never to enter (the repository itself, when
-	// it lives inside the source).
+	// it lives inside the source); a source inside one is refused.
 	Skip []string
 	// MassDeletion is the share of files whose removal triggers a warning.
 	MassDeletion float64
@@ -148,7 +153,11 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		if real, err := filepath.EvalSymlinks(p); err == nil {
 			p = real
 		}
-		skip[filepath.Clean(p)] = true
+		p = filepath.Clean(p)
+		if root == p || strings.HasPrefix(root, p+string(filepath.Separator)) {
+			return nil, fmt.Errorf("source %s: %w %s; choose a directory outside it", root, ErrInsideRepository, p)
+		}
+		skip[p] = true
 	}
 	// The baseline loads from the catalog while the walk stats the tree.
 	type baseline struct {
@@ -261,14 +270,14 @@ func CanonicalSource(p string) (string, error) {
 
 // plan is the comparison of the walk with the live versions.
 type plan struct {
-	entries   []entry
-	all       []entry         // before sidecars were dropped
-	byPath    map[string]int  // into all
-	isDB      map[string]bool // files known or sniffed to be databases
-	toRead    []int           // indexes of entries whose bytes must be read
-	reuse     map[int]*catalog.Version
-	metaOnly  []int // dirs and symlinks that are new or changed
-	removed   []*catalog.Version
+	entries  []entry
+	all      []entry         // before sidecars were dropped
+	byPath   map[string]int  // into all
+	isDB     map[string]bool // files known or sniffed to be databases
+	toRead   []int           // indexes of entries whose bytes must be read
+	reuse    map[int]*catalog.Version
+	metaOnly []int // dirs and symlinks that are new or changed
+	removed  []*catalog.Version
 	// carried are live versions of paths that could not be read (or lie
 	// beneath a directory that could not be): they are not known to be
 	// gone, so they continue into this snapshot unchanged.
@@ -276,10 +285,10 @@ type plan struct {
 	// unreadable marks entries (indexes into entries) whose read failed;
 	// execute fills it.
 	unreadable map[int]bool
-	news      int
-	changed   int
-	unchanged int
-	racyAfter int64
+	news       int
+	changed    int
+	unchanged  int
+	racyAfter  int64
 }
 
 func (r *run) compare(entries []entry, unreadable []string, live map[string]*catalog.Version, started time.Time) *plan {
