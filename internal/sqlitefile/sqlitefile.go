@@ -237,7 +237,7 @@ func CopyAt(ctx context.Context, dir *beneath.Dir, rel, dst string, busyTimeout 
 // only way to a consistent copy while other processes write to it.
 func copyInPlace(ctx context.Context, src *source, hdr []byte, dst string, busyTimeout time.Duration) error {
 	if q, ok := src.quietWAL(hdr, true); ok {
-		err := copyDatabase(ctx, src, src.path, sourceDSN(src.path, busyTimeout, true), dst)
+		err := copyDatabase(ctx, src, src.path, sourceDSN(src.path, busyPoll, true), dst, busyTimeout)
 		if hook := afterImmutableCopy; hook != nil {
 			hook()
 		}
@@ -251,7 +251,7 @@ func copyInPlace(ctx context.Context, src *source, hdr []byte, dst string, busyT
 		}
 	}
 	src.openWAL(hdr)
-	return copyDatabase(ctx, src, src.path, sourceDSN(src.path, busyTimeout, false), dst)
+	return copyDatabase(ctx, src, src.path, sourceDSN(src.path, busyPoll, false), dst, busyTimeout)
 }
 
 // needsWrite reports whether SQLite refused a read-only open because it
@@ -294,8 +294,8 @@ func copyViaScratch(ctx context.Context, src *source, dst string, busyTimeout ti
 			return "", nil, fmt.Errorf("copy %s: %w: it kept changing while its files were copied", src.path, ErrBusy)
 		}
 	}
-	dsn := uri(scratch, fmt.Sprintf("mode=rw&_busy_timeout=%d", busyTimeout.Milliseconds()))
-	if err := copyDatabase(ctx, nil, scratch, dsn, dst); err != nil {
+	dsn := uri(scratch, fmt.Sprintf("mode=rw&_busy_timeout=%d", busyPoll.Milliseconds()))
+	if err := copyDatabase(ctx, nil, scratch, dsn, dst, busyTimeout); err != nil {
 		return "", nil, err
 	}
 	return recovered, unreadable, nil
@@ -307,17 +307,48 @@ func copyViaScratch(ctx context.Context, src *source, dst string, busyTimeout ti
 // src, when set, is the original the DSN names: once SQLite has it open,
 // its descriptors must lead to the files src opened beneath its directory
 // (see source.verify).
-func copyDatabase(ctx context.Context, orig *source, src, dsn, dst string) (err error) {
+func copyDatabase(ctx context.Context, orig *source, src, dsn, dst string, busy time.Duration) (err error) {
 	sdb, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", src, err)
 	}
 	defer sdb.Close()
-	sconn, err := sdb.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", src, ctxOr(ctx, classify(err)))
+	// Pin one read snapshot of the source. The first read waits for locks
+	// up to the busy timeout; the backup step below then runs inside this
+	// transaction, so it copies exactly this committed state and never has
+	// to restart because a writer committed meanwhile.
+	//
+	// SQLite's own busy handler sleeps without looking at ctx (an
+	// interrupted snapshot waited out the whole timeout), so each attempt
+	// waits at most busyPoll and the retries, up to busy, happen here.
+	deadline := time.Now().Add(busy)
+	var sconn *sql.Conn
+	for {
+		sconn, err = sdb.Conn(ctx)
+		if err == nil {
+			if err = pinRead(ctx, sconn); err == nil {
+				break
+			}
+			sconn.ExecContext(context.Background(), "ROLLBACK") // end a half-begun read; an error only says there was none
+			sconn.Close()
+		} else {
+			err = ctxOr(ctx, classify(err))
+		}
+		if !errors.Is(err, ErrBusy) || ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("open %s: %w", src, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("open %s: %w", src, ctx.Err())
+		case <-time.After(busyPoll):
+		}
 	}
 	defer sconn.Close()
+	defer func() {
+		if _, rerr := sconn.ExecContext(context.Background(), "ROLLBACK"); rerr != nil && err == nil {
+			err = fmt.Errorf("end read of %s: %w", src, rerr)
+		}
+	}()
 
 	// The destination needs no journal: it is ours alone, and a failed
 	// copy is removed. Durability comes from the fsync at the end.
@@ -332,22 +363,6 @@ func copyDatabase(ctx context.Context, orig *source, src, dsn, dst string) (err 
 	}
 	defer dconn.Close()
 
-	// Pin one read snapshot of the source. The first read waits for locks
-	// up to the busy timeout; the backup step below then runs inside this
-	// transaction, so it copies exactly this committed state and never has
-	// to restart because a writer committed meanwhile.
-	if _, err := sconn.ExecContext(ctx, "BEGIN"); err != nil {
-		return fmt.Errorf("begin read of %s: %w", src, ctxOr(ctx, classify(err)))
-	}
-	defer func() {
-		if _, rerr := sconn.ExecContext(context.Background(), "ROLLBACK"); rerr != nil && err == nil {
-			err = fmt.Errorf("end read of %s: %w", src, rerr)
-		}
-	}()
-	var tables int
-	if err := sconn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
-		return fmt.Errorf("begin read of %s: %w", src, ctxOr(ctx, classify(err)))
-	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("back up %s: %w", src, err)
 	}
@@ -372,6 +387,24 @@ func copyDatabase(ctx context.Context, orig *source, src, dsn, dst string) (err 
 	})
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return nil
+}
+
+// busyPoll is how long one attempt to begin a read waits in SQLite's busy
+// handler, and then between attempts: short enough that an interrupt is
+// noticed at once.
+const busyPoll = 50 * time.Millisecond
+
+// pinRead begins a read transaction and reads the schema, which takes the
+// shared lock and pins the snapshot the backup copies.
+func pinRead(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return ctxOr(ctx, classify(err))
+	}
+	var tables int
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+		return ctxOr(ctx, classify(err))
 	}
 	return nil
 }
