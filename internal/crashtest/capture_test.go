@@ -3,6 +3,7 @@ package crashtest
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	_ "github.com/mattn/go-sqlite3"
 )
 
 // sqliteLockEnv makes the test binary hold an exclusive SQLite lock on a
@@ -339,5 +342,188 @@ func TestSwappedParentNeverLeaksOutside(t *testing.T) {
 			}
 			return nil
 		})
+	}
+}
+
+// nobody returns the prefix that runs cairn as an unprivileged user, with
+// the test's directories opened up so that user can reach them and the
+// repository made its own. Without root the tests run as the current
+// (already unprivileged) user.
+func (e *env) nobody(t *testing.T) []string {
+	t.Helper()
+	if os.Getuid() != 0 {
+		return nil
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("running as root without setpriv: no way to read as an unprivileged user")
+	}
+	for _, d := range []string{e.base, filepath.Dir(e.base), e.scratch, filepath.Dir(e.scratch), filepath.Dir(cairnBin)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(e.repo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(e.repo, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	return []string{setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"}
+}
+
+// A file cairn cannot read makes the snapshot incomplete: committed, with
+// an "unreadable" warning per file, the files listed on stderr, exit 3,
+// and the snapshot marked in the catalog. An unreadable file is neither
+// new nor deleted: its previous version (and everything beneath an
+// unreadable directory) continues, so restoring it gives the last good
+// copy.
+func TestUnreadableFilesMakeSnapshotIncomplete(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	as := e.nobody(t)
+	write := func(rel, data string) {
+		p := filepath.Join(e.src, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a.txt", "a\n")
+	write("secret.txt", "good copy\n")
+	write("locked/inner.txt", "inner\n")
+	run := func(args ...string) result {
+		r := e.startEnv(nil, as, args...).wait()
+		assertNoPanic(t, r)
+		return r
+	}
+	if r := run("snap", e.src); r.code != 0 {
+		t.Fatalf("first snapshot: %v", r)
+	}
+	write("secret.txt", "changed, and then made unreadable\n")
+	write("new.txt", "never readable\n")
+	for _, p := range []string{"secret.txt", "new.txt", "locked"} {
+		os.Chmod(filepath.Join(e.src, p), 0)
+	}
+	defer os.Chmod(filepath.Join(e.src, "locked"), 0o755)
+	r := run("snap", e.src)
+	if r.code != 3 {
+		t.Fatalf("snapshot with unreadable files: want exit 3: %v", r)
+	}
+	for _, p := range []string{"secret.txt", "new.txt", "locked"} {
+		if !strings.Contains(r.stderr, "\n  "+p+"\n") {
+			t.Errorf("stderr does not list %s: %v", p, r)
+		}
+	}
+	if !strings.Contains(r.stderr, "snapshot 2 is incomplete: 3 files could not be read") {
+		t.Errorf("stderr does not say the snapshot is incomplete: %v", r)
+	}
+	if !strings.Contains(r.stdout, ": 0 new,") {
+		t.Errorf("an unreadable file was counted as new: %v", r)
+	}
+	q := run("sql", "SELECT id, incomplete, unreadable FROM snapshots ORDER BY id")
+	if !strings.Contains(q.stdout, "\n1   0           0\n2   1           3\n") {
+		t.Errorf("snapshots view: %v", q)
+	}
+	q = run("sql", "SELECT path FROM warnings WHERE kind = 'unreadable' ORDER BY path")
+	if got := strings.Fields(q.stdout); strings.Join(got, " ") != "path locked new.txt secret.txt" {
+		t.Errorf("unreadable warnings: %v", q)
+	}
+	q = run("sql", "SELECT path FROM files WHERE snapshot_id = 2 AND type = 'file' ORDER BY path")
+	if got := strings.Fields(q.stdout); strings.Join(got, " ") != "path a.txt locked/inner.txt secret.txt" {
+		t.Errorf("files of the incomplete snapshot: %v", q)
+	}
+	if c := run("cat", "--snapshot", "2", filepath.Join(e.src, "secret.txt")); c.code != 0 || c.stdout != "good copy\n" {
+		t.Errorf("cat of the unreadable file from the incomplete snapshot: %v", c)
+	}
+}
+
+// makeWALFiles writes a WAL database with rows committed to its -wal (and
+// its -shm) at path, as a live writer leaves them.
+func makeWALFiles(t *testing.T, path string, rows int) {
+	t.Helper()
+	live := filepath.Join(t.TempDir(), "live.db")
+	db, err := sql.Open("sqlite3", "file:"+live+"?_journal_mode=WAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{"PRAGMA wal_autocheckpoint = 0", "CREATE TABLE item(id INTEGER PRIMARY KEY, body TEXT)",
+		fmt.Sprintf("INSERT INTO item(body) SELECT 'row ' || value FROM (WITH RECURSIVE c(value) AS (SELECT 1 UNION ALL SELECT value+1 FROM c WHERE value < %d) SELECT value FROM c)", rows)} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(live + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+suffix, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func rowCount(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM item").Scan(&n); err != nil {
+		t.Fatalf("count rows of %s: %v", path, err)
+	}
+	return n
+}
+
+// A read-only backup user (one who may read the source but write nothing
+// in it) meets databases SQLite cannot open read-only in place: a WAL
+// database whose -shm it may not write, and one whose -wal it may not
+// read. The first is captured with every commit; the second is captured
+// as of its last checkpoint and the snapshot says its -wal was
+// unreadable (exit 3). Neither stops the rest, and nothing is created in
+// the source.
+func TestReadOnlyUserDatabases(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	as := e.nobody(t)
+	os.WriteFile(filepath.Join(e.src, "notes.txt"), []byte("notes\n"), 0o644)
+	makeWALFiles(t, filepath.Join(e.src, "shm.db"), 30)
+	makeWALFiles(t, filepath.Join(e.src, "wal.db"), 40)
+	os.Chmod(filepath.Join(e.src, "wal.db-wal"), 0)
+	before, _ := os.ReadDir(e.src)
+	r := e.startEnv(nil, as, "snap", e.src).wait()
+	assertNoPanic(t, r)
+	if r.code != 3 || !strings.Contains(r.stderr, "\n  wal.db-wal\n") {
+		t.Fatalf("want exit 3 naming wal.db-wal: %v", r)
+	}
+	after, _ := os.ReadDir(e.src)
+	if len(after) != len(before) {
+		t.Errorf("the snapshot created files in the source: %v -> %v", before, after)
+	}
+	to := e.fresh("restore")
+	if rr := e.run("restore", "--snapshot", "1", e.src, "--to", to); rr.code != 0 {
+		t.Fatalf("restore: %v", rr)
+	}
+	if n := rowCount(t, filepath.Join(to, "shm.db")); n != 30 {
+		t.Errorf("shm.db: %d rows, want the 30 committed in its -wal", n)
+	}
+	if n, err := os.ReadFile(filepath.Join(to, "notes.txt")); err != nil || string(n) != "notes\n" {
+		t.Errorf("notes.txt: %q %v", n, err)
+	}
+	// wal.db is there, as of its last checkpoint (before the table was
+	// made: all of it is in the unreadable -wal), and sound.
+	db, err := sql.Open("sqlite3", "file:"+filepath.Join(to, "wal.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var check string
+	if err := db.QueryRow("PRAGMA quick_check").Scan(&check); err != nil || check != "ok" {
+		t.Errorf("wal.db: quick_check %q %v", check, err)
 	}
 }
