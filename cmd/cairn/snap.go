@@ -19,7 +19,14 @@ func (a *app) snapCommand() *cobra.Command {
 mode are unchanged are not read again. SQLite databases are copied through
 SQLite's online backup API (their -wal/-shm are never stored); JSON files
 are validated. Excludes come from --exclude and DIR/.cairnignore
-(gitignore syntax). An empty or missing DIR is refused.`,
+(gitignore syntax). An empty or missing DIR is refused, and so is the
+repository or a directory inside it.
+
+Nothing is read through a symlink: files and directories are opened beneath
+DIR only. A file that cannot be read does not stop the snapshot: it is
+committed, marked incomplete, the unreadable files are listed on stderr,
+and the exit code is 3 (their previous versions continue in it). A database
+whose writer crashed mid-transaction is captured in its committed state.`,
 		Example: `  cairn snap ~/.agent
   cairn snap ~/.agent --label before-upgrade --exclude 'cache/' --exclude '*.tmp'`,
 		Args: cobra.ExactArgs(1),
