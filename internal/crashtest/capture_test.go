@@ -485,8 +485,8 @@ func rowCount(t *testing.T, path string) int {
 // database whose -shm it may not write, and one whose -wal it may not
 // read. The first is captured with every commit; the second is captured
 // as of its last checkpoint and the snapshot says its -wal was
-// unreadable (exit 3). Neither stops the rest, and nothing is created in
-// the source.
+// unreadable (exit 3), as does a database whose -journal it may not read.
+// None stops the rest, and nothing is created in the source.
 func TestReadOnlyUserDatabases(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -495,11 +495,15 @@ func TestReadOnlyUserDatabases(t *testing.T) {
 	makeWALFiles(t, filepath.Join(e.src, "shm.db"), 30)
 	makeWALFiles(t, filepath.Join(e.src, "wal.db"), 40)
 	os.Chmod(filepath.Join(e.src, "wal.db-wal"), 0)
+	// A rollback database with a journal this user may not read: whether
+	// it is hot cannot be told, so the snapshot says it was unreadable.
+	e.makeDB(t, filepath.Join(e.src, "journal.db"))
+	os.WriteFile(filepath.Join(e.src, "journal.db-journal"), []byte("\x01 not readable by the backup user"), 0)
 	before, _ := os.ReadDir(e.src)
 	r := e.startEnv(nil, as, "snap", e.src).wait()
 	assertNoPanic(t, r)
-	if r.code != 3 || !strings.Contains(r.stderr, "\n  wal.db-wal\n") {
-		t.Fatalf("want exit 3 naming wal.db-wal: %v", r)
+	if r.code != 3 || !strings.Contains(r.stderr, "\n  wal.db-wal\n") || !strings.Contains(r.stderr, "\n  journal.db-journal\n") {
+		t.Fatalf("want exit 3 naming wal.db-wal and journal.db-journal: %v", r)
 	}
 	after, _ := os.ReadDir(e.src)
 	if len(after) != len(before) {

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -74,11 +75,15 @@ func IsDatabase(b []byte) bool {
 // Sniff opens path and reports whether it starts with Header. A file shorter
 // than Header yields false and a nil error.
 func Sniff(path string) (bool, error) {
-	f, err := os.Open(path)
+	// Non-blocking, and only regular files: a FIFO would wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return false, fmt.Errorf("sniff %s: %w", path, err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return false, err
+	}
 	b := make([]byte, len(Header))
 	if _, err := io.ReadFull(f, b); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
