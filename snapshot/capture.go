@@ -302,6 +302,11 @@ func (s *run) store(ctx context.Context, c *captured, sp chunker.Splitter, bufs 
 	c.chunks = c.chunks[:0]
 	c.size = 0
 	for {
+		// Chunks that are all known never wait on anything that would
+		// notice an interrupt: look at ctx here.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		chunk, err := sp.Next()
 		if err == io.EOF {
 			break

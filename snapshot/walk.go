@@ -80,7 +80,11 @@ func walk(src *beneath.Dir, ex *ignore.Matcher, skip map[string]bool, warn func(
 	if err := unix.Fstat(src.Fd(), &st); err != nil {
 		return nil, nil, fmt.Errorf("source %s: %w", root, err)
 	}
-	w := &walker{root: root, src: src, ex: ex, skip: skip, warn: warn}
+	prefix := root + "/"
+	if root == "/" {
+		prefix = root
+	}
+	w := &walker{prefix: prefix, src: src, ex: ex, skip: skip, warn: warn}
 	w.out = append(w.out, statEntryAt(".", &st))
 	w.queue = append(w.queue, ".")
 	w.cond = sync.NewCond(&w.mu)
@@ -103,11 +107,11 @@ func walk(src *beneath.Dir, ex *ignore.Matcher, skip map[string]bool, warn func(
 var walkWorkers = max(2, runtime.GOMAXPROCS(0))
 
 type walker struct {
-	root string
-	src  *beneath.Dir
-	ex   *ignore.Matcher
-	skip map[string]bool
-	warn func(path, kind, msg string)
+	prefix string // the root with a trailing slash, to name skipped paths
+	src    *beneath.Dir
+	ex     *ignore.Matcher
+	skip   map[string]bool
+	warn   func(path, kind, msg string)
 
 	mu         sync.Mutex
 	cond       *sync.Cond
@@ -183,7 +187,7 @@ func (w *walker) readDir(dir string) (out []entry, subdirs, unreadable []string)
 		if dir != "." {
 			rel = dir + "/" + name
 		}
-		if len(w.skip) > 0 && w.skip[w.root+"/"+rel] {
+		if len(w.skip) > 0 && w.skip[w.prefix+rel] {
 			continue
 		}
 		// Excluded entries are not even stat'ed (the listing knows

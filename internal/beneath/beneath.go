@@ -92,8 +92,11 @@ func (d *Dir) OpenDir(rel string) (*Dir, error) {
 }
 
 func (d *Dir) join(rel string) string {
-	if rel == "." || rel == "" {
+	switch {
+	case rel == "." || rel == "":
 		return d.path
+	case strings.HasSuffix(d.path, "/"):
+		return d.path + rel
 	}
 	return d.path + "/" + rel
 }

@@ -42,7 +42,7 @@ func openSource(dir *beneath.Dir, rel string) (*source, error) {
 		parent.Close()
 		return nil, err
 	}
-	s := &source{path: parent.Path() + "/" + name, parent: parent, name: name, db: db}
+	s := &source{path: db.Name(), parent: parent, name: name, db: db}
 	if err := unix.Fstat(int(db.Fd()), &s.dbStat); err != nil {
 		s.close()
 		return nil, fmt.Errorf("stat %s: %w", s.path, err)
