@@ -30,10 +30,11 @@ type Dir struct {
 	path string
 }
 
-// Open opens the directory at path (which may itself be reached through
-// symlinks: it is the trusted starting point).
+// Open opens the directory at path, the trusted starting point: give it
+// with symlinks resolved (its last component must not be one, so that a
+// directory swapped for a symlink since it was resolved is refused).
 func Open(path string) (*Dir, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
