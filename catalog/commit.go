@@ -68,6 +68,7 @@ type Commit struct {
 	FileCount         int64
 	TotalBytes        int64
 	AddedBytes        int64
+	Unreadable        int64 // paths that could not be read: the snapshot is incomplete
 	Packs             []NewPack
 	NewChunks         []NewChunk
 	Contents          []NewContent
@@ -114,9 +115,9 @@ func commit(ctx context.Context, tx *sql.Tx, c *Commit) (int64, error) {
 		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, strconv.FormatInt(snapID, 10)); err != nil {
 		return 0, fmt.Errorf("record snapshot id: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO snapshot(id, source_id, started_ns, finished_ns, label, tags, file_count, total_bytes, added_bytes)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, snapID, sourceID, c.Started.UnixNano(), c.Finished.UnixNano(), c.Label, joinTags(c.Tags),
-		c.FileCount, c.TotalBytes, c.AddedBytes)
+	_, err = tx.ExecContext(ctx, `INSERT INTO snapshot(id, source_id, started_ns, finished_ns, label, tags, file_count, total_bytes, added_bytes, unreadable)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, snapID, sourceID, c.Started.UnixNano(), c.Finished.UnixNano(), c.Label, joinTags(c.Tags),
+		c.FileCount, c.TotalBytes, c.AddedBytes, c.Unreadable)
 	if err != nil {
 		return 0, fmt.Errorf("insert snapshot: %w", err)
 	}

@@ -58,13 +58,13 @@ func (db *DB) Sources(ctx context.Context) ([]Source, error) {
 	return out, rows.Err()
 }
 
-const snapshotColumns = `s.id, s.source_id, src.path, s.started_ns, s.finished_ns, s.label, s.tags, s.file_count, s.total_bytes, s.added_bytes`
+const snapshotColumns = `s.id, s.source_id, src.path, s.started_ns, s.finished_ns, s.label, s.tags, s.file_count, s.total_bytes, s.added_bytes, s.unreadable`
 
 func scanSnapshot(sc interface{ Scan(...any) error }) (Snapshot, error) {
 	var s Snapshot
 	var started, finished int64
 	var tags string
-	err := sc.Scan(&s.ID, &s.SourceID, &s.Source, &started, &finished, &s.Label, &tags, &s.FileCount, &s.TotalBytes, &s.AddedBytes)
+	err := sc.Scan(&s.ID, &s.SourceID, &s.Source, &started, &finished, &s.Label, &tags, &s.FileCount, &s.TotalBytes, &s.AddedBytes, &s.Unreadable)
 	s.Started, s.Finished, s.Tags = nsTime(started), nsTime(finished), splitTags(tags)
 	return s, err
 }

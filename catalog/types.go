@@ -43,6 +43,7 @@ type Snapshot struct {
 	FileCount  int64
 	TotalBytes int64
 	AddedBytes int64
+	Unreadable int64 // paths that could not be read; > 0: incomplete
 }
 
 // Version is one version of one path: valid for the snapshots of its

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/chunker"
+	"github.com/cairn-dev/cairn/internal/beneath"
 	"github.com/cairn-dev/cairn/internal/sqlitefile"
 )
 
@@ -71,6 +73,14 @@ const readRetries = 3
 func (s *run) capture(ctx context.Context, e entry, bufs *buffers) (*captured, error) {
 	for attempt := 1; ; attempt++ {
 		c, stable, err := s.captureOnce(ctx, e, bufs)
+		if errors.Is(err, sqlitefile.ErrMoved) {
+			// SQLite was led to another file than the one opened beneath
+			// the source: a directory on the way is being swapped.
+			if attempt < readRetries {
+				continue
+			}
+			return nil, fmt.Errorf("%w: %w", errReplaced, err)
+		}
 		if err != nil || stable {
 			return c, err
 		}
@@ -83,23 +93,23 @@ func (s *run) capture(ctx context.Context, e entry, bufs *buffers) (*captured, e
 }
 
 func (s *run) captureOnce(ctx context.Context, e entry, bufs *buffers) (c *captured, stable bool, err error) {
-	f, err := os.OpenFile(s.path(e.rel), os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	// Opened beneath the source, following no symlink on the way, and
+	// without blocking: a FIFO swapped in since the walk is refused, not
+	// waited on for ever.
+	f, err := s.src.OpenFile(e.rel)
 	if err != nil {
-		return nil, false, err
+		return nil, false, readError(err)
 	}
 	defer f.Close()
 	before, err := f.Stat()
 	if err != nil {
-		return nil, false, err
-	}
-	if !before.Mode().IsRegular() {
-		return nil, false, errReplaced
+		return nil, false, sourceError{err}
 	}
 	c = &captured{e: statEntry(e.rel, before), capture: catalog.CaptureRaw, chunking: "cdc", jsonCount: -1}
 	head := make([]byte, len(sqlitefile.Header))
 	n, err := io.ReadFull(f, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return nil, false, err
+		return nil, false, sourceError{err}
 	}
 	head = head[:n]
 	if sqlitefile.IsDatabase(head) {
@@ -111,29 +121,29 @@ func (s *run) captureOnce(ctx context.Context, e entry, bufs *buffers) (c *captu
 		c.capture = catalog.CaptureSQLiteRaw
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, false, err
+		return nil, false, sourceError{err}
 	}
-	var r io.Reader = f
+	var r io.Reader = sourceReader{f}
 	switch {
 	case isJSON(e.rel) && before.Size() <= jsonInMemory:
 		// Read into the worker's buffer: JSON files are many and small,
 		// and a fresh slice each would be most of their cost.
 		n, err := io.ReadFull(f, bufs.grow(int(before.Size())+1))
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-			return nil, false, err
+			return nil, false, sourceError{err}
 		}
 		data := bufs.file[:n]
 		valid, count := checkJSON(data)
 		c.jsonValid, c.jsonCount = &valid, count
 		r = bytes.NewReader(data)
 	case isJSON(e.rel), isJSONLines(e.rel):
-		valid, err := streamValid(f, isJSONLines(e.rel))
+		valid, err := streamValid(sourceReader{f}, isJSONLines(e.rel))
 		if err != nil {
 			return nil, false, err
 		}
 		c.jsonValid = &valid
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return nil, false, err
+			return nil, false, sourceError{err}
 		}
 	}
 	if err := s.store(ctx, c, chunker.New(r, s.params, bufs.chunk), bufs); err != nil {
@@ -141,13 +151,43 @@ func (s *run) captureOnce(ctx context.Context, e entry, bufs *buffers) (c *captu
 	}
 	after, err := f.Stat()
 	if err != nil {
-		return nil, false, err
+		return nil, false, sourceError{err}
 	}
 	stable = after.Size() == before.Size() && after.ModTime().Equal(before.ModTime()) && c.size == before.Size()
 	return c, stable, nil
 }
 
-var errReplaced = errors.New("replaced by something that is not a regular file while being read")
+// sourceError marks a failure to read the source file itself (permission,
+// I/O error), as opposed to a failure of the repository: the first makes
+// the file unreadable and the snapshot incomplete, the second stops it.
+type sourceError struct{ err error }
+
+func (e sourceError) Error() string { return e.err.Error() }
+func (e sourceError) Unwrap() error { return e.err }
+
+// sourceReader tags the read errors of a source file.
+type sourceReader struct{ f *os.File }
+
+func (r sourceReader) Read(b []byte) (int, error) {
+	n, err := r.f.Read(b)
+	if err != nil && err != io.EOF {
+		err = sourceError{err}
+	}
+	return n, err
+}
+
+// readError classifies a failure to open a source file: a path that no
+// longer leads to a regular file beneath the source (gone, or a FIFO,
+// socket or symlink swapped in) has vanished; anything else is unreadable.
+func readError(err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, beneath.ErrNotRegular) || errors.Is(err, syscall.ELOOP) ||
+		errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.ENOTDIR) {
+		return fmt.Errorf("%w: %w", errReplaced, err)
+	}
+	return sourceError{err}
+}
+
+var errReplaced = errors.New("removed or replaced by something that is not a regular file")
 
 // captureDatabase copies a SQLite database through the online backup API
 // and stores the copy in page-sized chunks. It returns false when SQLite
@@ -159,17 +199,27 @@ func (s *run) captureDatabase(ctx context.Context, c *captured, bufs *buffers) (
 	}
 	defer os.RemoveAll(tmp)
 	copyPath := filepath.Join(tmp, "copy.db")
-	info, err := sqlitefile.Copy(ctx, s.path(c.e.rel), copyPath, s.busyTimeout)
-	if err != nil {
-		if ctx.Err() != nil {
-			return false, ctx.Err()
+	info, err := sqlitefile.CopyAt(ctx, s.src, c.e.rel, copyPath, s.busyTimeout)
+	switch {
+	case ctx.Err() != nil:
+		return false, ctx.Err()
+	case errors.Is(err, sqlitefile.ErrMoved):
+		return false, err // read again (see capture)
+	case err != nil && errors.Is(readError(err), errReplaced):
+		return false, readError(err)
+	case err != nil:
+		// Whatever kept SQLite from it, the bytes are still worth keeping:
+		// one database must never stop the snapshot of the rest.
+		c.warnings = append(c.warnings, catalog.Warning{Path: c.e.rel, Kind: "database-unreadable",
+			Message: fmt.Sprintf("stored as raw bytes, may be inconsistent: %v", err)})
+		return false, nil
+	}
+	for _, suffix := range info.Unreadable {
+		msg := "could not be read; the database was captured without the commits it holds"
+		if suffix == "-journal" {
+			msg = "could not be read; the database was captured without it and may hold a half-written transaction"
 		}
-		if errors.Is(err, sqlitefile.ErrNotDatabase) || errors.Is(err, sqlitefile.ErrBusy) {
-			c.warnings = append(c.warnings, catalog.Warning{Path: c.e.rel, Kind: "database-unreadable",
-				Message: fmt.Sprintf("stored as raw bytes, may be inconsistent: %v", err)})
-			return false, nil
-		}
-		return false, fmt.Errorf("capture database %s: %w", c.e.rel, err)
+		c.warnings = append(c.warnings, catalog.Warning{Path: c.e.rel + suffix, Kind: KindUnreadable, Message: msg})
 	}
 	c.capture = catalog.CaptureSQLite
 	// quick_check reads the whole copy, as chunking does: run them side
@@ -252,6 +302,11 @@ func (s *run) store(ctx context.Context, c *captured, sp chunker.Splitter, bufs 
 	c.chunks = c.chunks[:0]
 	c.size = 0
 	for {
+		// Chunks that are all known never wait on anything that would
+		// notice an interrupt: look at ctx here.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		chunk, err := sp.Next()
 		if err == io.EOF {
 			break

@@ -20,6 +20,7 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 	defer cancel()
 	r.packer = newPacker(ctx, r.Store, r.index)
 	results := make(map[int]*captured, len(p.toRead))
+	p.unreadable = map[int]bool{}
 	var mu sync.Mutex
 	var firstErr error
 	fail := func(err error) {
@@ -53,15 +54,23 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 				c, err := r.capture(ctx, e, bufs)
 				bufs.waitPreload()
 				r.stats.filesDone.Add(1)
+				var src sourceError
 				switch {
 				case err == nil:
 					mu.Lock()
 					results[i] = c
 					mu.Unlock()
+				case ctx.Err() != nil:
+					fail(ctx.Err())
 				case errors.Is(err, fs.ErrNotExist), errors.Is(err, errReplaced):
 					warn(e.rel, "vanished", "removed or replaced while the snapshot ran; not in this snapshot")
-				case errors.Is(err, fs.ErrPermission):
-					warn(e.rel, "unreadable", fmt.Sprintf("skipped: %v", unwrapPathError(err)))
+				case errors.As(err, &src):
+					// One file that cannot be read never stops the rest; the
+					// snapshot is committed and marked incomplete.
+					warn(e.rel, KindUnreadable, fmt.Sprintf("could not be read: %v", unwrapPathError(src.err)))
+					mu.Lock()
+					p.unreadable[i] = true
+					mu.Unlock()
 				default:
 					fail(fmt.Errorf("read %s: %w", r.path(e.rel), err))
 				}
@@ -153,8 +162,26 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 	contentIdx := make(map[[32]byte]int, len(p.toRead))
 	vanished := map[string]bool{}
 	for _, i := range p.toRead {
-		if results[i] == nil {
-			vanished[p.entries[i].rel] = true
+		e := p.entries[i]
+		if results[i] != nil {
+			continue
+		}
+		if !p.unreadable[i] {
+			vanished[e.rel] = true
+			continue
+		}
+		// Unreadable: not new, not deleted. A file's previous version
+		// continues, so that restoring the path gives its last good copy;
+		// a path with no previous file version is not in the snapshot.
+		switch v := live[e.rel]; {
+		case v == nil:
+			p.news--
+			vanished[e.rel] = true
+		case v.Type == catalog.TypeFile:
+			p.carried = append(p.carried, v)
+		default:
+			p.changed--
+			vanished[e.rel] = true
 		}
 	}
 	for _, i := range p.metaOnly {
@@ -223,6 +250,13 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 			continue
 		}
 		c.FileCount++
+	}
+	// Files beneath a directory that could not be listed continue too.
+	for _, v := range p.carried {
+		if _, walked := p.byPath[v.Path]; !walked && v.Type == catalog.TypeFile {
+			c.FileCount++
+			c.TotalBytes += v.Size
+		}
 	}
 	for i, e := range p.entries {
 		if e.typ != catalog.TypeFile || vanished[e.rel] {

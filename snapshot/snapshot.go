@@ -9,10 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,9 +22,19 @@ import (
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/chunker"
+	"github.com/cairn-dev/cairn/internal/beneath"
 	"github.com/cairn-dev/cairn/internal/ignore"
 	"github.com/cairn-dev/cairn/internal/sqlitefile"
 )
+
+// KindUnreadable is the warning kind of a path that could not be read; a
+// snapshot with one is incomplete.
+const KindUnreadable = "unreadable"
+
+// ErrInsideRepository refuses a source that is the repository or lies
+// inside it (Options.Skip): its snapshots would store the repository in
+// itself.
+var ErrInsideRepository = errors.New("is inside the repository")
 
 // ErrEmptySource refuses a snapshot of a directory with nothing in it: it
 // would record "everything was deleted" as if it were a real state.
@@ -34,7 +46,7 @@ type Options struct {
 	Tags     []string
 	Excludes []string // gitignore-style patterns, added to the source's .cairnignore
 	// Skip lists absolute paths never to enter (the repository itself, when
-	// it lives inside the source).
+	// it lives inside the source); a source inside one is refused.
 	Skip []string
 	// MassDeletion is the share of files whose removal triggers a warning.
 	MassDeletion float64
@@ -64,6 +76,10 @@ type Result struct {
 	BytesAdded int64 // pack bytes written
 	Duration   time.Duration
 	Warnings   []catalog.Warning
+	// Unreadable lists the paths that could not be read: the snapshot is
+	// committed but incomplete (their previous versions, if any, carry on
+	// in it).
+	Unreadable []string
 	// Forgotten lists snapshots the source's retention policy removed
 	// afterwards (filled by the caller that applies it).
 	Forgotten []int64
@@ -86,6 +102,7 @@ type run struct {
 	Deps
 	opts        Options
 	root        string
+	src         *beneath.Dir // the root, which every read opens beneath
 	index       *chunkIndex
 	packer      *packer
 	encode      chan *frame // new chunks to compress and store
@@ -136,7 +153,11 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		if real, err := filepath.EvalSymlinks(p); err == nil {
 			p = real
 		}
-		skip[filepath.Clean(p)] = true
+		p = filepath.Clean(p)
+		if root == p || strings.HasPrefix(root, p+string(filepath.Separator)) {
+			return nil, fmt.Errorf("source %s: %w %s; choose a directory outside it", root, ErrInsideRepository, p)
+		}
+		skip[p] = true
 	}
 	// The baseline loads from the catalog while the walk stats the tree.
 	type baseline struct {
@@ -160,7 +181,13 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		}
 		loaded <- b
 	}()
-	entries, err := walk(root, ex, skip, warn)
+	src, err := beneath.Open(root)
+	if err != nil {
+		<-loaded
+		return nil, fmt.Errorf("source %s: %w", root, unwrapPathError(err))
+	}
+	defer src.Close()
+	entries, unreadable, err := walk(src, ex, skip, warn)
 	base := <-loaded
 	if err != nil {
 		return nil, err
@@ -171,22 +198,29 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if len(entries) <= 1 {
 		return nil, fmt.Errorf("source %s: %w; refusing to record it (it would look like everything was deleted)", root, ErrEmptySource)
 	}
-	src, live, hasChunks := base.src, base.live, base.hasChunks
-	r := &run{Deps: d, opts: opts, root: root, params: d.Params, busyTimeout: 10 * time.Second,
+	srcRow, live, hasChunks := base.src, base.live, base.hasChunks
+	r := &run{Deps: d, opts: opts, root: root, src: src, params: d.Params, busyTimeout: 10 * time.Second,
 		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}}}
 
-	plan := r.compare(entries, live, started)
+	plan := r.compare(entries, unreadable, live, started)
 	res, err := r.execute(ctx, plan, warn)
 	if err != nil {
 		return nil, err
 	}
 	commit := r.build(plan, res, live)
 	commit.Source, commit.Started, commit.Label, commit.Tags = root, started, opts.Label, opts.Tags
-	r.guard(ctx, plan, res, live, src.ID, warn)
+	r.guard(ctx, plan, res, live, srcRow.ID, warn)
 	wmu.Lock()
 	commit.Warnings = append(warnings, commit.Warnings...)
 	wmu.Unlock()
 	sort.SliceStable(commit.Warnings, func(i, j int) bool { return commit.Warnings[i].Path < commit.Warnings[j].Path })
+	var unreadablePaths []string
+	for _, w := range commit.Warnings {
+		if w.Kind == KindUnreadable {
+			unreadablePaths = append(unreadablePaths, w.Path)
+		}
+	}
+	commit.Unreadable = int64(len(unreadablePaths))
 	// Only the counts of the plan outlive the commit; its entries (and
 	// what was read) can be collected while the commit runs.
 	counts := struct{ news, changed, unchanged, removed int }{plan.news, plan.changed, plan.unchanged, len(plan.removed)}
@@ -198,7 +232,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	return &Result{ID: id, Source: root, New: counts.news, Changed: counts.changed, Unchanged: counts.unchanged,
 		Removed: counts.removed, Files: commit.FileCount, TotalBytes: commit.TotalBytes,
 		BytesRead: r.stats.bytesRead.Load(), BytesAdded: commit.AddedBytes, Duration: commit.Finished.Sub(started),
-		Warnings: commit.Warnings}, nil
+		Warnings: commit.Warnings, Unreadable: unreadablePaths}, nil
 }
 
 // bigMin is the size from which a file is read ahead of the others.
@@ -236,21 +270,28 @@ func CanonicalSource(p string) (string, error) {
 
 // plan is the comparison of the walk with the live versions.
 type plan struct {
-	entries   []entry
-	all       []entry         // before sidecars were dropped
-	byPath    map[string]int  // into all
-	isDB      map[string]bool // files known or sniffed to be databases
-	toRead    []int           // indexes of entries whose bytes must be read
-	reuse     map[int]*catalog.Version
-	metaOnly  []int // dirs and symlinks that are new or changed
-	removed   []*catalog.Version
-	news      int
-	changed   int
-	unchanged int
-	racyAfter int64
+	entries  []entry
+	all      []entry         // before sidecars were dropped
+	byPath   map[string]int  // into all
+	isDB     map[string]bool // files known or sniffed to be databases
+	toRead   []int           // indexes of entries whose bytes must be read
+	reuse    map[int]*catalog.Version
+	metaOnly []int // dirs and symlinks that are new or changed
+	removed  []*catalog.Version
+	// carried are live versions of paths that could not be read (or lie
+	// beneath a directory that could not be): they are not known to be
+	// gone, so they continue into this snapshot unchanged.
+	carried []*catalog.Version
+	// unreadable marks entries (indexes into entries) whose read failed;
+	// execute fills it.
+	unreadable map[int]bool
+	news       int
+	changed    int
+	unchanged  int
+	racyAfter  int64
 }
 
-func (r *run) compare(entries []entry, live map[string]*catalog.Version, started time.Time) *plan {
+func (r *run) compare(entries []entry, unreadable []string, live map[string]*catalog.Version, started time.Time) *plan {
 	p := &plan{entries: entries, isDB: map[string]bool{}, reuse: map[int]*catalog.Version{},
 		racyAfter: started.Add(-racyWindow).UnixNano()}
 	byPath := make(map[string]int, len(entries))
@@ -274,7 +315,7 @@ func (r *run) compare(entries []entry, live map[string]*catalog.Version, started
 			if v := live[base]; v != nil && r.fingerprintEqual(v, entries[bi], entries, byPath) {
 				db = v.Capture == catalog.CaptureSQLite || v.Capture == catalog.CaptureSQLiteRaw
 			} else {
-				db, _ = sqlitefile.Sniff(r.path(entries[bi].rel))
+				db = r.sniff(entries[bi].rel)
 			}
 			p.isDB[base] = db
 		}
@@ -320,13 +361,39 @@ func (r *run) compare(entries []entry, live map[string]*catalog.Version, started
 		}
 	}
 	for path, v := range live {
-		if !seen[path] {
+		switch {
+		case seen[path]:
+		case beneathAny(path, unreadable):
+			p.carried = append(p.carried, v)
+		default:
 			p.removed = append(p.removed, v)
 		}
 	}
 	sort.Slice(p.removed, func(i, j int) bool { return p.removed[i].Path < p.removed[j].Path })
 	bigFirst(p.toRead, p.entries)
 	return p
+}
+
+// beneathAny reports whether path is one of dirs (sorted) or lies beneath one.
+func beneathAny(path string, dirs []string) bool {
+	for _, d := range dirs {
+		if path == d || strings.HasPrefix(path, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// sniff reports whether the file at rel starts like a SQLite database.
+func (r *run) sniff(rel string) bool {
+	f, err := r.src.OpenFile(rel)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, len(sqlitefile.Header))
+	_, err = io.ReadFull(f, head)
+	return err == nil && sqlitefile.IsDatabase(head)
 }
 
 // fingerprintEqual reports whether stat says a live file is unchanged. A

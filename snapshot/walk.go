@@ -6,15 +6,17 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/internal/atomicfile"
+	"github.com/cairn-dev/cairn/internal/beneath"
 	"github.com/cairn-dev/cairn/internal/ignore"
 )
 
@@ -67,18 +69,24 @@ func setBits(m fs.FileMode) uint32 {
 // pool of goroutines: a walk is mostly lstat calls, which run in parallel
 // on every core. Excluded directories are not entered; special files are
 // skipped with a warning, as are entries that cannot be read (the snapshot
-// records what it could see and says so).
-func walk(root string, ex *ignore.Matcher, skip map[string]bool, warn func(path, kind, msg string)) ([]entry, error) {
-	if err := checkRoot(root); err != nil {
-		return nil, err
+// records what it could see and says so, and unreadable lists them so that
+// their history is carried rather than ended). Every directory is opened
+// beneath the source without following symlinks, and its entries are
+// stat'ed relative to it, so a directory swapped for a symlink while the
+// walk runs can never make it list what lies outside the source.
+func walk(src *beneath.Dir, ex *ignore.Matcher, skip map[string]bool, warn func(path, kind, msg string)) (entries []entry, unreadable []string, err error) {
+	root := src.Path()
+	var st unix.Stat_t
+	if err := unix.Fstat(src.Fd(), &st); err != nil {
+		return nil, nil, fmt.Errorf("source %s: %w", root, err)
 	}
-	fi, err := os.Lstat(root)
-	if err != nil {
-		return nil, fmt.Errorf("source %s: %w", root, unwrapPathError(err))
+	prefix := root + "/"
+	if root == "/" {
+		prefix = root
 	}
-	w := &walker{root: root, ex: ex, skip: skip, warn: warn}
-	w.out = append(w.out, statEntry(".", fi))
-	w.queue = append(w.queue, dirJob{abs: root, rel: "."})
+	w := &walker{prefix: prefix, src: src, ex: ex, skip: skip, warn: warn}
+	w.out = append(w.out, statEntryAt(".", &st))
+	w.queue = append(w.queue, ".")
 	w.cond = sync.NewCond(&w.mu)
 	var wg sync.WaitGroup
 	for i := 0; i < walkWorkers; i++ {
@@ -90,26 +98,27 @@ func walk(root string, ex *ignore.Matcher, skip map[string]bool, warn func(path,
 	}
 	wg.Wait()
 	sort.Slice(w.out, func(i, j int) bool { return pathLess(w.out[i].rel, w.out[j].rel) })
-	return w.out, nil
+	sort.Strings(w.unreadable)
+	return w.out, w.unreadable, nil
 }
 
 // walkWorkers read directories in parallel; more than the cores only
 // adds contention.
 var walkWorkers = max(2, runtime.GOMAXPROCS(0))
 
-type dirJob struct{ abs, rel string }
-
 type walker struct {
-	root string
-	ex   *ignore.Matcher
-	skip map[string]bool
-	warn func(path, kind, msg string)
+	prefix string // the root with a trailing slash, to name skipped paths
+	src    *beneath.Dir
+	ex     *ignore.Matcher
+	skip   map[string]bool
+	warn   func(path, kind, msg string)
 
-	mu     sync.Mutex
-	cond   *sync.Cond
-	queue  []dirJob
-	active int // directories being read
-	out    []entry
+	mu         sync.Mutex
+	cond       *sync.Cond
+	queue      []string // directories to read, relative to the source
+	active     int      // directories being read
+	out        []entry
+	unreadable []string
 }
 
 func (w *walker) work() {
@@ -128,63 +137,145 @@ func (w *walker) work() {
 		w.active++
 		w.mu.Unlock()
 
-		entries, subdirs := w.readDir(job)
+		entries, subdirs, unreadable := w.readDir(job)
 
 		w.mu.Lock()
 		w.out = append(w.out, entries...)
 		w.queue = append(w.queue, subdirs...)
+		w.unreadable = append(w.unreadable, unreadable...)
 		w.active--
 		w.mu.Unlock()
 		w.cond.Broadcast()
 	}
 }
 
-// readDir lists one directory: its entries, and the subdirectories to read.
-func (w *walker) readDir(job dirJob) ([]entry, []dirJob) {
-	des, err := os.ReadDir(job.abs)
-	if err != nil && len(des) == 0 {
-		if job.rel != "." && !errors.Is(err, fs.ErrNotExist) {
-			w.warn(job.rel, "unreadable", fmt.Sprintf("skipped: %v", unwrapPathError(err)))
+// readDir lists one directory: its entries, the subdirectories to read,
+// and the entries it could not read.
+func (w *walker) readDir(dir string) (out []entry, subdirs, unreadable []string) {
+	skipped := func(rel string, err error) {
+		if errors.Is(err, fs.ErrNotExist) {
+			return // vanished since it was listed
 		}
-		return nil, nil
+		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.EXDEV) {
+			// Replaced by a symlink (or a file) since its parent was
+			// listed: what it is now is for the next snapshot to see.
+			w.warn(rel, "vanished", "replaced while the snapshot ran; not in this snapshot")
+			return
+		}
+		w.warn(rel, "unreadable", fmt.Sprintf("skipped: %v", unwrapPathError(err)))
+		unreadable = append(unreadable, rel)
 	}
-	var out []entry
-	var subdirs []dirJob
-	for _, d := range des {
-		abs := filepath.Join(job.abs, d.Name())
-		rel := d.Name()
-		if job.rel != "." {
-			rel = job.rel + "/" + d.Name()
+	d, err := w.src.OpenDir(dir)
+	if err != nil {
+		if dir != "." {
+			skipped(dir, err)
 		}
-		if w.skip[abs] || w.ex.Match(rel, d.IsDir()) {
+		return nil, nil, unreadable
+	}
+	defer d.Close()
+	des, err := d.ReadDir()
+	if err != nil && len(des) == 0 {
+		if dir != "." {
+			skipped(dir, err)
+		}
+		return nil, nil, unreadable
+	}
+	var buf []byte
+	for _, de := range des {
+		name := de.Name()
+		rel := name
+		if dir != "." {
+			rel = dir + "/" + name
+		}
+		if len(w.skip) > 0 && w.skip[w.prefix+rel] {
 			continue
 		}
-		if !d.IsDir() && strings.HasPrefix(d.Name(), atomicfile.TempPrefix) {
+		// Excluded entries are not even stat'ed (the listing knows
+		// directories from files).
+		if w.ex.Match(rel, de.IsDir()) {
+			continue
+		}
+		var st unix.Stat_t
+		if err := fstatat(d.Fd(), name, &st); err != nil {
+			skipped(rel, &fs.PathError{Op: "lstat", Path: rel, Err: err})
+			continue
+		}
+		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+		if isDir != de.IsDir() && w.ex.Match(rel, isDir) {
+			continue // changed type since it was listed
+		}
+		if !isDir && strings.HasPrefix(name, atomicfile.TempPrefix) {
 			continue // a killed restore's partial file, not user data
 		}
-		info, err := d.Info()
-		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) { // vanished since the listing
-				w.warn(rel, "unreadable", fmt.Sprintf("skipped: %v", unwrapPathError(err)))
-			}
-			continue
-		}
-		e := statEntry(rel, info)
+		e := statEntryAt(rel, &st)
 		switch e.typ {
 		case "":
-			w.warn(rel, "special", fmt.Sprintf("skipped %s (sockets, FIFOs and devices are not stored)", kindName(info.Mode())))
+			w.warn(rel, "special", fmt.Sprintf("skipped %s (sockets, FIFOs and devices are not stored)", kindNameAt(st.Mode)))
 			continue
 		case catalog.TypeSymlink:
-			if e.link, err = os.Readlink(abs); err != nil {
-				w.warn(rel, "unreadable", fmt.Sprintf("skipped: %v", unwrapPathError(err)))
+			if e.link, buf, err = readlinkat(d.Fd(), name, buf); err != nil {
+				skipped(rel, &fs.PathError{Op: "readlink", Path: rel, Err: err})
 				continue
 			}
 		case catalog.TypeDir:
-			subdirs = append(subdirs, dirJob{abs: abs, rel: rel})
+			subdirs = append(subdirs, rel)
 		}
 		out = append(out, e)
 	}
-	return out, subdirs
+	return out, subdirs, unreadable
+}
+
+func fstatat(dirfd int, name string, st *unix.Stat_t) error {
+	for {
+		err := unix.Fstatat(dirfd, name, st, unix.AT_SYMLINK_NOFOLLOW)
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// readlinkat reads a symlink's target, reusing buf.
+func readlinkat(dirfd int, name string, buf []byte) (string, []byte, error) {
+	if len(buf) == 0 {
+		buf = make([]byte, 256)
+	}
+	for {
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", buf, err
+		}
+		if n < len(buf) {
+			return string(buf[:n]), buf, nil
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// statEntryAt is statEntry for what fstatat returned.
+func statEntryAt(rel string, st *unix.Stat_t) entry {
+	e := entry{rel: rel, mode: st.Mode & 0o7777, size: st.Size, mtimeNs: st.Mtim.Nano(),
+		ctimeNs: st.Ctim.Nano(), ino: st.Ino}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		e.typ, e.size = catalog.TypeDir, 0
+	case unix.S_IFLNK:
+		e.typ = catalog.TypeSymlink
+	case unix.S_IFREG:
+		e.typ = catalog.TypeFile
+	}
+	return e
+}
+
+func kindNameAt(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFIFO:
+		return "FIFO"
+	case unix.S_IFCHR, unix.S_IFBLK:
+		return "device"
+	}
+	return "special file"
 }
 
 // pathLess orders paths as a depth-first walk lists them: component by
@@ -236,18 +327,6 @@ func unwrapPathError(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func kindName(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	}
-	return "special file"
 }
 
 // sidecarBase returns the database a SQLite sidecar name belongs to.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/cairn-dev/cairn/internal/beneath"
 )
 
 // The parallel walk lists exactly what filepath.WalkDir lists, in its
@@ -30,7 +32,12 @@ func TestWalkMatchesWalkDir(t *testing.T) {
 		return nil
 	})
 	for run := 0; run < 5; run++ {
-		entries, err := walk(root, nil, nil, func(string, string, string) {})
+		src, err := beneath.Open(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		entries, _, err := walk(src, nil, nil, func(string, string, string) {})
 		if err != nil {
 			t.Fatal(err)
 		}

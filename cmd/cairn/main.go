@@ -37,6 +37,14 @@ const (
 // damaged"; its report has already been printed.
 var errDamaged = errors.New("damage found")
 
+// errIncomplete marks a snapshot that was committed without some files it
+// could not read; they have already been listed.
+var errIncomplete = errors.New("snapshot incomplete")
+
+// exitInterrupted is the exit code after SIGINT or SIGTERM (128 + SIGINT,
+// as shells report it; restic does the same).
+const exitInterrupted = 130
+
 // usageError marks a mistake in how the command was called.
 type usageError struct{ error }
 
@@ -74,6 +82,13 @@ func profiled(fn func() int) int {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal the command winds down (every wait and
+		// read honours ctx, and locks are released on the way out); a
+		// second one gets the default action and ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	app := &app{stdout: stdout, stderr: stderr, stdin: stdin}
 	root := app.rootCommand()
 	root.SetArgs(args)
@@ -89,6 +104,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errDamaged):
 		return exitDamaged
+	case errors.Is(err, errIncomplete):
+		return exitIncomplete
+	case ctx.Err() != nil:
+		// Whatever the command was doing when the signal came, it stopped
+		// because of it: nothing was committed that is not complete.
+		fmt.Fprintf(stderr, "cairn: interrupted\n")
+		return exitInterrupted
 	}
 	fmt.Fprintf(stderr, "cairn: %s\n", oneLine(err))
 	var ue usageError
@@ -141,6 +163,14 @@ The repository is --repo, else $CAIRN_REPO, else $XDG_DATA_HOME/cairn
 	root.SetVersionTemplate("cairn {{.Version}}\n")
 	root.PersistentFlags().StringVar(&a.repoFlag, "repo", "", "repository directory (default $CAIRN_REPO, else ~/.local/share/cairn)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
+		// An explicitly empty --repo (an unset variable in a script) must
+		// not quietly mean the default repository.
+		if f := c.Flags().Lookup("repo"); f != nil && f.Changed && f.Value.String() == "" {
+			return usageError{errors.New(`--repo "": want a repository directory`)}
+		}
+		return nil
+	}
 	root.AddCommand(a.initCommand(), a.snapCommand(), a.snapshotsCommand(), a.lsCommand(), a.logCommand(),
 		a.diffCommand(), a.restoreCommand(), a.catCommand(), a.sqlCommand(), a.checkCommand(), a.forgetCommand(),
 		a.gcCommand(), a.policyCommand(), a.versionCommand())

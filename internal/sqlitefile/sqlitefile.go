@@ -14,12 +14,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
+
+	"github.com/cairn-dev/cairn/internal/beneath"
 )
 
 // Header is the 16-byte magic at the start of every SQLite 3 database.
@@ -39,6 +43,11 @@ const quietFor = 2 * time.Second
 // otherwise not a database.
 var ErrNotDatabase = errors.New("sqlitefile: not a database")
 
+// ErrMoved reports that SQLite, which opens files by path, did not read
+// the file the caller opened beneath the source directory: a directory on
+// the way was swapped (perhaps for a symlink leading outside) in between.
+var ErrMoved = errors.New("sqlitefile: database moved while it was opened")
+
 // ErrBusy reports that no read snapshot of the source could be obtained within
 // the busy timeout because other connections held conflicting locks.
 var ErrBusy = errors.New("sqlitefile: database busy")
@@ -48,6 +57,14 @@ type Info struct {
 	PageSize   int   // bytes per page of the copy
 	Pages      int   // number of pages in the copy
 	QuickCheck error // nil when PRAGMA quick_check on the copy returned "ok"; otherwise an error describing the first problem
+	// Recovered is "-journal" or "-wal" when SQLite could not read the
+	// original in place and the copy was made from a scratch copy of the
+	// database and that sidecar (hot journal rolled back, log replayed).
+	Recovered string
+	// Unreadable lists sidecar suffixes ("-wal", "-journal") that exist
+	// but could not be read: the copy lacks what they held (commits in a
+	// -wal; a hot journal's undo, so the copy may be half-written).
+	Unreadable []string
 }
 
 // IsDatabase reports whether b (the first bytes of a file) starts with Header.
@@ -58,11 +75,15 @@ func IsDatabase(b []byte) bool {
 // Sniff opens path and reports whether it starts with Header. A file shorter
 // than Header yields false and a nil error.
 func Sniff(path string) (bool, error) {
-	f, err := os.Open(path)
+	// Non-blocking, and only regular files: a FIFO would wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return false, fmt.Errorf("sniff %s: %w", path, err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return false, err
+	}
 	b := make([]byte, len(Header))
 	if _, err := io.ReadFull(f, b); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -133,16 +154,48 @@ func Copy(ctx context.Context, src, dst string, busyTimeout time.Duration) (info
 	if err != nil {
 		return Info{}, fmt.Errorf("resolve source: %w", err)
 	}
+	dir, err := beneath.Open(filepath.Dir(src))
+	if err != nil {
+		return Info{}, fmt.Errorf("open %s: %w", src, err)
+	}
+	defer dir.Close()
+	return CopyAt(ctx, dir, filepath.Base(src), dst, busyTimeout)
+}
+
+// CopyAt is Copy for the database at rel ('/'-separated) beneath dir, for
+// a caller that must never be led outside dir by a symlink: the database
+// and its sidecars are opened beneath dir without following symlinks, and
+// after SQLite (which opens files by path) has read the database, the copy
+// is refused with ErrMoved unless SQLite's descriptors lead to those very
+// files.
+//
+// A database SQLite cannot read in place without writing beside it — a
+// hot rollback journal left by a crashed writer, a -wal without its -shm,
+// a sidecar this user may not write — is copied with its -journal or -wal
+// into the directory of dst, and SQLite rolls back or replays that scratch
+// copy: dst is then the committed state, and the original is never
+// touched. Info.Recovered says when that happened; Info.Unreadable names
+// sidecars that could not be read at all (the copy then lacks what they
+// held).
+func CopyAt(ctx context.Context, dir *beneath.Dir, rel, dst string, busyTimeout time.Duration) (info Info, err error) {
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
+	src, err := openSource(dir, rel)
+	if err != nil {
+		return Info{}, err
+	}
+	defer src.close()
 	dst, err = filepath.Abs(dst)
 	if err != nil {
 		return Info{}, fmt.Errorf("resolve destination: %w", err)
 	}
-	hdr, err := readHeader(src)
+	hdr, err := src.header()
 	if err != nil {
-		return Info{}, fmt.Errorf("read header of %s: %w", src, err)
+		return Info{}, fmt.Errorf("read header of %s: %w", src.path, err)
 	}
 	if !IsDatabase(hdr) {
-		return Info{}, fmt.Errorf("read header of %s: %w: no SQLite header", src, ErrNotDatabase)
+		return Info{}, fmt.Errorf("read header of %s: %w: no SQLite header", src.path, ErrNotDatabase)
 	}
 
 	// Claim dst atomically: it must not exist, and whatever else is there
@@ -161,47 +214,146 @@ func Copy(ctx context.Context, src, dst string, busyTimeout time.Duration) (info
 		}
 	}()
 
-	done := false
-	if q, ok := quietWAL(src, hdr, true); ok {
-		err = copyDatabase(ctx, src, dst, busyTimeout, true)
+	var recovered string
+	var unreadable []string
+	switch {
+	case src.exists("-wal") && !src.exists("-shm"):
+		// Reading it in place would create a -shm beside it (as whoever
+		// runs cairn) or fail: replay the -wal in a scratch copy.
+		recovered, unreadable, err = copyViaScratch(ctx, src, dst, busyTimeout)
+	default:
+		err = copyInPlace(ctx, src, hdr, dst, busyTimeout)
+		if err != nil && ctx.Err() == nil && needsWrite(err) {
+			if terr := os.Truncate(dst, 0); terr != nil {
+				return Info{}, fmt.Errorf("truncate %s: %w", dst, terr)
+			}
+			recovered, unreadable, err = copyViaScratch(ctx, src, dst, busyTimeout)
+		}
+	}
+	if err != nil {
+		return Info{}, err
+	}
+	info, err = geometry(ctx, dst)
+	info.Recovered, info.Unreadable = recovered, unreadable
+	return info, err
+}
+
+// copyInPlace copies the database with SQLite reading the original: the
+// only way to a consistent copy while other processes write to it.
+func copyInPlace(ctx context.Context, src *source, hdr []byte, dst string, busyTimeout time.Duration) error {
+	if q, ok := src.quietWAL(hdr, true); ok {
+		err := copyDatabase(ctx, src, src.path, sourceDSN(src.path, busyPoll, true), dst, busyTimeout)
 		if hook := afterImmutableCopy; hook != nil {
 			hook()
 		}
 		if q.unchanged() {
-			if err != nil {
-				return Info{}, err
-			}
-			done = true
-		} else {
-			// The source moved under the lock-free copy: start again from an
-			// empty destination with locks.
-			if err := os.Truncate(dst, 0); err != nil {
-				return Info{}, fmt.Errorf("truncate %s: %w", dst, err)
-			}
+			return err
+		}
+		// The source moved under the lock-free copy: start again from an
+		// empty destination with locks.
+		if err := os.Truncate(dst, 0); err != nil {
+			return fmt.Errorf("truncate %s: %w", dst, err)
 		}
 	}
-	if !done {
-		if err := copyDatabase(ctx, src, dst, busyTimeout, false); err != nil {
-			return Info{}, err
-		}
-	}
+	src.openWAL(hdr)
+	return copyDatabase(ctx, src, src.path, sourceDSN(src.path, busyPoll, false), dst, busyTimeout)
+}
 
-	return geometry(ctx, dst)
+// needsWrite reports whether SQLite refused a read-only open because it
+// would have had to write: roll back a hot journal, rebuild a -shm, or
+// open a sidecar it may not.
+func needsWrite(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrReadonly || se.Code == sqlite3.ErrCantOpen || se.Code == sqlite3.ErrPerm ||
+			se.Code == sqlite3.ErrIoErr || se.Code == sqlite3.ErrAuth
+	}
+	return errors.Is(err, fs.ErrPermission)
+}
+
+// scratchRetries bounds how often a scratch copy is taken again because
+// the database changed while its files were copied.
+const scratchRetries = 3
+
+// copyViaScratch copies the database's bytes and its -journal or -wal
+// next to dst, lets SQLite open that copy read-write (rolling back the hot
+// journal or replaying the log, as the application would on its next
+// open), and backs the result up into dst. The original is only read.
+func copyViaScratch(ctx context.Context, src *source, dst string, busyTimeout time.Duration) (recovered string, unreadable []string, err error) {
+	scratch := dst + ".scratch"
+	defer func() {
+		for _, p := range append([]string{scratch}, Sidecars(scratch)...) {
+			os.Remove(p)
+		}
+	}()
+	for attempt := 1; ; attempt++ {
+		var stable bool
+		recovered, unreadable, stable, err = src.copyFiles(ctx, scratch)
+		if err != nil {
+			return "", nil, err
+		}
+		if stable {
+			break
+		}
+		if attempt == scratchRetries {
+			return "", nil, fmt.Errorf("copy %s: %w: it kept changing while its files were copied", src.path, ErrBusy)
+		}
+	}
+	dsn := uri(scratch, fmt.Sprintf("mode=rw&_busy_timeout=%d", busyPoll.Milliseconds()))
+	if err := copyDatabase(ctx, nil, scratch, dsn, dst, busyTimeout); err != nil {
+		return "", nil, err
+	}
+	return recovered, unreadable, nil
 }
 
 // copyDatabase copies one read snapshot of src into the existing empty file
 // dst with the online backup API.
-func copyDatabase(ctx context.Context, src, dst string, busyTimeout time.Duration, immutable bool) (err error) {
-	sdb, err := sql.Open("sqlite3", sourceDSN(src, busyTimeout, immutable))
+//
+// src, when set, is the original the DSN names: once SQLite has it open,
+// its descriptors must lead to the files src opened beneath its directory
+// (see source.verify).
+func copyDatabase(ctx context.Context, orig *source, src, dsn, dst string, busy time.Duration) (err error) {
+	sdb, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", src, err)
 	}
 	defer sdb.Close()
-	sconn, err := sdb.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", src, ctxOr(ctx, classify(err)))
+	// Pin one read snapshot of the source. The first read waits for locks
+	// up to the busy timeout; the backup step below then runs inside this
+	// transaction, so it copies exactly this committed state and never has
+	// to restart because a writer committed meanwhile.
+	//
+	// SQLite's own busy handler sleeps without looking at ctx (an
+	// interrupted snapshot waited out the whole timeout), so each attempt
+	// waits at most busyPoll and the retries, up to busy, happen here.
+	deadline := time.Now().Add(busy)
+	var sconn *sql.Conn
+	for {
+		sconn, err = sdb.Conn(ctx)
+		if err == nil {
+			if err = pinRead(ctx, sconn); err == nil {
+				break
+			}
+			sconn.ExecContext(context.Background(), "ROLLBACK") // end a half-begun read; an error only says there was none
+			sconn.Close()
+		} else {
+			err = ctxOr(ctx, classify(err))
+		}
+		if !errors.Is(err, ErrBusy) || ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("open %s: %w", src, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("open %s: %w", src, ctx.Err())
+		case <-time.After(busyPoll):
+		}
 	}
 	defer sconn.Close()
+	defer func() {
+		if _, rerr := sconn.ExecContext(context.Background(), "ROLLBACK"); rerr != nil && err == nil {
+			err = fmt.Errorf("end read of %s: %w", src, rerr)
+		}
+	}()
 
 	// The destination needs no journal: it is ours alone, and a failed
 	// copy is removed. Durability comes from the fsync at the end.
@@ -216,24 +368,13 @@ func copyDatabase(ctx context.Context, src, dst string, busyTimeout time.Duratio
 	}
 	defer dconn.Close()
 
-	// Pin one read snapshot of the source. The first read waits for locks
-	// up to the busy timeout; the backup step below then runs inside this
-	// transaction, so it copies exactly this committed state and never has
-	// to restart because a writer committed meanwhile.
-	if _, err := sconn.ExecContext(ctx, "BEGIN"); err != nil {
-		return fmt.Errorf("begin read of %s: %w", src, ctxOr(ctx, classify(err)))
-	}
-	defer func() {
-		if _, rerr := sconn.ExecContext(context.Background(), "ROLLBACK"); rerr != nil && err == nil {
-			err = fmt.Errorf("end read of %s: %w", src, rerr)
-		}
-	}()
-	var tables int
-	if err := sconn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
-		return fmt.Errorf("begin read of %s: %w", src, ctxOr(ctx, classify(err)))
-	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("back up %s: %w", src, err)
+	}
+	if orig != nil {
+		if err := orig.verify(); err != nil {
+			return err
+		}
 	}
 
 	err = dconn.Raw(func(d any) error {
@@ -251,6 +392,24 @@ func copyDatabase(ctx context.Context, src, dst string, busyTimeout time.Duratio
 	})
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return nil
+}
+
+// busyPoll is how long one attempt to begin a read waits in SQLite's busy
+// handler, and then between attempts: short enough that an interrupt is
+// noticed at once.
+const busyPoll = 50 * time.Millisecond
+
+// pinRead begins a read transaction and reads the schema, which takes the
+// shared lock and pins the snapshot the backup copies.
+func pinRead(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return ctxOr(ctx, classify(err))
+	}
+	var tables int
+	if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+		return ctxOr(ctx, classify(err))
 	}
 	return nil
 }
@@ -373,14 +532,24 @@ func IntegrityCheck(path string) error {
 	if err != nil {
 		return fmt.Errorf("check integrity of %s: %w", path, err)
 	}
-	hdr, err := readHeader(p)
+	dir, err := beneath.Open(filepath.Dir(p))
+	if err != nil {
+		return fmt.Errorf("check integrity of %s: %w", p, err)
+	}
+	defer dir.Close()
+	src, err := openSource(dir, filepath.Base(p))
+	if err != nil {
+		return fmt.Errorf("check integrity of %s: %w", p, err)
+	}
+	defer src.close()
+	hdr, err := src.header()
 	if err != nil {
 		return fmt.Errorf("check integrity of %s: %w", p, err)
 	}
 	if !IsDatabase(hdr) {
 		return fmt.Errorf("check integrity of %s: %w: no SQLite header", p, ErrNotDatabase)
 	}
-	if q, ok := quietWAL(p, hdr, false); ok {
+	if q, ok := src.quietWAL(hdr, false); ok {
 		err := integrity(p, busy, true)
 		// A lock-free read is trusted when the file did not change, and a
 		// failure only if it was also quiet beforehand (so that a change
@@ -410,58 +579,6 @@ func integrity(path string, busy time.Duration, immutable bool) error {
 	return nil
 }
 
-// quiet records the state of a WAL-mode database file that has no -wal file,
-// so that a lock-free read of it can be verified afterwards.
-type quiet struct {
-	path  string
-	fi    os.FileInfo
-	quiet bool // unmodified for at least quietFor before the read
-}
-
-// quietWAL reports whether the database at path, whose header is hdr, can be
-// read without locks (SQLite's immutable mode) instead of with a read-only
-// connection, which on a WAL-mode database creates -wal and -shm files beside
-// it and cannot remove them afterwards. That holds for a WAL-mode database
-// with neither -wal nor -journal file: all committed data is in the main
-// file. If needQuiet, the file must also have gone unmodified for quietFor, so
-// that any write during the read changes its modification time.
-func quietWAL(path string, hdr []byte, needQuiet bool) (*quiet, bool) {
-	if len(hdr) < headerSize || (hdr[18] != 2 && hdr[19] != 2) {
-		return nil, false
-	}
-	if exists(path+"-wal") || exists(path+"-journal") {
-		return nil, false
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, false
-	}
-	age := time.Since(fi.ModTime())
-	q := &quiet{path: path, fi: fi, quiet: age >= quietFor}
-	if needQuiet && !q.quiet {
-		return nil, false
-	}
-	return q, true
-}
-
-// unchanged reports whether the file is still the one recorded, with the
-// same size and modification time, and still has no -wal or -journal file.
-func (q *quiet) unchanged() bool {
-	if exists(q.path+"-wal") || exists(q.path+"-journal") {
-		return false
-	}
-	fi, err := os.Stat(q.path)
-	if err != nil {
-		return false
-	}
-	return os.SameFile(q.fi, fi) && fi.Size() == q.fi.Size() && fi.ModTime().Equal(q.fi.ModTime())
-}
-
-func exists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil || !errors.Is(err, os.ErrNotExist)
-}
-
 // resolve returns the absolute path of path with symbolic links resolved, as
 // SQLite resolves them before naming the -wal, -shm and -journal files.
 func resolve(path string) (string, error) {
@@ -470,21 +587,6 @@ func resolve(path string) (string, error) {
 		return "", err
 	}
 	return filepath.EvalSymlinks(p)
-}
-
-// readHeader returns up to the first 100 bytes of the file at path.
-func readHeader(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b := make([]byte, headerSize)
-	n, err := io.ReadFull(f, b)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, err
-	}
-	return b[:n], nil
 }
 
 // sourceDSN names the database at path for a read-only connection.

@@ -1,0 +1,185 @@
+package snapshot
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// makeRowsDB creates a rollback-journal database with n committed rows.
+func makeRowsDB(t testing.TB, path string, n int) {
+	t.Helper()
+	db := openDB(t, path, "_journal_mode=DELETE")
+	mustExec(t, db, "CREATE TABLE item(id INTEGER PRIMARY KEY, body TEXT)")
+	mustExec(t, db, "INSERT INTO item(body) SELECT 'committed ' || value FROM (WITH RECURSIVE c(value) AS (SELECT 1 UNION ALL SELECT value+1 FROM c WHERE value < ?) SELECT value FROM c)", n)
+	db.Close()
+}
+
+// TestCrashHelperProcess is not a test: TestHotJournal runs it as a child
+// that starts a big transaction, spills it into the database file (so the
+// -journal is hot) and waits to be killed.
+func TestCrashHelperProcess(t *testing.T) {
+	if os.Getenv(envHelper) != "crash" {
+		t.Skip("helper process only")
+	}
+	db := openDB(t, os.Getenv(envDB), "_journal_mode=DELETE&cache_size=1")
+	mustExec(t, db, "PRAGMA cache_size = 1") // spill dirty pages to the file at once
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO item(body) SELECT 'uncommitted ' || hex(randomblob(500)) FROM (WITH RECURSIVE c(value) AS (SELECT 1 UNION ALL SELECT value+1 FROM c WHERE value < 3000) SELECT value FROM c)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("UPDATE item SET body = 'overwritten' WHERE id <= 50"); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("ready")
+	select {} // killed here, mid-transaction
+}
+
+// crashMidTransaction leaves the database at path with a hot journal: a
+// child process is killed with SIGKILL inside a transaction that already
+// wrote into the database file.
+func crashMidTransaction(t *testing.T, path string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envHelper+"=crash", envDB+"="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "ready" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("crash helper: %q %s", sc.Text(), stderr.String())
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if fi, err := os.Stat(path + "-journal"); err != nil || fi.Size() == 0 {
+		t.Fatalf("no hot journal after the crash: %v", err)
+	}
+}
+
+func readAll(t testing.TB, paths ...string) map[string][]byte {
+	t.Helper()
+	m := map[string][]byte{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			m[p] = b
+		}
+	}
+	return m
+}
+
+func sameFiles(t testing.TB, before, after map[string][]byte) {
+	t.Helper()
+	for p, b := range before {
+		if !bytes.Equal(after[p], b) {
+			t.Errorf("%s was changed by the snapshot", p)
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok {
+			t.Errorf("%s was created by the snapshot", p)
+		}
+	}
+}
+
+// A database whose writer crashed mid-transaction (a hot rollback journal)
+// is captured in its committed state, the rest of the source with it, and
+// the original database and journal are left exactly as they were.
+func TestHotJournal(t *testing.T) {
+	r := newRepo(t, t.TempDir())
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "notes.txt"), "notes")
+	db := filepath.Join(src, "app.db")
+	makeRowsDB(t, db, 100)
+	crashMidTransaction(t, db)
+	backdate(t, src, time.Hour)
+	files := []string{db, db + "-journal", db + "-wal", db + "-shm"}
+	before := readAll(t, files...)
+
+	res := r.snap(t, src, Options{})
+	if res.New != 3 || len(res.Unreadable) != 0 {
+		t.Errorf("snapshot: %+v, want 3 new and nothing unreadable", res)
+	}
+	got := r.restoreTo(t, res.ID, "app.db")
+	integrityOK(t, got)
+	if n := countRows(t, got, "SELECT count(*) FROM item WHERE body LIKE 'committed %'"); n != 100 {
+		t.Errorf("captured %d committed rows, want 100", n)
+	}
+	if n := countRows(t, got, "SELECT count(*) FROM item"); n != 100 {
+		t.Errorf("captured %d rows, want the 100 committed ones only", n)
+	}
+	if rows := r.query(t, "SELECT capture, db_check FROM version WHERE path = 'app.db'"); len(rows) != 1 || rows[0] != "sqlite ok" {
+		t.Errorf("app.db version = %v, want sqlite ok", rows)
+	}
+	sameFiles(t, before, readAll(t, files...))
+}
+
+// A stray -journal (not one SQLite wrote for this database) makes a
+// read-only open fail just like a hot one; the database is still captured.
+func TestStrayJournal(t *testing.T) {
+	r := newRepo(t, t.TempDir())
+	src := t.TempDir()
+	db := filepath.Join(src, "app.db")
+	makeRowsDB(t, db, 10)
+	writeFile(t, db+"-journal", "\x01not a journal at all, but not empty either")
+	backdate(t, src, time.Hour)
+	before := readAll(t, db, db+"-journal")
+	res := r.snap(t, src, Options{})
+	got := r.restoreTo(t, res.ID, "app.db")
+	integrityOK(t, got)
+	if n := countRows(t, got, "SELECT count(*) FROM item"); n != 10 {
+		t.Errorf("captured %d rows, want 10", n)
+	}
+	sameFiles(t, before, readAll(t, db, db+"-journal", db+"-shm", db+"-wal"))
+}
+
+// A WAL database with its -wal but no -shm (copied from elsewhere, or the
+// -shm was removed) is captured with the commits in its -wal, and no -shm
+// is created beside it.
+func TestWALWithoutShm(t *testing.T) {
+	r := newRepo(t, t.TempDir())
+	src := t.TempDir()
+	work := t.TempDir()
+	live := filepath.Join(work, "live.db")
+	w := openDB(t, live, "_journal_mode=WAL")
+	mustExec(t, w, "PRAGMA wal_autocheckpoint = 0")
+	mustExec(t, w, "CREATE TABLE item(id INTEGER PRIMARY KEY, body TEXT)")
+	mustExec(t, w, "INSERT INTO item(body) SELECT 'row ' || value FROM (WITH RECURSIVE c(value) AS (SELECT 1 UNION ALL SELECT value+1 FROM c WHERE value < 70) SELECT value FROM c)")
+	db := filepath.Join(src, "app.db")
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(live + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, db+suffix, string(b))
+	}
+	w.Close()
+	backdate(t, src, time.Hour)
+	before := readAll(t, db, db+"-wal")
+	res := r.snap(t, src, Options{})
+	if got := r.livePaths(t, src); len(got) != 2 || got[1] != "app.db" {
+		t.Errorf("live paths = %v, want . and app.db", got)
+	}
+	got := r.restoreTo(t, res.ID, "app.db")
+	integrityOK(t, got)
+	if n := countRows(t, got, "SELECT count(*) FROM item"); n != 70 {
+		t.Errorf("captured %d rows, want the 70 committed in the -wal", n)
+	}
+	sameFiles(t, before, readAll(t, db, db+"-wal", db+"-shm", db+"-journal"))
+}
