@@ -42,6 +42,8 @@ type Options struct {
 	Now          func() time.Time
 	// Progress, when set, is called about every 200ms while files are read.
 	Progress func(Progress)
+
+	healAttempt int // how often this snapshot restarted to heal (heal.go)
 }
 
 // Progress is a running count for a status line.
@@ -179,6 +181,12 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	res, err := r.execute(ctx, plan, warn)
 	if err != nil {
 		return nil, err
+	}
+	if again, err := r.healMissing(ctx); err != nil {
+		return nil, err
+	} else if again {
+		opts.healAttempt++
+		return Run(ctx, d, source, opts)
 	}
 	commit := r.build(plan, res, live)
 	commit.Source, commit.Started, commit.Label, commit.Tags = root, started, opts.Label, opts.Tags
