@@ -67,8 +67,9 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, readData bo
 			}
 		}
 		switch {
-		case missing:
+		case missing && len(chunks) > 0:
 			r.Missing = append(r.Missing, p.Name)
+		case missing: // healed: nothing refers to it, gc drops its row
 		case p.Missing:
 			present = append(present, p.Name) // put back from a copy
 		}
