@@ -49,7 +49,7 @@ that are unrecoverable: no source still has their bytes.
 				fmt.Fprintf(a.stdout, "%d missing pack(s) recorded: the next cairn snap of each source stores again what its files still hold\n", len(rep.Missing))
 			}
 			if len(rep.Unreferenced) > 0 {
-				fmt.Fprintf(a.stdout, "%d pack(s) not in the catalog (left by an interrupted run; cairn gc removes them)\n", len(rep.Unreferenced))
+				fmt.Fprintf(a.stdout, "%d pack(s) not in the catalog (left by an interrupted run; cairn gc removes those that hold nothing a file uses)\n", len(rep.Unreferenced))
 			}
 			read := ""
 			if readData {
