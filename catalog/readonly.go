@@ -37,6 +37,11 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	err = r.QueryRowContext(ctx, `SELECT (SELECT application_id FROM pragma_application_id),
 		(SELECT user_version FROM pragma_user_version)`).Scan(&appID, &version)
 	switch latest := latestVersion(); {
+	case err != nil && nonEmpty(path+"-wal"):
+		// Commits wait in -wal, and reading them means rebuilding the
+		// -shm index, which needs write access.
+		err = fmt.Errorf("read catalog %s: %w; %s holds commits that only a process with write access can read in (run any cairn command there once with write access, or copy the repository)",
+			path, err, filepath.Base(path)+"-wal")
 	case err != nil:
 		err = fmt.Errorf("read catalog %s (read-only): %w", path, err)
 	case appID != ApplicationID:
