@@ -48,18 +48,28 @@ func (r *run) missingReused(ctx context.Context) ([]string, error) {
 const healRetries = 3
 
 // healMissing records the missing packs the snapshot was about to reuse
-// and says whether to run the snapshot again. The packs written by the
+// and returns them: the snapshot then runs again. The packs written by the
 // abandoned attempt are unreferenced; gc removes them.
-func (r *run) healMissing(ctx context.Context) (again bool, err error) {
+func (r *run) healMissing(ctx context.Context) ([]string, error) {
 	missing, err := r.missingReused(ctx)
 	if err != nil || len(missing) == 0 {
-		return false, err
+		return nil, err
 	}
 	if r.opts.healAttempt >= healRetries {
-		return false, fmt.Errorf("packs keep vanishing from the store while the snapshot runs (%d after %d attempts, e.g. %s)", len(missing), healRetries, missing[0])
+		return nil, fmt.Errorf("packs keep vanishing from the store while the snapshot runs (%d after %d attempts, e.g. %s)", len(missing), healRetries, missing[0])
 	}
 	if err := r.DB.SetPacksMissing(ctx, missing, nil); err != nil {
-		return false, err
+		return nil, err
 	}
-	return true, nil
+	return missing, nil
+}
+
+// warnHealed tells, once the snapshot found packs missing, that it stored
+// their chunks again where the source still had them.
+func (r *run) warnHealed(warn func(path, kind, msg string)) {
+	if len(r.opts.healed) == 0 {
+		return
+	}
+	warn(".", "missing-pack", fmt.Sprintf("%d pack(s) were missing from the store (e.g. %s); the chunks of theirs this source still has were stored again, which also heals the older snapshots that share them",
+		len(r.opts.healed), r.opts.healed[0]))
 }

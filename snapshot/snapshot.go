@@ -43,7 +43,8 @@ type Options struct {
 	// Progress, when set, is called about every 200ms while files are read.
 	Progress func(Progress)
 
-	healAttempt int // how often this snapshot restarted to heal (heal.go)
+	healAttempt int      // how often this snapshot restarted to heal (heal.go)
+	healed      []string // the missing packs it found
 }
 
 // Progress is a running count for a status line.
@@ -182,12 +183,14 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	if again, err := r.healMissing(ctx); err != nil {
+	if missing, err := r.healMissing(ctx); err != nil {
 		return nil, err
-	} else if again {
+	} else if len(missing) > 0 {
 		opts.healAttempt++
+		opts.healed = append(opts.healed, missing...)
 		return Run(ctx, d, source, opts)
 	}
+	r.warnHealed(warn)
 	commit := r.build(plan, res, live)
 	commit.Source, commit.Started, commit.Label, commit.Tags = root, started, opts.Label, opts.Tags
 	r.guard(ctx, plan, res, live, src.ID, warn)
