@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/cairn-dev/cairn/blobstore"
@@ -34,6 +35,8 @@ var (
 	ErrNotRepository = errors.New("not a cairn repository")
 	// ErrTooNew means a newer cairn wrote the repository.
 	ErrTooNew = errors.New("repository written by a newer cairn")
+	// ErrReadOnly refuses a write to a repository opened read-only.
+	ErrReadOnly = errors.New("repository is read-only")
 )
 
 // Repo is an open repository.
@@ -46,6 +49,8 @@ type Repo struct {
 	Now func() time.Time
 	// Waiting is told when a command waits for another one's lock.
 	Waiting func(msg string)
+
+	readOnly bool
 }
 
 // DefaultDir is the repository used without --repo: $CAIRN_REPO, else
@@ -88,7 +93,16 @@ func Open(ctx context.Context, dir string, create bool) (*Repo, error) {
 			return nil, fmt.Errorf("create repository %s: %w", abs, err)
 		}
 	}
-	db, err := catalog.Open(ctx, filepath.Join(abs, catalogName), create)
+	// Without write permission (read-only media, another user's
+	// repository) the catalog is opened read-only, creating nothing beside
+	// it, so that every command that only reads still works.
+	readOnly := !writable(abs)
+	var db *catalog.DB
+	if readOnly {
+		db, err = catalog.OpenReadOnly(ctx, filepath.Join(abs, catalogName))
+	} else {
+		db, err = catalog.Open(ctx, filepath.Join(abs, catalogName), create)
+	}
 	if err != nil {
 		if errors.Is(err, catalog.ErrNotCatalog) {
 			return nil, fmt.Errorf("%s: %w: %v", abs, ErrNotRepository, err)
@@ -96,9 +110,12 @@ func Open(ctx context.Context, dir string, create bool) (*Repo, error) {
 		if errors.Is(err, catalog.ErrTooNew) {
 			return nil, fmt.Errorf("%s: %w: %v", abs, ErrTooNew, err)
 		}
+		if errors.Is(err, catalog.ErrNeedsUpgrade) {
+			return nil, fmt.Errorf("%s: %w", abs, err)
+		}
 		return nil, err
 	}
-	r := &Repo{Dir: abs, DB: db, Now: time.Now}
+	r := &Repo{Dir: abs, DB: db, Now: time.Now, readOnly: readOnly}
 	if err := r.loadMeta(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -189,13 +206,40 @@ func (r *Repo) Close() error {
 
 func (r *Repo) tmpDir() string { return filepath.Join(r.Dir, "tmp") }
 
+// writable reports whether this process may write the repository in dir:
+// create files there and change its catalog. access(2) answers for the
+// process's own ids, root included, and says EROFS on read-only media.
+func writable(dir string) bool {
+	const wOK = 2
+	if err := syscall.Access(dir, wOK); err != nil {
+		return errors.Is(err, syscall.ENOENT) // to be created: that may fail on its own
+	}
+	err := syscall.Access(filepath.Join(dir, catalogName), wOK)
+	return err == nil || errors.Is(err, syscall.ENOENT)
+}
+
+// ReadOnly reports whether the repository was opened read-only because
+// this process may not write it; commands that write then fail with
+// ErrReadOnly.
+func (r *Repo) ReadOnly() bool { return r.readOnly }
+
+func (r *Repo) errReadOnly() error {
+	return fmt.Errorf("%s: %w (no write permission, or read-only media); only commands that read work here", r.Dir, ErrReadOnly)
+}
+
 // lockRepo takes the repository-wide lock.
 func (r *Repo) lockRepo(ctx context.Context, kind repolock.Kind) (*repolock.Lock, error) {
+	if r.readOnly && kind == repolock.Exclusive {
+		return nil, r.errReadOnly()
+	}
 	return repolock.Acquire(ctx, filepath.Join(r.Dir, "lock"), kind, "repository lock", r.Waiting)
 }
 
 // lockSource serialises everything that writes one source's history.
 func (r *Repo) lockSource(ctx context.Context, source string) (*repolock.Lock, error) {
+	if r.readOnly {
+		return nil, r.errReadOnly()
+	}
 	dir := filepath.Join(r.Dir, "locks")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)

@@ -32,7 +32,7 @@ var (
 // readers, which WAL lets run beside the writer.
 type DB struct {
 	path string
-	w    *sql.DB
+	w    *sql.DB // nil when opened read-only
 	r    *sql.DB
 	// Now stamps rows with the time; tests replace it.
 	Now func() time.Time
@@ -130,7 +130,21 @@ func probeHeader(path string) (ok bool, err error) {
 	if latest := latestVersion(); appID == ApplicationID && version > latest {
 		return false, fmt.Errorf("%s has format %d, this cairn knows up to %d; upgrade cairn: %w", path, version, latest, ErrTooNew)
 	}
+	// Most SQLite files leave application_id 0. A WAL-mode one (bytes 18
+	// and 19 are 2) would get -wal and -shm created beside it by any open,
+	// even a read-only one; with no -wal file its header is the whole
+	// truth, and a schema (a non-zero schema cookie) or a user_version
+	// without cairn's application_id is someone else's database.
+	walMode := h[18] == 2 || h[19] == 2
+	if appID == 0 && walMode && !nonEmpty(path+"-wal") && (binary.BigEndian.Uint32(h[40:]) != 0 || version != 0) {
+		return false, fmt.Errorf("%s belongs to another program (a WAL-mode SQLite database without cairn's application_id): %w", path, ErrNotCatalog)
+	}
 	return true, nil
+}
+
+func nonEmpty(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Size() > 0
 }
 
 // probe inspects an existing file read-only before anything may write to it.
@@ -170,6 +184,9 @@ func probe(ctx context.Context, path string) error {
 
 // Close closes both connection pools.
 func (db *DB) Close() error {
+	if db.w == nil {
+		return db.r.Close()
+	}
 	return errors.Join(db.r.Close(), db.w.Close())
 }
 
@@ -231,6 +248,9 @@ func (db *DB) InitMeta(ctx context.Context, kv map[string]string) (map[string]st
 
 // Write runs fn in one immediate write transaction.
 func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if db.w == nil {
+		return fmt.Errorf("write %s: %w", db.path, ErrOpenedReadOnly)
+	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", noSpace(err))
@@ -258,6 +278,9 @@ func noSpace(err error) error {
 // Checkpoint folds the WAL back into the main file; called after large
 // deletions so the file can shrink and readers stay fast.
 func (db *DB) Checkpoint(ctx context.Context) error {
+	if db.w == nil {
+		return nil
+	}
 	_, err := db.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 	return err
 }

@@ -130,6 +130,9 @@ func commit(ctx context.Context, tx *sql.Tx, c *Commit) (int64, error) {
 			return 0, fmt.Errorf("insert pack %s: %w", p.Name, err)
 		}
 	}
+	if err := repointMissing(ctx, tx, c.NewChunks, packIDs); err != nil {
+		return 0, err
+	}
 	chunkIDs, err := insertChunks(ctx, tx, c.NewChunks, packIDs)
 	if err != nil {
 		return 0, err

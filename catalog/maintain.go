@@ -2,7 +2,11 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/mattn/go-sqlite3"
 )
 
 // Pack is a pack file the catalog knows.
@@ -10,11 +14,13 @@ type Pack struct {
 	ID   int64
 	Name string
 	Size int64
+	// Missing: the pack was found missing from the store (see MarkPacksMissing).
+	Missing bool
 }
 
 // Packs lists every recorded pack.
 func (db *DB) Packs(ctx context.Context) ([]Pack, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT id, name, size FROM pack ORDER BY id")
+	rows, err := db.r.QueryContext(ctx, "SELECT id, name, size, missing_ns IS NOT NULL FROM pack ORDER BY id")
 	if err != nil {
 		return nil, fmt.Errorf("list packs: %w", err)
 	}
@@ -22,7 +28,7 @@ func (db *DB) Packs(ctx context.Context) ([]Pack, error) {
 	var out []Pack
 	for rows.Next() {
 		var p Pack
-		if err := rows.Scan(&p.ID, &p.Name, &p.Size); err != nil {
+		if err := rows.Scan(&p.ID, &p.Name, &p.Size, &p.Missing); err != nil {
 			return nil, err
 		}
 		out = append(out, p)
@@ -33,7 +39,7 @@ func (db *DB) Packs(ctx context.Context) ([]Pack, error) {
 // ChunksInPack lists the chunks recorded in one pack, in the order they
 // are stored.
 func (db *DB) ChunksInPack(ctx context.Context, packID int64) ([]ChunkLoc, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT c.id, c.hash, p.name, c.offset, c.length, c.size, c.plain_offset
+	rows, err := db.r.QueryContext(ctx, `SELECT `+chunkLocColumns+`
 		FROM chunk c JOIN pack p ON p.id = c.pack_id WHERE c.pack_id = ? ORDER BY c.offset, c.plain_offset`, packID)
 	if err != nil {
 		return nil, fmt.Errorf("list chunks of pack %d: %w", packID, err)
@@ -138,14 +144,50 @@ func (db *DB) DanglingVersions(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// IntegrityCheck runs SQLite's own check of the catalog file.
+// ErrCatalogDamaged means PRAGMA integrity_check found the catalog file
+// damaged: pages, or indexes that disagree with their tables.
+var ErrCatalogDamaged = errors.New("catalog: damaged")
+
+// maxIntegrityProblems bounds what integrity_check reports: the first few
+// problems say enough, and one bad page can produce thousands.
+const maxIntegrityProblems = 10
+
+// IntegrityCheck runs PRAGMA integrity_check, which reads every page and,
+// unlike quick_check, compares every index with its table: a stale index
+// page passes quick_check, and gc once trusted such an index to decide what
+// was unreferenced. Damage gives an error wrapping ErrCatalogDamaged that
+// names the first problems.
 func (db *DB) IntegrityCheck(ctx context.Context) error {
-	var res string
-	if err := db.r.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&res); err != nil {
-		return fmt.Errorf("check catalog: %w", err)
+	rows, err := db.r.QueryContext(ctx, fmt.Sprintf("PRAGMA integrity_check(%d)", maxIntegrityProblems))
+	if err != nil {
+		return integrityError(err)
 	}
-	if res != "ok" {
-		return fmt.Errorf("catalog file is damaged: %s", res)
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return integrityError(err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return integrityError(err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrCatalogDamaged, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// integrityError classifies an error of the check itself: SQLite stopping
+// on a page it cannot parse is damage too.
+func integrityError(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB) {
+		return fmt.Errorf("%w: %v", ErrCatalogDamaged, err)
+	}
+	return fmt.Errorf("check catalog: %w", err)
 }

@@ -17,6 +17,8 @@ func TestProbeLeavesNoSidecars(t *testing.T) {
 		want    error
 	}{
 		"foreign": {"PRAGMA application_id = 4660", ErrNotCatalog},
+		// Most SQLite files leave application_id 0.
+		"foreign without application_id": {"SELECT 1", ErrNotCatalog},
 		"newer":   {"PRAGMA application_id = 1668443697; PRAGMA user_version = 99", ErrTooNew},
 	} {
 		t.Run(name, func(t *testing.T) {

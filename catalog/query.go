@@ -131,7 +131,9 @@ func (db *DB) versions(ctx context.Context, query string, args ...any) ([]*Versi
 }
 
 // LiveVersions returns the live (newest) version of every path of a source,
-// keyed by path: the baseline a new snapshot is compared with.
+// keyed by path: the baseline a new snapshot is compared with. A version
+// whose content uses a chunk of a missing pack comes with FpCtimeNs -1, so
+// that the snapshot reads it again (see missing.go).
 func (db *DB) LiveVersions(ctx context.Context, sourceID int64) (map[string]*Version, error) {
 	vs, err := db.versions(ctx, "WHERE v.source_id = ? AND v.last_snapshot_id IS NULL", sourceID)
 	if err != nil {
@@ -140,6 +142,9 @@ func (db *DB) LiveVersions(ctx context.Context, sourceID int64) (map[string]*Ver
 	m := make(map[string]*Version, len(vs))
 	for _, v := range vs {
 		m[v.Path] = v
+	}
+	if err := db.markOnMissing(ctx, sourceID, m); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
@@ -189,17 +194,10 @@ func (db *DB) SnapshotRange(ctx context.Context, sourceID int64, v *Version) (fi
 	return f.Int64, l.Int64, err
 }
 
-// ChunkID looks up a stored chunk by hash on the read pool.
+// ChunkID looks up a stored chunk by hash on the read pool; see FindChunk.
 func (db *DB) ChunkID(ctx context.Context, hash []byte) (int64, bool, error) {
-	var id int64
-	err := db.r.QueryRowContext(ctx, "SELECT id FROM chunk WHERE hash = ?", hash).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("look up chunk: %w", err)
-	}
-	return id, true, nil
+	id, _, found, err := db.FindChunk(ctx, hash)
+	return id, found, err
 }
 
 // HasChunks reports whether any chunk is stored (an empty repository needs
@@ -219,6 +217,8 @@ type ChunkLoc struct {
 	Offset, Length int64
 	Size           int64
 	PlainOffset    int64
+	// Missing: the pack was found missing from the store (pack.missing_ns).
+	Missing bool
 }
 
 // Entry is l as the blobstore names it.
@@ -336,7 +336,7 @@ func (db *DB) chunksAmong(ctx context.Context, ids []int64) (map[int64]ChunkLoc,
 	if len(ids) == 0 {
 		return out, nil
 	}
-	st, err := db.r.PrepareContext(ctx, `SELECT c.id, c.hash, p.name, c.offset, c.length, c.size, c.plain_offset
+	st, err := db.r.PrepareContext(ctx, `SELECT `+chunkLocColumns+`
 		FROM chunk c JOIN pack p ON p.id = c.pack_id WHERE c.id BETWEEN ? AND ?`)
 	if err != nil {
 		return nil, fmt.Errorf("read chunks: %w", err)
@@ -372,12 +372,14 @@ func (db *DB) chunksAmong(ctx context.Context, ids []int64) (map[int64]ChunkLoc,
 	return out, nil
 }
 
-// scanChunkLoc reads a row of (id, hash, pack name, offset, length, size,
-// plain_offset).
+// chunkLocColumns are what scanChunkLoc reads, from chunk c JOIN pack p.
+const chunkLocColumns = `c.id, c.hash, p.name, c.offset, c.length, c.size, c.plain_offset, p.missing_ns IS NOT NULL`
+
+// scanChunkLoc reads a row of chunkLocColumns.
 func scanChunkLoc(rows *sql.Rows) (ChunkLoc, error) {
 	var l ChunkLoc
 	var hash []byte
-	err := rows.Scan(&l.ID, &hash, &l.Pack, &l.Offset, &l.Length, &l.Size, &l.PlainOffset)
+	err := rows.Scan(&l.ID, &hash, &l.Pack, &l.Offset, &l.Length, &l.Size, &l.PlainOffset, &l.Missing)
 	copy(l.Hash[:], hash)
 	return l, err
 }
@@ -392,7 +394,7 @@ func (db *DB) chunkLocs(ctx context.Context, ids []int64) ([]ChunkLoc, error) {
 		for j < len(ids) && ids[j] == ids[j-1]+1 {
 			j++
 		}
-		rows, err := db.r.QueryContext(ctx, `SELECT c.id, c.hash, p.name, c.offset, c.length, c.size, c.plain_offset
+		rows, err := db.r.QueryContext(ctx, `SELECT `+chunkLocColumns+`
 			FROM chunk c JOIN pack p ON p.id = c.pack_id WHERE c.id BETWEEN ? AND ? ORDER BY c.id`, ids[i], ids[j-1])
 		if err != nil {
 			return nil, fmt.Errorf("read chunks: %w", err)

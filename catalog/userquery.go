@@ -80,7 +80,7 @@ type QueryResult struct {
 // opened read-only, writes and ATTACH and extensions are refused by an
 // authorizer, and ctx bounds how long it runs.
 func UserQuery(ctx context.Context, catalogPath, query string) (*QueryResult, error) {
-	db, err := sql.Open(readOnlyDriver, "file:"+url.PathEscape(catalogPath)+"?mode=ro&_query_only=1&_busy_timeout=5000")
+	db, err := sql.Open(readOnlyDriver, "file:"+url.PathEscape(catalogPath)+"?"+ReadOnlyParams(catalogPath)+"&_query_only=1&_busy_timeout=5000")
 	if err != nil {
 		return nil, err
 	}

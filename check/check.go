@@ -1,7 +1,11 @@
-// Package check verifies a repository: the catalog's own invariants, that
-// every pack it records exists with its recorded size, and (with ReadData)
-// that every chunk reads back, decompresses and hashes to its id. Damage is
-// traced to the files and snapshots it affects.
+// Package check verifies a repository: the catalog file (PRAGMA
+// integrity_check, which also compares every index with its table) and its
+// own invariants, that every pack it records exists with its recorded size,
+// and (with ReadData) that every pack's footer is whole and agrees with the
+// catalog and that every chunk reads back, decompresses and hashes to its
+// id. Damage is traced to the files and snapshots it affects. Packs found
+// missing are recorded in the catalog, so that the next snapshot of a
+// source stores their chunks again where the source still has them.
 package check
 
 import (
@@ -21,6 +25,11 @@ type Report struct {
 	Problems                []string           // one line each
 	Affected                []catalog.Affected // files that cannot be restored intact
 	Unreferenced            []string           // packs in the store the catalog does not know (gc removes them)
+	// Missing lists the recorded packs the store does not have.
+	// MissingRecorded says whether the catalog now records them (it
+	// cannot when the repository is read-only).
+	Missing         []string
+	MissingRecorded bool
 
 	badChunkIDs map[int64]bool
 }
@@ -43,6 +52,7 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, readData bo
 	r.Packs = len(packs)
 	badChunks := map[int64]bool{}
 	known := map[string]bool{}
+	var present []string
 	for _, p := range packs {
 		known[p.Name] = true
 		chunks, err := db.ChunksInPack(ctx, p.ID)
@@ -50,11 +60,24 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, readData bo
 			return nil, err
 		}
 		r.Chunks += len(chunks)
-		if bad := checkPack(ctx, store, p, chunks, readData, r); bad {
+		bad, missing := checkPack(ctx, store, p, chunks, readData, r)
+		if bad {
 			for _, c := range chunks {
 				badChunks[c.ID] = true
 			}
 		}
+		switch {
+		case missing && len(chunks) > 0:
+			r.Missing = append(r.Missing, p.Name)
+		case missing: // healed: nothing refers to it, gc drops its row
+		case p.Missing:
+			present = append(present, p.Name) // put back from a copy
+		}
+	}
+	if err := db.SetPacksMissing(ctx, r.Missing, present); err == nil {
+		r.MissingRecorded = true
+	} else if !errors.Is(err, catalog.ErrOpenedReadOnly) {
+		return nil, err
 	}
 	if readData {
 		// Per-chunk verification happened in checkPack; collect which ones.
@@ -128,28 +151,33 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, readData bo
 	return r, nil
 }
 
-// checkPack verifies one pack; it returns true when the whole pack is
-// unusable (missing or the wrong size). Damaged chunks of a readable pack
-// are added to r.badChunkIDs.
-func checkPack(ctx context.Context, store blobstore.Store, p catalog.Pack, chunks []catalog.ChunkLoc, readData bool, r *Report) bool {
+// checkPack verifies one pack; bad means the whole pack is unusable
+// (missing or too short), missing that the store does not have it.
+// Damaged chunks of a readable pack are added to r.badChunkIDs.
+func checkPack(ctx context.Context, store blobstore.Store, p catalog.Pack, chunks []catalog.ChunkLoc, readData bool, r *Report) (bad, missing bool) {
 	size, err := store.Stat(ctx, p.Name)
 	if errors.Is(err, blobstore.ErrNotFound) {
-		r.Problems = append(r.Problems, fmt.Sprintf("pack %s is missing (%d chunks lost)", p.Name, len(chunks)))
-		return true
+		if len(chunks) > 0 {
+			// A missing pack whose chunks were all stored again (healed)
+			// holds nothing anyone needs; gc drops its row.
+			r.Problems = append(r.Problems, fmt.Sprintf("pack %s is missing (%d chunks lost)", p.Name, len(chunks)))
+		}
+		return true, true
 	}
 	if err != nil {
 		r.Problems = append(r.Problems, fmt.Sprintf("pack %s: %v", p.Name, err))
-		return true
+		return true, false
 	}
 	if size != p.Size {
 		r.Problems = append(r.Problems, fmt.Sprintf("pack %s has %d bytes, the catalog recorded %d", p.Name, size, p.Size))
 		if size < p.Size && !readData {
-			return true
+			return true, false
 		}
 	}
 	if !readData {
-		return false
+		return false, false
 	}
+	checkFooter(ctx, store, p, chunks, r)
 	var buf []byte
 	// Chunks come in pack order, so a blob holding several is
 	// decompressed once for all of them.
@@ -171,5 +199,36 @@ func checkPack(ctx context.Context, store blobstore.Store, p catalog.Pack, chunk
 		}
 		buf = data
 	}
-	return false
+	return false, false
+}
+
+// checkFooter verifies a pack's footer and trailer, and that every chunk
+// the catalog places in the pack is listed there at the same place. The
+// chunks still read back without the footer, but it is what makes a pack
+// self-describing: what check verifies alone, and what a lost catalog
+// would be rebuilt from. The footer may list more chunks than the catalog
+// (dead ones, or chunks another snapshot stored first).
+func checkFooter(ctx context.Context, store blobstore.Store, p catalog.Pack, chunks []catalog.ChunkLoc, r *Report) {
+	entries, err := blobstore.ReadIndex(ctx, store, p.Name)
+	if err != nil {
+		r.Problems = append(r.Problems, fmt.Sprintf("pack %s: footer: %v", p.Name, err))
+		return
+	}
+	byID := make(map[blobstore.ID]blobstore.Entry, len(entries))
+	for _, e := range entries {
+		byID[e.ID] = e
+	}
+	disagree := 0
+	var first string
+	for _, c := range chunks {
+		if e, ok := byID[c.Hash]; !ok || e != c.Entry() {
+			if disagree == 0 {
+				first = blobstore.ID(c.Hash).String()
+			}
+			disagree++
+		}
+	}
+	if disagree > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("pack %s: footer disagrees with the catalog on %d chunk(s), first %s", p.Name, disagree, first))
+	}
 }

@@ -15,10 +15,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/catalog"
 )
+
+// ErrUnsafe means gc found the catalog damaged, or in contradiction with
+// the packs, and deleted nothing: what looks unreferenced may be live.
+var ErrUnsafe = errors.New("gc: refusing to delete anything")
 
 // Options tune a collection.
 type Options struct {
@@ -38,87 +43,65 @@ type Report struct {
 	Problems      []string // packs left alone because they could not be read
 }
 
+// repack is a pack to copy without its dead chunks.
+type repack struct {
+	pack  catalog.Pack
+	keep  []catalog.ChunkLoc
+	freed int64
+	holed map[int64]bool // offsets of kept blobs that also hold dead chunks
+}
+
+// plan is what a collection will delete and repack.
+type plan struct {
+	contents   []int64 // unused content rows
+	dead       []int64 // dead chunk rows
+	emptyPacks []catalog.Pack
+	repacks    []repack
+	orphans    []string
+}
+
 // Run collects garbage. The caller holds the exclusive repository lock.
+//
+// Nothing is deleted unless three things agree: SQLite's integrity_check
+// finds the catalog whole (indexes included), the graph from versions to
+// chunks, read without any index, has no dangling link, and the footer of
+// every pack about to be deleted or repacked holds no chunk that a content
+// still uses unless the catalog keeps that chunk in a pack that stays. One
+// stale index page, or one damaged pack name, once made gc delete live packs.
 func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Options) (*Report, error) {
 	if opts.MaxUnused <= 0 {
 		opts.MaxUnused = 0.10
 	}
+	if err := db.IntegrityCheck(ctx); err != nil {
+		if errors.Is(err, catalog.ErrCatalogDamaged) {
+			return nil, fmt.Errorf("%w: %v", ErrUnsafe, err)
+		}
+		return nil, err
+	}
+	refs, err := db.ScanReferences(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(refs.Problems) > 0 {
+		return nil, fmt.Errorf("%w: the catalog contradicts itself: %s", ErrUnsafe, strings.Join(refs.Problems, "; "))
+	}
 	rep := &Report{}
-	live, err := db.LiveChunks(ctx)
+	p, present, err := makePlan(ctx, refs, store, opts, rep)
 	if err != nil {
 		return nil, err
 	}
-	packs, err := db.Packs(ctx)
-	if err != nil {
+	if err := crossCheck(ctx, store, refs, p, present, rep); err != nil {
 		return nil, err
 	}
-	known := map[string]bool{}
-	var dead, emptyPacks []int64
-	type repack struct {
-		pack  catalog.Pack
-		keep  []catalog.ChunkLoc
-		freed int64
-		holed map[int64]bool // offsets of kept blobs that also hold dead chunks
+	rep.DeadChunks = len(p.dead)
+	rep.OrphanPacks = len(p.orphans)
+	for _, e := range p.emptyPacks {
+		rep.DeletedPacks++
+		rep.BytesFreed += e.Size
 	}
-	var repacks []repack
-	for _, p := range packs {
-		known[p.Name] = true
-		chunks, err := db.ChunksInPack(ctx, p.ID)
-		if err != nil {
-			return nil, err
-		}
-		// A dead blob counts whole; a blob that also holds live chunks
-		// counts for its dead share of the plaintext the catalog still
-		// knows it holds. A pack's header and index are not garbage
-		// (counting them would repack small live packs into
-		// byte-identical copies).
-		var keep []catalog.ChunkLoc
-		var deadBytes int64
-		holed := map[int64]bool{}
-		for _, blob := range byBlob(chunks) {
-			var livePlain, span int64
-			for _, c := range blob {
-				span = max(span, c.PlainOffset+c.Size)
-				if live[c.ID] {
-					keep = append(keep, c)
-					livePlain += c.Size
-				} else {
-					dead = append(dead, c.ID)
-				}
-			}
-			switch {
-			case livePlain == 0:
-				deadBytes += blob[0].Length
-			case livePlain < span:
-				deadBytes += blob[0].Length * (span - livePlain) / span
-				holed[blob[0].Offset] = true
-			}
-		}
-		switch {
-		case len(keep) == 0:
-			emptyPacks = append(emptyPacks, p.ID)
-			rep.DeletedPacks++
-			rep.BytesFreed += p.Size
-		case deadBytes > 0 && float64(deadBytes) > opts.MaxUnused*float64(p.Size):
-			repacks = append(repacks, repack{pack: p, keep: keep, freed: deadBytes, holed: holed})
-		}
-	}
-	rep.DeadChunks = len(dead)
-	var orphans []string
-	err = store.List(ctx, func(name string, size int64) error {
-		if !known[name] {
-			orphans = append(orphans, name)
-			rep.BytesFreed += size
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list packs: %w", err)
-	}
-	rep.OrphanPacks = len(orphans)
 	if opts.DryRun {
-		rep.RepackedPacks = len(repacks)
-		for _, r := range repacks {
+		rep.RepackedPacks = len(p.repacks)
+		for _, r := range p.repacks {
 			rep.BytesFreed += r.freed
 		}
 		return rep, nil
@@ -126,12 +109,16 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 	// Orphans first: a pack no catalog row names was left by an interrupted
 	// snapshot or gc, and with the exclusive lock held nobody is about to
 	// record it.
-	for _, name := range orphans {
+	for _, name := range p.orphans {
 		if err := store.Delete(ctx, name); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
 			return rep, fmt.Errorf("delete orphan pack %s: %w", name, err)
 		}
 	}
-	names, err := db.DropChunks(ctx, dead, emptyPacks)
+	empty := make([]int64, len(p.emptyPacks))
+	for i, e := range p.emptyPacks {
+		empty[i] = e.ID
+	}
+	names, err := db.Drop(ctx, p.contents, p.dead, empty)
 	if err != nil {
 		return rep, err
 	}
@@ -140,7 +127,7 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 			return rep, fmt.Errorf("delete pack %s: %w", name, err)
 		}
 	}
-	for _, r := range repacks {
+	for _, r := range p.repacks {
 		freed, err := repackOne(ctx, db, store, r.pack, r.keep, r.holed)
 		if err != nil {
 			if errors.Is(err, blobstore.ErrCorrupt) || errors.Is(err, blobstore.ErrNotFound) {
@@ -156,6 +143,158 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 		cleanTmp(opts.TmpDir)
 	}
 	return rep, db.Checkpoint(ctx)
+}
+
+// makePlan decides from the reference graph and the store's listing what
+// to delete and repack; present is the set of pack names the store holds.
+func makePlan(ctx context.Context, refs *catalog.References, store blobstore.Store, opts Options, rep *Report) (*plan, map[string]int64, error) {
+	p := &plan{contents: refs.UnusedContents}
+	known := map[string]bool{}
+	for _, pk := range refs.Packs {
+		known[pk.Name] = true
+		// A dead blob counts whole; a blob that also holds live chunks
+		// counts for its dead share of the plaintext the catalog still
+		// knows it holds. A pack's header and index are not garbage
+		// (counting them would repack small live packs into
+		// byte-identical copies).
+		var keep []catalog.ChunkLoc
+		var deadBytes int64
+		holed := map[int64]bool{}
+		for _, blob := range byBlob(refs.ByPack[pk.ID]) {
+			var livePlain, span int64
+			for _, c := range blob {
+				span = max(span, c.PlainOffset+c.Size)
+				if refs.Live[c.ID] {
+					keep = append(keep, c)
+					livePlain += c.Size
+				} else {
+					p.dead = append(p.dead, c.ID)
+				}
+			}
+			switch {
+			case livePlain == 0:
+				deadBytes += blob[0].Length
+			case livePlain < span:
+				deadBytes += blob[0].Length * (span - livePlain) / span
+				holed[blob[0].Offset] = true
+			}
+		}
+		switch {
+		case len(keep) == 0:
+			p.emptyPacks = append(p.emptyPacks, pk)
+		case pk.Missing:
+			// Nothing to copy from; the next snapshot stores its chunks again.
+		case deadBytes > 0 && float64(deadBytes) > opts.MaxUnused*float64(pk.Size):
+			p.repacks = append(p.repacks, repack{pack: pk, keep: keep, freed: deadBytes, holed: holed})
+		}
+	}
+	present := map[string]int64{}
+	err := store.List(ctx, func(name string, size int64) error {
+		present[name] = size
+		if !known[name] {
+			p.orphans = append(p.orphans, name)
+			rep.BytesFreed += size
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list packs: %w", err)
+	}
+	return p, present, nil
+}
+
+// crossCheck reads the footer of every pack the plan deletes or repacks
+// (orphans included) and refuses the whole collection if one of them holds
+// a chunk that a content uses while the catalog does not keep that chunk
+// in a pack that stays in the store. A pack whose footer cannot be read is
+// left alone: nothing proves it dead.
+func crossCheck(ctx context.Context, store blobstore.Store, refs *catalog.References, p *plan, present map[string]int64, rep *Report) error {
+	goes := map[int64]bool{} // catalog packs whose file is deleted
+	for _, e := range p.emptyPacks {
+		goes[e.ID] = true
+	}
+	stays := map[int64]bool{} // catalog packs whose live chunks survive
+	for _, pk := range refs.Packs {
+		if _, ok := present[pk.Name]; ok && !goes[pk.ID] {
+			stays[pk.ID] = true
+		}
+	}
+	unsafe := func(name string, entries []blobstore.Entry) error {
+		for _, e := range entries {
+			home, live := refs.Home[e.ID]
+			if !live || stays[home] {
+				continue
+			}
+			where := "a pack missing from the store"
+			for _, pk := range refs.Packs {
+				if pk.ID == home && pk.Name == name {
+					where = "this very pack"
+				} else if pk.ID == home {
+					where = "pack " + pk.Name + ", which is missing from the store"
+				}
+			}
+			return fmt.Errorf("%w: pack %s holds chunk %s, which a content still uses and the catalog places in %s; the catalog may be damaged",
+				ErrUnsafe, name, e.ID, where)
+		}
+		return nil
+	}
+	footer := func(name string) ([]blobstore.Entry, bool, error) {
+		entries, err := blobstore.ReadIndex(ctx, store, name)
+		switch {
+		case err == nil:
+			return entries, true, nil
+		case errors.Is(err, blobstore.ErrNotFound):
+			return nil, false, nil
+		case errors.Is(err, blobstore.ErrCorrupt):
+			rep.Problems = append(rep.Problems, fmt.Sprintf("pack %s left as it is: %v", name, err))
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	orphans := p.orphans[:0]
+	for _, name := range p.orphans {
+		entries, ok, err := footer(name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if err := unsafe(name, entries); err != nil {
+			return err
+		}
+		orphans = append(orphans, name)
+	}
+	p.orphans = orphans
+	empty := p.emptyPacks[:0]
+	for _, e := range p.emptyPacks {
+		entries, ok, err := footer(e.Name)
+		if err != nil {
+			return err
+		}
+		if _, there := present[e.Name]; there && !ok {
+			continue // unreadable footer: keep the pack (and its rows)
+		}
+		if err := unsafe(e.Name, entries); err != nil {
+			return err
+		}
+		empty = append(empty, e)
+	}
+	p.emptyPacks = empty
+	// A repacked pack's live chunks move to the new pack, so its own
+	// chunks count as staying; any other used chunk in its footer must be
+	// kept elsewhere.
+	for _, r := range p.repacks {
+		entries, ok, err := footer(r.pack.Name)
+		if err != nil || !ok {
+			return err // unreadable: repackOne will report it and leave it
+		}
+		stays[r.pack.ID] = true
+		if err := unsafe(r.pack.Name, entries); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // byBlob splits chunks, in pack order, into runs that share a stored blob.

@@ -54,6 +54,9 @@ type Options struct {
 	Now          func() time.Time
 	// Progress, when set, is called about every 200ms while files are read.
 	Progress func(Progress)
+
+	healAttempt int      // how often this snapshot restarted to heal (heal.go)
+	healed      []string // the missing packs it found
 }
 
 // Progress is a running count for a status line.
@@ -207,6 +210,14 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
+	if missing, err := r.healMissing(ctx); err != nil {
+		return nil, err
+	} else if len(missing) > 0 {
+		opts.healAttempt++
+		opts.healed = append(opts.healed, missing...)
+		return Run(ctx, d, source, opts)
+	}
+	r.warnHealed(warn)
 	commit := r.build(plan, res, live)
 	commit.Source, commit.Started, commit.Label, commit.Tags = root, started, opts.Label, opts.Tags
 	r.guard(ctx, plan, res, live, srcRow.ID, warn)

@@ -31,6 +31,9 @@ type chunkIndex struct {
 	pending     map[uint64]int
 	pendingRest map[blobstore.ID]int
 	news        []catalog.NewChunk
+	// reused names the packs of the known chunks this snapshot refers to
+	// anew, which it checks are still in the store before it commits.
+	reused map[string]bool
 }
 
 func idPrefix(id blobstore.ID) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
@@ -77,13 +80,14 @@ func (x *chunkIndex) ref(ctx context.Context, id blobstore.ID) (catalog.ChunkRef
 	if !x.empty {
 		// The repository lock (shared here, exclusive in gc) keeps this
 		// chunk from being deleted before the snapshot commits.
-		cid, found, err := x.db.ChunkID(ctx, id[:])
+		cid, pack, found, err := x.db.FindChunk(ctx, id[:])
 		if err != nil {
 			return 0, false, err
 		}
 		if found {
 			x.mu.Lock()
 			x.known[id] = cid
+			x.reuse(pack)
 			x.mu.Unlock()
 			return catalog.ChunkRef(cid), false, nil
 		}
@@ -103,8 +107,21 @@ func (x *chunkIndex) preload(c *catalog.Content) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, l := range c.Chunks {
+		if l.Missing {
+			continue // stored again when met (see catalog/missing.go)
+		}
 		x.known[l.Hash] = l.ID
+		x.reuse(l.Pack)
 	}
+}
+
+// reuse notes that the snapshot refers to a chunk in pack. The caller
+// holds x.mu.
+func (x *chunkIndex) reuse(pack string) {
+	if x.reused == nil {
+		x.reused = map[string]bool{}
+	}
+	x.reused[pack] = true
 }
 
 // frameTarget is the most plaintext of new chunks a worker gathers to be

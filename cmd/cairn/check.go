@@ -12,10 +12,18 @@ func (a *app) checkCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "check",
 		Short: "Verify the repository",
-		Long: `Verify the catalog's invariants and that every pack it records exists with
-its recorded size. With --read-data, also read, decompress and verify every
-chunk. On damage, lists the damaged packs and the files and snapshots that
-depend on them, and exits with status 4.`,
+		Long: `Verify the catalog file in full (SQLite's integrity_check, which also
+compares every index with its table) and its invariants, and that every
+pack it records exists with its recorded size. With --read-data, also read
+every pack's footer (it must agree with the catalog) and read, decompress
+and verify every chunk. On damage, lists the damaged packs and the files and
+snapshots that depend on them, and exits with status 4.
+
+A pack found missing is recorded in the catalog: the next cairn snap of a
+source stores its chunks again from the files that still hold them, which
+heals every snapshot that shares those bytes. Files listed as affected after
+that are unrecoverable: no source still has their bytes.
+`,
 		Example: "  cairn check\n  cairn check --read-data",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -37,8 +45,11 @@ depend on them, and exits with status 4.`,
 				}
 				fmt.Fprintf(a.stdout, "affected: %s/%s in snapshots %s\n", af.Source, af.Path, span)
 			}
+			if len(rep.Missing) > 0 && rep.MissingRecorded {
+				fmt.Fprintf(a.stdout, "%d missing pack(s) recorded: the next cairn snap of each source stores again what its files still hold\n", len(rep.Missing))
+			}
 			if len(rep.Unreferenced) > 0 {
-				fmt.Fprintf(a.stdout, "%d pack(s) not in the catalog (left by an interrupted run; cairn gc removes them)\n", len(rep.Unreferenced))
+				fmt.Fprintf(a.stdout, "%d pack(s) not in the catalog (left by an interrupted run; cairn gc removes those that hold nothing a file uses)\n", len(rep.Unreferenced))
 			}
 			read := ""
 			if readData {

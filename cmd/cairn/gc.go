@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -21,7 +22,15 @@ func (a *app) gcCommand() *cobra.Command {
 share exceeds --max-unused, and remove packs left by interrupted runs. A
 new pack is written and made durable before the old one is deleted, so an
 interrupted gc loses nothing. Snapshots wait while gc deletes, and gc waits
-for running snapshots.`,
+for running snapshots.
+
+Before deleting anything gc verifies the catalog in full (SQLite's
+integrity_check, which also compares every index with its table), reads
+what is referenced without trusting any index, and reads the footer of
+every pack it is about to delete or repack: if a footer holds a chunk that
+a file still uses and the catalog keeps nowhere else, or the catalog is
+damaged in any way, gc deletes nothing and says so. Run cairn check then.
+`,
 		Example: "  cairn gc\n  cairn gc --max-unused 25% --dry-run",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -43,6 +52,9 @@ for running snapshots.`,
 
 func (a *app) runGC(cmd *cobra.Command, repo *cairn.Repo, opts gc.Options) error {
 	rep, err := repo.GC(cmd.Context(), opts)
+	if errors.Is(err, gc.ErrUnsafe) {
+		return fmt.Errorf("%w; nothing was deleted: run cairn check, and restore catalog.db from a copy if it reports the catalog damaged", err)
+	}
 	if err != nil {
 		return err
 	}

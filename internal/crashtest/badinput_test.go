@@ -151,7 +151,7 @@ func TestDamagedPack(t *testing.T) {
 				args = append(args, "--read-data")
 			}
 			r := e.runIn(repo, args...)
-			assertOneLineError(t, r, 3, "damaged")
+			assertOneLineError(t, r, 4, "damaged") // exit 4: check found damage (docs/exit-codes.md)
 			if !strings.Contains(r.stdout, "damaged: ") || !strings.Contains(r.stdout, packName) || !strings.Contains(r.stdout, tc.says) {
 				t.Fatalf("check does not name pack %s as %q: %v", packName, tc.says, r)
 			}
@@ -162,7 +162,7 @@ func TestDamagedPack(t *testing.T) {
 			// --read-data sees at least what plain check saw.
 			rd := r
 			if !tc.readData {
-				if rd = e.runIn(repo, "check", "--read-data"); rd.code != 3 {
+				if rd = e.runIn(repo, "check", "--read-data"); rd.code != 4 {
 					t.Fatalf("check --read-data misses the damage: %v", rd)
 				}
 			}
@@ -233,7 +233,7 @@ func TestDamagedPack(t *testing.T) {
 				}
 			}
 			r = e.runIn(repo, "check", "--read-data")
-			if r.code != 3 || fmt.Sprint(sortedKeys(affected(r.stdout, e.src))) != fmt.Sprint(sortedKeys(badRD)) {
+			if r.code != 4 || fmt.Sprint(sortedKeys(affected(r.stdout, e.src))) != fmt.Sprint(sortedKeys(badRD)) {
 				t.Fatalf("gc changed the damage (before: %d affected files): %v", len(badRD), r)
 			}
 		})

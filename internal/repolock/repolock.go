@@ -6,6 +6,12 @@
 // it exclusively while it deletes, so a chunk a running snapshot decided to
 // reuse cannot vanish before that snapshot commits. Each source also has a
 // lock of its own, held exclusively by whatever writes its history.
+//
+// A process that may not write the repository (read-only media, or another
+// user's repository) takes shared locks on the existing lock files opened
+// read-only; where no lock file exists and none can be created, a shared
+// lock is taken as granted, since no cairn can be writing there with
+// locks either.
 package repolock
 
 import (
@@ -13,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -40,6 +47,17 @@ const poll = 50 * time.Millisecond
 // line that says who holds the lock.
 func Acquire(ctx context.Context, path string, kind Kind, what string, waiting func(string)) (*Lock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil && kind == Shared && (errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS)) {
+		// A reader without write access (read-only media, or someone
+		// else's repository) still takes the lock shared: flock(2) needs
+		// only an open descriptor, so a writer's gc waits for it.
+		f, err = os.Open(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			// No lock file, and none can be made: no cairn has ever
+			// written here with locks, or the media is read-only.
+			return &Lock{}, nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}

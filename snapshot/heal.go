@@ -1,0 +1,75 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/cairn-dev/cairn/blobstore"
+)
+
+// A snapshot never commits a new reference to data known to be missing.
+// Chunks in packs the catalog records as missing are stored again as if
+// new (catalog.FindChunk does not find them, and the commit moves their
+// rows to the new pack), and live files whose contents use them are read
+// again (catalog.LiveVersions). A pack can also vanish without anyone
+// having noticed: before committing, a snapshot asks the store about the
+// packs of the known chunks it refers to anew, one Stat per distinct pack.
+// An unchanged snapshot refers to none and asks nothing, so it stays as
+// cheap on a remote store as it is; files that did not change are healed
+// only once check has recorded their pack as missing.
+
+// missingReused returns the packs holding chunks this snapshot reuses
+// that the store no longer has.
+func (r *run) missingReused(ctx context.Context) ([]string, error) {
+	r.index.mu.Lock()
+	packs := make([]string, 0, len(r.index.reused))
+	for name := range r.index.reused {
+		packs = append(packs, name)
+	}
+	r.index.mu.Unlock()
+	sort.Strings(packs)
+	var missing []string
+	for _, name := range packs {
+		_, err := r.Store.Stat(ctx, name)
+		if errors.Is(err, blobstore.ErrNotFound) {
+			missing = append(missing, name)
+		} else if err != nil {
+			return nil, fmt.Errorf("check pack %s: %w", name, err)
+		}
+	}
+	return missing, nil
+}
+
+// healRetries bounds how often a snapshot starts again after finding
+// packs missing; each attempt records the packs it found, so the next one
+// stores their chunks again and reads the files using them.
+const healRetries = 3
+
+// healMissing records the missing packs the snapshot was about to reuse
+// and returns them: the snapshot then runs again. The packs written by the
+// abandoned attempt are unreferenced; gc removes them.
+func (r *run) healMissing(ctx context.Context) ([]string, error) {
+	missing, err := r.missingReused(ctx)
+	if err != nil || len(missing) == 0 {
+		return nil, err
+	}
+	if r.opts.healAttempt >= healRetries {
+		return nil, fmt.Errorf("packs keep vanishing from the store while the snapshot runs (%d after %d attempts, e.g. %s)", len(missing), healRetries, missing[0])
+	}
+	if err := r.DB.SetPacksMissing(ctx, missing, nil); err != nil {
+		return nil, err
+	}
+	return missing, nil
+}
+
+// warnHealed tells, once the snapshot found packs missing, that it stored
+// their chunks again where the source still had them.
+func (r *run) warnHealed(warn func(path, kind, msg string)) {
+	if len(r.opts.healed) == 0 {
+		return
+	}
+	warn(".", "missing-pack", fmt.Sprintf("%d pack(s) were missing from the store (e.g. %s); the chunks of theirs this source still has were stored again, which also heals the older snapshots that share them",
+		len(r.opts.healed), r.opts.healed[0]))
+}
