@@ -1,4 +1,4 @@
--- 0003: packs known to be missing from the store.
+-- 0004: packs known to be missing from the store.
 --
 -- check sets missing_ns (Unix nanoseconds) when a recorded pack is not in
 -- the store, and a snapshot sets it when a pack it was about to reuse is
