@@ -28,14 +28,14 @@ depend on them, and exits with status 4.`,
 				return err
 			}
 			for _, p := range rep.Problems {
-				fmt.Fprintf(a.stdout, "damaged: %s\n", p)
+				fmt.Fprintf(a.stdout, "damaged: %s\n", displayText(p))
 			}
 			for _, af := range rep.Affected {
 				span := fmt.Sprint(af.First)
 				if af.Last != af.First {
 					span = fmt.Sprintf("%d-%d", af.First, af.Last)
 				}
-				fmt.Fprintf(a.stdout, "affected: %s/%s in snapshots %s\n", af.Source, af.Path, span)
+				fmt.Fprintf(a.stdout, "affected: %s in snapshots %s\n", displayPath(af.Source+"/"+af.Path), span)
 			}
 			if len(rep.Unreferenced) > 0 {
 				fmt.Fprintf(a.stdout, "%d pack(s) not in the catalog (left by an interrupted run; cairn gc removes them)\n", len(rep.Unreferenced))

@@ -70,7 +70,7 @@ func (a *app) logCommand() *cobra.Command {
 					rfc3339(h.FirstSeen), rfc3339(h.LastSeen)})
 			}
 			if len(out) == 0 {
-				return fmt.Errorf("%s is in no snapshot of %s", args[0], src.Path)
+				return fmt.Errorf("%s is in no snapshot of %s", displayPath(args[0]), displayPath(src.Path))
 			}
 			if asJSON {
 				return writeJSON(a.stdout, out)

@@ -39,7 +39,7 @@ func (a *app) lsCommand() *cobra.Command {
 				return err
 			}
 			if len(vs) == 0 {
-				return fmt.Errorf("%s is not in snapshot %d", p, req.Snapshot.ID)
+				return fmt.Errorf("%s is not in snapshot %d", displayPath(p), req.Snapshot.ID)
 			}
 			if asJSON {
 				out := []fileJSON{}
@@ -50,9 +50,9 @@ func (a *app) lsCommand() *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 			for _, v := range vs {
-				name := v.Path
+				name := displayPath(v.Path)
 				if v.LinkTarget != "" {
-					name += " -> " + v.LinkTarget
+					name += " -> " + displayPath(v.LinkTarget)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", v.Type, octal(v.Mode), v.Size,
 					time.Unix(0, v.MtimeNs).UTC().Format(time.RFC3339), name)
