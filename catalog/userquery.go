@@ -76,6 +76,13 @@ func actionName(op int) string {
 // rows, which hides the others from the user.
 var ErrSeveralStatements = errors.New("the query holds several statements; run one statement at a time")
 
+// ErrEmptyQuery refuses a query string without a statement.
+var ErrEmptyQuery = errors.New("the query is empty")
+
+func refused(what string) error {
+	return fmt.Errorf("%w; %s is refused (query the views snapshots, files, versions, warnings)", ErrReadOnly, what)
+}
+
 // A RowFunc receives a user query's answer: first the column names with a
 // nil row (so that a query without rows still names its columns), then
 // each row. row is reused for the next row: copy what must outlive the
@@ -91,8 +98,14 @@ type RowFunc func(columns []string, row []any) error
 // off. ctx can stop the query too.
 func (db *DB) UserQuery(ctx context.Context, query string, limit time.Duration, fn RowFunc) error {
 	stmt, more := firstStatement(query)
-	if more {
+	switch {
+	case more && firstKeyword(query) == "CREATE":
+		// A trigger's body holds semicolons; any CREATE is refused anyway.
+		return refused("CREATE")
+	case more:
 		return ErrSeveralStatements
+	case scanSQL(stmt, false) == len(stmt):
+		return ErrEmptyQuery
 	}
 	ro, err := sql.Open(readOnlyDriver, "file:"+url.PathEscape(db.path)+"?mode=ro&_query_only=1&_busy_timeout=5000")
 	if err != nil {
@@ -117,7 +130,7 @@ func (db *DB) UserQuery(ctx context.Context, query string, limit time.Duration, 
 			if kw := firstKeyword(query); kw != "" && kw != "SELECT" && kw != "WITH" && kw != "VALUES" {
 				what = kw
 			}
-			return fmt.Errorf("%w; %s is refused (query the views snapshots, files, versions, warnings)", ErrReadOnly, what)
+			return refused(what.(string))
 		}
 		if ctx.Err() != nil {
 			// database/sql reports a cancelled query as context.Canceled;

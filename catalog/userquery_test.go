@@ -262,6 +262,17 @@ func TestUserQueryOneStatement(t *testing.T) {
 			t.Errorf("%q: rows %v, error %v; want %s", q, res.Rows, err, want)
 		}
 	}
+	for _, q := range []string{"", " ", ";", "-- nothing\n", "/* nothing */ ;"} {
+		if _, err := userQuery(ctx, db, q); !errors.Is(err, ErrEmptyQuery) {
+			t.Errorf("%q: %v, want ErrEmptyQuery", q, err)
+		}
+	}
+	// A trigger's body has semicolons of its own: it is refused as the
+	// schema change it is.
+	_, err := userQuery(ctx, db, "CREATE TEMP TRIGGER t AFTER INSERT ON meta BEGIN DELETE FROM meta; END")
+	if !errors.Is(err, ErrReadOnly) {
+		t.Errorf("CREATE TRIGGER: %v, want ErrReadOnly", err)
+	}
 	if n := rowsOf(t, db.Reader(), "SELECT count(*) FROM snapshot"); n[0] != "3" {
 		t.Errorf("snapshots = %s after a refused second statement", n[0])
 	}
