@@ -99,7 +99,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func oneLine(err error) string {
-	return displayText(err.Error()) // one line, no terminal escapes
+	return userMessage(err) // one line, in the user's words, no terminal escapes
 }
 
 func isFlagError(err error) bool {
