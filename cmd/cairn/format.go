@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -167,4 +168,38 @@ func writeEscape(b *strings.Builder, c byte) {
 		return
 	}
 	fmt.Fprintf(b, `\%03o`, c)
+}
+
+// newTable aligns columns separated by tabs, two spaces apart. Lines end
+// without the padding tabwriter leaves after an empty last cell.
+func newTable(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(&trimTrailing{w: w}, 0, 0, 2, ' ', 0)
+}
+
+// trimTrailing drops the spaces before each newline written through it.
+type trimTrailing struct {
+	w      io.Writer
+	spaces int // held back until something other than a newline follows
+	buf    []byte
+}
+
+func (t *trimTrailing) Write(p []byte) (int, error) {
+	t.buf = t.buf[:0]
+	for _, c := range p {
+		switch c {
+		case ' ':
+			t.spaces++
+			continue
+		case '\n':
+			t.spaces = 0
+		}
+		for ; t.spaces > 0; t.spaces-- {
+			t.buf = append(t.buf, ' ')
+		}
+		t.buf = append(t.buf, c)
+	}
+	if _, err := t.w.Write(t.buf); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -75,7 +74,7 @@ func (a *app) logCommand() *cobra.Command {
 			if asJSON {
 				return writeJSON(a.stdout, out)
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			tw := newTable(a.stdout)
 			fmt.Fprintln(tw, "SNAPSHOTS\tFIRST SEEN\tTYPE\tSIZE\tHASH\tJSON")
 			for _, v := range out {
 				span := fmt.Sprint(v.FirstSnapshotID)

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -217,7 +216,10 @@ type tableWriter struct {
 func (t *tableWriter) row(cols []string, row []any) error {
 	var cells []string
 	if row == nil {
-		cells = slices.Clone(cols)
+		cells = make([]string, len(cols))
+		for i, c := range cols {
+			cells[i] = displayPath(c)
+		}
 		t.widths = make([]int, max(len(cols)-1, 0))
 	} else {
 		cells = make([]string, len(row))
