@@ -29,8 +29,8 @@ snapshots, files, versions and warnings (see docs/sql.md). Statements that
 write, ATTACH a database, change settings or load extensions are refused,
 and so is a query string with more than one statement.
 
-Rows are printed as SQLite produces them, so any number of rows fits in
-memory. The table format aligns its columns to the first 1000 rows; a
+Rows are printed as SQLite produces them, so memory stays small however many
+rows there are. The table format aligns its columns to the first 1000 rows; a
 longer cell further down widens its column from there on (use --format csv
 or json for exact output).`,
 		Example: `  cairn sql "SELECT id, started_at, file_count FROM snapshots"
