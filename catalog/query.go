@@ -88,12 +88,20 @@ func (db *DB) Snapshots(ctx context.Context, sourceID int64) ([]Snapshot, error)
 	return out, rows.Err()
 }
 
-// SnapshotByID returns one snapshot (ErrNotFound if there is none).
+// NoSnapshotError says which snapshot id does not exist; it matches
+// ErrNotFound, and lets a caller name the id in its own words.
+type NoSnapshotError struct{ ID int64 }
+
+func (e *NoSnapshotError) Error() string        { return fmt.Sprintf("snapshot %d: %v", e.ID, ErrNotFound) }
+func (e *NoSnapshotError) Is(target error) bool { return target == ErrNotFound }
+
+// SnapshotByID returns one snapshot (a *NoSnapshotError, which matches
+// ErrNotFound, if there is none).
 func (db *DB) SnapshotByID(ctx context.Context, id int64) (Snapshot, error) {
 	s, err := scanSnapshot(db.r.QueryRowContext(ctx, `SELECT `+snapshotColumns+` FROM snapshot s
 		JOIN source src ON src.id = s.source_id WHERE s.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return s, fmt.Errorf("snapshot %d: %w", id, ErrNotFound)
+		return s, &NoSnapshotError{ID: id}
 	}
 	return s, err
 }

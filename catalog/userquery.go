@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -70,25 +71,53 @@ func actionName(op int) string {
 	return "a statement that is not a query"
 }
 
-// QueryResult is a user query's answer, all rows in memory.
-type QueryResult struct {
-	Columns []string
-	Rows    [][]any
+// ErrSeveralStatements refuses a query string that holds more than one
+// statement: the driver would run them all and return only the last one's
+// rows, which hides the others from the user.
+var ErrSeveralStatements = errors.New("the query holds several statements; run one statement at a time")
+
+// ErrEmptyQuery refuses a query string without a statement.
+var ErrEmptyQuery = errors.New("the query is empty")
+
+func refused(what string) error {
+	return fmt.Errorf("%w; %s is refused (query the views snapshots, files, versions, warnings)", ErrReadOnly, what)
 }
 
-// UserQuery runs a user's query on a new read-only connection: the file is
-// opened read-only, writes and ATTACH and extensions are refused by an
-// authorizer, and ctx bounds how long it runs.
-func UserQuery(ctx context.Context, catalogPath, query string) (*QueryResult, error) {
-	db, err := sql.Open(readOnlyDriver, "file:"+url.PathEscape(catalogPath)+"?"+ReadOnlyParams(catalogPath)+"&_query_only=1&_busy_timeout=5000")
-	if err != nil {
-		return nil, err
+// A RowFunc receives a user query's answer: first the column names with a
+// nil row (so that a query without rows still names its columns), then
+// each row. row is reused for the next row: copy what must outlive the
+// call. An error it returns stops the query and is returned as is.
+type RowFunc func(columns []string, row []any) error
+
+// UserQuery runs a user's query, one statement, on a new read-only
+// connection and hands each row to fn as SQLite produces it, so memory
+// stays bounded whatever the number of rows. The file is opened read-only;
+// writes, ATTACH and extensions are refused by an authorizer. limit (0: no
+// limit) bounds the time SQLite spends on the query; the time fn takes is
+// not counted, so a slow reader (a pager at the end of a pipe) is never cut
+// off. ctx can stop the query too.
+func (db *DB) UserQuery(ctx context.Context, query string, limit time.Duration, fn RowFunc) error {
+	stmt, more := firstStatement(query)
+	switch {
+	case more && firstKeyword(query) == "CREATE":
+		// A trigger's body holds semicolons; any CREATE is refused anyway.
+		return refused("CREATE")
+	case more:
+		return ErrSeveralStatements
+	case scanSQL(stmt, false) == len(stmt):
+		return ErrEmptyQuery
 	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	conn, err := db.Conn(ctx)
+	ro, err := sql.Open(readOnlyDriver, "file:"+url.PathEscape(db.path)+"?"+ReadOnlyParams(db.path)+"&_query_only=1&_busy_timeout=5000")
 	if err != nil {
-		return nil, fmt.Errorf("open catalog: %w", err)
+		return err
+	}
+	defer ro.Close()
+	ro.SetMaxOpenConns(1)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	conn, err := ro.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("open catalog: %w", err)
 	}
 	defer conn.Close()
 	var raw *sqlite3.SQLiteConn
@@ -101,35 +130,155 @@ func UserQuery(ctx context.Context, catalogPath, query string) (*QueryResult, er
 			if kw := firstKeyword(query); kw != "" && kw != "SELECT" && kw != "WITH" && kw != "VALUES" {
 				what = kw
 			}
-			return fmt.Errorf("%w; %s is refused (query the views snapshots, files, versions, warnings)", ErrReadOnly, what)
+			return refused(what.(string))
+		}
+		if ctx.Err() != nil {
+			// database/sql reports a cancelled query as context.Canceled;
+			// the cause says whether it was the time limit.
+			err = context.Cause(ctx)
 		}
 		return fmt.Errorf("query: %w", err)
 	}
-	rows, err := conn.QueryContext(ctx, query)
+	clock := startClock(limit, cancel)
+	defer clock.stop()
+	rows, err := conn.QueryContext(ctx, stmt)
 	if err != nil {
-		return nil, explain(err)
+		return explain(err)
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
-		return nil, explain(err)
+		return explain(err)
 	}
-	res := &QueryResult{Columns: cols}
+	clock.pause()
+	err = fn(cols, nil)
+	clock.resume()
+	if err != nil {
+		return err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
 	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, explain(err)
+			return explain(err)
 		}
-		res.Rows = append(res.Rows, vals)
+		clock.pause()
+		err := fn(cols, vals)
+		clock.resume()
+		if err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, explain(err)
+		return explain(err)
 	}
-	return res, nil
+	if ctx.Err() != nil {
+		return explain(ctx.Err())
+	}
+	return nil
+}
+
+// queryClock cancels a query once SQLite has spent its time limit on it,
+// counting only the time outside the row callback.
+type queryClock struct {
+	left  time.Duration
+	since time.Time
+	timer *time.Timer
+}
+
+// startClock starts counting; with no limit it returns nil, whose methods
+// do nothing.
+func startClock(limit time.Duration, cancel context.CancelCauseFunc) *queryClock {
+	if limit <= 0 {
+		return nil
+	}
+	cause := fmt.Errorf("ran longer than %v: %w", limit, context.DeadlineExceeded)
+	return &queryClock{left: limit, since: time.Now(), timer: time.AfterFunc(limit, func() { cancel(cause) })}
+}
+
+func (c *queryClock) pause() {
+	if c != nil && c.timer.Stop() {
+		c.left -= time.Since(c.since)
+	}
+}
+
+func (c *queryClock) resume() {
+	if c != nil {
+		c.since = time.Now()
+		c.timer.Reset(max(c.left, 0)) // spent: fire at once
+	}
+}
+
+func (c *queryClock) stop() {
+	if c != nil {
+		c.timer.Stop()
+	}
+}
+
+// firstStatement cuts query after its first statement and reports whether
+// another statement follows; a trailing semicolon, whitespace and comments
+// do not count. It follows SQLite's tokenizer as far as statement ends go:
+// a semicolon inside a string, a quoted identifier or a comment ends
+// nothing. It guards no permission (the authorizer does, on whatever is
+// prepared); it only keeps a second statement from running unseen.
+func firstStatement(query string) (stmt string, more bool) {
+	end := scanSQL(query, true)
+	if end == len(query) {
+		return query, false
+	}
+	rest := query[end:]
+	return query[:end], scanSQL(rest, false) < len(rest)
+}
+
+// scanSQL walks q. With stopAtSemicolon it returns the index just past the
+// first semicolon outside quotes and comments (len(q) if none); without,
+// the index of the first byte that is not whitespace, a comment or a
+// semicolon.
+func scanSQL(q string, stopAtSemicolon bool) int {
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == '-' && strings.HasPrefix(q[i:], "--"):
+			j := strings.IndexByte(q[i:], '\n')
+			if j < 0 {
+				return len(q)
+			}
+			i += j + 1
+			continue
+		case c == '/' && strings.HasPrefix(q[i:], "/*"):
+			j := strings.Index(q[i+2:], "*/")
+			if j < 0 {
+				return len(q)
+			}
+			i += 2 + j + 2
+			continue
+		case c == ';':
+			if stopAtSemicolon {
+				return i + 1
+			}
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+		case !stopAtSemicolon:
+			return i
+		case c == '\'' || c == '"' || c == '`' || c == '[':
+			closer := c
+			if c == '[' {
+				closer = ']'
+			}
+			j := strings.IndexByte(q[i+1:], closer)
+			if j < 0 {
+				return len(q)
+			}
+			// A doubled quote ('it''s') reads as two adjacent strings,
+			// which ends in the same place.
+			i += 1 + j + 1
+			continue
+		}
+		i++
+	}
+	return len(q)
 }
 
 // firstKeyword is the first word of a statement, upper-cased, after any

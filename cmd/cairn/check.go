@@ -36,14 +36,14 @@ that are unrecoverable: no source still has their bytes.
 				return err
 			}
 			for _, p := range rep.Problems {
-				fmt.Fprintf(a.stdout, "damaged: %s\n", p)
+				fmt.Fprintf(a.stdout, "damaged: %s\n", displayText(p))
 			}
 			for _, af := range rep.Affected {
 				span := fmt.Sprint(af.First)
 				if af.Last != af.First {
 					span = fmt.Sprintf("%d-%d", af.First, af.Last)
 				}
-				fmt.Fprintf(a.stdout, "affected: %s/%s in snapshots %s\n", af.Source, af.Path, span)
+				fmt.Fprintf(a.stdout, "affected: %s in snapshots %s\n", displayPath(af.Source+"/"+af.Path), span)
 			}
 			if len(rep.Missing) > 0 && rep.MissingRecorded {
 				fmt.Fprintf(a.stdout, "%d missing pack(s) recorded: the next cairn snap of each source stores again what its files still hold\n", len(rep.Missing))

@@ -51,13 +51,13 @@ func (a *app) diffCommand() *cobra.Command {
 				return writeJSON(a.stdout, d)
 			}
 			for _, p := range d.Added {
-				fmt.Fprintf(a.stdout, "+ %s\n", p)
+				fmt.Fprintf(a.stdout, "+ %s\n", displayPath(p))
 			}
 			for _, p := range d.Removed {
-				fmt.Fprintf(a.stdout, "- %s\n", p)
+				fmt.Fprintf(a.stdout, "- %s\n", displayPath(p))
 			}
 			for _, p := range d.Changed {
-				fmt.Fprintf(a.stdout, "M %s\n", p)
+				fmt.Fprintf(a.stdout, "M %s\n", displayPath(p))
 			}
 			fmt.Fprintf(a.stdout, "%d added, %d removed, %d changed\n", len(d.Added), len(d.Removed), len(d.Changed))
 			return nil

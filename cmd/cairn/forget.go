@@ -56,7 +56,7 @@ same policy also runs after every cairn snap. --prune then reclaims space
 				verb = "would forget"
 			}
 			for _, s := range res.Sources {
-				fmt.Fprintf(a.stdout, "%s: %s\n", s.Source, s.Policy)
+				fmt.Fprintf(a.stdout, "%s: %s\n", displayPath(s.Source), s.Policy)
 				for _, d := range s.Decisions {
 					word := "keep  "
 					if !d.Keep {

@@ -59,7 +59,7 @@ func (a *app) runGC(cmd *cobra.Command, repo *cairn.Repo, opts gc.Options) error
 		return err
 	}
 	for _, p := range rep.Problems {
-		fmt.Fprintf(a.stderr, "warning: %s\n", p)
+		fmt.Fprintf(a.stderr, "warning: %s\n", displayText(p))
 	}
 	verb := "freed"
 	if opts.DryRun {

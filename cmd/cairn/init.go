@@ -21,7 +21,7 @@ func (a *app) initCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "repository %s (chunker %s)\n", repo.Dir, repo.Params)
+			fmt.Fprintf(a.stdout, "repository %s (chunker %s)\n", displayPath(repo.Dir), repo.Params)
 			return nil
 		},
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,12 +69,12 @@ func (a *app) logCommand() *cobra.Command {
 					rfc3339(h.FirstSeen), rfc3339(h.LastSeen)})
 			}
 			if len(out) == 0 {
-				return fmt.Errorf("%s is in no snapshot of %s", args[0], src.Path)
+				return fmt.Errorf("%s is in no snapshot of %s", displayPath(args[0]), displayPath(src.Path))
 			}
 			if asJSON {
 				return writeJSON(a.stdout, out)
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			tw := newTable(a.stdout)
 			fmt.Fprintln(tw, "SNAPSHOTS\tFIRST SEEN\tTYPE\tSIZE\tHASH\tJSON")
 			for _, v := range out {
 				span := fmt.Sprint(v.FirstSnapshotID)

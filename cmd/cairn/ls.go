@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -39,7 +38,7 @@ func (a *app) lsCommand() *cobra.Command {
 				return err
 			}
 			if len(vs) == 0 {
-				return fmt.Errorf("%s is not in snapshot %d", p, req.Snapshot.ID)
+				return fmt.Errorf("%s is not in snapshot %d", displayPath(p), req.Snapshot.ID)
 			}
 			if asJSON {
 				out := []fileJSON{}
@@ -48,11 +47,11 @@ func (a *app) lsCommand() *cobra.Command {
 				}
 				return writeJSON(a.stdout, out)
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			tw := newTable(a.stdout)
 			for _, v := range vs {
-				name := v.Path
+				name := displayPath(v.Path)
 				if v.LinkTarget != "" {
-					name += " -> " + v.LinkTarget
+					name += " -> " + displayPath(v.LinkTarget)
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", v.Type, octal(v.Mode), v.Size,
 					time.Unix(0, v.MtimeNs).UTC().Format(time.RFC3339), name)

@@ -46,6 +46,7 @@ func TestScripts(t *testing.T) {
 			"mksqlite":    cmdMksqlite,
 			"sqlitecount": cmdSqlitecount,
 			"sqlexec":     cmdSqlexec,
+			"writeq":      cmdWriteq,
 		},
 	})
 }
@@ -218,4 +219,19 @@ func cmdSqlexec(ts *testscript.TestScript, neg bool, args []string) {
 	defer db.Close()
 	_, err = db.Exec(args[1])
 	ts.Check(err)
+}
+
+// writeq VAR path content writes content to a file whose path is written
+// with Go escapes (\x1b, \n, \xff), for names a script archive cannot
+// hold, making parent directories as needed; $VAR is set to the path, so
+// later commands can name it.
+func cmdWriteq(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: writeq VAR path content")
+	}
+	name, err := strconv.Unquote(`"` + args[1] + `"`)
+	ts.Check(err)
+	ts.Check(os.MkdirAll(filepath.Dir(ts.MkAbs(name)), 0o755))
+	ts.Check(os.WriteFile(ts.MkAbs(name), []byte(args[2]), 0o644))
+	ts.Setenv(args[0], name)
 }

@@ -126,6 +126,6 @@ func (a *app) showSource(cmd *cobra.Command, dir string) error {
 	}
 	runtime := append([]string{"*.pid", "*.lock", "*.sock"}, src.Runtime...)
 	fmt.Fprintf(a.stdout, "%s\n  retention: %s%s\n  runtime files (never restored): %s\n  warn when a snapshot removes more than %.0f%% of the files\n",
-		src.Path, p, note, strings.Join(runtime, ", "), 100*share)
+		displayPath(src.Path), p, note, strings.Join(runtime, ", "), 100*share)
 	return nil
 }

@@ -51,7 +51,7 @@ secrets (.env, *.key, *.pem, auth.json) never get a mode wider than 0600.`,
 					return err
 				}
 				if note != "" {
-					fmt.Fprintf(a.stderr, "cairn: %s\n", note)
+					fmt.Fprintf(a.stderr, "cairn: %s\n", displayText(note))
 				}
 				reqs = append(reqs, req)
 			}
@@ -89,10 +89,10 @@ func (a *app) printRestore(res *restore.Result, opts restore.Options) {
 				unchanged++
 			}
 		case "kept":
-			fmt.Fprintf(a.stdout, "kept %s (%s)\n", act.Path, act.Reason)
+			fmt.Fprintf(a.stdout, "kept %s (%s)\n", displayPath(act.Path), displayText(act.Reason))
 		default:
 			if opts.DryRun {
-				fmt.Fprintf(a.stdout, "would restore %s\n", act.Path)
+				fmt.Fprintf(a.stdout, "would restore %s\n", displayPath(act.Path))
 			}
 		}
 	}
@@ -117,7 +117,9 @@ func written(res *restore.Result) int {
 func quoteAll(args []string) []string {
 	out := make([]string, len(args))
 	for i, s := range args {
-		if strings.ContainsAny(s, " \t\n'\"$\\") {
+		if needsQuoting(s) {
+			s = displayPath(s) // ANSI-C quoting, as pasteable
+		} else if strings.ContainsAny(s, " \t\n'\"$\\") {
 			s = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 		}
 		out[i] = s

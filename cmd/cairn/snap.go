@@ -49,7 +49,7 @@ whose writer crashed mid-transaction is captured in its committed state.`,
 				return err
 			}
 			for _, w := range res.Warnings {
-				fmt.Fprintf(a.stderr, "warning: %s: %s\n", w.Path, w.Message)
+				fmt.Fprintf(a.stderr, "warning: %s: %s\n", displayPath(w.Path), displayText(w.Message))
 			}
 			if asJSON {
 				if err := writeJSON(a.stdout, snapJSON(res)); err != nil {
@@ -58,7 +58,7 @@ whose writer crashed mid-transaction is captured in its committed state.`,
 				return a.incomplete(res)
 			}
 			fmt.Fprintf(a.stdout, "snapshot %d of %s: %d new, %d changed, %d unchanged, %d removed; read %s, added %s in %s\n",
-				res.ID, res.Source, res.New, res.Changed, res.Unchanged, res.Removed, size(res.BytesRead), size(res.BytesAdded), seconds(res.Duration))
+				res.ID, displayPath(res.Source), res.New, res.Changed, res.Unchanged, res.Removed, size(res.BytesRead), size(res.BytesAdded), seconds(res.Duration))
 			if len(res.Forgotten) > 0 {
 				fmt.Fprintf(a.stdout, "retention policy forgot %s (cairn gc reclaims their space)\n", plural(len(res.Forgotten), "snapshot"))
 			}

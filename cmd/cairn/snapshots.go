@@ -1,14 +1,16 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/catalog"
-	"github.com/cairn-dev/cairn/snapshot"
 )
 
 func (a *app) snapshotsCommand() *cobra.Command {
@@ -26,13 +28,9 @@ func (a *app) snapshotsCommand() *cobra.Command {
 			}
 			var sourceID int64
 			if source != "" {
-				root, err := snapshot.CanonicalSource(source)
+				src, err := a.findSource(cmd.Context(), source)
 				if err != nil {
 					return err
-				}
-				src, err := repo.DB.SourceByPath(cmd.Context(), root)
-				if err != nil {
-					return fmt.Errorf("%s has never been snapshotted", root)
 				}
 				sourceID = src.ID
 			}
@@ -47,10 +45,10 @@ func (a *app) snapshotsCommand() *cobra.Command {
 				}
 				return writeJSON(a.stdout, out)
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			tw := newTable(a.stdout)
 			fmt.Fprintln(tw, "ID\tTIME\tSOURCE\tFILES\tSIZE\tADDED\tLABEL")
 			for _, s := range snaps {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, rfc3339(s.Started), s.Source, s.FileCount,
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, rfc3339(s.Started), displayPath(s.Source), s.FileCount,
 					size(s.TotalBytes), size(s.AddedBytes), s.Label)
 			}
 			return tw.Flush()
@@ -81,6 +79,23 @@ func toSnapshotJSON(s catalog.Snapshot) snapshotJSON {
 	return snapshotJSON{s.ID, s.Source, rfc3339(s.Started), rfc3339(s.Finished), s.Label, tags, s.FileCount, s.TotalBytes, s.AddedBytes}
 }
 
+// findSource finds the source dir names by the path recorded for it, so a
+// source deleted since (when its snapshots are needed most) is still found.
+func (a *app) findSource(ctx context.Context, dir string) (catalog.Source, error) {
+	src, rel, err := a.repo.Locate(ctx, dir)
+	if errors.Is(err, cairn.ErrNoSource) {
+		abs, _ := filepath.Abs(dir)
+		return src, fmt.Errorf("%s has never been snapshotted", displayPath(abs))
+	}
+	if err != nil {
+		return src, err
+	}
+	if rel != "." {
+		return src, fmt.Errorf("%s is not a source: it is inside %s", displayPath(dir), displayPath(src.Path))
+	}
+	return src, nil
+}
+
 // defaultPath is the path used when a command is given none: the only
 // source, if there is exactly one.
 func (a *app) defaultPath(cmd *cobra.Command, args []string) (string, error) {
@@ -99,7 +114,7 @@ func (a *app) defaultPath(cmd *cobra.Command, args []string) (string, error) {
 	}
 	names := make([]string, len(sources))
 	for i, s := range sources {
-		names[i] = s.Path
+		names[i] = displayPath(s.Path)
 	}
 	return "", usageError{fmt.Errorf("the repository has several sources (%s); name a path", strings.Join(names, ", "))}
 }
