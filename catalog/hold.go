@@ -3,9 +3,16 @@ package catalog
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/mattn/go-sqlite3"
 )
+
+// ErrNotWritable means the catalog cannot be written (read-only media or
+// no write permission).
+var ErrNotWritable = errors.New("catalog: not writable")
 
 // Hold keeps a snapshot from being forgotten by a retention policy, while
 // its holder process lives or until Expires (see migration 0003). Whether a
@@ -45,6 +52,10 @@ func (db *DB) AddHolds(ctx context.Context, holds []Hold) ([]int64, error) {
 		return nil
 	})
 	if err != nil {
+		var se sqlite3.Error
+		if errors.As(err, &se) && (se.Code == sqlite3.ErrReadonly || se.Code == sqlite3.ErrPerm) {
+			return nil, fmt.Errorf("hold snapshots: %w: %v", ErrNotWritable, err)
+		}
 		return nil, fmt.Errorf("hold snapshots: %w", err)
 	}
 	return ids, nil
@@ -123,4 +134,3 @@ func nullInt(n int64) sql.NullInt64 { return sql.NullInt64{Int64: n, Valid: n !=
 func nullTime(t time.Time) sql.NullInt64 {
 	return sql.NullInt64{Int64: t.UnixNano(), Valid: !t.IsZero()}
 }
-

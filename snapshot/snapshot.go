@@ -182,7 +182,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	}
 	commit := r.build(plan, res, live)
 	commit.Source, commit.Started, commit.Label, commit.Tags = root, started, opts.Label, opts.Tags
-	r.guard(ctx, plan, res, live, src.ID, warn)
+	commit.Warnings = append(commit.Warnings, r.guard(ctx, plan, res, live, src.ID)...)
 	wmu.Lock()
 	commit.Warnings = append(warnings, commit.Warnings...)
 	wmu.Unlock()

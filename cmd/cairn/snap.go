@@ -37,7 +37,7 @@ are validated. Excludes come from --exclude and DIR/.cairnignore
 				return err
 			}
 			for _, w := range res.Warnings {
-				fmt.Fprintf(a.stderr, "warning: %s: %s\n", w.Path, w.Message)
+				fmt.Fprintf(a.stderr, "warning: %s\n", warningLine(res.Source, w))
 			}
 			if asJSON {
 				return writeJSON(a.stdout, snapJSON(res))
@@ -45,7 +45,8 @@ are validated. Excludes come from --exclude and DIR/.cairnignore
 			fmt.Fprintf(a.stdout, "snapshot %d of %s: %d new, %d changed, %d unchanged, %d removed; read %s, added %s in %s\n",
 				res.ID, res.Source, res.New, res.Changed, res.Unchanged, res.Removed, size(res.BytesRead), size(res.BytesAdded), seconds(res.Duration))
 			if len(res.Forgotten) > 0 {
-				fmt.Fprintf(a.stdout, "retention policy forgot %s (cairn gc reclaims their space)\n", plural(len(res.Forgotten), "snapshot"))
+				fmt.Fprintf(a.stdout, "retention policy forgot %s %s (cairn gc reclaims their space)\n",
+					map[bool]string{true: "snapshot", false: "snapshots"}[len(res.Forgotten) == 1], idList(res.Forgotten))
 			}
 			return nil
 		},
@@ -59,9 +60,10 @@ are validated. Excludes come from --exclude and DIR/.cairnignore
 }
 
 type warningJSON struct {
-	Path    string `json:"path"`
-	Kind    string `json:"kind"`
-	Message string `json:"message"`
+	Path          string `json:"path"`
+	Kind          string `json:"kind"`
+	Message       string `json:"message"`
+	RefSnapshotID int64  `json:"ref_snapshot_id,omitempty"` // the snapshot to restore from
 }
 
 func snapJSON(r *snapshot.Result) any {
@@ -71,7 +73,7 @@ func snapJSON(r *snapshot.Result) any {
 	}
 	ws := []warningJSON{}
 	for _, w := range r.Warnings {
-		ws = append(ws, warningJSON{w.Path, w.Kind, w.Message})
+		ws = append(ws, warningJSON{w.Path, w.Kind, w.Message, w.RefSnapshotID})
 	}
 	return struct {
 		ID         int64         `json:"id"`
