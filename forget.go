@@ -191,6 +191,7 @@ func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *rete
 			ids = append(ids, d.Snapshot.ID)
 		}
 	}
+	slices.Sort(ids)
 	var stats catalog.ForgetStats
 	if len(ids) > 0 && !dryRun {
 		if stats, err = r.DB.Forget(ctx, ids); err != nil {
