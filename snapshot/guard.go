@@ -33,7 +33,7 @@ func (r *run) guard(ctx context.Context, p *plan, results map[int]*captured, liv
 			out = append(out, catalog.Warning{Path: rel, Kind: catalog.WarnSecretReadable,
 				Message: fmt.Sprintf("is readable by group or others (mode %04o), though its name marks it as a secret", got.e.mode&0o7777)})
 		}
-		if got.jsonValid == nil || len(live) == 0 {
+		if got.jsonValid == nil {
 			continue
 		}
 		switch {
@@ -75,14 +75,15 @@ func (r *run) guard(ctx context.Context, p *plan, results map[int]*captured, liv
 
 // newestValid finds the newest valid JSON version of rel that a remaining
 // snapshot still has, and the newest such snapshot: the live version when
-// it is valid, else the history (the live one may be torn). Lookup errors
-// mean no warning rather than a failed snapshot.
+// it is valid, else the history (the live one may be torn, or the file was
+// deleted and is back). Lookup errors mean no warning rather than a failed
+// snapshot.
 func (r *run) newestValid(ctx context.Context, sourceID int64, rel string, live *catalog.Version) (*catalog.Version, int64) {
-	if live == nil {
-		return nil, 0
+	if sourceID == 0 {
+		return nil, 0 // the source's first snapshot: no history
 	}
 	candidates := []*catalog.Version{live}
-	if !live.JSONValid.Valid || !live.JSONValid.Bool {
+	if live == nil || !live.JSONValid.Valid || !live.JSONValid.Bool {
 		history, err := r.DB.History(ctx, sourceID, rel)
 		if err != nil {
 			return nil, 0
