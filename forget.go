@@ -176,7 +176,7 @@ func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *rete
 	if err != nil {
 		return SourceDecisions{}, nil, catalog.ForgetStats{}, err
 	}
-	protected, err := r.protections(ctx, s.ID, snaps, includeProtected, dryRun)
+	protected, dead, err := r.protections(ctx, s.ID, snaps, includeProtected)
 	if err != nil {
 		return SourceDecisions{}, nil, catalog.ForgetStats{}, err
 	}
@@ -193,10 +193,13 @@ func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *rete
 	}
 	slices.Sort(ids)
 	var stats catalog.ForgetStats
-	if len(ids) > 0 && !dryRun {
-		if stats, err = r.DB.Forget(ctx, ids); err != nil {
+	if (len(ids) > 0 || len(dead) > 0) && !dryRun {
+		var kept []int64
+		if stats, kept, err = r.DB.ForgetUnheld(ctx, ids, dead); err != nil {
 			return sd, nil, stats, err
 		}
+		// A restore that began after the holds were read holds these now.
+		ids = slices.DeleteFunc(ids, func(id int64) bool { return slices.Contains(kept, id) })
 	}
 	return sd, ids, stats, nil
 }
@@ -214,9 +217,10 @@ const UndoLabel = "pre-restore"
 //     catalog.WarningHoldFor after the warning;
 //   - a snapshot a running command holds (holdSnapshots), while it runs.
 //
-// With includeProtected only holds count. Holds of processes that are gone
-// are deleted here (unless dryRun), so a killed restore holds nothing.
-func (r *Repo) protections(ctx context.Context, sourceID int64, snaps []catalog.Snapshot, includeProtected, dryRun bool) (map[int64][]retention.Protection, error) {
+// With includeProtected only holds count. It also returns the holds that no
+// longer count (their process is gone, or they expired) for the forget to
+// delete, so a killed restore holds nothing.
+func (r *Repo) protections(ctx context.Context, sourceID int64, snaps []catalog.Snapshot, includeProtected bool) (map[int64][]retention.Protection, []int64, error) {
 	out := map[int64][]retention.Protection{}
 	if !includeProtected {
 		for _, sn := range snaps {
@@ -230,7 +234,7 @@ func (r *Repo) protections(ctx context.Context, sourceID int64, snaps []catalog.
 	}
 	holds, err := r.DB.Holds(ctx, sourceID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := r.Now()
 	var stale []int64
@@ -246,12 +250,7 @@ func (r *Repo) protections(ctx context.Context, sourceID int64, snaps []catalog.
 			out[h.SnapshotID] = append(out[h.SnapshotID], retention.Protection{Reason: "named by " + h.Reason, Until: h.Expires})
 		}
 	}
-	if len(stale) > 0 && !dryRun {
-		if err := r.DB.DropHolds(ctx, stale); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return out, stale, nil
 }
 
 // refuseHeld fails if a running command holds any of ids: forgetting a
