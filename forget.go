@@ -209,7 +209,7 @@ func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *rete
 const UndoLabel = "pre-restore"
 
 // protections says which snapshots of a source no policy may forget, and
-// why (see docs/design.md, "What retention never forgets"):
+// why (docs/design.md, "Retention and gc", has the reasons):
 //   - a labelled snapshot: someone named it, so someone relies on it;
 //   - an undo point, for retention.ProtectFor after it was taken: the
 //     restore printed "undo with: cairn restore --snapshot N";

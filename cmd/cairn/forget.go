@@ -52,8 +52,11 @@ snapshot, protected or not. Every verdict is printed with its reasons.`,
 				}
 				opts.IDs = append(opts.IDs, id)
 			}
-			if len(opts.IDs) > 0 && (p != nil || opts.IncludeProtected) {
+			if len(opts.IDs) > 0 && p != nil {
 				return usageError{fmt.Errorf("give snapshot ids or --keep-* rules, not both")}
+			}
+			if len(opts.IDs) > 0 && opts.IncludeProtected {
+				return usageError{fmt.Errorf("--include-protected is for rules; forget ID removes a protected snapshot anyway")}
 			}
 			repo, err := a.open(ctx, false)
 			if err != nil {

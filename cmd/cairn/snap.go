@@ -45,8 +45,7 @@ are validated. Excludes come from --exclude and DIR/.cairnignore
 			fmt.Fprintf(a.stdout, "snapshot %d of %s: %d new, %d changed, %d unchanged, %d removed; read %s, added %s in %s\n",
 				res.ID, res.Source, res.New, res.Changed, res.Unchanged, res.Removed, size(res.BytesRead), size(res.BytesAdded), seconds(res.Duration))
 			if len(res.Forgotten) > 0 {
-				fmt.Fprintf(a.stdout, "retention policy forgot %s %s (cairn gc reclaims the space)\n",
-					map[bool]string{true: "snapshot", false: "snapshots"}[len(res.Forgotten) == 1], idList(res.Forgotten))
+				fmt.Fprintf(a.stdout, "retention policy forgot %s (cairn gc reclaims the space)\n", snapshotList(res.Forgotten))
 			}
 			return nil
 		},

@@ -21,14 +21,15 @@ func warningLine(source string, w catalog.Warning) string {
 	return line
 }
 
-// idList renders snapshot ids as "3, 4 and 7".
-func idList(ids []int64) string {
+// snapshotList names snapshots for people: "snapshot 3", "snapshots 3, 4
+// and 7".
+func snapshotList(ids []int64) string {
 	s := make([]string, len(ids))
 	for i, id := range ids {
 		s[i] = fmt.Sprint(id)
 	}
-	if len(s) <= 1 {
-		return strings.Join(s, "")
+	if len(s) == 1 {
+		return "snapshot " + s[0]
 	}
-	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+	return "snapshots " + strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
