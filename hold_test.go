@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -206,5 +207,37 @@ func TestStatesAfterForget(t *testing.T) {
 	}
 	if after := states(); after[d] != st[c] {
 		t.Errorf("after forgetting %d, unchanged %d has state %d, want %d (that of %d)", c, d, after[d], st[c], c)
+	}
+}
+
+// TestHoldOfAnotherProcess: a hold taken by another process protects while
+// that process runs and lapses when it is killed (it never released it).
+func TestHoldOfAnotherProcess(t *testing.T) {
+	if startTicks(os.Getpid()) == "" {
+		t.Skip("no /proc")
+	}
+	f := newHoldFixture(t)
+	child := exec.Command("sleep", "60")
+	if err := child.Start(); err != nil {
+		t.Skip("cannot start sleep:", err)
+	}
+	defer child.Process.Kill()
+	held, _ := f.snap()
+	holder := processHolder(child.Process.Pid)
+	if _, err := f.repo.DB.AddHolds(f.ctx, []catalog.Hold{{SnapshotID: held, Reason: "restore", Holder: holder, PID: child.Process.Pid, Created: f.repo.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, forgotten := f.snap(); slices.Contains(forgotten, held) {
+		t.Fatalf("snapshot %d, held by running pid %d, was forgotten", held, child.Process.Pid)
+	}
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	child.Wait()
+	if _, forgotten := f.snap(); !slices.Contains(forgotten, held) {
+		t.Errorf("snapshot %d still kept after its holder was killed (forgotten: %v)", held, forgotten)
+	}
+	if holds, err := f.repo.DB.Holds(f.ctx, 0); err != nil || len(holds) != 0 {
+		t.Errorf("the killed holder's hold is still there: %v, %v", holds, err)
 	}
 }
