@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cairn-dev/cairn/catalog"
@@ -75,6 +76,10 @@ type ForgetOptions struct {
 	Source string  // only this source; "" = all
 	IDs    []int64 // forget exactly these (no policy)
 	DryRun bool
+	// IncludeProtected lets a policy forget labelled snapshots, undo points
+	// and snapshots named by warnings. Snapshots held by a running command
+	// are never forgotten by a policy.
+	IncludeProtected bool
 }
 
 // SourceDecisions are a policy's verdicts for one source.
@@ -106,6 +111,9 @@ func (r *Repo) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, e
 				return nil, err
 			}
 		}
+		if err := r.refuseHeld(ctx, opts.IDs); err != nil {
+			return nil, err
+		}
 		res.Forgotten = opts.IDs
 		if !opts.DryRun {
 			res.Stats, err = r.DB.Forget(ctx, opts.IDs)
@@ -130,7 +138,7 @@ func (r *Repo) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, e
 		if err != nil {
 			return nil, err
 		}
-		sd, ids, stats, err := r.applyPolicy(ctx, s, opts.Policy, opts.DryRun)
+		sd, ids, stats, err := r.applyPolicy(ctx, s, opts.Policy, opts.DryRun, opts.IncludeProtected)
 		sl.Release()
 		if err != nil {
 			return nil, err
@@ -148,8 +156,9 @@ func (r *Repo) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, e
 }
 
 // applyPolicy decides and forgets for one source; the caller holds the
-// source's lock.
-func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *retention.Policy, dryRun bool) (SourceDecisions, []int64, catalog.ForgetStats, error) {
+// source's lock. Protected snapshots stay unless includeProtected (held
+// ones stay even then).
+func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *retention.Policy, dryRun, includeProtected bool) (SourceDecisions, []int64, catalog.ForgetStats, error) {
 	p := retention.Default
 	if override != nil {
 		p = *override
@@ -163,9 +172,17 @@ func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *rete
 	if err != nil {
 		return SourceDecisions{}, nil, catalog.ForgetStats{}, err
 	}
+	states, err := r.DB.SnapshotStates(ctx, s.ID)
+	if err != nil {
+		return SourceDecisions{}, nil, catalog.ForgetStats{}, err
+	}
+	protected, dead, err := r.protections(ctx, s.ID, snaps, includeProtected)
+	if err != nil {
+		return SourceDecisions{}, nil, catalog.ForgetStats{}, err
+	}
 	in := make([]retention.Snapshot, len(snaps))
 	for i, sn := range snaps {
-		in[i] = retention.Snapshot{ID: sn.ID, Time: sn.Started, Tags: sn.Tags}
+		in[i] = retention.Snapshot{ID: sn.ID, Time: sn.Started, Tags: sn.Tags, State: states[sn.ID], Protected: protected[sn.ID]}
 	}
 	sd := SourceDecisions{Source: s.Path, Policy: p, Decisions: retention.Apply(in, p, r.Now(), time.Local)}
 	var ids []int64
@@ -174,13 +191,82 @@ func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *rete
 			ids = append(ids, d.Snapshot.ID)
 		}
 	}
+	slices.Sort(ids)
 	var stats catalog.ForgetStats
-	if len(ids) > 0 && !dryRun {
-		if stats, err = r.DB.Forget(ctx, ids); err != nil {
+	if (len(ids) > 0 || len(dead) > 0) && !dryRun {
+		var kept []int64
+		if stats, kept, err = r.DB.ForgetUnheld(ctx, ids, dead); err != nil {
 			return sd, nil, stats, err
 		}
+		// A restore that began after the holds were read holds these now.
+		ids = slices.DeleteFunc(ids, func(id int64) bool { return slices.Contains(kept, id) })
 	}
 	return sd, ids, stats, nil
+}
+
+// UndoLabel labels the snapshot a restore takes before it replaces files
+// in place (the undo point).
+const UndoLabel = "pre-restore"
+
+// protections says which snapshots of a source no policy may forget, and
+// why (docs/design.md, "Retention and gc", has the reasons):
+//   - a labelled snapshot: someone named it, so someone relies on it;
+//   - an undo point, for retention.ProtectFor after it was taken: the
+//     restore printed "undo with: cairn restore --snapshot N";
+//   - a snapshot a warning named (as the one to restore from), for
+//     catalog.WarningHoldFor after the warning;
+//   - a snapshot a running command holds (holdSnapshots), while it runs.
+//
+// With includeProtected only holds count. It also returns the holds that no
+// longer count (their process is gone, or they expired) for the forget to
+// delete, so a killed restore holds nothing.
+func (r *Repo) protections(ctx context.Context, sourceID int64, snaps []catalog.Snapshot, includeProtected bool) (map[int64][]retention.Protection, []int64, error) {
+	out := map[int64][]retention.Protection{}
+	if !includeProtected {
+		for _, sn := range snaps {
+			switch {
+			case sn.Label == UndoLabel:
+				out[sn.ID] = append(out[sn.ID], retention.Protection{Reason: "undo point", Until: sn.Started.Add(retention.ProtectFor)})
+			case sn.Label != "":
+				out[sn.ID] = append(out[sn.ID], retention.Protection{Reason: "labelled " + sn.Label})
+			}
+		}
+	}
+	holds, err := r.DB.Holds(ctx, sourceID)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := r.Now()
+	var stale []int64
+	for _, h := range holds {
+		switch {
+		case h.Holder != "" && holderAlive(h.Holder, h.Created, now):
+			out[h.SnapshotID] = append(out[h.SnapshotID], retention.Protection{Reason: fmt.Sprintf("held by %s (pid %d)", h.Reason, h.PID)})
+		case h.Holder != "":
+			stale = append(stale, h.ID)
+		case !now.Before(h.Expires):
+			stale = append(stale, h.ID)
+		case !includeProtected:
+			out[h.SnapshotID] = append(out[h.SnapshotID], retention.Protection{Reason: "named by " + h.Reason, Until: h.Expires})
+		}
+	}
+	return out, stale, nil
+}
+
+// refuseHeld fails if a running command holds any of ids: forgetting a
+// snapshot under a restore that reads it would break that restore.
+func (r *Repo) refuseHeld(ctx context.Context, ids []int64) error {
+	holds, err := r.DB.Holds(ctx, 0)
+	if err != nil {
+		return err
+	}
+	now := r.Now()
+	for _, h := range holds {
+		if h.Holder != "" && slices.Contains(ids, h.SnapshotID) && holderAlive(h.Holder, h.Created, now) {
+			return fmt.Errorf("snapshot %d: %w by %s (pid %d); forget it when that has finished", h.SnapshotID, ErrHeld, h.Reason, h.PID)
+		}
+	}
+	return nil
 }
 
 // GC reclaims the space of data no snapshot references. It waits for

@@ -133,6 +133,13 @@ func (r *Repo) Resolve(ctx context.Context, userPath string, snapID int64, prefe
 // of the source labelled "pre-restore", so the restore can be undone; its
 // id is returned (0 when none was needed).
 func (r *Repo) Restore(ctx context.Context, reqs []restore.Request, opts restore.Options) (res *restore.Result, undo int64, err error) {
+	// Hold what the restore reads, so no retention run (its own undo
+	// snapshot's, or a cron snap's) forgets it meanwhile.
+	release, err := r.holdSnapshots(ctx, "restore", requestSnapshots(reqs)...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer release()
 	rl, err := r.lockRepo(ctx, repolock.Shared)
 	if err != nil {
 		return nil, 0, err

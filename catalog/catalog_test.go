@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -439,5 +440,25 @@ func TestMigrateFromFirstSchema(t *testing.T) {
 	}
 	if c := chunks[0]; c.Offset != 8 || c.Length != 20 || c.Size != 30 || c.PlainOffset != 0 {
 		t.Errorf("migrated chunk = %+v; want offset 8, length 20, size 30, plain offset 0", c)
+	}
+}
+
+// TestWarningKindsDocumented: docs/sql.md lists exactly the warning kinds
+// the code defines, in the same order.
+func TestWarningKindsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "docs", "sql.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, line := range strings.Split(string(doc), "\n") {
+		if rest, ok := strings.CutPrefix(line, "| `kind` | "); ok {
+			for _, f := range strings.Split(strings.TrimSuffix(rest, " |"), ", ") {
+				listed = append(listed, strings.Trim(f, "`"))
+			}
+		}
+	}
+	if !slices.Equal(listed, WarningKinds) {
+		t.Errorf("docs/sql.md lists kinds %q; catalog.WarningKinds is %q", listed, WarningKinds)
 	}
 }

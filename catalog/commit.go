@@ -55,8 +55,11 @@ type Refresh struct {
 // Warning is something a person should know about a snapshot.
 type Warning struct {
 	Path    string
-	Kind    string
-	Message string
+	Kind    string // one of the Warn* constants
+	Message string // one line, no CLI vocabulary (the CLI renders hints)
+	// RefSnapshotID is the snapshot to restore from, if any; it is held
+	// against retention for WarningHoldFor.
+	RefSnapshotID int64
 }
 
 // Commit is everything one snapshot adds, applied in one transaction.
@@ -154,10 +157,12 @@ func commit(ctx context.Context, tx *sql.Tx, c *Commit) (int64, error) {
 		}
 	}
 	for _, w := range c.Warnings {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO warning(snapshot_id, path, kind, message) VALUES (?, ?, ?, ?)",
-			snapID, w.Path, w.Kind, w.Message); err != nil {
-			return 0, fmt.Errorf("insert warning: %w", err)
+		if err := insertWarning(ctx, tx, snapID, c.Started, w); err != nil {
+			return 0, err
 		}
+	}
+	if err := recordState(ctx, tx, sourceID, snapID, len(c.Versions) > 0 || len(c.Close) > 0); err != nil {
+		return 0, err
 	}
 	return snapID, nil
 }

@@ -13,4 +13,8 @@
 // snapshot of its source that saw it (last is NULL while it is live). A
 // snapshot in which nothing changed adds one snapshot row. The public views
 // (snapshots, files, versions, warnings) expand the intervals for queries.
+//
+// For retention, each snapshot carries a state id (equal ids: identical
+// content; see state.go), and hold rows keep snapshots from any policy
+// while a process reads them or until a warning's hint expires (hold.go).
 package catalog

@@ -56,10 +56,41 @@ type ForgetStats struct {
 // the contents no version uses, in one transaction. Chunks stay until gc,
 // which alone deletes stored data.
 func (db *DB) Forget(ctx context.Context, ids []int64) (ForgetStats, error) {
+	st, _, err := db.forget(ctx, ids, nil, false)
+	return st, err
+}
+
+// ForgetUnheld is Forget for a retention policy that decided from the holds
+// it read earlier: in the same transaction as the forget it deletes the
+// holds it judged dead (deadHolds), and keeps any snapshot that has gained a
+// process hold since (a restore that started meanwhile). It returns what it
+// kept for that reason.
+func (db *DB) ForgetUnheld(ctx context.Context, ids, deadHolds []int64) (ForgetStats, []int64, error) {
+	return db.forget(ctx, ids, deadHolds, true)
+}
+
+func (db *DB) forget(ctx context.Context, ids, deadHolds []int64, unheld bool) (ForgetStats, []int64, error) {
 	var st ForgetStats
+	var kept []int64
 	err := db.Write(ctx, func(tx *sql.Tx) error {
+		st, kept = ForgetStats{}, nil
+		for _, h := range deadHolds {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM hold WHERE id = ?", h); err != nil {
+				return fmt.Errorf("delete dead hold: %w", err)
+			}
+		}
 		sources := map[int64]bool{}
 		for _, id := range ids {
+			if unheld {
+				var held bool
+				if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM hold WHERE snapshot_id = ? AND holder IS NOT NULL)", id).Scan(&held); err != nil {
+					return fmt.Errorf("read holds: %w", err)
+				}
+				if held {
+					kept = append(kept, id)
+					continue
+				}
+			}
 			var src int64
 			err := tx.QueryRowContext(ctx, "SELECT source_id FROM snapshot WHERE id = ?", id).Scan(&src)
 			if err == sql.ErrNoRows {
@@ -89,9 +120,9 @@ func (db *DB) Forget(ctx context.Context, ids []int64) (ForgetStats, error) {
 		return err
 	})
 	if err != nil {
-		return st, fmt.Errorf("forget: %w", err)
+		return st, nil, fmt.Errorf("forget: %w", err)
 	}
-	return st, nil
+	return st, kept, nil
 }
 
 func deleteUnusedContents(ctx context.Context, tx *sql.Tx) (int, error) {

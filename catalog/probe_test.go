@@ -19,7 +19,7 @@ func TestProbeLeavesNoSidecars(t *testing.T) {
 		"foreign": {"PRAGMA application_id = 4660", ErrNotCatalog},
 		// Most SQLite files leave application_id 0.
 		"foreign without application_id": {"SELECT 1", ErrNotCatalog},
-		"newer":   {"PRAGMA application_id = 1668443697; PRAGMA user_version = 99", ErrTooNew},
+		"newer":                          {"PRAGMA application_id = 1668443697; PRAGMA user_version = 99", ErrTooNew},
 	} {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "catalog.db")

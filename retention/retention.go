@@ -13,6 +13,34 @@ type Snapshot struct {
 	ID   int64
 	Time time.Time // when it was taken
 	Tags []string
+	// State identifies its content: snapshots with the same State have
+	// identical content, and keep-last and the bucket rules count them as
+	// one state. 0 means a state of its own (as if State were ID).
+	State int64
+	// Protected lists why no policy may forget it (a label, an undo point,
+	// a hold by a running restore, a warning naming it). The caller decides
+	// which protections a run honours; Apply honours every one given that
+	// has not expired.
+	Protected []Protection
+}
+
+// Protection keeps a snapshot whatever the rules say, until Until (zero:
+// with no end).
+type Protection struct {
+	Reason string // e.g. "labelled after-upgrade", "undo point", "held by restore (pid 12)"
+	Until  time.Time
+}
+
+// ProtectFor is how long an undo (pre-restore) snapshot is protected: a
+// restore gone wrong is usually noticed within days, and a week of undo
+// points costs a few catalog rows.
+const ProtectFor = 7 * 24 * time.Hour
+
+func (s Snapshot) state() int64 {
+	if s.State != 0 {
+		return s.State
+	}
+	return s.ID
 }
 
 // Policy says which snapshots to keep, with restic's `forget` semantics.
@@ -22,8 +50,13 @@ type Policy struct {
 	Tags                                         []string      // keep every snapshot carrying any of these tags
 }
 
-// Default is the policy a new source gets.
-var Default = Policy{Last: 10, Hourly: 24, Daily: 7, Weekly: 4, Monthly: 12}
+// Default is the policy a new source gets. It fits snapshots every few
+// minutes: every snapshot of the last 24 hours stays (full resolution for a
+// day, which the interval catalog makes cheap: an unchanged snapshot is one
+// row), then one per hour for two days, per day for two weeks, per week for
+// two months and per month for a year. keep-last 10 serves sources
+// snapshotted rarely, where 24 hours may hold only one snapshot.
+var Default = Policy{Last: 10, Hourly: 48, Daily: 14, Weekly: 8, Monthly: 12, Within: 24 * time.Hour}
 
 // unlimited is the count value meaning "keep one snapshot in every bucket".
 const unlimited = -1
@@ -72,7 +105,7 @@ func (p Policy) String() string {
 		}
 	}
 	if p.Within > 0 {
-		parts = append(parts, "keep-within "+p.Within.String())
+		parts = append(parts, "keep-within "+FormatDuration(p.Within))
 	}
 	for _, t := range p.Tags {
 		parts = append(parts, "keep-tag "+t)
@@ -84,7 +117,15 @@ func (p Policy) String() string {
 type Decision struct {
 	Snapshot Snapshot
 	Keep     bool
-	Reasons  []string // e.g. "last snapshot", "hourly snapshot", "daily snapshot", "weekly snapshot", "monthly snapshot", "yearly snapshot", "within 72h0m0s", "tag keep"; empty when forgotten
+	// Reasons say why it is kept, e.g. "last snapshot", "hourly snapshot",
+	// "daily snapshot", "weekly snapshot", "monthly snapshot", "yearly
+	// snapshot", "within 3d", "tag keep", and each protection in force
+	// ("labelled x", "undo point until 2026-12-08 10:00 UTC"); empty when
+	// forgotten.
+	Reasons []string
+	// SameAs is, for a forgotten snapshot, a kept one with identical
+	// content (the newest such), if any: forgetting it lost no state.
+	SameAs int64
 }
 
 // bucketKey identifies one calendar bucket (hour, date, ISO week, month or
@@ -131,27 +172,33 @@ func Apply(snaps []Snapshot, p Policy, now time.Time, loc *time.Location) []Deci
 	if p.Empty() {
 		for i := range out {
 			out[i].Keep = true
-			out[i].Reasons = []string{reasonEmpty}
+			out[i].Reasons = append([]string{reasonEmpty}, protections(out[i].Snapshot, now, loc)...)
 		}
 		return out
 	}
 
+	// A rule counts states, not snapshots: a snapshot whose state the rule
+	// already keeps (through a newer snapshot) neither is kept by it nor
+	// uses up one of its N, so a run of unchanged snapshots cannot push
+	// older distinct states out.
 	type bucketRule struct {
 		count  int // remaining buckets; -1 = unlimited
 		key    func(time.Time) bucketKey
 		reason string
 		seen   map[bucketKey]bool
+		states map[int64]bool
 	}
 	var rules []*bucketRule
 	for _, r := range []bucketRule{
-		{p.Hourly, hourKey, "hourly snapshot", nil},
-		{p.Daily, dayKey, "daily snapshot", nil},
-		{p.Weekly, weekKey, "weekly snapshot", nil},
-		{p.Monthly, monthKey, "monthly snapshot", nil},
-		{p.Yearly, yearKey, "yearly snapshot", nil},
+		{p.Hourly, hourKey, "hourly snapshot", nil, nil},
+		{p.Daily, dayKey, "daily snapshot", nil, nil},
+		{p.Weekly, weekKey, "weekly snapshot", nil, nil},
+		{p.Monthly, monthKey, "monthly snapshot", nil, nil},
+		{p.Yearly, yearKey, "yearly snapshot", nil, nil},
 	} {
 		if countActive(r.count) {
 			r.seen = make(map[bucketKey]bool)
+			r.states = make(map[int64]bool)
 			rules = append(rules, &r)
 		}
 	}
@@ -162,14 +209,17 @@ func Apply(snaps []Snapshot, p Policy, now time.Time, loc *time.Location) []Deci
 			tags = append(tags, t)
 		}
 	}
-	withinReason := "within " + p.Within.String()
+	withinReason := "within " + FormatDuration(p.Within)
 	cutoff := now.Add(-p.Within)
+	lastStates := map[int64]bool{}
 
 	for i := range out {
 		d := &out[i]
 		t := d.Snapshot.Time.In(loc)
+		state := d.Snapshot.state()
 		var reasons []string
-		if p.Last == unlimited || i < p.Last {
+		if !lastStates[state] && (p.Last == unlimited || len(lastStates) < p.Last) {
+			lastStates[state] = true
 			reasons = append(reasons, "last snapshot")
 		}
 		for _, r := range rules {
@@ -181,6 +231,10 @@ func Apply(snaps []Snapshot, p Policy, now time.Time, loc *time.Location) []Deci
 				continue // a newer snapshot already represents this bucket
 			}
 			r.seen[k] = true
+			if r.states[state] {
+				continue // this state is kept by the rule already
+			}
+			r.states[state] = true
 			if r.count > 0 {
 				r.count--
 			}
@@ -194,8 +248,34 @@ func Apply(snaps []Snapshot, p Policy, now time.Time, loc *time.Location) []Deci
 				reasons = append(reasons, "tag "+tag)
 			}
 		}
+		reasons = append(reasons, protections(d.Snapshot, now, loc)...)
 		d.Keep = len(reasons) > 0
 		d.Reasons = reasons
+	}
+	keptState := map[int64]int64{} // state -> newest kept snapshot
+	for _, d := range out {
+		if _, ok := keptState[d.Snapshot.state()]; !ok && d.Keep {
+			keptState[d.Snapshot.state()] = d.Snapshot.ID
+		}
+	}
+	for i := range out {
+		if !out[i].Keep {
+			out[i].SameAs = keptState[out[i].Snapshot.state()]
+		}
+	}
+	return out
+}
+
+// protections are the reasons of the protections of s in force at now.
+func protections(s Snapshot, now time.Time, loc *time.Location) []string {
+	var out []string
+	for _, p := range s.Protected {
+		switch {
+		case p.Until.IsZero():
+			out = append(out, p.Reason)
+		case now.Before(p.Until):
+			out = append(out, p.Reason+" until "+p.Until.In(loc).Format("2006-01-02 15:04 MST"))
+		}
 	}
 	return out
 }

@@ -444,7 +444,7 @@ func TestApply(t *testing.T) {
 			name: "within: strictly after now-D, future included",
 			in:   snaps("2024-01-09T12:00:00Z", "2024-01-09T12:00:01Z", "2024-01-20T00:00:00Z"),
 			p:    Policy{Within: 24 * time.Hour},
-			want: map[int64][]string{2: {"within 24h0m0s"}, 3: {"within 24h0m0s"}},
+			want: map[int64][]string{2: {"within 24h"}, 3: {"within 24h"}},
 		},
 		{
 			name: "tags: any listed tag, one reason per matching tag",
@@ -473,7 +473,7 @@ func TestApply(t *testing.T) {
 			},
 			p: Policy{Last: 1, Hourly: 1, Daily: 1, Weekly: 1, Monthly: 1, Yearly: 1, Within: time.Hour, Tags: []string{"x"}},
 			want: map[int64][]string{
-				2: {"last snapshot", "hourly snapshot", "daily snapshot", "weekly snapshot", "monthly snapshot", "yearly snapshot", "within 1h0m0s", "tag x"},
+				2: {"last snapshot", "hourly snapshot", "daily snapshot", "weekly snapshot", "monthly snapshot", "yearly snapshot", "within 1h", "tag x"},
 				1: {"tag x"},
 			},
 		},
@@ -530,9 +530,9 @@ func TestEmptyAndString(t *testing.T) {
 		{Policy{}, true, "keep everything"},
 		{Policy{Tags: []string{}}, true, "keep everything"},
 		{Policy{Last: -2, Within: -time.Second}, true, "keep everything"},
-		{Default, false, "keep-last 10, keep-hourly 24, keep-daily 7, keep-weekly 4, keep-monthly 12"},
+		{Default, false, "keep-last 10, keep-hourly 48, keep-daily 14, keep-weekly 8, keep-monthly 12, keep-within 24h"},
 		{Policy{Yearly: -1}, false, "keep-yearly unlimited"},
-		{Policy{Within: 72 * time.Hour}, false, "keep-within 72h0m0s"},
+		{Policy{Within: 72 * time.Hour}, false, "keep-within 3d"},
 		{Policy{Tags: []string{"keep", "manual"}}, false, "keep-tag keep, keep-tag manual"},
 		{Policy{Last: 1, Daily: -1, Within: time.Minute, Tags: []string{"t"}}, false, "keep-last 1, keep-daily unlimited, keep-within 1m0s, keep-tag t"},
 	}
@@ -552,7 +552,7 @@ func TestMarshal(t *testing.T) {
 		want string
 	}{
 		{Policy{}, `{}`},
-		{Default, `{"last":10,"hourly":24,"daily":7,"weekly":4,"monthly":12}`},
+		{Default, `{"last":10,"hourly":48,"daily":14,"weekly":8,"monthly":12,"within":"24h0m0s"}`},
 		{Policy{Last: 10, Hourly: 24, Within: 72 * time.Hour, Tags: []string{"keep"}}, `{"last":10,"hourly":24,"within":"72h0m0s","tags":["keep"]}`},
 		{Policy{Yearly: -1, Tags: []string{"a<b>&c", "d"}}, `{"yearly":-1,"tags":["a<b>&c","d"]}`},
 		// Invalid values Apply ignores are dropped so the output always parses.

@@ -85,7 +85,7 @@ func (s *run) capture(ctx context.Context, e entry, bufs *buffers) (*captured, e
 			return c, err
 		}
 		if attempt == readRetries {
-			c.warnings = append(c.warnings, catalog.Warning{Path: e.rel, Kind: "changed-while-reading",
+			c.warnings = append(c.warnings, catalog.Warning{Path: e.rel, Kind: catalog.WarnChangedWhileReading,
 				Message: fmt.Sprintf("changed while being read %d times; stored the last read, which may be torn", readRetries)})
 			return c, nil
 		}
@@ -210,7 +210,7 @@ func (s *run) captureDatabase(ctx context.Context, c *captured, bufs *buffers) (
 	case err != nil:
 		// Whatever kept SQLite from it, the bytes are still worth keeping:
 		// one database must never stop the snapshot of the rest.
-		c.warnings = append(c.warnings, catalog.Warning{Path: c.e.rel, Kind: "database-unreadable",
+		c.warnings = append(c.warnings, catalog.Warning{Path: c.e.rel, Kind: catalog.WarnDatabaseUnreadable,
 			Message: fmt.Sprintf("stored as raw bytes, may be inconsistent: %v", err)})
 		return false, nil
 	}
@@ -250,7 +250,7 @@ func (s *run) captureDatabase(ctx context.Context, c *captured, bufs *buffers) (
 	c.dbCheck = "ok"
 	if v.problem != nil {
 		c.dbCheck = v.problem.Error()
-		c.warnings = append(c.warnings, catalog.Warning{Path: c.e.rel, Kind: "database-check",
+		c.warnings = append(c.warnings, catalog.Warning{Path: c.e.rel, Kind: catalog.WarnDatabaseCheck,
 			Message: fmt.Sprintf("quick_check failed on the captured copy: %v", v.problem)})
 	}
 	return true, nil

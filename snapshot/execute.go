@@ -63,7 +63,7 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 				case ctx.Err() != nil:
 					fail(ctx.Err())
 				case errors.Is(err, fs.ErrNotExist), errors.Is(err, errReplaced):
-					warn(e.rel, "vanished", "removed or replaced while the snapshot ran; not in this snapshot")
+					warn(e.rel, catalog.WarnVanished, "removed or replaced while the snapshot ran; not in this snapshot")
 				case errors.As(err, &src):
 					// One file that cannot be read never stops the rest; the
 					// snapshot is committed and marked incomplete.

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/cairn-dev/cairn/blobstore"
+	"github.com/cairn-dev/cairn/catalog"
 )
 
 // A snapshot never commits a new reference to data known to be missing.
@@ -70,6 +71,6 @@ func (r *run) warnHealed(warn func(path, kind, msg string)) {
 	if len(r.opts.healed) == 0 {
 		return
 	}
-	warn(".", "missing-pack", fmt.Sprintf("%d pack(s) were missing from the store (e.g. %s); the chunks of theirs this source still has were stored again, which also heals the older snapshots that share them",
+	warn(".", catalog.WarnMissingPack, fmt.Sprintf("%d pack(s) were missing from the store (e.g. %s); the chunks of theirs this source still has were stored again, which also heals the older snapshots that share them",
 		len(r.opts.healed), r.opts.healed[0]))
 }

@@ -8,9 +8,16 @@ import (
 	"io"
 )
 
+// utf8BOM may open a JSON file written by Windows tools. RFC 8259 forbids
+// emitting it but lets parsers ignore it, and most do (Python's utf-8-sig,
+// .NET, PowerShell write it), so a file with one is valid when what follows
+// is.
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
 // checkJSON validates a JSON document and counts its entries for the
 // shrink guard (see jsonEntries).
 func checkJSON(data []byte) (valid bool, count int64) {
+	data = bytes.TrimPrefix(data, utf8BOM)
 	if !json.Valid(data) {
 		return false, -1
 	}
@@ -103,8 +110,13 @@ func jsonEntries(data []byte) int64 {
 // streamValid validates a large JSON document, or a JSON Lines file line
 // by line, without holding it in memory.
 func streamValid(r io.Reader, lines bool) (bool, error) {
+	br := bufio.NewReaderSize(r, 1<<20)
+	if head, err := br.Peek(len(utf8BOM)); err == nil && bytes.Equal(head, utf8BOM) {
+		br.Discard(len(utf8BOM))
+	}
+	r = br
 	if !lines {
-		dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<20))
+		dec := json.NewDecoder(r)
 		// Token reports io.EOF between tokens even inside an open array or
 		// object, so a torn document ends at depth > 0; and a file is one
 		// document, as json.Valid requires.

@@ -150,3 +150,33 @@ func TestJSONNames(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONByteOrderMark: a UTF-8 BOM before a valid document is valid (a
+// BOM alone, or before a torn document, is not), in memory and streamed.
+func TestJSONByteOrderMark(t *testing.T) {
+	const bom = "\xEF\xBB\xBF"
+	for _, tc := range []struct {
+		doc     string
+		valid   bool
+		entries int64
+	}{
+		{bom + `{"jobs":[1,2,3]}`, true, 3},
+		{bom + "[1,2]\n", true, 2},
+		{bom, false, -1},
+		{bom + `{"jobs":[1,`, false, -1},
+		{bom + bom + `[1]`, false, -1}, // one BOM, not two
+		{`[1]` + bom, false, -1},
+	} {
+		valid, entries := checkJSON([]byte(tc.doc))
+		if valid != tc.valid || entries != tc.entries {
+			t.Errorf("checkJSON(%q) = %v, %d; want %v, %d", tc.doc, valid, entries, tc.valid, tc.entries)
+		}
+		got, err := streamValid(strings.NewReader(tc.doc), false)
+		if err != nil || got != tc.valid {
+			t.Errorf("streamValid(%q) = %v, %v; want %v", tc.doc, got, err, tc.valid)
+		}
+	}
+	if got, err := streamValid(strings.NewReader(bom+"{\"a\":1}\n{\"b\":2}\n"), true); err != nil || !got {
+		t.Errorf("streamValid(BOM + JSON Lines) = %v, %v; want valid", got, err)
+	}
+}

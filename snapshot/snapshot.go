@@ -29,7 +29,7 @@ import (
 
 // KindUnreadable is the warning kind of a path that could not be read; a
 // snapshot with one is incomplete.
-const KindUnreadable = "unreadable"
+const KindUnreadable = catalog.WarnUnreadable
 
 // ErrInsideRepository refuses a source that is the repository or lies
 // inside it (Options.Skip): its snapshots would store the repository in
@@ -220,7 +220,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	r.warnHealed(warn)
 	commit := r.build(plan, res, live)
 	commit.Source, commit.Started, commit.Label, commit.Tags = root, started, opts.Label, opts.Tags
-	r.guard(ctx, plan, res, live, srcRow.ID, warn)
+	commit.Warnings = append(commit.Warnings, r.guard(ctx, plan, res, live, srcRow.ID)...)
 	wmu.Lock()
 	commit.Warnings = append(warnings, commit.Warnings...)
 	wmu.Unlock()

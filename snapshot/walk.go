@@ -159,7 +159,7 @@ func (w *walker) readDir(dir string) (out []entry, subdirs, unreadable []string)
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.EXDEV) {
 			// Replaced by a symlink (or a file) since its parent was
 			// listed: what it is now is for the next snapshot to see.
-			w.warn(rel, "vanished", "replaced while the snapshot ran; not in this snapshot")
+			w.warn(rel, catalog.WarnVanished, "replaced while the snapshot ran; not in this snapshot")
 			return
 		}
 		w.warn(rel, "unreadable", fmt.Sprintf("skipped: %v", unwrapPathError(err)))
@@ -210,7 +210,7 @@ func (w *walker) readDir(dir string) (out []entry, subdirs, unreadable []string)
 		e := statEntryAt(rel, &st)
 		switch e.typ {
 		case "":
-			w.warn(rel, "special", fmt.Sprintf("skipped %s (sockets, FIFOs and devices are not stored)", kindNameAt(st.Mode)))
+			w.warn(rel, catalog.WarnSpecial, fmt.Sprintf("skipped %s (sockets, FIFOs and devices are not stored)", kindNameAt(st.Mode)))
 			continue
 		case catalog.TypeSymlink:
 			if e.link, buf, err = readlinkat(d.Fd(), name, buf); err != nil {

@@ -19,12 +19,24 @@ func (a *app) forgetCommand() *cobra.Command {
 		Short: "Remove snapshots by retention policy or by id",
 		Long: `Remove snapshots. With --keep-* rules, those rules decide (restic's semantics:
 calendar buckets in local time, the newest snapshot of each bucket kept, a
-snapshot kept by any rule is kept). With snapshot ids, exactly those go.
-With neither, each source's stored policy applies (see cairn policy); the
-same policy also runs after every cairn snap. --prune then reclaims space
-(cairn gc).`,
+snapshot kept by any rule is kept), except that rules count states, not
+snapshots: a run of unchanged snapshots is one state, kept through its
+newest snapshot. With snapshot ids, exactly those go. With neither, each
+source's stored policy applies (see cairn policy); the same policy also runs
+after every cairn snap. --prune then reclaims space (cairn gc).
+
+No policy forgets these protected snapshots:
+  - a labelled snapshot (snap --label);
+  - an undo point (the pre-restore snapshot an in-place restore takes) for
+    7 days, so its "undo with" command keeps working;
+  - a snapshot a warning named as the one to restore from, for 7 days;
+  - a snapshot a running restore reads (held until it ends, or dies).
+--include-protected lets the rules forget the first three; a held snapshot
+stays even then, and "forget ID" refuses it. "forget ID" removes any other
+snapshot, protected or not. Every verdict is printed with its reasons.`,
 		Example: `  cairn forget --keep-last 20 --keep-daily 7 --keep-weekly 4 --prune
   cairn forget --source ~/.agent --keep-within 7d --dry-run
+  cairn forget --keep-last 5 --include-protected --dry-run
   cairn forget 12 13`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -42,6 +54,9 @@ same policy also runs after every cairn snap. --prune then reclaims space
 			}
 			if len(opts.IDs) > 0 && p != nil {
 				return usageError{fmt.Errorf("give snapshot ids or --keep-* rules, not both")}
+			}
+			if len(opts.IDs) > 0 && opts.IncludeProtected {
+				return usageError{fmt.Errorf("--include-protected is for rules; forget ID removes a protected snapshot anyway")}
 			}
 			repo, err := a.open(ctx, false)
 			if err != nil {
@@ -76,5 +91,6 @@ same policy also runs after every cairn snap. --prune then reclaims space
 	c.Flags().StringVar(&opts.Source, "source", "", "only snapshots of this directory")
 	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be forgotten, change nothing")
 	c.Flags().BoolVar(&prune, "prune", false, "reclaim the space afterwards (cairn gc)")
+	c.Flags().BoolVar(&opts.IncludeProtected, "include-protected", false, "let the rules forget labelled snapshots, undo points and snapshots named by warnings")
 	return c
 }

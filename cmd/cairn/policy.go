@@ -16,8 +16,15 @@ func (a *app) policyCommand() *cobra.Command {
 		Short: "Show or set a source's retention policy and restore settings",
 		Long: `Each source has settings that cairn applies on its own:
 
-  - a retention policy, run after every cairn snap of it (default: keep-last 10,
-    keep-hourly 24, keep-daily 7, keep-weekly 4, keep-monthly 12);
+  - a retention policy, run after every cairn snap of it. The default,
+    keep-within 24h, keep-last 10, keep-hourly 48, keep-daily 14,
+    keep-weekly 8, keep-monthly 12, fits a snapshot every few minutes: every
+    snapshot of the last 24 hours stays, then one per hour, day, week and
+    month. Rules count states, not snapshots: a run of unchanged snapshots
+    is one state, so it never pushes older changes out. Whatever the policy,
+    it never forgets a labelled snapshot, an undo (pre-restore) snapshot
+    younger than 7 days, a snapshot a warning named in the last 7 days, or
+    one a running restore reads (see cairn forget --help);
   - runtime-file patterns that restore never writes, besides *.pid, *.lock
     and *.sock (e.g. a process registry);
   - the share of files whose removal in one snapshot prints a warning
@@ -30,19 +37,19 @@ func (a *app) policyCommand() *cobra.Command {
 	set := &cobra.Command{
 		Use:   "set DIR",
 		Short: "Change the settings of DIR (only those given)",
+		Long: `Change the settings of DIR. Only the flags given change: --keep-daily 30
+changes that rule and keeps the others of the stored (or default) policy.
+A count of 0 removes a rule (--keep-last 0), as do --keep-within 0 and
+--keep-tag ''. Removing every rule leaves a policy that keeps everything.`,
 		Example: `  cairn policy set ~/.agent --keep-last 50 --keep-daily 30 --keep-weekly 8
+  cairn policy set ~/.agent --keep-within 0 --keep-monthly 24
   cairn policy set ~/.agent --runtime 'sessions/*.json' --runtime registry.json
   cairn policy set ~/.agent --warn-removed 30%`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := keep.policy()
-			if err != nil {
-				return err
-			}
 			var s catalog.SourceSettings
-			if p != nil {
-				js := p.Marshal()
-				s.Policy = &js
+			if !keep.given() && !cmd.Flags().Changed("runtime") && warnRemoved == "" {
+				return usageError{fmt.Errorf("give at least one of --keep-*, --runtime, --warn-removed")}
 			}
 			if cmd.Flags().Changed("runtime") {
 				patterns := []string{}
@@ -60,12 +67,23 @@ func (a *app) policyCommand() *cobra.Command {
 				}
 				s.MassDeletion = &share
 			}
-			if s == (catalog.SourceSettings{}) {
-				return usageError{fmt.Errorf("give at least one of --keep-*, --runtime, --warn-removed")}
-			}
 			repo, err := a.open(cmd.Context(), true)
 			if err != nil {
 				return err
+			}
+			if keep.given() {
+				// Only the rules given change; the others stay as stored
+				// (or as the default policy has them).
+				stored, _, err := repo.Policy(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				p, err := keep.merge(stored)
+				if err != nil {
+					return err
+				}
+				js := p.Marshal()
+				s.Policy = &js
 			}
 			if err := repo.Configure(cmd.Context(), args[0], s); err != nil {
 				return err

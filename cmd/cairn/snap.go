@@ -49,7 +49,7 @@ whose writer crashed mid-transaction is captured in its committed state.`,
 				return err
 			}
 			for _, w := range res.Warnings {
-				fmt.Fprintf(a.stderr, "warning: %s: %s\n", displayPath(w.Path), displayText(w.Message))
+				fmt.Fprintf(a.stderr, "warning: %s\n", warningLine(res.Source, w))
 			}
 			if asJSON {
 				if err := writeJSON(a.stdout, snapJSON(res)); err != nil {
@@ -60,7 +60,7 @@ whose writer crashed mid-transaction is captured in its committed state.`,
 			fmt.Fprintf(a.stdout, "snapshot %d of %s: %d new, %d changed, %d unchanged, %d removed; read %s, added %s in %s\n",
 				res.ID, displayPath(res.Source), res.New, res.Changed, res.Unchanged, res.Removed, size(res.BytesRead), size(res.BytesAdded), seconds(res.Duration))
 			if len(res.Forgotten) > 0 {
-				fmt.Fprintf(a.stdout, "retention policy forgot %s (cairn gc reclaims their space)\n", plural(len(res.Forgotten), "snapshot"))
+				fmt.Fprintf(a.stdout, "retention policy forgot %s (cairn gc reclaims the space)\n", snapshotList(res.Forgotten))
 			}
 			return a.incomplete(res)
 		},
@@ -87,9 +87,10 @@ func (a *app) incomplete(res *snapshot.Result) error {
 }
 
 type warningJSON struct {
-	Path    string `json:"path"`
-	Kind    string `json:"kind"`
-	Message string `json:"message"`
+	Path          string `json:"path"`
+	Kind          string `json:"kind"`
+	Message       string `json:"message"`
+	RefSnapshotID int64  `json:"ref_snapshot_id,omitempty"` // the snapshot to restore from
 }
 
 func snapJSON(r *snapshot.Result) any {
@@ -99,7 +100,7 @@ func snapJSON(r *snapshot.Result) any {
 	}
 	ws := []warningJSON{}
 	for _, w := range r.Warnings {
-		ws = append(ws, warningJSON{w.Path, w.Kind, w.Message})
+		ws = append(ws, warningJSON{w.Path, w.Kind, w.Message, w.RefSnapshotID})
 	}
 	return struct {
 		ID         int64         `json:"id"`
