@@ -28,14 +28,17 @@ type entry struct {
 	ctimeNs int64
 	ino     uint64
 	link    string
+	// uid and gid own the entry; restore gives them back as root.
+	uid, gid int64
 }
 
 func statEntry(rel string, fi fs.FileInfo) entry {
 	e := entry{rel: rel, mode: uint32(fi.Mode().Perm()) | setBits(fi.Mode()), size: fi.Size(),
-		mtimeNs: fi.ModTime().UnixNano()}
+		mtimeNs: fi.ModTime().UnixNano(), uid: -1, gid: -1}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		e.ctimeNs = st.Ctim.Sec*1e9 + st.Ctim.Nsec
 		e.ino = st.Ino
+		e.uid, e.gid = int64(st.Uid), int64(st.Gid)
 	}
 	switch {
 	case fi.Mode().IsDir():
@@ -68,7 +71,11 @@ func setBits(m fs.FileMode) uint32 {
 // on every core. Excluded directories are not entered; special files are
 // skipped with a warning, as are entries that cannot be read (the snapshot
 // records what it could see and says so).
-func walk(root string, ex *ignore.Matcher, skip map[string]bool, warn func(path, kind, msg string)) ([]entry, error) {
+//
+// force lists paths (and their parents) recorded despite the excludes: an
+// undo snapshot must hold every file a restore replaces. Inside an
+// excluded directory entered only for them, nothing else is recorded.
+func walk(root string, ex *ignore.Matcher, skip, force map[string]bool, warn func(path, kind, msg string)) ([]entry, error) {
 	if err := checkRoot(root); err != nil {
 		return nil, err
 	}
@@ -76,7 +83,7 @@ func walk(root string, ex *ignore.Matcher, skip map[string]bool, warn func(path,
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", root, unwrapPathError(err))
 	}
-	w := &walker{root: root, ex: ex, skip: skip, warn: warn}
+	w := &walker{root: root, ex: ex, skip: skip, force: force, warn: warn}
 	w.out = append(w.out, statEntry(".", fi))
 	w.queue = append(w.queue, dirJob{abs: root, rel: "."})
 	w.cond = sync.NewCond(&w.mu)
@@ -97,13 +104,17 @@ func walk(root string, ex *ignore.Matcher, skip map[string]bool, warn func(path,
 // adds contention.
 var walkWorkers = max(2, runtime.GOMAXPROCS(0))
 
-type dirJob struct{ abs, rel string }
+type dirJob struct {
+	abs, rel   string
+	forcedOnly bool // excluded, entered only for paths in walker.force
+}
 
 type walker struct {
-	root string
-	ex   *ignore.Matcher
-	skip map[string]bool
-	warn func(path, kind, msg string)
+	root  string
+	ex    *ignore.Matcher
+	skip  map[string]bool
+	force map[string]bool
+	warn  func(path, kind, msg string)
 
 	mu     sync.Mutex
 	cond   *sync.Cond
@@ -156,7 +167,11 @@ func (w *walker) readDir(job dirJob) ([]entry, []dirJob) {
 		if job.rel != "." {
 			rel = job.rel + "/" + d.Name()
 		}
-		if w.skip[abs] || w.ex.Match(rel, d.IsDir()) {
+		if w.skip[abs] {
+			continue
+		}
+		excluded := job.forcedOnly || w.ex.Match(rel, d.IsDir())
+		if excluded && !w.force[rel] {
 			continue
 		}
 		if !d.IsDir() && strings.HasPrefix(d.Name(), atomicfile.TempPrefix) {
@@ -180,7 +195,7 @@ func (w *walker) readDir(job dirJob) ([]entry, []dirJob) {
 				continue
 			}
 		case catalog.TypeDir:
-			subdirs = append(subdirs, dirJob{abs: abs, rel: rel})
+			subdirs = append(subdirs, dirJob{abs: abs, rel: rel, forcedOnly: excluded})
 		}
 		out = append(out, e)
 	}

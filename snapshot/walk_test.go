@@ -30,7 +30,7 @@ func TestWalkMatchesWalkDir(t *testing.T) {
 		return nil
 	})
 	for run := 0; run < 5; run++ {
-		entries, err := walk(root, nil, nil, func(string, string, string) {})
+		entries, err := walk(root, nil, nil, nil, func(string, string, string) {})
 		if err != nil {
 			t.Fatal(err)
 		}
