@@ -118,11 +118,16 @@ func Dest(req Request, opts Options) string {
 	return req.Snapshot.Source
 }
 
-// Run plans and executes a restore: what Execute returns.
+// Run plans and executes a restore (no undo snapshot: that is the
+// caller's, see UndoNeeds). With opts.DryRun it only plans, and returns
+// the plan's items and refusals.
 func Run(ctx context.Context, d Deps, reqs []Request, opts Options) (*Result, error) {
 	p, err := NewPlan(ctx, d, reqs, opts)
 	if err != nil {
 		return nil, err
+	}
+	if opts.DryRun {
+		return &Result{Items: p.Items, UndoNeeds: p.UndoNeeds()}, p.Err()
 	}
 	return p.Execute(ctx)
 }
