@@ -280,7 +280,7 @@ func (w *writer) delete(items []*Item) {
 		return
 	}
 	sort.SliceStable(items, func(i, j int) bool { return strings.Count(items[i].Rel, "/") > strings.Count(items[j].Rel, "/") })
-	synced := map[string]bool{}
+	synced, removed := map[string]bool{}, map[string]bool{}
 	for _, it := range items {
 		dir, name, err := w.dirs.dir(it.Rel)
 		if err == nil && dir == nil {
@@ -293,6 +293,7 @@ func (w *writer) delete(items []*Item) {
 		case err == nil:
 			it.done = true
 			synced[path.Dir(it.Rel)] = true
+			removed[it.Rel] = true
 		case it.Type == catalog.TypeDir && !errors.Is(err, fs.ErrNotExist):
 			it.Kind, it.Replaces = KindKeepRuntime, false
 			it.Notes = append(it.Notes, "directory kept: it still holds files that are never deleted")
@@ -304,6 +305,9 @@ func (w *writer) delete(items []*Item) {
 		}
 	}
 	for d := range synced {
+		if removed[d] {
+			continue // its own removal is synced in its parent
+		}
 		if err := atomicfile.SyncDir(w.root, d); err != nil {
 			for _, it := range items {
 				if path.Dir(it.Rel) == d && it.done {
