@@ -68,12 +68,13 @@ func resolveExisting(p string) string {
 const warnMassDeletion = "mass-deletion"
 
 // Resolve turns a user's path and an optional snapshot id (0: the newest
-// that has the path) into a restore request. With preferValid, a JSON file
-// resolves to the newest snapshot whose copy is valid JSON. Without an id,
-// a directory whose newest snapshot recorded a mass deletion resolves to
-// the snapshot before it: restoring the emptied state is never what the
-// newest snapshot is asked for. note then says which snapshot was chosen
-// and why.
+// that has the path) into a restore request. preferValid asks for what
+// restore and cat take by default: a JSON file resolves to the newest
+// snapshot whose copy is valid JSON, and a directory whose newest snapshot
+// recorded a mass deletion to the snapshot before it (restoring the
+// emptied state is never what "the newest" is asked for). note then says
+// which snapshot was chosen and why. A listing passes false and sees the
+// newest as it is.
 func (r *Repo) Resolve(ctx context.Context, userPath string, snapID int64, preferValid bool) (req restore.Request, note string, err error) {
 	src, rel, err := r.Locate(ctx, userPath)
 	if err != nil {
@@ -100,7 +101,9 @@ func (r *Repo) Resolve(ctx context.Context, userPath string, snapID int64, prefe
 			return req, "", fmt.Errorf("%s has no snapshots: %w", src.Path, catalog.ErrNotFound)
 		}
 		req.Snapshot = snaps[len(snaps)-1]
-		note, err = r.beforeMassDeletion(ctx, &req, userPath)
+		if preferValid {
+			note, err = r.beforeMassDeletion(ctx, &req, userPath)
+		}
 		return req, note, err
 	}
 	history, err := r.DB.History(ctx, src.ID, rel)
@@ -126,7 +129,7 @@ func (r *Repo) Resolve(ctx context.Context, userPath string, snapID int64, prefe
 		if skippedTorn > 0 {
 			note = fmt.Sprintf("newer copies of %s are not valid JSON; using snapshot %d, the newest valid one", userPath, last)
 		}
-		if v.Type == catalog.TypeDir {
+		if preferValid && v.Type == catalog.TypeDir {
 			note, err = r.beforeMassDeletion(ctx, &req, userPath)
 		}
 		return req, note, err
