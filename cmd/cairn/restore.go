@@ -96,6 +96,8 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 				a.printUndo(res, reqs, args, opts)
 			}
 			switch {
+			case failed > 0 && opts.DryRun:
+				return fmt.Errorf("%s would not be restored", plural(failed, "path"))
 			case failed > 0:
 				return fmt.Errorf("%s not restored", plural(failed, "path"))
 			case err != nil:
