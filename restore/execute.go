@@ -296,7 +296,7 @@ func (w *writer) delete(items []*Item) {
 			removed[it.Rel] = true
 		case it.Type == catalog.TypeDir && !errors.Is(err, fs.ErrNotExist):
 			it.Kind, it.Replaces = KindKeepRuntime, false
-			it.Notes = append(it.Notes, "directory kept: it still holds files that are never deleted")
+			it.Notes = append(it.Notes, "it still holds files that are never deleted")
 			it.done = true
 		case errors.Is(err, fs.ErrNotExist):
 			it.done = true // gone already
