@@ -58,14 +58,11 @@ func ExampleOpen() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	res, undo, err := repo.Restore(ctx, []restore.Request{req}, restore.Options{})
+	res, err := repo.Restore(ctx, []restore.Request{req}, restore.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := res.Err(); err != nil {
-		log.Fatal(err)
-	}
-	fmt.Printf("restored %d file, %d bytes; undo with snapshot %d\n", res.Written, res.Bytes, undo)
+	fmt.Printf("restored %d file, %d bytes; undo with snapshot %d\n", res.Written, res.Bytes, res.Undo[0].Snapshot)
 	data, err := os.ReadFile(settings)
 	if err != nil {
 		log.Fatal(err)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/cairn-dev/cairn/catalog"
@@ -66,9 +64,13 @@ func resolveExisting(p string) string {
 }
 
 // Resolve turns a user's path and an optional snapshot id (0: the newest
-// that has the path) into a restore request. With preferValid, a JSON file
-// resolves to the newest snapshot whose copy is valid JSON; note then says
-// which snapshot was chosen and why.
+// that has the path) into a restore request. preferValid asks for what
+// restore and cat take by default: a JSON file resolves to the newest
+// snapshot whose copy is valid JSON, and a directory whose newest snapshot
+// recorded a mass deletion to the snapshot before it (restoring the
+// emptied state is never what "the newest" is asked for). note then says
+// which snapshot was chosen and why. A listing passes false and sees the
+// newest as it is.
 func (r *Repo) Resolve(ctx context.Context, userPath string, snapID int64, preferValid bool) (req restore.Request, note string, err error) {
 	src, rel, err := r.Locate(ctx, userPath)
 	if err != nil {
@@ -95,7 +97,10 @@ func (r *Repo) Resolve(ctx context.Context, userPath string, snapID int64, prefe
 			return req, "", fmt.Errorf("%s has no snapshots: %w", src.Path, catalog.ErrNotFound)
 		}
 		req.Snapshot = snaps[len(snaps)-1]
-		return req, "", nil
+		if preferValid {
+			note, err = r.beforeMassDeletion(ctx, &req, userPath)
+		}
+		return req, note, err
 	}
 	history, err := r.DB.History(ctx, src.ID, rel)
 	if err != nil {
@@ -120,105 +125,134 @@ func (r *Repo) Resolve(ctx context.Context, userPath string, snapID int64, prefe
 		if skippedTorn > 0 {
 			note = fmt.Sprintf("newer copies of %s are not valid JSON; using snapshot %d, the newest valid one", userPath, last)
 		}
-		return req, note, nil
+		if preferValid && v.Type == catalog.TypeDir {
+			note, err = r.beforeMassDeletion(ctx, &req, userPath)
+		}
+		return req, note, err
 	}
 	if skippedTorn > 0 {
-		return req, "", fmt.Errorf("%s: every stored copy is invalid JSON; pick one with --snapshot and --force", userPath)
+		return req, "", fmt.Errorf("%s: every stored copy is invalid JSON: %w", userPath, restore.ErrTornJSON)
 	}
 	return req, "", fmt.Errorf("%s is in no snapshot of %s: %w", userPath, src.Path, catalog.ErrNotFound)
 }
 
-// Restore puts paths back as the snapshot recorded them. Before it
-// replaces anything in place with something different it takes a snapshot
-// of the source labelled "pre-restore", so the restore can be undone; its
-// id is returned (0 when none was needed).
-func (r *Repo) Restore(ctx context.Context, reqs []restore.Request, opts restore.Options) (res *restore.Result, undo int64, err error) {
+// beforeMassDeletion moves a directory request off a snapshot that
+// recorded a mass deletion, to the snapshot before it (when that one has
+// the directory), and says so.
+func (r *Repo) beforeMassDeletion(ctx context.Context, req *restore.Request, userPath string) (string, error) {
+	mass, err := r.DB.HasWarning(ctx, req.Snapshot.ID, catalog.WarnMassDeletion)
+	if err != nil || !mass {
+		return "", err
+	}
+	snaps, err := r.DB.Snapshots(ctx, req.Snapshot.SourceID)
+	if err != nil {
+		return "", err
+	}
+	for i := len(snaps) - 1; i > 0; i-- {
+		if snaps[i].ID != req.Snapshot.ID {
+			continue
+		}
+		prev := snaps[i-1]
+		if _, err := r.DB.VersionAt(ctx, prev, req.Path); err != nil {
+			return "", nil
+		}
+		note := fmt.Sprintf("snapshot %d recorded a mass deletion; restoring %s from snapshot %d, the one before it (name snapshot %d to restore the emptied state)",
+			req.Snapshot.ID, userPath, prev.ID, req.Snapshot.ID)
+		req.Snapshot = prev
+		return note, nil
+	}
+	return "", nil
+}
+
+// Restore plans the restore of reqs and carries the plan out. Before it
+// replaces anything in place it takes a snapshot of each source it
+// replaces things in (label "pre-restore"), holding exactly what the plan
+// replaces, even files the source's excludes leave out; Result.Undo lists
+// them. A path the undo snapshot could not record is not replaced. With
+// opts.DryRun it only plans: Result.Items is the plan.
+//
+// The error joins every path that was refused or failed (errors.Is tells
+// restore.ErrTornJSON, ErrDatabaseInUse, ... apart; the rest was restored)
+// or is the one reason nothing could be.
+func (r *Repo) Restore(ctx context.Context, reqs []restore.Request, opts restore.Options) (*restore.Result, error) {
+	rl, err := r.lockRepo(ctx, repolock.Shared)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { rl.Release() }()
 	// Hold what the restore reads, so no retention run (its own undo
 	// snapshot's, or a cron snap's) forgets it meanwhile.
 	release, err := r.holdSnapshots(ctx, "restore", requestSnapshots(reqs)...)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	defer release()
-	rl, err := r.lockRepo(ctx, repolock.Shared)
+	d := restore.Deps{DB: r.DB, Store: r.Store}
+	// The repository inside a source is never deleted by --delete.
+	opts.Skip = append(opts.Skip, r.Dir)
+	plan, err := restore.NewPlan(ctx, d, reqs, opts)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	replaces := false
-	if opts.To == "" && !opts.DryRun {
-		if replaces, err = restore.Replaces(ctx, restore.Deps{DB: r.DB, Store: r.Store}, reqs, opts); err != nil {
-			rl.Release()
-			return nil, 0, err
-		}
+	if opts.DryRun {
+		return &restore.Result{Items: plan.Items, UndoNeeds: plan.UndoNeeds()}, plan.Err()
 	}
-	if replaces {
+	var undo []restore.UndoPoint
+	if needs := plan.UndoNeeds(); len(needs) > 0 {
 		// The undo snapshot takes its own locks; release ours meanwhile.
 		rl.Release()
-		undo, err = r.preRestore(ctx, reqs)
+		undo, err = r.preRestore(ctx, plan, needs)
 		if err != nil {
-			return nil, 0, err
+			return &restore.Result{Undo: undo}, err
 		}
 		if rl, err = r.lockRepo(ctx, repolock.Shared); err != nil {
-			return nil, undo, err
+			return &restore.Result{Undo: undo}, err
 		}
 	}
-	defer rl.Release()
-	if opts.To == "" && !opts.DryRun {
+	if sources := plan.InPlaceSources(); len(sources) > 0 {
 		// In place, a restore holds its sources' locks: no snapshot or
 		// other restore writes there meanwhile, so the temp files of a
 		// killed restore can be cleared.
-		for _, src := range sourcesOf(reqs) {
+		for _, src := range sources {
 			sl, err := r.lockSource(ctx, src)
 			if err != nil {
-				return nil, undo, err
+				return &restore.Result{Undo: undo}, err
 			}
 			defer sl.Release()
 		}
-		opts.CleanTemps = true
+		plan.CleanTemps()
 	}
-	res, err = restore.Run(ctx, restore.Deps{DB: r.DB, Store: r.Store}, reqs, opts)
-	return res, undo, err
+	res, err := plan.Execute(ctx)
+	if res != nil {
+		res.Undo = undo
+	}
+	return res, err
 }
 
-// sourcesOf lists the distinct sources of reqs in a fixed order, so two
-// processes take their locks in the same order.
-func sourcesOf(reqs []restore.Request) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, req := range reqs {
-		if !seen[req.Snapshot.Source] {
-			seen[req.Snapshot.Source] = true
-			out = append(out, req.Snapshot.Source)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// preRestore snapshots each source a restore writes into, when anything
-// it would replace exists on disk.
-func (r *Repo) preRestore(ctx context.Context, reqs []restore.Request) (int64, error) {
-	var id int64
-	done := map[string]bool{}
-	for _, req := range reqs {
-		src := req.Snapshot.Source
-		if done[src] {
-			continue
-		}
-		if _, err := os.Lstat(filepath.Join(src, filepath.FromSlash(req.Path))); err != nil {
+// preRestore snapshots each source the plan replaces things in, forcing
+// in the replaced paths, and refuses what the snapshot still lacks.
+func (r *Repo) preRestore(ctx context.Context, plan *restore.Plan, needs []restore.UndoNeed) ([]restore.UndoPoint, error) {
+	var out []restore.UndoPoint
+	for _, n := range needs {
+		opts := snapshotOptions("pre-restore")
+		opts.Include = n.Paths
+		res, err := r.Snapshot(ctx, n.Source, opts)
+		if errors.Is(err, snapshot.ErrEmptySource) {
 			continue // nothing there to lose
 		}
-		done[src] = true
-		res, err := r.Snapshot(ctx, src, snapshotOptions("pre-restore"))
-		if errors.Is(err, snapshot.ErrEmptySource) {
-			continue
-		}
 		if err != nil {
-			return 0, fmt.Errorf("snapshot before restoring (the undo point): %w", err)
+			return out, fmt.Errorf("snapshot %s before restoring (the undo point): %w", n.Source, err)
 		}
-		id = res.ID
+		s, err := r.DB.SnapshotByID(ctx, res.ID)
+		if err != nil {
+			return out, err
+		}
+		if err := plan.CheckCovered(ctx, n.Source, s); err != nil {
+			return out, err
+		}
+		out = append(out, restore.UndoPoint{Source: n.Source, Snapshot: res.ID})
 	}
-	return id, nil
+	return out, nil
 }
 
 // Cat writes one file of a snapshot to w.

@@ -836,15 +836,12 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatalf("resolve %s at snapshot %d: %v", src, id, err)
 		}
 		to := filepath.Join(base, fmt.Sprintf("restored-%d", id))
-		res, undo, err := repo.Restore(ctx, []restore.Request{req}, restore.Options{To: to})
+		res, err := repo.Restore(ctx, []restore.Request{req}, restore.Options{To: to})
 		if err != nil {
 			t.Fatalf("restore snapshot %d: %v", id, err)
 		}
-		if err := res.Err(); err != nil {
-			t.Errorf("restore snapshot %d: %v", id, err)
-		}
-		if undo != 0 {
-			t.Errorf("restore --to took an undo snapshot %d; nothing in place was replaced", undo)
+		if len(res.Undo) != 0 {
+			t.Errorf("restore --to took an undo snapshot %v; nothing in place was replaced", res.Undo)
 		}
 		compareTrees(t, fmt.Sprintf("snapshot %d restored to %s", id, to), states[i], takeManifest(t, to))
 	}
@@ -950,15 +947,12 @@ func restoreInPlace(t *testing.T, repo *cairn.Repo, src string, id int64, then m
 		}
 		reqs = append(reqs, req)
 	}
-	res, undo, err := repo.Restore(ctx, reqs, restore.Options{})
+	res, err := repo.Restore(ctx, reqs, restore.Options{})
 	if err != nil {
 		t.Fatalf("restore in place: %v", err)
 	}
-	if err := res.Err(); err != nil {
-		t.Errorf("restore in place: %v", err)
-	}
-	if undo == 0 {
-		t.Errorf("restore in place took no undo snapshot")
+	if len(res.Undo) != 1 {
+		t.Errorf("restore in place took undo snapshots %v, want one", res.Undo)
 	}
 	after := takeManifest(t, src)
 
@@ -1151,11 +1145,7 @@ func TestRoundTripUnchangedHistoryIsCheap(t *testing.T) {
 		t.Fatal(err)
 	}
 	to := filepath.Join(base, "restored")
-	res, _, err := repo.Restore(ctx, []restore.Request{req}, restore.Options{To: to})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := res.Err(); err != nil {
+	if _, err := repo.Restore(ctx, []restore.Request{req}, restore.Options{To: to}); err != nil {
 		t.Fatal(err)
 	}
 	compareTrees(t, "middle snapshot restored", takeManifest(t, src), takeManifest(t, to))

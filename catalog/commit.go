@@ -281,11 +281,11 @@ func closeVersions(ctx context.Context, tx *sql.Tx, ids []int64, last int64) err
 
 func insertVersions(ctx context.Context, tx *sql.Tx, sourceID, snapID int64, vs []NewVersion, contentIDs []int64) error {
 	err := insertMany(ctx, tx, `INSERT INTO version(source_id, path, type, mode, size, mtime_ns, content_id,
-		link_target, capture, json_valid, json_entries, db_check, fp_ctime_ns, fp_ino, fp_extra, first_snapshot_id) VALUES`,
-		"", 16, len(vs),
+		link_target, capture, json_valid, json_entries, db_check, fp_ctime_ns, fp_ino, fp_extra, uid, gid, first_snapshot_id) VALUES`,
+		"", 18, len(vs),
 		func(i int, args []any) []any {
 			v := &vs[i]
-			var content, link, capture, dbCheck any
+			var content, link, capture, dbCheck, uid, gid any
 			if v.Content >= 0 {
 				content = contentIDs[v.Content]
 			}
@@ -298,8 +298,11 @@ func insertVersions(ctx context.Context, tx *sql.Tx, sourceID, snapID int64, vs 
 			if v.DBCheck != "" {
 				dbCheck = v.DBCheck
 			}
+			if v.UID >= 0 && v.GID >= 0 {
+				uid, gid = v.UID, v.GID
+			}
 			return append(args, sourceID, v.Path, v.Type, v.Mode, v.Size, v.MtimeNs, content, link, capture,
-				v.JSONValid, v.JSONEntries, dbCheck, v.FpCtimeNs, int64(v.FpIno), v.FpExtra, snapID)
+				v.JSONValid, v.JSONEntries, dbCheck, v.FpCtimeNs, int64(v.FpIno), v.FpExtra, uid, gid, snapID)
 		}, nil)
 	if isUniqueViolation(err) {
 		return ErrConflict

@@ -108,7 +108,7 @@ func (db *DB) SnapshotByID(ctx context.Context, id int64) (Snapshot, error) {
 
 const versionColumns = `v.id, v.path, v.type, v.mode, v.size, v.mtime_ns, coalesce(v.content_id, 0), c.hash,
 	coalesce(v.link_target, ''), coalesce(v.capture, ''), v.json_valid, v.json_entries, coalesce(v.db_check, ''),
-	v.fp_ctime_ns, v.fp_ino, v.fp_extra, v.first_snapshot_id, coalesce(v.last_snapshot_id, 0)`
+	v.fp_ctime_ns, v.fp_ino, v.fp_extra, coalesce(v.uid, -1), coalesce(v.gid, -1), v.first_snapshot_id, coalesce(v.last_snapshot_id, 0)`
 
 const versionFrom = ` FROM version v LEFT JOIN content c ON c.id = v.content_id `
 
@@ -116,7 +116,7 @@ func scanVersion(sc interface{ Scan(...any) error }) (*Version, error) {
 	v := new(Version)
 	var ino int64
 	err := sc.Scan(&v.ID, &v.Path, &v.Type, &v.Mode, &v.Size, &v.MtimeNs, &v.ContentID, &v.ContentHash,
-		&v.LinkTarget, &v.Capture, &v.JSONValid, &v.JSONEntries, &v.DBCheck, &v.FpCtimeNs, &ino, &v.FpExtra, &v.First, &v.Last)
+		&v.LinkTarget, &v.Capture, &v.JSONValid, &v.JSONEntries, &v.DBCheck, &v.FpCtimeNs, &ino, &v.FpExtra, &v.UID, &v.GID, &v.First, &v.Last)
 	v.FpIno = uint64(ino)
 	return v, err
 }
@@ -462,7 +462,7 @@ func (db *DB) HistoryRanges(ctx context.Context, sourceID int64, path string) ([
 		var s Seen
 		var ino, fs, ls int64
 		err := rows.Scan(&v.ID, &v.Path, &v.Type, &v.Mode, &v.Size, &v.MtimeNs, &v.ContentID, &v.ContentHash,
-			&v.LinkTarget, &v.Capture, &v.JSONValid, &v.JSONEntries, &v.DBCheck, &v.FpCtimeNs, &ino, &v.FpExtra, &v.First, &v.Last,
+			&v.LinkTarget, &v.Capture, &v.JSONValid, &v.JSONEntries, &v.DBCheck, &v.FpCtimeNs, &ino, &v.FpExtra, &v.UID, &v.GID, &v.First, &v.Last,
 			&s.FirstSnapshot, &s.LastSnapshot, &fs, &ls)
 		if err != nil {
 			return nil, err

@@ -65,6 +65,8 @@ type Version struct {
 	FpCtimeNs   int64
 	FpIno       uint64
 	FpExtra     string
+	// UID and GID owned the entry at capture; -1 when not recorded.
+	UID, GID    int64
 	First, Last int64
 }
 

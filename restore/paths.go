@@ -43,25 +43,3 @@ func isRuntime(rel string, extra []string) bool {
 	}
 	return false
 }
-
-// secretPatterns name files that hold credentials; they are restored with
-// their recorded mode, but never wider than 0600.
-var secretPatterns = []string{".env", ".env.*", "*.key", "*.pem", "auth.json"}
-
-func isSecret(rel string) bool {
-	base := path.Base(rel)
-	for _, p := range secretPatterns {
-		if ok, _ := path.Match(p, base); ok {
-			return true
-		}
-	}
-	return false
-}
-
-// fileMode is the mode a restored file gets.
-func fileMode(rel string, recorded uint32) uint32 {
-	if isSecret(rel) {
-		return recorded & 0o600
-	}
-	return recorded
-}

@@ -65,13 +65,32 @@ func (r *testRepo) snap(t *testing.T, src string) catalog.Snapshot {
 	return s
 }
 
-func (r *testRepo) restore(t *testing.T, s catalog.Snapshot, rel string, opts Options) *Result {
+// restored is a Result with the error Run returned beside it.
+type restored struct {
+	*Result
+	err error
+}
+
+func (r restored) Err() error { return r.err }
+
+// errs lists the errors of the refused or failed items.
+func (r restored) errs() []error {
+	var out []error
+	for _, it := range r.Failed() {
+		out = append(out, it.Err)
+	}
+	return out
+}
+
+// restore plans and executes one request; a path that fails is in the
+// result, an error that stops the whole restore fails the test.
+func (r *testRepo) restore(t *testing.T, s catalog.Snapshot, rel string, opts Options) restored {
 	t.Helper()
 	res, err := Run(context.Background(), r.deps(), []Request{{Snapshot: s, Path: rel, UserPath: rel}}, opts)
-	if err != nil {
+	if res == nil {
 		t.Fatalf("restore %s: %v", rel, err)
 	}
-	return res
+	return restored{res, err}
 }
 
 func writeFile(t *testing.T, path, data string, mode fs.FileMode) {
@@ -100,10 +119,10 @@ func backdate(t *testing.T, root string) {
 	})
 }
 
-func actionsByRel(res *Result) map[string]Action {
-	m := map[string]Action{}
-	for _, a := range res.Actions {
-		m[a.Rel] = a
+func itemsByRel(res restored) map[string]Item {
+	m := map[string]Item{}
+	for _, it := range res.Items {
+		m[it.Rel] = it
 	}
 	return m
 }
@@ -154,21 +173,26 @@ func TestCheckPath(t *testing.T) {
 	}
 }
 
-func TestFileModeAndRuntime(t *testing.T) {
-	for rel, want := range map[string]uint32{
-		".env": 0o600, "x/.env.local": 0o600, "id.key": 0o600, "cert.pem": 0o600, "auth.json": 0o600,
-		"data.txt": 0o644, "env": 0o644, "key.txt": 0o644,
+// The recorded mode comes back exactly, a secret's included; only an
+// unknown mode (0) gets a default, 0600 for a secret.
+func TestModeOf(t *testing.T) {
+	pl := &planner{euid: 1000}
+	for _, c := range []struct {
+		rel      string
+		recorded uint32
+		want     fs.FileMode
+	}{
+		{"tls/cert.pem", 0o644, 0o644}, {".env", 0o644, 0o644}, {"id.key", 0o400, 0o400}, {"run.sh", 0o755, 0o755},
+		{".env", 0, 0o600}, {"x/.env.local", 0, 0o600}, {"cert.pem", 0, 0o600}, {"auth.json", 0, 0o600}, {"data.txt", 0, 0o644},
 	} {
-		if got := fileMode(rel, 0o644); got != want {
-			t.Errorf("fileMode(%s, 0644) = %#o, want %#o", rel, got, want)
+		v := &catalog.Version{Path: c.rel, Type: catalog.TypeFile, Mode: c.recorded, UID: -1, GID: -1}
+		if got, _, _ := pl.modeOf(v, 0o644); got != c.want {
+			t.Errorf("modeOf(%s, %#o) = %#o, want %#o", c.rel, c.recorded, got, c.want)
 		}
 	}
-	if got := fileMode("id.key", 0o400); got != 0o400 {
-		t.Errorf("fileMode(id.key, 0400) = %#o: never wider than recorded", got)
-	}
-	if got := fileMode(".env", 0o4755); got != 0o600 {
-		t.Errorf("fileMode(.env, 04755) = %#o", got)
-	}
+}
+
+func TestRuntimePatterns(t *testing.T) {
 	for rel, want := range map[string]bool{
 		"x.pid": true, "run/a.lock": true, "s.sock": true, "pid": false, "x.pid.txt": false, "lockfile": false, "app.tmp": true,
 	} {
@@ -197,8 +221,8 @@ func TestRestoreTree(t *testing.T) {
 	if err := res.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if res.Written != len(files) {
-		t.Errorf("Written = %d, want %d", res.Written, len(files))
+	if res.Written != len(files)+1 {
+		t.Errorf("Written = %d, want %d files and the link", res.Written, len(files)+1)
 	}
 	for rel, data := range files {
 		p := filepath.Join(to, rel)
@@ -264,9 +288,9 @@ func TestUnsafeCatalogPathsAreRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unsafeErrors := func(res *Result) int {
+	unsafeErrors := func(res restored) int {
 		n := 0
-		for _, err := range res.Errors {
+		for _, err := range res.errs() {
 			if !errors.Is(err, ErrUnsafePath) {
 				t.Errorf("unexpected error: %v", err)
 			}
@@ -278,7 +302,7 @@ func TestUnsafeCatalogPathsAreRefused(t *testing.T) {
 	target := filepath.Join(parent, "target")
 	res := r.restore(t, s, ".", Options{To: target})
 	if n := unsafeErrors(res); n != len(tampered) {
-		t.Errorf("%d ErrUnsafePath errors, want %d: %v", n, len(tampered), res.Errors)
+		t.Errorf("%d ErrUnsafePath errors, want %d: %v", n, len(tampered), res.errs())
 	}
 	if b, err := os.ReadFile(filepath.Join(target, "keep.txt")); err != nil || string(b) != "content of keep.txt" {
 		t.Errorf("the safe file was not restored: %v", err)
@@ -333,38 +357,52 @@ func TestRuntimeFilesAreKept(t *testing.T) {
 	if err := res.Err(); err != nil {
 		t.Fatal(err)
 	}
-	acts := actionsByRel(res)
+	acts := itemsByRel(res)
 	for _, rel := range []string{"x.pid", "a.lock", "run/app.lock", "scratch.tmp"} {
-		if a := acts[rel]; a.Verb != "kept" || a.Reason == "" {
+		if a := acts[rel]; a.Kind != KindKeepRuntime {
 			t.Errorf("%s: action %+v, want kept", rel, a)
 		}
 		if _, err := os.Lstat(filepath.Join(to, rel)); err == nil {
 			t.Errorf("runtime file %s was written", rel)
 		}
 	}
-	if acts["data.txt"].Verb != "write" || res.Written != 1 {
+	if acts["data.txt"].Kind != KindWrite || res.Written != 1 {
 		t.Errorf("data.txt: %+v, written %d", acts["data.txt"], res.Written)
 	}
 	// In place, a live runtime file is left alone.
 	writeFile(t, filepath.Join(src, "x.pid"), "456", 0o644)
 	res = r.restore(t, s, "x.pid", Options{})
-	if b, _ := os.ReadFile(filepath.Join(src, "x.pid")); string(b) != "456" || actionsByRel(res)["x.pid"].Verb != "kept" {
-		t.Errorf("in-place x.pid = %q, actions %+v", b, res.Actions)
+	if b, _ := os.ReadFile(filepath.Join(src, "x.pid")); string(b) != "456" || itemsByRel(res)["x.pid"].Kind != KindKeepRuntime {
+		t.Errorf("in-place x.pid = %q, actions %+v", b, res.Items)
 	}
 }
 
+// Recorded modes come back exactly, a public certificate's included
+// (restore used to force every *.pem and *.key to 0600); a mode that is
+// not known (0, as from an archive without modes) gets 0600 for a secret.
 func TestSecretModes(t *testing.T) {
+	ctx := context.Background()
 	r := newRepo(t)
 	src := t.TempDir()
-	recorded := map[string]fs.FileMode{".env": 0o644, "id.key": 0o644, "conf/.env.prod": 0o664, "tls/cert.pem": 0o400,
-		"data.txt": 0o640, "run.sh": 0o755, "plain.txt": 0o644}
-	want := map[string]fs.FileMode{".env": 0o600, "id.key": 0o600, "conf/.env.prod": 0o600, "tls/cert.pem": 0o400,
-		"data.txt": 0o640, "run.sh": 0o755, "plain.txt": 0o644}
+	recorded := map[string]fs.FileMode{".env": 0o644, "id.key": 0o644, "conf/.env.prod": 0o664, "tls/cert.pem": 0o644,
+		"tls/private.pem": 0o400, "data.txt": 0o640, "run.sh": 0o755, "unknown.env/.env": 0o644, "unknown.txt": 0o644}
 	for rel, mode := range recorded {
 		writeFile(t, filepath.Join(src, rel), "secret "+rel, mode)
 	}
 	backdate(t, src)
 	s := r.snap(t, src)
+	// An imported archive without modes records 0.
+	if err := r.db.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("UPDATE version SET mode = 0 WHERE path IN ('unknown.env/.env', 'unknown.txt')")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]fs.FileMode{}
+	for rel, m := range recorded {
+		want[rel] = m
+	}
+	want["unknown.env/.env"], want["unknown.txt"] = 0o600, 0o644
 	to := t.TempDir()
 	if err := r.restore(t, s, ".", Options{To: to}).Err(); err != nil {
 		t.Fatal(err)
@@ -377,11 +415,6 @@ func TestSecretModes(t *testing.T) {
 		if fi.Mode().Perm() != m {
 			t.Errorf("%s recorded %#o restored %#o, want %#o", rel, recorded[rel], fi.Mode().Perm(), m)
 		}
-	}
-	// The catalog keeps the mode as recorded.
-	v, err := r.db.VersionAt(context.Background(), s, ".env")
-	if err != nil || v.Mode != 0o644 {
-		t.Errorf(".env recorded as %#o, %v", v.Mode, err)
 	}
 }
 
@@ -454,7 +487,7 @@ func TestDatabaseRestoreRemovesStaleSidecars(t *testing.T) {
 	if err := res.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if a := actionsByRel(res)["app.db"]; a.Verb != "write" {
+	if a := itemsByRel(res)["app.db"]; a.Kind != KindWrite {
 		t.Errorf("action %+v, want write", a)
 	}
 	for _, side := range []string{"-wal", "-shm", "-journal"} {
@@ -532,8 +565,8 @@ func TestCorruptPackLeavesTargetUntouched(t *testing.T) {
 	if !errors.Is(err, blobstore.ErrCorrupt) {
 		t.Fatalf("restore of a corrupt chunk: %v, want ErrCorrupt", err)
 	}
-	if len(res.Errors) != 1 {
-		t.Errorf("errors = %v, want one (big.bin)", res.Errors)
+	if len(res.errs()) != 1 {
+		t.Errorf("errors = %v, want one (big.bin)", res.errs())
 	}
 	if b, _ := os.ReadFile(target); string(b) != "the old file" || ino(t, target) != before {
 		t.Errorf("the existing file was replaced: %q", b)
@@ -573,9 +606,9 @@ func TestInPlaceRestore(t *testing.T) {
 	if err := res.Err(); err != nil {
 		t.Fatal(err)
 	}
-	acts := actionsByRel(res)
-	if acts["same.txt"].Verb != "unchanged" || acts["mode.txt"].Verb != "unchanged" || acts["edited.txt"].Verb != "write" {
-		t.Errorf("actions = %+v", res.Actions)
+	acts := itemsByRel(res)
+	if acts["same.txt"].Kind != KindUnchanged || acts["mode.txt"].Kind != KindUnchanged || acts["edited.txt"].Kind != KindWrite {
+		t.Errorf("actions = %+v", res.Items)
 	}
 	if ino(t, same) != sameIno {
 		t.Error("an identical file was rewritten")
@@ -646,14 +679,17 @@ func TestCat(t *testing.T) {
 }
 
 func TestBigFirst(t *testing.T) {
-	files := []*catalog.Version{
-		{Path: "a", Size: 10}, {Path: "big", Size: 2 << 20}, {Path: "b", Size: bigMin - 1},
-		{Path: "biggest", Size: 9 << 20}, {Path: "c", Size: 0}, {Path: "edge", Size: bigMin},
+	var files []*Item
+	for _, f := range []struct {
+		path string
+		size int64
+	}{{"a", 10}, {"big", 2 << 20}, {"b", bigMin - 1}, {"biggest", 9 << 20}, {"c", 0}, {"edge", bigMin}} {
+		files = append(files, &Item{Rel: f.path, Version: &catalog.Version{Path: f.path, Size: f.size}})
 	}
 	bigFirst(files)
 	var got []string
 	for _, f := range files {
-		got = append(got, f.Path)
+		got = append(got, f.Rel)
 	}
 	if want := "biggest big edge a b c"; strings.Join(got, " ") != want {
 		t.Errorf("order = %q; want %q (big files by size, then the rest as they were)", strings.Join(got, " "), want)
@@ -683,8 +719,8 @@ func TestLargeFileReadAhead(t *testing.T) {
 	r.corruptChunk(t, s, "big.bin", -1)
 	to := t.TempDir()
 	res := r.restore(t, s, ".", Options{To: to})
-	if err := res.Err(); !errors.Is(err, blobstore.ErrCorrupt) || len(res.Errors) != 1 {
-		t.Fatalf("restore with a damaged last chunk: %v; want one ErrCorrupt", res.Errors)
+	if err := res.Err(); !errors.Is(err, blobstore.ErrCorrupt) || len(res.errs()) != 1 {
+		t.Fatalf("restore with a damaged last chunk: %v; want one ErrCorrupt", res.errs())
 	}
 	if _, err := os.Stat(filepath.Join(to, "big.bin")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the damaged file was written: %v", err)

@@ -12,9 +12,8 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
-	"time"
+	"syscall"
 
 	"github.com/zeebo/blake3"
 
@@ -24,7 +23,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/sqlitefile"
 )
 
-// writer restores versions under one root.
+// writer carries out the items of one request under one root.
 type writer struct {
 	ctx    context.Context
 	d      Deps
@@ -36,54 +35,56 @@ type writer struct {
 	// batch: stage files without a sync each; the caller syncs the
 	// filesystem once before committing them all.
 	batch bool
+	dirs  dirCache
 
 	mu       sync.Mutex
-	dirs     map[string]*os.Root
 	linkDirs map[string]bool // directories where symlinks were replaced, to sync
-}
-
-// dir returns a root for the directory of rel and rel's base name: os.Root
-// resolves every component of a path on every call, so one open handle per
-// directory saves most of the opens of a large restore.
-func (w *writer) dir(rel string) (*os.Root, string, error) {
-	d, base := path.Split(rel)
-	d = strings.TrimSuffix(d, "/")
-	if d == "" {
-		return w.root, base, nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if r, ok := w.dirs[d]; ok {
-		return r, base, nil
-	}
-	r, err := w.root.OpenRoot(d)
-	if err != nil {
-		return nil, "", fmt.Errorf("open directory %s: %w", w.abs(d), err)
-	}
-	if w.dirs == nil {
-		w.dirs = map[string]*os.Root{}
-	}
-	w.dirs[d] = r
-	return r, base, nil
-}
-
-func (w *writer) close() {
-	for _, r := range w.dirs {
-		r.Close()
-	}
 }
 
 func (w *writer) abs(rel string) string { return filepath.Join(w.base, filepath.FromSlash(rel)) }
 
-func (w *writer) mkdir(v *catalog.Version) error {
-	if v.Path == "." {
+func (w *writer) mkdir(it *Item) error {
+	if it.Rel == "." {
 		return nil
 	}
-	if fi, err := w.root.Lstat(v.Path); err == nil && !fi.IsDir() {
-		return fmt.Errorf("restore %s: a %s is in the way; move it aside or restore with --to", w.abs(v.Path), kind(fi))
+	if err := w.root.MkdirAll(it.Rel, 0o700); err != nil {
+		return fmt.Errorf("create directory %s: %w", it.Path, err)
 	}
-	if err := w.root.MkdirAll(v.Path, 0o700); err != nil {
-		return fmt.Errorf("create directory %s: %w", w.abs(v.Path), err)
+	return nil
+}
+
+// dir is the open directory of rel, which the directories made first
+// guarantee exists.
+func (w *writer) dir(rel string) (*os.Root, string, error) {
+	dir, name, err := w.dirs.dir(rel)
+	if err == nil && dir == nil {
+		err = fmt.Errorf("open directory of %s: %w", w.abs(rel), fs.ErrNotExist)
+	}
+	return dir, name, err
+}
+
+// setMeta gives what is at name (under dir) the item's owner, mode and
+// times; a symlink gets only its owner.
+func (w *writer) setMeta(dir *os.Root, name string, it *Item, symlink bool) error {
+	if it.owner != nil {
+		chown := dir.Chown
+		if symlink {
+			chown = dir.Lchown
+		}
+		if err := chown(name, it.owner.uid, it.owner.gid); err != nil {
+			return fmt.Errorf("chown %s: %w", it.Path, err)
+		}
+	}
+	if symlink {
+		return nil
+	}
+	// After the chown, which clears setuid and setgid.
+	if err := dir.Chmod(name, it.mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", it.Path, err)
+	}
+	t := mtimeOf(it.Version)
+	if err := dir.Chtimes(name, t, t); err != nil {
+		return fmt.Errorf("set times of %s: %w", it.Path, err)
 	}
 	return nil
 }
@@ -95,9 +96,9 @@ const bigMin = 1 << 20
 // rest in path order (neighbours share blobs and catalog pages): one large
 // database started last would leave every other worker idle while it is
 // written and checked.
-func bigFirst(files []*catalog.Version) {
-	slices.SortStableFunc(files, func(a, b *catalog.Version) int {
-		return cmp.Compare(max(b.Size, bigMin-1), max(a.Size, bigMin-1))
+func bigFirst(items []*Item) {
+	slices.SortStableFunc(items, func(a, b *Item) int {
+		return cmp.Compare(max(b.Version.Size, bigMin-1), max(a.Version.Size, bigMin-1))
 	})
 }
 
@@ -106,20 +107,20 @@ const prefetch = 256
 
 // job is a file to restore with its content, when looked up ahead.
 type job struct {
-	v *catalog.Version
-	c *catalog.Content
+	it *Item
+	c  *catalog.Content
 }
 
-// contents looks up the contents of small files in bulk. It is only a
-// shortcut: on any error each file looks its content up itself, so a
-// damaged row fails that file alone, with its own message. Big files look
-// themselves up one at a time, so that memory does not grow with their
-// chunk lists.
-func (w *writer) contents(files []*catalog.Version) map[int64]*catalog.Content {
+// contents looks up the contents of small files to write in bulk. It is
+// only a shortcut: on any error each file looks its content up itself, so
+// a damaged row fails that file alone, with its own message. Big files
+// look themselves up one at a time, so that memory does not grow with
+// their chunk lists.
+func (w *writer) contents(items []*Item) map[int64]*catalog.Content {
 	var ids []int64
-	for _, v := range files {
-		if v.ContentID != 0 && v.Size < bigMin {
-			ids = append(ids, v.ContentID)
+	for _, it := range items {
+		if it.Kind == KindWrite && it.Version.ContentID != 0 && it.Version.Size < bigMin {
+			ids = append(ids, it.Version.ContentID)
 		}
 	}
 	if len(ids) < 2 {
@@ -132,69 +133,41 @@ func (w *writer) contents(files []*catalog.Version) map[int64]*catalog.Content {
 	return m
 }
 
-// restore restores one file or symlink; c is its content when already
-// looked up. A file that needs writing comes back staged: complete beside
+// restore carries out one file or symlink item; c is its content when
+// already looked up. A file to write comes back staged: complete beside
 // its target, to be committed by the caller.
-func (w *writer) restore(v *catalog.Version, c *catalog.Content) (Action, *atomicfile.Staged, error) {
-	a := Action{Path: w.abs(v.Path), Rel: v.Path, Type: v.Type, Size: v.Size}
-	if v.Path == "." {
-		return a, nil, fmt.Errorf("restore %s: the source root is recorded as a %s", a.Path, v.Type)
-	}
-	if isRuntime(v.Path, w.opts.Runtime) {
-		a.Verb, a.Reason = "kept", "runtime file, never restored"
-		return a, nil, nil
-	}
-	dir, name, err := w.dir(v.Path)
+func (w *writer) restore(it *Item, c *catalog.Content) (*atomicfile.Staged, error) {
+	dir, name, err := w.dir(it.Rel)
 	if err != nil {
-		return a, nil, err
+		return nil, err
 	}
-	existing, err := dir.Lstat(name)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return a, nil, fmt.Errorf("restore %s: %w", a.Path, err)
+	switch it.Kind {
+	case KindSymlink:
+		return nil, w.symlink(dir, name, it)
+	case KindUnchanged:
+		return nil, w.setMeta(dir, name, it, false)
 	}
-	if existing != nil && existing.IsDir() {
-		return a, nil, fmt.Errorf("restore %s: a directory is in the way; move it aside or restore with --to", a.Path)
-	}
-	if v.Type == catalog.TypeSymlink {
-		a, err := w.symlink(dir, name, v, a, existing)
-		return a, nil, err
-	}
-	if existing != nil && v.JSONValid.Valid && !v.JSONValid.Bool && !w.opts.Force {
-		return a, nil, fmt.Errorf("restore %s: snapshot %d holds a torn (invalid JSON) copy; refusing to write it over the file without --force", a.Path, v.First)
-	}
-	isDB := v.Capture == catalog.CaptureSQLite
-	if isDB && existing != nil && !w.opts.Force {
-		if busy, _ := sqlitefile.InUse(a.Path); busy {
-			return a, nil, fmt.Errorf("restore %s: the database is open in another process; stop it first, or use --force", a.Path)
-		}
-	}
+	v := it.Version
 	if c == nil {
 		if c, err = w.d.DB.ContentByID(w.ctx, v.ContentID); err != nil {
-			return a, nil, fmt.Errorf("restore %s: %w", a.Path, err)
+			return nil, fmt.Errorf("restore %s: %w", it.Path, err)
 		}
 	}
-	mode := unixMode(fileMode(v.Path, v.Mode))
-	mtime := time.Unix(0, v.MtimeNs)
-	if existing != nil && existing.Mode().IsRegular() && existing.Size() == c.Size && sameBytes(dir, name, c.Hash) {
-		a.Verb = "unchanged"
-		if existing.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != mode {
-			if err := dir.Chmod(name, mode); err != nil {
-				return a, nil, fmt.Errorf("chmod %s: %w", a.Path, err)
-			}
-		}
-		if err := dir.Chtimes(name, mtime, mtime); err != nil {
-			return a, nil, fmt.Errorf("set times of %s: %w", a.Path, err)
-		}
-		return a, nil, nil
+	opts := atomicfile.Options{Mode: it.mode, Mtime: mtimeOf(v)}
+	if it.owner != nil {
+		opts.Owner = &atomicfile.Owner{UID: it.owner.uid, GID: it.owner.gid}
 	}
-	opts := atomicfile.Options{Mode: mode, Mtime: mtime}
-	if isDB {
-		dirAbs := filepath.Dir(a.Path)
-		opts.Check = func(tmp string) error {
-			if err := sqlitefile.IntegrityCheck(filepath.Join(dirAbs, tmp)); err != nil {
-				return fmt.Errorf("restore %s: the restored database fails integrity_check, nothing replaced: %w", a.Path, err)
+	if v.Capture == catalog.CaptureSQLite {
+		dirAbs := filepath.Dir(it.Path)
+		// A copy damaged at capture is written as recorded only with
+		// Force (the plan refuses it otherwise): checking it would fail.
+		if v.DBCheck == "" || v.DBCheck == "ok" {
+			opts.Check = func(tmp string) error {
+				if err := sqlitefile.IntegrityCheck(filepath.Join(dirAbs, tmp)); err != nil {
+					return fmt.Errorf("restore %s: the restored database fails integrity_check, nothing replaced: %w", it.Path, err)
+				}
+				return nil
 			}
-			return nil
 		}
 		// A -wal from another life replayed over the restored database
 		// would corrupt it.
@@ -208,65 +181,75 @@ func (w *writer) restore(v *catalog.Version, c *catalog.Content) (Action, *atomi
 		}
 	}
 	staged, err := atomicfile.Stage(dir, name, opts, !w.batch, func(out io.Writer) error {
-		return writeContent(w.ctx, w.chunks, c, out)
+		return writeContent(w.ctx, w.chunks, c, out, true)
 	})
 	if err != nil {
-		return a, nil, fmt.Errorf("restore %s: %w", a.Path, err)
+		return nil, fmt.Errorf("restore %s: %w", it.Path, err)
 	}
-	a.Verb = "write"
-	return a, staged, nil
+	return staged, nil
 }
 
-// sameBytes reports whether the file on disk already holds the content, so
-// an in-place restore leaves untouched what it need not write.
-func sameBytes(dir *os.Root, name string, want [32]byte) bool {
-	f, err := dir.Open(name)
+// sameBytes reports whether the file on disk already holds the content,
+// with what fstat says about the file it read.
+func sameBytes(dir *os.Root, name string, want [32]byte) (fs.FileInfo, bool) {
+	f, err := dir.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return false
+		return nil, false
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil, false
+	}
 	h := blake3.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return false
+		return nil, false
 	}
-	return bytes.Equal(h.Sum(nil), want[:])
+	return fi, bytes.Equal(h.Sum(nil), want[:])
 }
 
-func (w *writer) symlink(dir *os.Root, name string, v *catalog.Version, a Action, existing fs.FileInfo) (Action, error) {
-	if existing != nil && existing.Mode()&fs.ModeSymlink != 0 {
-		if target, err := dir.Readlink(name); err == nil && target == v.LinkTarget {
-			a.Verb = "unchanged"
-			return a, nil
-		}
-	}
+func (w *writer) symlink(dir *os.Root, name string, it *Item) error {
 	// A short temp name: the link's own name may already be NAME_MAX long.
 	tmp := atomicfile.TempPrefix + "link-" + blobstore.Sum([]byte(name)).String()[:16]
 	dir.Remove(tmp)
-	if err := dir.Symlink(v.LinkTarget, tmp); err != nil {
-		return a, fmt.Errorf("restore symlink %s: %w", a.Path, err)
+	if err := dir.Symlink(it.Version.LinkTarget, tmp); err != nil {
+		return fmt.Errorf("restore symlink %s: %w", it.Path, err)
+	}
+	if err := w.setMeta(dir, tmp, it, true); err != nil {
+		dir.Remove(tmp)
+		return err
 	}
 	if err := dir.Rename(tmp, name); err != nil {
 		dir.Remove(tmp)
-		return a, fmt.Errorf("restore symlink %s: %w", a.Path, err)
+		return fmt.Errorf("restore symlink %s: %w", it.Path, err)
 	}
-	a.Verb = "link"
 	w.mu.Lock()
 	if w.linkDirs == nil {
 		w.linkDirs = map[string]bool{}
 	}
-	w.linkDirs[path.Dir(v.Path)] = true
+	w.linkDirs[path.Dir(it.Rel)] = true
 	w.mu.Unlock()
-	return a, nil
+	return nil
 }
 
 // writeContent streams a content's chunks to out, each verified by its
-// hash on read, and checks the whole-file hash at the end.
-func writeContent(ctx context.Context, chunks *blobstore.Reader, c *catalog.Content, out io.Writer) error {
+// hash on read, and checks the whole-file hash at the end. With holes
+// (out is a new regular file), an all-zero chunk is seeked over instead
+// of written, so a sparse file comes back sparse.
+func writeContent(ctx context.Context, chunks *blobstore.Reader, c *catalog.Content, out io.Writer, holes bool) error {
 	h := blake3.New()
 	var n int64
+	sparse, _ := out.(sparseFile)
+	inHole := false
 	emit := func(data []byte) error {
 		h.Write(data)
 		n += int64(len(data))
+		if holes && sparse != nil && len(data) >= holeMin && allZero(data) {
+			inHole = true
+			_, err := sparse.Seek(int64(len(data)), io.SeekCurrent)
+			return err
+		}
+		inHole = false
 		_, err := out.Write(data)
 		return err
 	}
@@ -292,10 +275,42 @@ func writeContent(ctx context.Context, chunks *blobstore.Reader, c *catalog.Cont
 	if err != nil {
 		return err
 	}
+	if inHole {
+		// A file ending in a hole has its size set, not written.
+		if err := sparse.Truncate(n); err != nil {
+			return err
+		}
+	}
 	if n != c.Size || !bytes.Equal(h.Sum(nil), c.Hash[:]) {
 		return fmt.Errorf("content %x: reassembled bytes do not match the recorded hash: %w", c.Hash[:8], blobstore.ErrCorrupt)
 	}
 	return nil
+}
+
+// sparseFile is a file that can be written with holes.
+type sparseFile interface {
+	io.Seeker
+	Truncate(size int64) error
+}
+
+// holeMin is the smallest all-zero chunk left as a hole: a filesystem
+// allocates whole blocks, so a shorter run saves nothing.
+const holeMin = 4096
+
+var zeros [64 << 10]byte
+
+func allZero(b []byte) bool {
+	if b[0] != 0 || b[len(b)-1] != 0 {
+		return false // most data, cheaply
+	}
+	for len(b) > 0 {
+		k := min(len(b), len(zeros))
+		if !bytes.Equal(b[:k], zeros[:k]) {
+			return false
+		}
+		b = b[k:]
+	}
+	return true
 }
 
 // chunkBufs recycles the buffers small files' chunks are read into: a
@@ -385,29 +400,5 @@ func Cat(ctx context.Context, d Deps, req Request, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return writeContent(ctx, blobstore.NewReader(d.Store), c, out)
-}
-
-func unixMode(m uint32) fs.FileMode {
-	mode := fs.FileMode(m & 0o777)
-	if m&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&0o1000 != 0 {
-		mode |= fs.ModeSticky
-	}
-	return mode
-}
-
-func kind(fi fs.FileInfo) string {
-	switch {
-	case fi.IsDir():
-		return "directory"
-	case fi.Mode()&fs.ModeSymlink != 0:
-		return "symlink"
-	}
-	return "file"
+	return writeContent(ctx, blobstore.NewReader(d.Store), c, out, false)
 }

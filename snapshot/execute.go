@@ -191,7 +191,7 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 		}
 		c.Versions = append(c.Versions, catalog.NewVersion{Content: -1, Version: catalog.Version{
 			Path: e.rel, Type: e.typ, Mode: e.mode, MtimeNs: e.mtimeNs, LinkTarget: e.link,
-			FpCtimeNs: e.ctimeNs, FpIno: e.ino}})
+			FpCtimeNs: e.ctimeNs, FpIno: e.ino, UID: e.uid, GID: e.gid}})
 	}
 	for _, i := range p.toRead {
 		got := results[i]
@@ -207,7 +207,7 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 		}
 		old := live[e.rel]
 		if old != nil && old.Type == catalog.TypeFile && string(old.ContentHash) == string(got.hash[:]) &&
-			old.Mode == e.mode && old.MtimeNs == e.mtimeNs && old.Capture == got.capture && sameValidity(old, got) {
+			old.Mode == e.mode && old.MtimeNs == e.mtimeNs && sameOwner(old, e) && old.Capture == got.capture && sameValidity(old, got) {
 			fp.ID = old.ID
 			c.Refresh = append(c.Refresh, fp)
 			p.unchanged++
@@ -225,7 +225,7 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 			contentIdx[got.hash] = k
 			c.Contents = append(c.Contents, catalog.NewContent{Hash: got.hash, Size: got.size, Chunking: got.chunking, Chunks: got.chunks})
 		}
-		v := catalog.Version{Path: e.rel, Type: catalog.TypeFile, Mode: e.mode, Size: got.size, MtimeNs: e.mtimeNs,
+		v := catalog.Version{Path: e.rel, Type: catalog.TypeFile, Mode: e.mode, Size: got.size, MtimeNs: e.mtimeNs, UID: e.uid, GID: e.gid,
 			Capture: got.capture, DBCheck: got.dbCheck, FpCtimeNs: fp.FpCtimeNs, FpIno: fp.FpIno, FpExtra: fp.FpExtra}
 		if got.jsonValid != nil {
 			v.JSONValid.Valid, v.JSONValid.Bool = true, *got.jsonValid

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -48,6 +49,10 @@ type Options struct {
 	// Skip lists absolute paths never to enter (the repository itself, when
 	// it lives inside the source); a source inside one is refused.
 	Skip []string
+	// Include lists paths (relative to the source) recorded even where the
+	// excludes would leave them out: the files a restore is about to
+	// replace, which its undo snapshot must hold.
+	Include []string
 	// MassDeletion is the share of files whose removal triggers a warning.
 	MassDeletion float64
 	Workers      int
@@ -190,7 +195,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		return nil, fmt.Errorf("source %s: %w", root, unwrapPathError(err))
 	}
 	defer src.Close()
-	entries, unreadable, err := walk(src, ex, skip, warn)
+	entries, unreadable, err := walk(src, ex, skip, forced(opts.Include), warn)
 	base := <-loaded
 	if err != nil {
 		return nil, err
@@ -244,6 +249,21 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		Removed: counts.removed, Files: commit.FileCount, TotalBytes: commit.TotalBytes,
 		BytesRead: r.stats.bytesRead.Load(), BytesAdded: commit.AddedBytes, Duration: commit.Finished.Sub(started),
 		Warnings: commit.Warnings, Unreadable: unreadablePaths}, nil
+}
+
+// forced is the set of paths walk records despite the excludes: each
+// included path and its parents.
+func forced(include []string) map[string]bool {
+	if len(include) == 0 {
+		return nil
+	}
+	m := map[string]bool{}
+	for _, p := range include {
+		for ; p != "." && p != "/" && p != "" && !m[p]; p = path.Dir(p) {
+			m[p] = true
+		}
+	}
+	return m
 }
 
 // bigMin is the size from which a file is read ahead of the others.
@@ -359,7 +379,7 @@ func (r *run) compare(entries []entry, unreadable []string, live map[string]*cat
 			// Read again; if the bytes and metadata turn out equal only the
 			// fingerprint is refreshed.
 			p.reuse[i] = v
-		case v.Mode == e.mode && v.MtimeNs == e.mtimeNs && v.LinkTarget == e.link:
+		case v.Mode == e.mode && v.MtimeNs == e.mtimeNs && v.LinkTarget == e.link && sameOwner(v, e):
 			p.unchanged++
 			continue
 		default:
@@ -405,6 +425,13 @@ func (r *run) sniff(rel string) bool {
 	head := make([]byte, len(sqlitefile.Header))
 	_, err = io.ReadFull(f, head)
 	return err == nil && sqlitefile.IsDatabase(head)
+}
+
+// sameOwner reports whether a version's recorded owner is e's. A version
+// recorded before owners were (-1) is taken as the same, so that upgrading
+// does not record every directory again.
+func sameOwner(v *catalog.Version, e entry) bool {
+	return v.UID < 0 || (v.UID == e.uid && v.GID == e.gid)
 }
 
 // fingerprintEqual reports whether stat says a live file is unchanged. A

@@ -116,12 +116,9 @@ func (r *testRepo) restoreTo(t testing.TB, snapID int64, rel string) string {
 		t.Fatal(err)
 	}
 	to := t.TempDir()
-	res, err := restore.Run(ctx, restore.Deps{DB: r.db, Store: r.store},
+	_, err = restore.Run(ctx, restore.Deps{DB: r.db, Store: r.store},
 		[]restore.Request{{Snapshot: s, Path: rel, UserPath: rel}}, restore.Options{To: to})
 	if err != nil {
-		t.Fatalf("restore %s of snapshot %d: %v", rel, snapID, err)
-	}
-	if err := res.Err(); err != nil {
 		t.Fatalf("restore %s of snapshot %d: %v", rel, snapID, err)
 	}
 	return filepath.Join(to, filepath.FromSlash(rel))

@@ -30,14 +30,17 @@ type entry struct {
 	ctimeNs int64
 	ino     uint64
 	link    string
+	// uid and gid own the entry; restore gives them back as root.
+	uid, gid int64
 }
 
 func statEntry(rel string, fi fs.FileInfo) entry {
 	e := entry{rel: rel, mode: uint32(fi.Mode().Perm()) | setBits(fi.Mode()), size: fi.Size(),
-		mtimeNs: fi.ModTime().UnixNano()}
+		mtimeNs: fi.ModTime().UnixNano(), uid: -1, gid: -1}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		e.ctimeNs = st.Ctim.Sec*1e9 + st.Ctim.Nsec
 		e.ino = st.Ino
+		e.uid, e.gid = int64(st.Uid), int64(st.Gid)
 	}
 	switch {
 	case fi.Mode().IsDir():
@@ -74,7 +77,7 @@ func setBits(m fs.FileMode) uint32 {
 // beneath the source without following symlinks, and its entries are
 // stat'ed relative to it, so a directory swapped for a symlink while the
 // walk runs can never make it list what lies outside the source.
-func walk(src *beneath.Dir, ex *ignore.Matcher, skip map[string]bool, warn func(path, kind, msg string)) (entries []entry, unreadable []string, err error) {
+func walk(src *beneath.Dir, ex *ignore.Matcher, skip, force map[string]bool, warn func(path, kind, msg string)) (entries []entry, unreadable []string, err error) {
 	root := src.Path()
 	var st unix.Stat_t
 	if err := unix.Fstat(src.Fd(), &st); err != nil {
@@ -84,9 +87,9 @@ func walk(src *beneath.Dir, ex *ignore.Matcher, skip map[string]bool, warn func(
 	if root == "/" {
 		prefix = root
 	}
-	w := &walker{prefix: prefix, src: src, ex: ex, skip: skip, warn: warn}
+	w := &walker{prefix: prefix, src: src, ex: ex, skip: skip, force: force, warn: warn}
 	w.out = append(w.out, statEntryAt(".", &st))
-	w.queue = append(w.queue, ".")
+	w.queue = append(w.queue, dirJob{rel: "."})
 	w.cond = sync.NewCond(&w.mu)
 	var wg sync.WaitGroup
 	for i := 0; i < walkWorkers; i++ {
@@ -106,16 +109,23 @@ func walk(src *beneath.Dir, ex *ignore.Matcher, skip map[string]bool, warn func(
 // adds contention.
 var walkWorkers = max(2, runtime.GOMAXPROCS(0))
 
+// dirJob is a directory to read, relative to the source.
+type dirJob struct {
+	rel        string
+	forcedOnly bool // excluded, entered only for paths in walker.force
+}
+
 type walker struct {
 	prefix string // the root with a trailing slash, to name skipped paths
 	src    *beneath.Dir
 	ex     *ignore.Matcher
 	skip   map[string]bool
+	force  map[string]bool
 	warn   func(path, kind, msg string)
 
 	mu         sync.Mutex
 	cond       *sync.Cond
-	queue      []string // directories to read, relative to the source
+	queue      []dirJob // directories to read
 	active     int      // directories being read
 	out        []entry
 	unreadable []string
@@ -151,7 +161,8 @@ func (w *walker) work() {
 
 // readDir lists one directory: its entries, the subdirectories to read,
 // and the entries it could not read.
-func (w *walker) readDir(dir string) (out []entry, subdirs, unreadable []string) {
+func (w *walker) readDir(job dirJob) (out []entry, subdirs []dirJob, unreadable []string) {
+	dir := job.rel
 	skipped := func(rel string, err error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return // vanished since it was listed
@@ -192,7 +203,8 @@ func (w *walker) readDir(dir string) (out []entry, subdirs, unreadable []string)
 		}
 		// Excluded entries are not even stat'ed (the listing knows
 		// directories from files).
-		if w.ex.Match(rel, de.IsDir()) {
+		excluded := job.forcedOnly || w.ex.Match(rel, de.IsDir())
+		if excluded && !w.force[rel] {
 			continue
 		}
 		var st unix.Stat_t
@@ -201,7 +213,7 @@ func (w *walker) readDir(dir string) (out []entry, subdirs, unreadable []string)
 			continue
 		}
 		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
-		if isDir != de.IsDir() && w.ex.Match(rel, isDir) {
+		if isDir != de.IsDir() && w.ex.Match(rel, isDir) && !w.force[rel] {
 			continue // changed type since it was listed
 		}
 		if !isDir && strings.HasPrefix(name, atomicfile.TempPrefix) {
@@ -218,7 +230,7 @@ func (w *walker) readDir(dir string) (out []entry, subdirs, unreadable []string)
 				continue
 			}
 		case catalog.TypeDir:
-			subdirs = append(subdirs, rel)
+			subdirs = append(subdirs, dirJob{rel: rel, forcedOnly: excluded})
 		}
 		out = append(out, e)
 	}
@@ -254,7 +266,7 @@ func readlinkat(dirfd int, name string, buf []byte) (string, []byte, error) {
 // statEntryAt is statEntry for what fstatat returned.
 func statEntryAt(rel string, st *unix.Stat_t) entry {
 	e := entry{rel: rel, mode: st.Mode & 0o7777, size: st.Size, mtimeNs: st.Mtim.Nano(),
-		ctimeNs: st.Ctim.Nano(), ino: st.Ino}
+		ctimeNs: st.Ctim.Nano(), ino: st.Ino, uid: int64(st.Uid), gid: int64(st.Gid)}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		e.typ, e.size = catalog.TypeDir, 0

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -18,21 +19,48 @@ func (a *app) restoreCommand() *cobra.Command {
 		Long: `Restore files or directories from a snapshot. PATH is a path inside a
 snapshotted source, as you would type it (it need not exist now).
 
-Without --snapshot, each PATH comes from the newest snapshot that has it; for
-a JSON file, the newest snapshot whose copy is valid JSON. Without --to,
-files go back in place; if that replaces anything with different bytes, a
-"pre-restore" snapshot of the source is taken first and the command that
-undoes the restore is printed. With --to DIR files are written under DIR at
-their path relative to the source.
+Which snapshot: without --snapshot, each PATH comes from the newest snapshot
+that has it; for a JSON file, the newest whose copy is valid JSON. A
+directory whose newest snapshot recorded a mass deletion comes from the
+snapshot before it (name the newer one with --snapshot to get the emptied
+state). In a directory, a file whose copy is torn (invalid JSON) is
+replaced by its newest valid copy from an older snapshot, and listed as
+substituted.
+
+Where: without --to, files go back in place; --to DIR writes them under DIR
+at their path relative to the source (--to the source itself is in place).
+
+Undo: before an in-place restore replaces, changes or deletes anything, it
+takes a "pre-restore" snapshot of each source holding exactly what it
+replaces (even files .cairnignore now excludes), and prints the command
+that undoes it, one per source. A file the undo snapshot could not record
+is not replaced.
+
+Refused without --force: writing invalid JSON over a file (a torn copy with
+no valid older one), replacing a database another process has open, and
+restoring a database that was already damaged when captured (--force
+writes it as recorded). Always refused: a path that would land outside
+the target, and a file where a directory is (or the reverse). A refused
+path changes nothing; the rest is restored and the command exits 1.
+--dry-run prints the same plan, refusals included, and changes nothing.
+
+Modes: the recorded mode exactly; only a file whose mode is unknown gets
+0644 (0600 for secrets: .env, *.key, *.pem, auth.json). Owners: restored
+when running as root; otherwise setuid/setgid bits are dropped (and said
+so) unless the file is recorded as yours. Runtime files (*.pid, *.lock,
+*.sock, plus the source's own patterns, see cairn policy) are never
+written or deleted.
+
+--delete: also remove what is in the restored directory but not in the
+snapshot (never runtime files, files .cairnignore excludes, a database's
+-wal/-shm, or the repository), covered by the undo snapshot in place.
 
 Every file is written to a temp file beside its target, verified by BLAKE3,
-fsynced and renamed into place. Databases are checked with integrity_check
-and their stale -wal/-shm removed. Runtime files (*.pid, *.lock, *.sock,
-plus the source's own patterns, see cairn policy) are never restored;
-secrets (.env, *.key, *.pem, auth.json) never get a mode wider than 0600.`,
+fsynced and renamed into place; all-zero runs become holes. Databases are
+checked with integrity_check and their stale -wal/-shm removed.`,
 		Example: `  cairn restore ~/.agent/cron/jobs.json
   cairn restore --snapshot 41 ~/.agent --to /tmp/agent-41
-  cairn restore --dry-run ~/.agent/config`,
+  cairn restore --dry-run --delete ~/.agent`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -47,6 +75,9 @@ secrets (.env, *.key, *.pem, auth.json) never get a mode wider than 0600.`,
 			var reqs []restore.Request
 			for _, p := range args {
 				req, note, err := repo.Resolve(ctx, p, id, true)
+				if errors.Is(err, restore.ErrTornJSON) {
+					return fmt.Errorf("%w (pick one with --snapshot and --force)", err)
+				}
 				if err != nil {
 					return err
 				}
@@ -55,18 +86,22 @@ secrets (.env, *.key, *.pem, auth.json) never get a mode wider than 0600.`,
 				}
 				reqs = append(reqs, req)
 			}
-			res, undo, err := repo.Restore(ctx, reqs, opts)
-			if res != nil {
-				a.printRestore(res, opts)
-			}
-			if err != nil {
+			res, err := repo.Restore(ctx, reqs, opts)
+			if res == nil {
 				return err
 			}
-			if undo != 0 && written(res) > 0 {
-				fmt.Fprintf(a.stdout, "undo with: cairn restore --snapshot %d %s\n", undo, strings.Join(quoteAll(args), " "))
+			a.printRestore(res, opts)
+			failed := a.printFailures(res)
+			if !opts.DryRun {
+				a.printUndo(res, reqs, args, opts)
 			}
-			if err := res.Err(); err != nil {
-				return fmt.Errorf("%d path(s) not restored: %w", len(res.Errors), err)
+			switch {
+			case failed > 0 && opts.DryRun:
+				return fmt.Errorf("%s would not be restored", plural(failed, "path"))
+			case failed > 0:
+				return fmt.Errorf("%s not restored", plural(failed, "path"))
+			case err != nil:
+				return err
 			}
 			return nil
 		},
@@ -75,43 +110,109 @@ secrets (.env, *.key, *.pem, auth.json) never get a mode wider than 0600.`,
 	f.StringVar(&snap, "snapshot", "", "snapshot id or \"latest\" (default: the newest that has the path)")
 	f.StringVar(&opts.To, "to", "", "restore under this directory instead of in place")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "show what would be restored, change nothing")
-	f.BoolVar(&opts.Force, "force", false, "write invalid JSON over a file; replace a database that is in use")
+	f.BoolVar(&opts.Force, "force", false, "write invalid JSON over a file; replace a database that is in use; write a database damaged at capture")
+	f.BoolVar(&opts.Delete, "delete", false, "also delete what the restored directory holds but the snapshot does not")
 	f.StringArrayVar(&opts.Runtime, "keep", nil, "never restore files matching this pattern, besides *.pid, *.lock, *.sock (repeatable)")
 	return c
 }
 
+// printRestore lists what the plan did (or, in a dry run, would do) that
+// a person should see, then the totals.
 func (a *app) printRestore(res *restore.Result, opts restore.Options) {
-	var unchanged int
-	for _, act := range res.Actions {
-		switch act.Verb {
-		case "unchanged", "mkdir":
-			if act.Verb == "unchanged" {
-				unchanged++
+	for _, it := range res.Items {
+		if it.Err != nil {
+			continue
+		}
+		switch {
+		case it.Kind == restore.KindKeepRuntime:
+			reason := "runtime file, never restored"
+			if len(it.Notes) > 0 {
+				reason = it.Notes[0]
 			}
-		case "kept":
-			fmt.Fprintf(a.stdout, "kept %s (%s)\n", displayPath(act.Path), displayText(act.Reason))
-		default:
-			if opts.DryRun {
-				fmt.Fprintf(a.stdout, "would restore %s\n", displayPath(act.Path))
-			}
+			fmt.Fprintf(a.stdout, "kept %s (%s)\n", displayPath(it.Path), displayText(reason))
+			continue
+		case opts.DryRun && (it.Kind == restore.KindWrite || it.Kind == restore.KindSymlink):
+			fmt.Fprintf(a.stdout, "would restore %s\n", displayPath(it.Path))
+		case it.Kind == restore.KindDelete:
+			fmt.Fprintf(a.stdout, "%s %s\n", map[bool]string{true: "would delete", false: "deleted"}[opts.DryRun], displayPath(it.Path))
+		}
+		if it.Substituted {
+			fmt.Fprintf(a.stdout, "substituted %s: the requested snapshot holds a torn (invalid JSON) copy; %s the newest valid one, from snapshot %d\n",
+				displayPath(it.Path), map[bool]string{true: "would restore", false: "restored"}[opts.DryRun], it.Snapshot)
+		}
+		for _, n := range it.Notes {
+			fmt.Fprintf(a.stdout, "note: %s: %s\n", displayPath(it.Path), displayText(n))
 		}
 	}
 	if opts.DryRun {
+		for _, n := range res.UndoNeeds {
+			fmt.Fprintf(a.stdout, "would first snapshot %s (the undo point)\n", displayPath(n.Source))
+		}
 		return
 	}
-	fmt.Fprintf(a.stdout, "restored %s (%s), %d already up to date\n", plural(written(res), "file"), size(res.Bytes), unchanged)
+	line := fmt.Sprintf("restored %s (%s), %d already up to date", plural(res.Written, "file"), size(res.Bytes), res.Unchanged)
+	if opts.Delete {
+		line += fmt.Sprintf(", %d deleted", res.Deleted)
+	}
+	fmt.Fprintln(a.stdout, line)
 }
 
-// written counts the paths a restore replaced or created: the files in
-// res.Written and the symlinks, which it leaves out.
-func written(res *restore.Result) int {
-	n := res.Written
-	for _, act := range res.Actions {
-		if act.Verb == "link" {
-			n++
+// printFailures prints each refused or failed path on its own line, with
+// what the user can do about it, and returns how many there were.
+func (a *app) printFailures(res *restore.Result) int {
+	failed := res.Failed()
+	for _, it := range failed {
+		msg := it.Err.Error()
+		if hint := restoreHint(it.Err); hint != "" {
+			msg += " (" + hint + ")"
+		}
+		fmt.Fprintf(a.stderr, "cairn: %s\n", displayText(msg))
+	}
+	return len(failed)
+}
+
+// restoreHint says in the CLI's words how to get past a refusal.
+func restoreHint(err error) string {
+	switch {
+	case errors.Is(err, restore.ErrTornJSON):
+		return "--force writes it as recorded"
+	case errors.Is(err, restore.ErrDatabaseInUse):
+		return "stop the program using it, or --force replaces it anyway"
+	case errors.Is(err, restore.ErrDatabaseDamaged):
+		return "--force writes it as recorded; cairn cat prints it"
+	case errors.Is(err, restore.ErrPathInTheWay):
+		return "move it aside, or restore with --to DIR"
+	case errors.Is(err, restore.ErrNotCovered):
+		return "left as it is"
+	}
+	return ""
+}
+
+// printUndo prints, for each source the restore replaced things in, the
+// command that undoes it: that source's undo snapshot and its paths.
+func (a *app) printUndo(res *restore.Result, reqs []restore.Request, args []string, opts restore.Options) {
+	changed := map[string]bool{}
+	for _, it := range res.Items {
+		if it.Err == nil && it.Replaces && it.Kind != restore.KindRefuse {
+			changed[it.Source] = true
 		}
 	}
-	return n
+	for _, u := range res.Undo {
+		if !changed[u.Source] {
+			continue
+		}
+		var paths []string
+		for i, req := range reqs {
+			if req.Snapshot.Source == u.Source {
+				paths = append(paths, args[i])
+			}
+		}
+		flags := ""
+		if opts.Delete {
+			flags = " --delete"
+		}
+		fmt.Fprintf(a.stdout, "undo with: cairn restore --snapshot %d%s %s\n", u.Snapshot, flags, strings.Join(quoteAll(paths), " "))
+	}
 }
 
 func quoteAll(args []string) []string {

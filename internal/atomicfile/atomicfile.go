@@ -36,10 +36,16 @@ type Options struct {
 	// Check runs on the complete temp file (by its name under the root)
 	// before it replaces the target; an error abandons the write.
 	Check func(tempName string) error
+	// Owner, if set, is given to the file (before its mode, since a chown
+	// clears setuid and setgid).
+	Owner *Owner
 	// BeforeRename runs just before the rename (e.g. to remove a stale
 	// database -wal that must not be replayed over the new file).
 	BeforeRename func() error
 }
+
+// Owner is a file's user and group ids.
+type Owner struct{ UID, GID int }
 
 // Write creates or replaces name (slash-separated, inside root) with what
 // fill writes, durably. On any error the target is untouched and the temp
@@ -75,6 +81,11 @@ func Stage(root *os.Root, name string, opts Options, sync bool, fill func(w io.W
 	err = func() error {
 		if err := fill(f); err != nil {
 			return err
+		}
+		if opts.Owner != nil {
+			if err := f.Chown(opts.Owner.UID, opts.Owner.GID); err != nil {
+				return fmt.Errorf("chown %s: %w", name, err)
+			}
 		}
 		if err := f.Chmod(opts.Mode.Perm() | opts.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
 			return fmt.Errorf("chmod %s: %w", name, err)
