@@ -31,11 +31,20 @@ type repo struct {
 func newRepo(t testing.TB) *repo {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := catalog.Open(context.Background(), filepath.Join(dir, "catalog.db"), true)
+	store, err := blobstore.NewLocal(filepath.Join(dir, "packs"), filepath.Join(dir, "tmp"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := blobstore.NewLocal(filepath.Join(dir, "packs"), filepath.Join(dir, "tmp"))
+	return newRepoWith(t, dir, store)
+}
+
+// newRepoWith is a repository in dir whose packs live in store.
+func newRepoWith(t testing.TB, dir string, store blobstore.Store) *repo {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err := catalog.Open(context.Background(), filepath.Join(dir, "catalog.db"), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,12 +55,18 @@ func newRepo(t testing.TB) *repo {
 	return &repo{dir: dir, db: db, store: store}
 }
 
+// run takes a snapshot of src.
+func (r *repo) run(src string) (*snapshot.Result, error) {
+	return snapshot.Run(context.Background(),
+		snapshot.Deps{DB: r.db, Store: r.store, TmpDir: filepath.Join(r.dir, "tmp"), Params: chunker.Default},
+		src, snapshot.Options{})
+}
+
 // snap snapshots src and opens a view of the snapshot.
 func (r *repo) snap(t testing.TB, src string) *snapshotfs.FS {
 	t.Helper()
 	ctx := context.Background()
-	res, err := snapshot.Run(ctx, snapshot.Deps{DB: r.db, Store: r.store, TmpDir: filepath.Join(r.dir, "tmp"), Params: chunker.Default},
-		src, snapshot.Options{})
+	res, err := r.run(src)
 	if err != nil {
 		t.Fatalf("snapshot %s: %v", src, err)
 	}
