@@ -11,8 +11,8 @@ import (
 // TestReadsStream: reading a 48 MiB file, whole or at random, allocates a
 // small fraction of its size: the view never holds the whole file.
 func TestReadsStream(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes and snapshots 48 MiB")
+	if testing.Short() || raceEnabled {
+		t.Skip("writes and snapshots 48 MiB; allocation figures need no race detector")
 	}
 	src := sourceDir(t)
 	const size = 48 << 20
