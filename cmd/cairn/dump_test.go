@@ -47,10 +47,10 @@ func dumpSource(t *testing.T) string {
 	big := make([]byte, 3<<20)
 	rand.NewChaCha8([32]byte{2}).Read(big)
 	for rel, data := range map[string][]byte{
-		"config.yaml":        []byte("model: small\n"),
-		"cron/jobs.json":     []byte(`{"jobs": ["backup"]}`),
-		"cron/café 日本.txt":   []byte("unicode"),
-		"blobs/big.bin":      big,
+		"config.yaml":      []byte("model: small\n"),
+		"cron/jobs.json":   []byte(`{"jobs": ["backup"]}`),
+		"cron/café 日本.txt": []byte("unicode"),
+		"blobs/big.bin":    big,
 		strings.Repeat("n", 180) + "/" + strings.Repeat("m", 180): []byte("long path"),
 	} {
 		p := filepath.Join(src, rel)
