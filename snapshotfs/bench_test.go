@@ -1,7 +1,9 @@
 package snapshotfs_test
 
 import (
+	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -56,5 +58,26 @@ func BenchmarkSequentialRead(b *testing.B) {
 			b.Fatal(n, err)
 		}
 		f.Close()
+	}
+}
+
+// BenchmarkWalk lists every directory of a snapshot of 20,000 files in
+// 200 directories, two levels deep (fs.WalkDir, one query a directory).
+func BenchmarkWalk(b *testing.B) {
+	src := sourceDir(b)
+	for d := range 20 {
+		for e := range 10 {
+			for f := range 100 {
+				write(b, filepath.Join(src, fmt.Sprintf("d%02d/e%02d/f%03d", d, e, f)), nil, 0o644)
+			}
+		}
+	}
+	view := newRepo(b).snap(b, src)
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		if err := fs.WalkDir(view, ".", func(string, fs.DirEntry, error) error { n++; return nil }); err != nil || n != 20221 {
+			b.Fatal(n, err)
+		}
 	}
 }

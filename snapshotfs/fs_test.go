@@ -462,3 +462,60 @@ func chunkStats(t *testing.T, r *repo, view *snapshotfs.FS, name string) (chunks
 	}
 	return len(locs), len(distinct)
 }
+
+// TestThroughLinks opens paths that go through symbolic links to
+// directories, as the kernel would resolve them.
+func TestThroughLinks(t *testing.T) {
+	src := sourceDir(t)
+	write(t, filepath.Join(src, "a/b/c/deep.txt"), []byte("deep"), 0o644)
+	write(t, filepath.Join(src, "a/b/x"), []byte("x"), 0o644)
+	mkdir(t, filepath.Join(src, "links"))
+	symlink(t, "../a/b", filepath.Join(src, "links/to b"))
+	symlink(t, "to b/c", filepath.Join(src, "links/to c"))
+	symlink(t, filepath.Join(src, "a"), filepath.Join(src, "links/abs a"))
+	symlink(t, "../../../links/to b/..", filepath.Join(src, "a/b/c/up"))
+	view := newRepo(t).snap(t, src)
+
+	for name, want := range map[string]string{
+		"links/to b/c/deep.txt":           "deep",
+		"links/to c/deep.txt":             "deep",
+		"links/abs a/b/x":                 "x",
+		"a/b/c/up/b/x":                    "x", // ".." after a link is the link target's parent
+		"links/to b/c/up/b/c/../x":        "",  // ".." in an Open name is refused
+		"links/abs a/b/c/up/b/c/deep.txt": "deep",
+	} {
+		got, err := view.ReadFile(name)
+		if want == "" {
+			if !errors.Is(err, fs.ErrInvalid) {
+				t.Errorf("ReadFile(%q) = %q, %v; want fs.ErrInvalid", name, got, err)
+			}
+			continue
+		}
+		if err != nil || string(got) != want {
+			t.Errorf("ReadFile(%q) = %q, %v; want %q", name, got, err, want)
+		}
+		if live, err := os.ReadFile(filepath.Join(src, name)); err != nil || string(live) != want {
+			t.Errorf("the test is wrong: on disk %q reads %q, %v", name, live, err)
+		}
+	}
+	names := func(dir string) string {
+		ents, err := view.ReadDir(dir)
+		if err != nil {
+			t.Fatalf("ReadDir(%q): %v", dir, err)
+		}
+		var out []string
+		for _, e := range ents {
+			out = append(out, e.Name())
+		}
+		return strings.Join(out, " ")
+	}
+	if got, want := names("links/to b"), names("a/b"); got != want || got != "c x" {
+		t.Errorf("ReadDir through a link = %q, of the directory %q", got, want)
+	}
+	if fi, err := view.Stat("links/to c"); err != nil || !fi.IsDir() || fi.Name() != "to c" {
+		t.Errorf("Stat(links/to c) = %v, %v; want a directory named for the link", fi, err)
+	}
+	if fi, err := view.Lstat("links/to b/c/up"); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("Lstat through a link = %v, %v; want the link at the end", fi, err)
+	}
+}
