@@ -35,11 +35,12 @@
 // content-defined chunks by walking forward from the current chunk, which
 // is all a sequential reader needs, or, for the first read elsewhere, by a
 // binary search in cumulative chunk ends loaded once (one query for the
-// sizes, another 8 bytes a chunk). Chunk locations are fetched a window at
-// a time, and only the chunks a read covers are fetched, decompressed and
-// verified against their BLAKE3 ids (blobstore.Reader). An open file holds
-// at most one decoded chunk (512 KiB with the default chunker) plus its id
-// and offset lists, never the whole file.
+// sizes, another 8 bytes a chunk). Chunk locations are fetched 64 at a
+// time and the last 16 such windows kept; only the chunks a read covers are
+// fetched, decompressed and verified against their BLAKE3 ids
+// (blobstore.Reader). An open file holds one decoded chunk (at most 512 KiB
+// with the default chunker), at most 1,024 chunk locations, and its id and
+// offset lists (16 bytes a chunk), never the whole file.
 //
 // A file read sequentially from the start to io.EOF is also checked
 // against its whole-file hash; a mismatch is an error naming the path and
