@@ -1,0 +1,5 @@
+//go:build !race
+
+package snapshotfs_test
+
+const raceEnabled = false
