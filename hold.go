@@ -48,7 +48,7 @@ func (r *Repo) holdSnapshots(ctx context.Context, reason string, ids ...int64) (
 		holds[i] = catalog.Hold{SnapshotID: id, Reason: reason, Holder: holder, PID: os.Getpid(), Created: now}
 	}
 	rows, err := r.DB.AddHolds(ctx, holds)
-	if errors.Is(err, catalog.ErrNotWritable) {
+	if errors.Is(err, catalog.ErrOpenedReadOnly) {
 		return func() {}, nil
 	}
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/catalog"
@@ -98,6 +99,20 @@ func (r *Result) Failed() []*Item {
 		}
 	}
 	return out
+}
+
+// DamagedPacks lists, once each, the packs whose chunks failed to read
+// back: a tree restore that met one damaged pack can name it once instead
+// of only in each file's error.
+func (r *Result) DamagedPacks() []string {
+	var packs []string
+	for _, it := range r.Failed() {
+		var ce *blobstore.ChunkError
+		if errors.As(it.Err, &ce) && !slices.Contains(packs, ce.Pack) {
+			packs = append(packs, ce.Pack)
+		}
+	}
+	return packs
 }
 
 // err joins the errors of the failed items.

@@ -98,8 +98,10 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 			switch {
 			case failed > 0 && opts.DryRun:
 				return fmt.Errorf("%s would not be restored", plural(failed, "path"))
+			case failed == 1:
+				return fmt.Errorf("1 path not restored (%s)%s", displayPath(res.Failed()[0].Path), damagedPacks(res))
 			case failed > 0:
-				return fmt.Errorf("%s not restored", plural(failed, "path"))
+				return fmt.Errorf("%s not restored%s", plural(failed, "path"), damagedPacks(res))
 			case err != nil:
 				return err
 			}
@@ -169,6 +171,20 @@ func (a *app) printFailures(res *restore.Result) int {
 		fmt.Fprintf(a.stderr, "cairn: %s\n", displayText(msg))
 	}
 	return len(failed)
+}
+
+// damagedPacks names, once, the packs whose chunks failed to read back, so
+// that a restore of a tree that met one damaged pack says so in its last
+// line rather than only on each file's.
+func damagedPacks(res *restore.Result) string {
+	packs := res.DamagedPacks()
+	switch len(packs) {
+	case 0:
+		return ""
+	case 1:
+		return "; pack " + packs[0] + " is missing or damaged (cairn check --read-data names everything it affects)"
+	}
+	return fmt.Sprintf("; %d packs are missing or damaged, e.g. %s (cairn check --read-data names everything they affect)", len(packs), packs[0])
 }
 
 // restoreHint says in the CLI's words how to get past a refusal.
