@@ -20,6 +20,10 @@ import (
 // its files implement io.ReaderAt and io.Seeker, and every FileInfo's Sys()
 // is the *catalog.Version it describes. ctx bounds every read the view
 // makes. See package snapshotfs for how paths and symbolic links resolve.
+//
+// The view takes no lock (an fs.FS has no Close to release one): a forget
+// and gc running meanwhile can make its reads fail, never return wrong
+// bytes. Dump, which knows when it ends, holds the repository lock shared.
 func (r *Repo) SnapshotFS(ctx context.Context, id int64) (fs.FS, error) {
 	view, err := snapshotfs.New(ctx, r.DB, r.Store, id)
 	if err != nil {
