@@ -36,7 +36,7 @@ func ExampleOpen() {
 	}
 
 	// At start-up: open (or create) the repository and take a snapshot.
-	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), true)
+	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), cairn.Options{Create: true})
 	if err != nil {
 		log.Fatal(err)
 	}

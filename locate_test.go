@@ -28,7 +28,7 @@ func TestRestoreRefusesWhatTheUndoSnapshotLacks(t *testing.T) {
 	old := time.Now().Add(-time.Hour)
 	os.Chtimes(filepath.Join(src, "a.txt"), old, old)
 	os.Chtimes(filepath.Join(src, "b.txt"), old, old)
-	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), true)
+	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), cairn.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

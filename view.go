@@ -21,7 +21,7 @@ import (
 // is the *catalog.Version it describes. ctx bounds every read the view
 // makes. See package snapshotfs for how paths and symbolic links resolve.
 func (r *Repo) SnapshotFS(ctx context.Context, id int64) (fs.FS, error) {
-	view, err := snapshotfs.New(ctx, r.DB, r.Store, id)
+	view, err := snapshotfs.New(ctx, r.db, r.store, id)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +61,7 @@ func (r *Repo) Dump(ctx context.Context, userPath string, opts DumpOptions, w io
 	if err != nil {
 		return 0, err
 	}
-	view, err := snapshotfs.New(ctx, r.DB, r.Store, req.Snapshot.ID)
+	view, err := snapshotfs.New(ctx, r.db, r.store, req.Snapshot.ID)
 	if err != nil {
 		return 0, err
 	}

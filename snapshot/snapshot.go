@@ -126,7 +126,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		opts.Now = time.Now
 	}
 	if opts.MassDeletion == 0 {
-		opts.MassDeletion = 0.5
+		opts.MassDeletion = DefaultMassDeletion
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
