@@ -217,8 +217,8 @@ func checkCatalogLost(dir string) error {
 func (r *Repo) loadMeta(ctx context.Context) error {
 	meta, err := r.db.InitMeta(ctx, map[string]string{
 		"repository_format": strconv.Itoa(RepositoryFormat),
-		"chunker": chunker.Default.String(),
-		"created": r.now().UTC().Format(time.RFC3339),
+		"chunker":           chunker.Default.String(),
+		"created":           r.now().UTC().Format(time.RFC3339),
 	})
 	if err != nil {
 		return err
