@@ -241,3 +241,42 @@ func TestHoldOfAnotherProcess(t *testing.T) {
 		t.Errorf("the killed holder's hold is still there: %v, %v", holds, err)
 	}
 }
+
+// writerFunc is an io.Writer that runs a function on every write.
+type writerFunc func([]byte) (int, error)
+
+func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
+
+// TestCatHoldsItsSnapshot: while Cat writes a file of a snapshot, a
+// snapshot taken meanwhile (whose retention run would forget the one being
+// read) forgets nothing, as with Restore.
+func TestCatHoldsItsSnapshot(t *testing.T) {
+	f := newHoldFixture(t)
+	first, _ := f.snap()
+	req, _, err := f.repo.Resolve(f.ctx, filepath.Join(f.src, "state.json"), first, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forgotten []int64
+	var got []byte
+	err = f.repo.Cat(f.ctx, req, writerFunc(func(p []byte) (int, error) {
+		if forgotten == nil {
+			_, forgotten = f.snap()
+			forgotten = append(forgotten, 0) // taken once
+		}
+		got = append(got, p...)
+		return len(p), nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(forgotten, first) {
+		t.Errorf("a snapshot taken during cat forgot %d, the snapshot cat reads", first)
+	}
+	if string(got) != "x" {
+		t.Errorf("cat = %q, want %q", got, "x")
+	}
+	if holds, err := f.repo.db.Holds(f.ctx, 0); err != nil || len(holds) != 0 {
+		t.Errorf("holds after cat: %v, %v; want none", holds, err)
+	}
+}
