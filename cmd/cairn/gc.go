@@ -44,7 +44,7 @@ damaged in any way, gc deletes nothing and says so. Run cairn check then.
 			return a.runGC(cmd, repo, cairn.GCOptions{MaxUnused: share, DryRun: dryRun})
 		},
 	}
-	c.Flags().StringVar(&maxUnused, "max-unused", "10%", "repack a pack when more than this share of it is unreferenced")
+	c.Flags().StringVar(&maxUnused, "max-unused", percent(cairn.DefaultMaxUnused), "repack a pack when more than this share of it is unreferenced")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be reclaimed, change nothing")
 	return c
 }
@@ -80,3 +80,6 @@ func parseShare(s, flag string) (float64, error) {
 	}
 	return v, nil
 }
+
+// percent renders a share for people: 0.1 is "10%".
+func percent(share float64) string { return strconv.FormatFloat(100*share, 'f', -1, 64) + "%" }
