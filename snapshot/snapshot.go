@@ -1,7 +1,3 @@
-// Package snapshot takes a snapshot of one directory (a source): walk,
-// compare with the catalog's live versions, capture what changed (SQLite
-// through the online backup API, JSON validated), chunk, store new chunks
-// in packs, and record everything in one catalog transaction.
 package snapshot
 
 import (
