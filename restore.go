@@ -159,6 +159,9 @@ func (r *Repo) Cat(ctx context.Context, req Request, w io.Writer) error {
 		return err
 	}
 	defer release()
+	if !fs.ValidPath(req.Path) {
+		return fmt.Errorf("catalog path %q: %w", req.Path, ErrUnsafePath)
+	}
 	view, err := r.SnapshotFS(ctx, req.Snapshot.ID)
 	if err != nil {
 		return err
