@@ -33,11 +33,14 @@ type SourceDecisions struct {
 	Decisions []Decision
 }
 
+// ForgetStats counts the catalog rows a forget removed.
+type ForgetStats = catalog.ForgetStats
+
 // ForgetResult says what was (or would be) forgotten.
 type ForgetResult struct {
 	Sources   []SourceDecisions
 	Forgotten []int64
-	Stats     catalog.ForgetStats
+	Stats     ForgetStats
 }
 
 // Forget removes snapshots by policy or by id. Stored data is reclaimed by

@@ -18,7 +18,7 @@ import (
 // its files' bytes streamed from the packs and verified on read. The value
 // also implements fs.StatFS, fs.ReadDirFS, fs.ReadFileFS and fs.ReadLinkFS;
 // its files implement io.ReaderAt and io.Seeker, and every FileInfo's Sys()
-// is the *catalog.Version it describes. ctx bounds every read the view
+// is the *Version it describes. ctx bounds every read the view
 // makes. See package snapshotfs for how paths and symbolic links resolve.
 func (r *Repo) SnapshotFS(ctx context.Context, id int64) (fs.FS, error) {
 	view, err := snapshotfs.New(ctx, r.db, r.store, id)
