@@ -38,7 +38,7 @@ var ErrHeld = errors.New("snapshot is in use")
 // called more than once. On a catalog that cannot be written no policy can
 // forget anything either, so there the hold is a no-op.
 func (r *Repo) holdSnapshots(ctx context.Context, reason string, ids ...int64) (release func(), err error) {
-	if len(ids) == 0 {
+	if len(ids) == 0 || r.readOnly {
 		return func() {}, nil
 	}
 	holder := processHolder(os.Getpid())
@@ -48,7 +48,7 @@ func (r *Repo) holdSnapshots(ctx context.Context, reason string, ids ...int64) (
 		holds[i] = catalog.Hold{SnapshotID: id, Reason: reason, Holder: holder, PID: os.Getpid(), Created: now}
 	}
 	rows, err := r.db.AddHolds(ctx, holds)
-	if errors.Is(err, catalog.ErrNotWritable) {
+	if errors.Is(err, catalog.ErrNotWritable) || errors.Is(err, catalog.ErrOpenedReadOnly) {
 		return func() {}, nil
 	}
 	if err != nil {

@@ -280,3 +280,36 @@ func TestCatHoldsItsSnapshot(t *testing.T) {
 		t.Errorf("holds after cat: %v, %v; want none", holds, err)
 	}
 }
+
+// TestReadOnlyOpenReads: Options.ReadOnly opens an existing repository
+// without writing to it; reads, cat and restore --to work (a hold would
+// need a write, and no policy can forget anything there anyway), while a
+// snapshot is refused with ErrReadOnly.
+func TestReadOnlyOpenReads(t *testing.T) {
+	f := newHoldFixture(t)
+	first, _ := f.snap()
+	f.repo.Close()
+	ro, err := Open(f.ctx, f.repo.Dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	req, _, err := ro.Resolve(f.ctx, filepath.Join(f.src, "state.json"), first, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := ro.Cat(f.ctx, req, &out); err != nil || out.String() != "x" {
+		t.Errorf("cat from a read-only repository: %q, %v", out.String(), err)
+	}
+	to := t.TempDir()
+	if _, err := ro.Restore(f.ctx, []Request{req}, RestoreOptions{To: to}); err != nil {
+		t.Errorf("restore --to from a read-only repository: %v", err)
+	}
+	if _, err := ro.Snapshot(f.ctx, f.src, SnapshotOptions{}); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("snapshot into a read-only repository: %v, want ErrReadOnly", err)
+	}
+	if _, err := Open(f.ctx, t.TempDir(), Options{Create: true, ReadOnly: true}); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("create read-only: %v, want ErrReadOnly", err)
+	}
+}
