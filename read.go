@@ -183,9 +183,7 @@ func (r *Repo) History(ctx context.Context, userPath string) (*FileHistory, erro
 // TreeDiff lists the paths (relative to the source) added, removed and
 // changed from one snapshot to another, each sorted.
 type TreeDiff struct {
-	Added   []string `json:"added"`
-	Removed []string `json:"removed"`
-	Changed []string `json:"changed"`
+	Added, Removed, Changed []string
 }
 
 // Diff compares snapshot a with snapshot b by what people care about:

@@ -60,7 +60,9 @@ type Repo struct {
 }
 
 // Options choose how Open opens a repository. The zero value opens an
-// existing local repository for reading and writing.
+// existing local repository for reading and writing. What a repository
+// may need later to be opened (a password or key file for an encrypted
+// one, a remote store's address) joins here.
 type Options struct {
 	// Create makes a new repository when the directory is missing or
 	// empty. A directory holding anything else is refused untouched.

@@ -33,7 +33,11 @@ func (a *app) diffCommand() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(a.stdout, d)
+				return writeJSON(a.stdout, struct {
+					Added   []string `json:"added"`
+					Removed []string `json:"removed"`
+					Changed []string `json:"changed"`
+				}{d.Added, d.Removed, d.Changed})
 			}
 			for _, p := range d.Added {
 				fmt.Fprintf(a.stdout, "+ %s\n", displayPath(p))
