@@ -38,6 +38,21 @@ const (
 	TypeSymlink = catalog.TypeSymlink
 )
 
+// Warning kinds (Warning.Kind; the documented list is in docs/sql.md).
+const (
+	WarnJSONEmptied         = catalog.WarnJSONEmptied
+	WarnJSONTorn            = catalog.WarnJSONTorn
+	WarnMassDeletion        = catalog.WarnMassDeletion
+	WarnSecretReadable      = catalog.WarnSecretReadable
+	WarnDatabaseCheck       = catalog.WarnDatabaseCheck
+	WarnDatabaseUnreadable  = catalog.WarnDatabaseUnreadable
+	WarnChangedWhileReading = catalog.WarnChangedWhileReading
+	WarnVanished            = catalog.WarnVanished
+	WarnUnreadable          = catalog.WarnUnreadable
+	WarnSpecial             = catalog.WarnSpecial
+	WarnMissingPack         = catalog.WarnMissingPack
+)
+
 var (
 	// ErrNotFound means the catalog has no such thing (snapshot, path).
 	ErrNotFound = catalog.ErrNotFound
@@ -235,3 +250,6 @@ func (r *Repo) Diff(ctx context.Context, a, b int64) (*TreeDiff, error) {
 func (r *Repo) Query(ctx context.Context, sql string, timeout time.Duration, fn RowFunc) error {
 	return r.db.UserQuery(ctx, sql, timeout, fn)
 }
+
+// WarningKinds lists every warning kind, in the documented order.
+func WarningKinds() []string { return slices.Clone(catalog.WarningKinds) }

@@ -101,3 +101,14 @@ func TestReadAPI(t *testing.T) {
 		t.Errorf("History outside every source: %v, want ErrNoSource", err)
 	}
 }
+
+// TestWarningKindsNamed: every kind the catalog defines has its constant in
+// the root package, so an application never spells one as a string.
+func TestWarningKindsNamed(t *testing.T) {
+	named := []string{cairn.WarnJSONEmptied, cairn.WarnJSONTorn, cairn.WarnMassDeletion, cairn.WarnSecretReadable,
+		cairn.WarnDatabaseCheck, cairn.WarnDatabaseUnreadable, cairn.WarnChangedWhileReading, cairn.WarnVanished,
+		cairn.WarnUnreadable, cairn.WarnSpecial, cairn.WarnMissingPack}
+	if got := cairn.WarningKinds(); !slices.Equal(got, named) {
+		t.Errorf("WarningKinds() = %q; the root package names %q", got, named)
+	}
+}
