@@ -13,9 +13,10 @@
 //	             version: unchanged entries are not read, their versions'
 //	             intervals simply continue (the plan)
 //	execute.go   a pool of workers reads what the plan says changed
-//	capture.go   read one file: bytes as they are, a SQLite database through
-//	             the online backup API into a scratch copy (a hot journal is
-//	             rolled back in the copy), JSON validated (json.go)
+//	capture.go   read one file: bytes as they are, or a SQLite database
+//	             through the online backup API into a scratch copy, in its
+//	             committed state even after a crash mid-transaction
+//	             (internal/sqlitefile); JSON validated (json.go)
 //	store.go     cut the bytes into content-defined chunks, hash them
 //	             (BLAKE3), hand the new ones on in frames
 //	index.go     which chunks the repository already has; a chunk new in
