@@ -3,6 +3,7 @@ package cairn_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/blobstore/memstore"
 )
 
 // TestReadAPI: Sources, Snapshots with each filter, and History, on two
@@ -110,5 +112,36 @@ func TestWarningKindsNamed(t *testing.T) {
 		cairn.WarnUnreadable, cairn.WarnSpecial, cairn.WarnMissingPack}
 	if got := cairn.WarningKinds(); !slices.Equal(got, named) {
 		t.Errorf("WarningKinds() = %q; the root package names %q", got, named)
+	}
+}
+
+// TestOptionsStore: a repository opened with Options.Store keeps its packs
+// there (an in-memory store here), never in packs/, and reads them back.
+func TestOptionsStore(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	src := filepath.Join(base, "src")
+	os.MkdirAll(src, 0o755)
+	if err := os.WriteFile(filepath.Join(src, "f.txt"), []byte("in memory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), cairn.Options{Create: true, Store: memstore.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	res, err := repo.Snapshot(ctx, src, cairn.SnapshotOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view, err := repo.SnapshotFS(ctx, res.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := fs.ReadFile(view, "f.txt"); err != nil || string(b) != "in memory" {
+		t.Errorf("read back %q, %v", b, err)
+	}
+	if packs, _ := filepath.Glob(filepath.Join(base, "repo", "packs", "*", "*")); len(packs) != 0 {
+		t.Errorf("packs/ holds %v; want the packs in the store given", packs)
 	}
 }
