@@ -79,7 +79,7 @@ func resolveExisting(p string) string {
 // emptied state is never what "the newest" is asked for). note then says
 // which snapshot was chosen and why. A listing passes false and sees the
 // newest as it is.
-func (r *Repo) Resolve(ctx context.Context, userPath string, snapID int64, preferValid bool) (req restore.Request, note string, err error) {
+func (r *Repo) Resolve(ctx context.Context, userPath string, snapID int64, preferValid bool) (req Request, note string, err error) {
 	src, rel, err := r.locate(ctx, userPath)
 	if err != nil {
 		return req, "", err
