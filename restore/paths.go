@@ -25,13 +25,14 @@ func checkPath(p string) error {
 	return nil
 }
 
-// runtimePatterns name files that belong to a running program, never to a
-// backup: restoring them would clobber the machine's live state.
-var runtimePatterns = []string{"*.pid", "*.lock", "*.sock"}
+// DefaultRuntime are the patterns of files that belong to a running
+// program, never to a backup: restoring them would clobber the machine's
+// live state. A source adds its own (Request.Runtime); read-only.
+var DefaultRuntime = []string{"*.pid", "*.lock", "*.sock"}
 
 func isRuntime(rel string, extra []string) bool {
 	base := path.Base(rel)
-	for _, pats := range [][]string{runtimePatterns, extra} {
+	for _, pats := range [][]string{DefaultRuntime, extra} {
 		for _, p := range pats {
 			if ok, _ := path.Match(p, base); ok {
 				return true

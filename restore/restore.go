@@ -1,14 +1,3 @@
-// Package restore puts files from a snapshot back on disk: reassembled from
-// verified chunks, written atomically, never outside the target, with the
-// recorded mode, mtime and (as root) owner. Databases are checked with
-// integrity_check before they replace anything, and their stale -wal/-shm
-// are removed.
-//
-// A restore is planned once and then executed: NewPlan decides for every
-// path what happens (Kind: write, unchanged, mkdir, symlink, delete,
-// keep-runtime, refuse) and why, comparing with the disk once; a dry run
-// prints the plan, the caller reads it to decide on an undo snapshot
-// (UndoNeeds), and Execute carries it out without deciding anything again.
 package restore
 
 import (

@@ -1,7 +1,3 @@
-// Package snapshot takes a snapshot of one directory (a source): walk,
-// compare with the catalog's live versions, capture what changed (SQLite
-// through the online backup API, JSON validated), chunk, store new chunks
-// in packs, and record everything in one catalog transaction.
 package snapshot
 
 import (
@@ -126,7 +122,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		opts.Now = time.Now
 	}
 	if opts.MassDeletion == 0 {
-		opts.MassDeletion = 0.5
+		opts.MassDeletion = DefaultMassDeletion
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
