@@ -101,11 +101,12 @@ func Extract(b Backup, dst string, opts Options) (*Report, error) {
 		x.opts.RootMode = 0o700
 	}
 	x.dirs["."] = &dirMeta{mode: x.opts.RootMode, mtime: opts.RootTime, implicit: true}
+	// The caller names the backup in its errors; entries are named here.
 	if err := eachEntry(b.Path, b.Kind, x.add); err != nil {
-		return nil, fmt.Errorf("import %s: %w", b.Path, err)
+		return nil, err
 	}
 	if err := x.finish(); err != nil {
-		return nil, fmt.Errorf("import %s: %w", b.Path, err)
+		return nil, err
 	}
 	return x.rep, nil
 }
