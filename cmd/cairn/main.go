@@ -175,6 +175,7 @@ The repository is --repo, else $CAIRN_REPO, else $XDG_DATA_HOME/cairn
 		a.diffCommand(), a.restoreCommand(), a.catCommand(), a.sqlCommand(), a.checkCommand(), a.forgetCommand(),
 		a.gcCommand(), a.policyCommand(), a.versionCommand())
 	root.AddCommand(a.importCommand())
+	root.AddCommand(a.mountCommand())
 	return root
 }
 
