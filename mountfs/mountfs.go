@@ -579,4 +579,3 @@ func (n *node) Read(ctx context.Context, fh gofs.FileHandle, dest []byte, off in
 	}
 	return fuse.ReadResultData(dest[:got]), 0
 }
-
