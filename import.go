@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cairn-dev/cairn/catalog"
@@ -114,6 +116,7 @@ func (r *Repo) Import(ctx context.Context, source string, paths []string, opts I
 		label = ImportLabel
 	}
 	tags := append([]string{ImportTag}, opts.Tags...)
+	removeStaleScratch(r.tmpDir())
 	var out []Imported
 	for _, b := range backups {
 		im, err := r.importOne(ctx, root, src, b, rootMode, label, tags, opts.KeepWrapper)
@@ -139,7 +142,14 @@ func (r *Repo) Import(ctx context.Context, source string, paths []string, opts I
 // exists here, else absolute and clean (the machine it lived on is gone).
 func importSource(source string) (string, error) {
 	if _, err := os.Lstat(source); err == nil {
-		return snapshot.CanonicalSource(source)
+		root, err := snapshot.CanonicalSource(source)
+		if err != nil {
+			return "", err
+		}
+		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+			return "", fmt.Errorf("source %s is not a directory", root)
+		}
+		return root, nil
 	}
 	abs, err := filepath.Abs(source)
 	if err != nil {
@@ -181,7 +191,7 @@ func (r *Repo) importOne(ctx context.Context, root string, src catalog.Source, b
 			return nil, err
 		}
 	} else {
-		scratch, err := os.MkdirTemp(r.tmpDir(), "import-*")
+		scratch, err := os.MkdirTemp(r.tmpDir(), scratchPrefix+strconv.Itoa(os.Getpid())+"-*")
 		if err != nil {
 			return nil, fmt.Errorf("create scratch directory: %w", err)
 		}
@@ -214,6 +224,29 @@ func (r *Repo) importOne(ctx context.Context, root string, src catalog.Source, b
 	}
 	im.Snapshot = res
 	return im, nil
+}
+
+// scratchPrefix names the directories archives are unpacked into:
+// import-<pid>-<random> in the repository's tmp/.
+const scratchPrefix = "import-"
+
+// removeStaleScratch removes what imports killed before their cleanup left
+// in tmp/: the directories of processes that are gone. Those of a running
+// import (another source's) are left alone.
+func removeStaleScratch(tmp string) {
+	des, _ := os.ReadDir(tmp)
+	for _, de := range des {
+		rest, ok := strings.CutPrefix(de.Name(), scratchPrefix)
+		if !ok || !de.IsDir() {
+			continue
+		}
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM) {
+			continue
+		}
+		importer.RemoveScratch(filepath.Join(tmp, de.Name()))
+	}
 }
 
 // dirWrapper is the one directory a backup directory's contents lie in,
