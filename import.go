@@ -219,6 +219,9 @@ func (r *Repo) importOne(ctx context.Context, root string, src catalog.Source, b
 	res, err := snapshot.Run(ctx, snapshot.Deps{DB: r.DB, Store: r.Store, TmpDir: r.tmpDir(), Params: r.Params}, root,
 		snapshot.Options{ReadFrom: readFrom, Label: label, Tags: tags, Excludes: excludes,
 			MassDeletion: src.MassDeletion, Now: func() time.Time { return at }})
+	if errors.Is(err, snapshot.ErrEmptySource) {
+		return nil, fmt.Errorf("%w (once runtime files are left out)", importer.ErrNothing)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -301,3 +301,20 @@ func TestParseTime(t *testing.T) {
 		}
 	}
 }
+
+func TestFindDirectoryOfArchives(t *testing.T) {
+	dir := t.TempDir()
+	writeZip(t, filepath.Join(dir, "hermes-20260102_000000.zip"), []member{{name: "a", body: "2", mode: 0o644}})
+	writeTar(t, filepath.Join(dir, "hermes-20260101_000000.tar.gz"), []member{{name: "a", body: "1", mode: 0o644}})
+	os.WriteFile(filepath.Join(dir, ".hidden"), nil, 0o644)
+	bs, err := Find([]string{dir}, time.Time{})
+	if err != nil || len(bs) != 2 || bs[0].Kind != Tar || bs[1].Kind != Zip {
+		t.Fatalf("directory of archives: %+v, %v", bs, err)
+	}
+	// One file that is not an archive: the directory is a plain backup.
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644)
+	bs, err = Find([]string{dir}, time.Time{})
+	if err != nil || len(bs) != 1 || bs[0].Kind != Dir {
+		t.Fatalf("directory with a plain file: %+v, %v", bs, err)
+	}
+}

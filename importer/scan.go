@@ -61,10 +61,10 @@ type Backup struct {
 var ErrNothing = errors.New("importer: nothing to import")
 
 // Find lists the backups in paths, oldest first: each archive is one; a
-// directory whose entries are all snapshot directories (a
-// directory-per-snapshot layout such as prompts_snapshots/20260101_120000/
-// or state-snapshots/<id>/ with a manifest.json carrying a timestamp) is
-// one per entry; any other directory is one. at, when not zero, is the
+// directory whose entries are all timed snapshot directories or archives
+// (a layout such as prompts_snapshots/20260101_120000/, state-snapshots/
+// <id>/ with a manifest.json carrying a timestamp, or a directory of zips)
+// is one per entry; any other directory is one. at, when not zero, is the
 // time of the only backup (Find fails if there are several).
 func Find(paths []string, at time.Time) ([]Backup, error) {
 	var out []Backup
@@ -144,10 +144,12 @@ func dirBackup(p string) (Backup, error) {
 	return b, nil
 }
 
-// snapshotDirs lists dir as a directory-per-snapshot layout: every entry
-// (hidden files such as .DS_Store aside) is a directory with a time in its
-// name or its manifest. Anything else is not a layout, and nil is
-// returned: the directory is one backup.
+// snapshotDirs lists dir as a layout of backups: every entry (hidden
+// files such as .DS_Store aside) is a directory with a time in its name or
+// its manifest (prompts_snapshots/20260101_120000/, state-snapshots/<id>/
+// with a manifest.json), or an archive (a directory the backup tool fills
+// with zips). Anything else is not a layout, and nil is returned: the
+// directory is one backup.
 func snapshotDirs(dir string) ([]Backup, error) {
 	des, err := os.ReadDir(dir)
 	if err != nil {
@@ -155,20 +157,29 @@ func snapshotDirs(dir string) ([]Backup, error) {
 	}
 	var out []Backup
 	for _, de := range des {
-		if !de.IsDir() {
-			if strings.HasPrefix(de.Name(), ".") {
-				continue
+		p := filepath.Join(dir, de.Name())
+		switch {
+		case de.IsDir():
+			b, err := dirBackup(p)
+			if err != nil {
+				return nil, err
 			}
+			if b.Time.IsZero() {
+				return nil, nil
+			}
+			out = append(out, b)
+		case strings.HasPrefix(de.Name(), "."):
+		case de.Type().IsRegular():
+			kind, err := sniff(p)
+			if err != nil {
+				return nil, nil // a file of the state, not an archive
+			}
+			b := Backup{Path: p, Kind: kind}
+			b.Time, b.From = nameTime(p)
+			out = append(out, b)
+		default:
 			return nil, nil
 		}
-		b, err := dirBackup(filepath.Join(dir, de.Name()))
-		if err != nil {
-			return nil, err
-		}
-		if b.Time.IsZero() {
-			return nil, nil
-		}
-		out = append(out, b)
 	}
 	return out, nil
 }

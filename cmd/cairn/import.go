@@ -22,10 +22,11 @@ SOURCE need not exist on this machine.
 
 What it reads:
   zip, tar, tar.gz/.tgz, tar.zst    one snapshot each (told by content, not name)
-  a directory of snapshot dirs      one snapshot per dir, in time order, e.g.
-                                    prompts_snapshots/20260101_120000/ or
-                                    state-snapshots/<id>/ with a manifest.json
-                                    carrying "timestamp" (not itself imported)
+  a directory of snapshot dirs      one snapshot per dir or archive, in time
+  or of archives                    order, e.g. prompts_snapshots/20260101_120000/
+                                    or state-snapshots/<id>/ with a manifest.json
+                                    carrying "timestamp" (not itself imported),
+                                    or backups/hermes-20260101_120000.zip
   any other directory               one snapshot
 
 A backup's time is --time, else a date and time in its name
