@@ -120,8 +120,10 @@ func (n *rootNode) sources() (map[string]int64, syscall.Errno) {
 }
 
 func (n *rootNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	n.dirAttr(&out.Attr, time.Time{})
-	return 0
+	snaps, e := n.snapshots(0) // every source's
+	n.dirAttr(&out.Attr, newest(snaps))
+	out.SetTimeout(listTimeout)
+	return e
 }
 
 func (n *rootNode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
@@ -147,7 +149,11 @@ func (n *rootNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) 
 		return nil, syscall.ENOENT
 	}
 	child := &sourceNode{repo: n.repo, id: id}
-	n.dirAttr(&out.Attr, time.Time{})
+	snaps, e := n.snapshots(id)
+	if e != 0 {
+		return nil, e
+	}
+	n.dirAttr(&out.Attr, newest(snaps))
 	out.SetEntryTimeout(listTimeout)
 	out.SetAttrTimeout(listTimeout)
 	if ch := n.GetChild(name); ch != nil {
@@ -180,11 +186,16 @@ func (r *repo) snapshots(source int64) ([]catalog.Snapshot, syscall.Errno) {
 	return snaps, 0
 }
 
+// newest is the time of the newest snapshot: a directory of snapshots
+// changed when the last one was taken.
 func newest(snaps []catalog.Snapshot) time.Time {
-	if len(snaps) == 0 {
-		return time.Time{}
+	var t time.Time
+	for _, s := range snaps {
+		if s.Started.After(t) {
+			t = s.Started
+		}
 	}
-	return snaps[len(snaps)-1].Started
+	return t
 }
 
 func (n *sourceNode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
