@@ -90,6 +90,9 @@ func (r *Repo) Import(ctx context.Context, source string, paths []string, opts I
 	if err != nil {
 		return nil, err
 	}
+	if len(backups) == 0 {
+		return nil, fmt.Errorf("import %s: %w", strings.Join(paths, ", "), importer.ErrNothing)
+	}
 	rl, err := r.lockRepo(ctx, repolock.Shared)
 	if err != nil {
 		return nil, err
