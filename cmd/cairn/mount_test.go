@@ -287,6 +287,17 @@ func TestMountSource(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// A forgotten snapshot goes away.
+	cairnCmd(t, repo, "forget", "1")
+	for deadline = time.Now().Add(5 * time.Second); ; {
+		if _, err := os.Stat(filepath.Join(mnt, "snapshots", "1")); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a forgotten snapshot was still in snapshots/ after 5s")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	m.stop(t, syscall.SIGTERM)
 }
 
