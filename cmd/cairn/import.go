@@ -29,9 +29,9 @@ What it reads:
                                     or backups/hermes-20260101_120000.zip
   any other directory               one snapshot
 
-A backup's time is --time, else a date and time in its name
-(20260101_120000, 2026-01-01T12:00:00Z; local time without a zone), else its
-manifest.json, else the newest mtime in it.
+A backup's time is --time, else its manifest.json's, else a date and time
+in its name (20260101_120000, 2026-01-01T12:00:00Z; local time without a
+zone), else the newest mtime in it.
 
 Archives are unpacked into the repository's tmp/ and checked entry by entry:
 an absolute or ".." name refuses the whole archive; symlinks pointing
