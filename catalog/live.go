@@ -42,6 +42,16 @@ SELECT ` + versionColumns + ` FROM kid JOIN version v ON v.source_id = ?1 AND v.
 	LEFT JOIN content c ON c.id = v.content_id
 WHERE instr(substr(CAST(kid.path AS BLOB), ?4), x'2f') = 0`
 
+// childrenByRange filters the direct children out of a range scan of the
+// subtree: quickest while the subtree is small (a leaf directory's 100
+// children: 0.3 ms, against 6 ms or more for the seeks of liveChildren).
+const childrenByRange = `SELECT ` + versionColumns + versionFrom + `WHERE v.source_id = ?1 AND v.last_snapshot_id IS NULL
+	AND v.path > ?2 AND v.path < ?3 AND v.path <> '.' AND instr(substr(CAST(v.path AS BLOB), ?4), x'2f') = 0`
+
+// rangeMax is the subtree size up to which childrenByRange is used (a
+// variable so that tests can make either query run).
+var rangeMax = 5000
+
 // LiveChildren returns the live versions of the direct children of dir
 // ("." for the source's root).
 func (db *DB) LiveChildren(ctx context.Context, sourceID int64, dir string) ([]*Version, error) {
@@ -51,7 +61,16 @@ func (db *DB) LiveChildren(ctx context.Context, sourceID int64, dir string) ([]*
 		// system hands out (names need not be valid UTF-8).
 		lo, hi = "", "\xff\xff\xff\xff\xff\xff\xff\xff"
 	}
-	rows, err := db.r.QueryContext(ctx, liveChildren, sourceID, lo, hi, len(lo)+1)
+	var n int
+	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM version WHERE source_id = ? AND last_snapshot_id IS NULL
+		AND path > ? AND path < ? LIMIT ?)`, sourceID, lo, hi, rangeMax+1).Scan(&n); err != nil {
+		return nil, fmt.Errorf("query children of %s: %w", dir, err)
+	}
+	query := childrenByRange
+	if n > rangeMax {
+		query = liveChildren
+	}
+	rows, err := db.r.QueryContext(ctx, query, sourceID, lo, hi, len(lo)+1)
 	if err != nil {
 		return nil, fmt.Errorf("query children of %s: %w", dir, err)
 	}
