@@ -84,8 +84,17 @@ func (r *Repo) Watch(ctx context.Context, sources []string, opts WatchOptions) e
 				opts.Note(msg)
 				mu.Unlock()
 			}
+			// Excluded directories get no watch; an unreadable or invalid
+			// .cairnignore watches everything (the snapshot reports it).
+			unwatched := func() func(string) bool {
+				excluded, err := snapshot.Excluded(root, opts.Snapshot.Excludes)
+				if err != nil {
+					return nil
+				}
+				return func(rel string) bool { return excluded(rel, true) }
+			}
 			errs[i] = watch.Run(ctx, root, snap, watch.Options{Debounce: opts.Debounce, MaxInterval: opts.MaxInterval,
-				Ignore: []string{repoDir}, Note: note})
+				Ignore: []string{repoDir}, Unwatched: unwatched, Note: note})
 		}()
 	}
 	wg.Wait()

@@ -376,3 +376,18 @@ func (s *partialScanner) readlink(p string) (string, error) {
 	link, _, err := readlinkat(d.Fd(), path.Base(p), nil)
 	return link, err
 }
+
+// Excluded returns the rule by which a snapshot of root leaves paths out:
+// root's .cairnignore and the extra patterns (Options.Excludes). A watcher
+// uses it to spend no watches on excluded directories.
+func Excluded(root string, extra []string) (func(rel string, isDir bool) bool, error) {
+	patterns, err := ignore.ReadFile(filepath.Join(root, ".cairnignore"))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(root, ".cairnignore"), err)
+	}
+	m, err := ignore.New(append(patterns, extra...))
+	if err != nil {
+		return nil, err
+	}
+	return m.Match, nil
+}

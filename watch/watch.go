@@ -41,6 +41,11 @@ type Options struct {
 	// which nothing is watched: the repository, when it lies inside the
 	// source, whose own writes would otherwise trigger snapshots forever.
 	Ignore []string
+	// Unwatched, when set, returns the rule for directories not to watch
+	// (rel is '/'-separated, relative to the source): those the snapshot
+	// excludes, so that node_modules/ costs no inotify watches. It is
+	// asked again whenever the source's .cairnignore changes.
+	Unwatched func() func(rel string) bool
 	// Note receives what a person running the watch should know (the
 	// source vanished, inotify ran out of watches, a snapshot failed).
 	Note func(msg string)
@@ -109,10 +114,11 @@ type watcher struct {
 	opts   Options
 	ignore []string
 
-	fw       *fsnotify.Watcher // nil while degraded or while the source is gone
-	watched  map[string]bool   // absolute directories with a watch
-	degraded bool              // inotify ran out of watches: full rescans only
-	gone     bool              // the source itself was removed or renamed
+	fw        *fsnotify.Watcher // nil while degraded or while the source is gone
+	watched   map[string]bool   // absolute directories with a watch
+	degraded  bool              // inotify ran out of watches: full rescans only
+	unwatched func(rel string) bool
+	gone      bool // the source itself was removed or renamed
 
 	pending      map[string]bool // paths changed since the last snapshot began
 	full         bool            // the next snapshot must be a full rescan
@@ -250,6 +256,10 @@ func (w *watcher) start() {
 		return
 	}
 	w.fw, w.watched = fw, map[string]bool{}
+	w.unwatched = nil
+	if w.opts.Unwatched != nil {
+		w.unwatched = w.opts.Unwatched()
+	}
 	w.addTree(w.root, false)
 }
 
@@ -305,6 +315,14 @@ func (w *watcher) event(ev fsnotify.Event) {
 	}
 	w.pending[rel] = true
 	w.mark()
+	if rel == ".cairnignore" && w.fw != nil {
+		// Other directories may be excluded now: watch them anew (the
+		// snapshot rescans everything for a changed .cairnignore anyway).
+		w.closeWatcher()
+		w.start()
+		w.lastEvent = time.Now() // still debounced
+		return
+	}
 	if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
 		w.dropWatches(name)
 	}
@@ -352,6 +370,11 @@ func (w *watcher) addTree(dir string, record bool) {
 		}
 		if !d.IsDir() || w.fw == nil {
 			return nil
+		}
+		if w.unwatched != nil && p != w.root {
+			if rel, ok := w.rel(p); ok && w.unwatched(rel) {
+				return filepath.SkipDir // excluded: nothing beneath is snapshotted
+			}
 		}
 		if err := w.add(p); err != nil {
 			if errors.Is(err, unix.ENOSPC) {

@@ -344,3 +344,30 @@ func TestStopWaitsForTheSnapshotInFlight(t *testing.T) {
 		t.Fatal("Run did not end")
 	}
 }
+
+func TestExcludedDirectoriesAreNotWatched(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "cache", "old.bin"), "x")
+	write(t, filepath.Join(root, "keep", "a.txt"), "a")
+	var mu sync.Mutex
+	excluded := "cache"
+	s := startWatch(t, root, Options{Unwatched: func() func(string) bool {
+		mu.Lock()
+		ex := excluded
+		mu.Unlock()
+		return func(rel string) bool { return rel == ex }
+	}})
+	write(t, filepath.Join(root, "cache", "new.bin"), "x")
+	s.quiet(500 * time.Millisecond)
+	write(t, filepath.Join(root, "keep", "b.txt"), "b")
+	contains(t, s.next(false), "keep/b.txt")
+
+	// A changed .cairnignore asks for the rule again and rescans.
+	mu.Lock()
+	excluded = ""
+	mu.Unlock()
+	write(t, filepath.Join(root, ".cairnignore"), "# nothing excluded\n")
+	s.next(true)
+	write(t, filepath.Join(root, "cache", "newer.bin"), "x")
+	contains(t, s.next(false), "cache/newer.bin")
+}
