@@ -69,15 +69,15 @@ func (r *Repo) Watch(ctx context.Context, sources []string, opts WatchOptions) e
 				o := opts.Snapshot
 				o.Changed = changed
 				res, err := r.Snapshot(ctx, root, o)
-				if err != nil {
-					return err
-				}
-				if opts.OnSnapshot != nil {
+				// A result comes with an error only when the snapshot was
+				// committed and retention failed after it (a stop arriving
+				// then, say): it is reported all the same.
+				if res != nil && opts.OnSnapshot != nil {
 					mu.Lock()
 					opts.OnSnapshot(res)
 					mu.Unlock()
 				}
-				return nil
+				return err
 			}
 			note := func(msg string) {
 				mu.Lock()
