@@ -31,7 +31,7 @@ var layers = []struct {
 		"harnesses that drive the built binary; they may use any library package, never the command's code"},
 	{"door", 4, false, []string{""},
 		"the root package: the one public API (Open, Snapshot, Restore, the read API); it ties the operations together"},
-	{"operations", 3, true, []string{"snapshot", "restore", "snapshotfs", "gc", "check", "retention", "archive", "importer", "mountfs"},
+	{"operations", 3, true, []string{"snapshot", "restore", "snapshotfs", "gc", "check", "retention", "archive", "importer", "mountfs", "watch"},
 		"each is one thing done to a repository; they never reach up to the door, whose locks and holds make them safe to call"},
 	{"storage", 2, true, []string{"catalog", "blobstore", "blobstore/memstore", "blobstore/faultstore", "blobstore/storetest", "chunker", "migrations"},
 		"the catalog, the blob store and the chunker: what a repository is made of"},

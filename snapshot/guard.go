@@ -66,6 +66,9 @@ func (r *run) guard(ctx context.Context, p *plan, results map[int]*captured, liv
 			liveFiles++
 		}
 	}
+	if r.liveFiles > 0 {
+		liveFiles = int(r.liveFiles) // a partial snapshot's live map is only what it looked at
+	}
 	for _, v := range p.removed {
 		if v.Type == catalog.TypeFile {
 			removedFiles++

@@ -60,6 +60,13 @@ type Options struct {
 	// records it as a snapshot of the (absolute, canonical) source, which
 	// need not exist on this machine.
 	ReadFrom string
+	// Changed, when not nil, makes a partial snapshot: only these paths
+	// (relative to the source; a watcher's hint of what may have changed)
+	// are stat'ed and compared, and every other live version carries on
+	// unchanged. Given every changed path it commits what a full snapshot
+	// would; see partial.go for when it walks everything anyway. Ignored
+	// with ReadFrom.
+	Changed []string
 
 	healAttempt int      // how often this snapshot restarted to heal (heal.go)
 	healed      []string // the missing packs it found
@@ -92,6 +99,9 @@ type Result struct {
 	// Forgotten lists snapshots the source's retention policy removed
 	// afterwards (filled by the caller that applies it).
 	Forgotten []int64
+	// Partial reports that only the paths in Options.Changed were looked
+	// at (Unchanged then counts only those); false after a full walk.
+	Partial bool
 }
 
 // Deps are the repository parts a snapshot writes to.
@@ -118,6 +128,9 @@ type run struct {
 	params      chunker.Params
 	busyTimeout time.Duration
 	stats       struct{ bytesRead, filesDone atomic.Int64 }
+	// liveFiles, when > 0, counts the live files before the snapshot; a
+	// partial snapshot knows only some live versions (partial.go).
+	liveFiles int64
 }
 
 // Run takes a snapshot of source. The caller holds the repository's shared
@@ -184,27 +197,39 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		err       error
 	}
 	loaded := make(chan baseline, 1)
-	go func() {
-		b := baseline{live: map[string]*catalog.Version{}}
-		b.src, b.err = d.DB.SourceByPath(ctx, recorded)
-		switch {
-		case b.err == nil:
-			b.live, b.err = d.DB.LiveVersions(ctx, b.src.ID)
-		case errors.Is(b.err, catalog.ErrNotFound):
-			b.err = nil
-		}
-		if b.err == nil {
-			b.hasChunks, b.err = d.DB.HasChunks(ctx)
-		}
-		loaded <- b
-	}()
 	src, err := beneath.Open(root)
 	if err != nil {
-		<-loaded
 		return nil, fmt.Errorf("source %s: %w", root, unwrapPathError(err))
 	}
 	defer src.Close()
-	entries, unreadable, err := walk(src, ex, skip, forced(opts.Include), warn)
+	var part *partialScan
+	if opts.ReadFrom == "" {
+		if part, err = scanChanged(ctx, d.DB, src, ex, skip, opts, warn); err != nil {
+			return nil, err
+		}
+	}
+	var entries []entry
+	var unreadable []string
+	if part != nil {
+		entries, unreadable = part.entries, part.unreadable
+		loaded <- baseline{src: part.source, live: part.live, hasChunks: part.hasChunks}
+	} else {
+		go func() {
+			b := baseline{live: map[string]*catalog.Version{}}
+			b.src, b.err = d.DB.SourceByPath(ctx, recorded)
+			switch {
+			case b.err == nil:
+				b.live, b.err = d.DB.LiveVersions(ctx, b.src.ID)
+			case errors.Is(b.err, catalog.ErrNotFound):
+				b.err = nil
+			}
+			if b.err == nil {
+				b.hasChunks, b.err = d.DB.HasChunks(ctx)
+			}
+			loaded <- b
+		}()
+		entries, unreadable, err = walk(src, ex, skip, forced(opts.Include), warn)
+	}
 	base := <-loaded
 	if err != nil {
 		return nil, err
@@ -212,13 +237,16 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if base.err != nil {
 		return nil, base.err
 	}
-	if len(entries) <= 1 {
+	if len(entries) <= 1 && part == nil {
 		return nil, fmt.Errorf("source %s: %w; refusing to record it (it would look like everything was deleted)", root, ErrEmptySource)
 	}
 	srcRow, live, hasChunks := base.src, base.live, base.hasChunks
 	r := &run{Deps: d, opts: opts, root: root, src: src, params: d.Params, busyTimeout: 10 * time.Second,
 		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}}}
 
+	if part != nil {
+		r.liveFiles = part.liveFiles
+	}
 	plan := r.compare(entries, unreadable, live, started)
 	res, err := r.execute(ctx, plan, warn)
 	if err != nil {
@@ -233,6 +261,11 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	}
 	r.warnHealed(warn)
 	commit := r.build(plan, res, live)
+	if part != nil {
+		// The live files the partial snapshot did not look at carry on.
+		commit.FileCount += part.restFiles
+		commit.TotalBytes += part.restBytes
+	}
 	commit.Source, commit.Started, commit.Label, commit.Tags = recorded, started, opts.Label, opts.Tags
 	commit.Warnings = append(commit.Warnings, r.guard(ctx, plan, res, live, srcRow.ID)...)
 	wmu.Lock()
@@ -257,7 +290,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	return &Result{ID: id, Source: recorded, New: counts.news, Changed: counts.changed, Unchanged: counts.unchanged,
 		Removed: counts.removed, Files: commit.FileCount, TotalBytes: commit.TotalBytes,
 		BytesRead: r.stats.bytesRead.Load(), BytesAdded: commit.AddedBytes, Duration: commit.Finished.Sub(started),
-		Warnings: commit.Warnings, Unreadable: unreadablePaths}, nil
+		Warnings: commit.Warnings, Unreadable: unreadablePaths, Partial: part != nil}, nil
 }
 
 // forced is the set of paths walk records despite the excludes: each

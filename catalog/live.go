@@ -1,0 +1,124 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// The queries below serve a partial snapshot (snapshot.Options.Changed):
+// it compares only the paths a watcher saw change, so it loads the live
+// versions of those paths rather than of the whole source. Each one is a
+// range or a seek on the version_live index.
+
+// LiveTree returns the live versions of path and of everything beneath it.
+func (db *DB) LiveTree(ctx context.Context, sourceID int64, path string) ([]*Version, error) {
+	if path == "." {
+		return db.versions(ctx, "WHERE v.source_id = ? AND v.last_snapshot_id IS NULL", sourceID)
+	}
+	// Children of p sort between "p/" and "p0" ('0' follows '/').
+	return db.versions(ctx, `WHERE v.source_id = ? AND v.last_snapshot_id IS NULL
+		AND (v.path = ? OR (v.path > ? AND v.path < ?))`, sourceID, path, path+"/", path+"0")
+}
+
+// liveChildren walks the direct children of a directory with one seek per
+// child (and one more per child directory, to jump over its subtree): a
+// range scan would read every live path beneath the directory, which for
+// the root of a large source is all of them. char(1) after a path is the
+// smallest string greater than it, as no name holds a NUL. Offsets are
+// bytes (the path is cast to a BLOB): names need not be valid UTF-8.
+const liveChildren = `WITH RECURSIVE kid(path) AS (
+	SELECT (SELECT path FROM version WHERE source_id = ?1 AND last_snapshot_id IS NULL
+		AND path > ?2 AND path < ?3 AND path <> '.' ORDER BY path LIMIT 1)
+	UNION ALL
+	SELECT (SELECT v.path FROM version v WHERE v.source_id = ?1 AND v.last_snapshot_id IS NULL AND v.path < ?3 AND v.path <> '.'
+		AND v.path >= CASE WHEN instr(substr(CAST(kid.path AS BLOB), ?4), x'2f') = 0 THEN kid.path || char(1)
+			ELSE CAST(substr(CAST(kid.path AS BLOB), 1, ?4 + instr(substr(CAST(kid.path AS BLOB), ?4), x'2f') - 2) AS TEXT) || '0' END
+		ORDER BY v.path LIMIT 1)
+	FROM kid WHERE kid.path IS NOT NULL
+)
+SELECT ` + versionColumns + ` FROM kid JOIN version v ON v.source_id = ?1 AND v.path = kid.path AND v.last_snapshot_id IS NULL
+	LEFT JOIN content c ON c.id = v.content_id
+WHERE instr(substr(CAST(kid.path AS BLOB), ?4), x'2f') = 0`
+
+// childrenByRange filters the direct children out of a range scan of the
+// subtree: quickest while the subtree is small (a leaf directory's 100
+// children: 0.3 ms, against 6 ms or more for the seeks of liveChildren).
+const childrenByRange = `SELECT ` + versionColumns + versionFrom + `WHERE v.source_id = ?1 AND v.last_snapshot_id IS NULL
+	AND v.path > ?2 AND v.path < ?3 AND v.path <> '.' AND instr(substr(CAST(v.path AS BLOB), ?4), x'2f') = 0`
+
+// rangeMax is the subtree size up to which childrenByRange is used (a
+// variable so that tests can make either query run).
+var rangeMax = 5000
+
+// LiveChildren returns the live versions of the direct children of dir
+// ("." for the source's root).
+func (db *DB) LiveChildren(ctx context.Context, sourceID int64, dir string) ([]*Version, error) {
+	lo, hi := dir+"/", dir+"0"
+	if dir == "." {
+		// "" sorts below every path and 0xff bytes above any a file
+		// system hands out (names need not be valid UTF-8).
+		lo, hi = "", "\xff\xff\xff\xff\xff\xff\xff\xff"
+	}
+	var n int
+	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM version WHERE source_id = ? AND last_snapshot_id IS NULL
+		AND path > ? AND path < ? LIMIT ?)`, sourceID, lo, hi, rangeMax+1).Scan(&n); err != nil {
+		return nil, fmt.Errorf("query children of %s: %w", dir, err)
+	}
+	query := childrenByRange
+	if n > rangeMax {
+		query = liveChildren
+	}
+	rows, err := db.r.QueryContext(ctx, query, sourceID, lo, hi, len(lo)+1)
+	if err != nil {
+		return nil, fmt.Errorf("query children of %s: %w", dir, err)
+	}
+	defer rows.Close()
+	var out []*Version
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			return nil, fmt.Errorf("query children of %s: %w", dir, err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// LiveTotals are the regular files of a source's live versions.
+type LiveTotals struct {
+	Files, Bytes int64
+}
+
+// LiveTotalsOf returns the file count and bytes of a source's live
+// versions, taken from a snapshot that has exactly the live state (the
+// source's live_state_id), so that no live version needs reading. found is
+// false when no remaining snapshot has that state (the newest ones were
+// forgotten since, or the catalog predates states).
+func (db *DB) LiveTotalsOf(ctx context.Context, sourceID int64) (t LiveTotals, found bool, err error) {
+	err = db.r.QueryRowContext(ctx, `SELECT s.file_count, s.total_bytes FROM snapshot s JOIN source src ON src.id = s.source_id
+		WHERE s.source_id = ? AND s.state_id = src.live_state_id ORDER BY s.id DESC LIMIT 1`, sourceID).Scan(&t.Files, &t.Bytes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, false, nil
+	}
+	if err != nil {
+		return t, false, fmt.Errorf("read live totals: %w", err)
+	}
+	return t, true, nil
+}
+
+// HasMissingPacks reports whether any pack is recorded missing (a partial
+// snapshot then walks everything, to heal the files that use them).
+func (db *DB) HasMissingPacks(ctx context.Context) (bool, error) {
+	return hasMissingPacks(ctx, db.r)
+}
+
+// LiveVersion returns the live version of one path, or nil when it has none.
+func (db *DB) LiveVersion(ctx context.Context, sourceID int64, path string) (*Version, error) {
+	vs, err := db.versions(ctx, "WHERE v.source_id = ? AND v.path = ? AND v.last_snapshot_id IS NULL", sourceID, path)
+	if err != nil || len(vs) == 0 {
+		return nil, err
+	}
+	return vs[0], nil
+}
