@@ -120,7 +120,7 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, readData bo
 			}
 		}
 		if missing > 0 {
-			r.Problems = append(r.Problems, fmt.Sprintf("content %d refers to %d chunk(s) missing from the catalog", id, missing))
+			r.Problems = append(r.Problems, fmt.Sprintf("content %d refers to %s missing from the catalog", id, chunkCount(missing)))
 		}
 		if missing > 0 || damaged {
 			badContents = append(badContents, id)
@@ -229,6 +229,14 @@ func checkFooter(ctx context.Context, store blobstore.Store, p catalog.Pack, chu
 		}
 	}
 	if disagree > 0 {
-		r.Problems = append(r.Problems, fmt.Sprintf("pack %s: footer disagrees with the catalog on %d chunk(s), first %s", p.Name, disagree, first))
+		r.Problems = append(r.Problems, fmt.Sprintf("pack %s: footer disagrees with the catalog on %s, first %s", p.Name, chunkCount(disagree), first))
 	}
+}
+
+// chunkCount counts chunks in words: "1 chunk", "2 chunks".
+func chunkCount(n int) string {
+	if n == 1 {
+		return "1 chunk"
+	}
+	return fmt.Sprintf("%d chunks", n)
 }
