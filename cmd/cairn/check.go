@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cairn-dev/cairn"
 )
 
 func (a *app) checkCommand() *cobra.Command {
@@ -30,7 +32,9 @@ that are unrecoverable: no source still has their bytes.
 			if err != nil {
 				return err
 			}
-			rep, err := repo.Check(cmd.Context(), readData)
+			p := newProgress(a.stderr)
+			rep, err := repo.CheckWith(cmd.Context(), cairn.CheckOptions{ReadData: readData, Progress: p.bytes("check --read-data")})
+			p.clear()
 			if err != nil {
 				return err
 			}

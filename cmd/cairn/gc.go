@@ -53,7 +53,10 @@ damaged in any way, gc deletes nothing and says so. Run cairn check then.
 // gc runs a collection, with a status line on a terminal, and warns of
 // the packs it left alone.
 func (a *app) gc(cmd *cobra.Command, repo *cairn.Repo, opts cairn.GCOptions) (*cairn.GCReport, error) {
+	p := newProgress(a.stderr)
+	opts.Progress = p.bytes("gc: repack")
 	rep, err := repo.GC(cmd.Context(), opts)
+	p.clear()
 	if errors.Is(err, cairn.ErrGCUnsafe) {
 		return nil, fmt.Errorf("%w; nothing was deleted: run cairn check, and restore catalog.db from a copy if it reports the catalog damaged", err)
 	}

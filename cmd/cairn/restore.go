@@ -87,7 +87,12 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 				}
 				reqs = append(reqs, req)
 			}
+			p := newProgress(a.stderr)
+			if !opts.DryRun {
+				opts.Progress = p.bytes("restore")
+			}
 			res, err := repo.Restore(ctx, reqs, opts)
+			p.clear()
 			if res == nil {
 				return err
 			}
