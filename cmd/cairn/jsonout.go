@@ -47,25 +47,27 @@ func (t *jsonTime) UnmarshalJSON(b []byte) error {
 // jsonSchemas names every documented object (the headings of
 // docs/json.md) with the struct that prints it.
 var jsonSchemas = map[string]any{
-	"snapshot":      snapshotJSON{},
-	"snap_status":   snapStatusJSON{},
-	"snap_summary":  snapSummaryJSON{},
-	"warning":       warningJSON{},
-	"file":          fileJSON{},
-	"version":       versionJSON{},
-	"diff":          diffJSON{},
-	"restore":       restoreJSON{},
-	"restore_item":  restoreItemJSON{},
-	"undo":          undoJSON{},
-	"forget":        forgetJSON{},
-	"forget_source": forgetSourceJSON{},
-	"decision":      decisionJSON{},
-	"check":         checkJSON{},
-	"affected":      affectedJSON{},
-	"gc":            gcJSON{},
-	"policy":        policyJSON{},
-	"repository":    repositoryJSON{},
-	"cairn_version": versionInfoJSON{},
+	"snapshot":       snapshotJSON{},
+	"snap_status":    snapStatusJSON{},
+	"snap_summary":   snapSummaryJSON{},
+	"warning":        warningJSON{},
+	"file":           fileJSON{},
+	"version":        versionJSON{},
+	"diff":           diffJSON{},
+	"restore":        restoreJSON{},
+	"restore_item":   restoreItemJSON{},
+	"undo":           undoJSON{},
+	"forget":         forgetJSON{},
+	"forget_source":  forgetSourceJSON{},
+	"decision":       decisionJSON{},
+	"check":          checkJSON{},
+	"affected":       affectedJSON{},
+	"gc":             gcJSON{},
+	"policy":         policyJSON{},
+	"repository":     repositoryJSON{},
+	"cairn_version":  versionInfoJSON{},
+	"import":         importJSON{},
+	"import_skipped": importSkippedJSON{},
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -153,13 +155,34 @@ func snapJSONStatus(w io.Writer) func(cairn.Progress) {
 
 // writeSnapSummary writes the last line of snap --json.
 func writeSnapSummary(w io.Writer, r *cairn.SnapshotResult) error {
+	return writeJSONLine(w, toSnapSummary(r))
+}
+
+func toSnapSummary(r *cairn.SnapshotResult) snapSummaryJSON {
 	ws := []warningJSON{}
 	for _, x := range r.Warnings {
 		ws = append(ws, warningJSON{x.Path, x.Kind, x.Message, x.RefSnapshotID})
 	}
-	return writeJSONLine(w, snapSummaryJSON{"summary", r.ID, r.Source, r.New, r.Changed, r.Unchanged, r.Removed,
+	return snapSummaryJSON{"summary", r.ID, r.Source, r.New, r.Changed, r.Unchanged, r.Removed,
 		r.Files, r.TotalBytes, r.BytesRead, r.BytesAdded, r.Duration.Seconds(), ws, nonNil(r.Forgotten),
-		len(r.Unreadable) > 0, nonNil(r.Unreadable)})
+		len(r.Unreadable) > 0, nonNil(r.Unreadable)}
+}
+
+// importJSON is one backup cairn import brought in.
+type importJSON struct {
+	Backup    string              `json:"backup"`
+	Kind      string              `json:"kind"`
+	Time      jsonTime            `json:"time"`
+	TimeFrom  string              `json:"time_from"`
+	Stripped  string              `json:"stripped,omitempty"`
+	Skipped   []importSkippedJSON `json:"skipped"`
+	Tightened []string            `json:"tightened"`
+	Snapshot  snapSummaryJSON     `json:"snapshot"`
+}
+
+type importSkippedJSON struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
 }
 
 type fileJSON struct {
