@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/cairn-dev/cairn"
 )
 
 // docField is one row of a field table in docs/json.md.
@@ -251,5 +253,26 @@ func cmdJSONSchema(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if err := validateJSON(out, t); err != nil {
 		ts.Fatalf("stdout is not a documented %s: %v", strings.Join(args, " "), err)
+	}
+}
+
+// snap --json's status lines are documented snap_status objects, one per
+// line.
+func TestSnapStatusLine(t *testing.T) {
+	var buf bytes.Buffer
+	fn := snapJSONStatus(&buf)
+	fn(cairn.Progress{FilesDone: 1, FilesToRead: 4, BytesRead: 10})
+	fn(cairn.Progress{FilesDone: 4, FilesToRead: 4, BytesRead: 40})
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d lines: %q", len(lines), buf.String())
+	}
+	if want := `{"message_type":"status","files_done":1,"files_total":4,"bytes_done":10,"percent_done":0.25}`; lines[0] != want {
+		t.Errorf("got %s, want %s", lines[0], want)
+	}
+	for _, l := range lines {
+		if err := validateJSON([]byte(l), reflect.TypeOf(snapStatusJSON{})); err != nil {
+			t.Errorf("%s: %v", l, err)
+		}
 	}
 }
