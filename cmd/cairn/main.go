@@ -152,7 +152,10 @@ config, secrets, live SQLite databases) into a local repository, keeps every
 version in a SQLite catalog you can query, and restores any file in one command.
 
 The repository is --repo, else $CAIRN_REPO, else $XDG_DATA_HOME/cairn
-(~/.local/share/cairn). Commands that write create it on first use.`,
+(~/.local/share/cairn). Commands that write create it on first use.
+
+Tables print times in local time with its offset (--utc: in UTC); --json
+prints UTC, with one schema for every command (docs/json.md).`,
 		Example: `  cairn snap ~/.agent
   cairn log ~/.agent/cron/jobs.json
   cairn restore ~/.agent/cron/jobs.json

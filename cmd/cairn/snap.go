@@ -26,7 +26,12 @@ Nothing is read through a symlink: files and directories are opened beneath
 DIR only. A file that cannot be read does not stop the snapshot: it is
 committed, marked incomplete, the unreadable files are listed on stderr,
 and the exit code is 3 (their previous versions continue in it). A database
-whose writer crashed mid-transaction is captured in its committed state.`,
+whose writer crashed mid-transaction is captured in its committed state.
+
+The summary names the regular files the snapshot holds (FILES in cairn
+snapshots) and counts paths (files, directories, the source's root and
+symlinks) as new, changed, unchanged and removed. --json prints JSON lines:
+status lines while files are read, then a summary (docs/json.md).`,
 		Example: `  cairn snap ~/.agent
   cairn snap ~/.agent --label before-upgrade --exclude 'cache/' --exclude '*.tmp'`,
 		Args: cobra.ExactArgs(1),
