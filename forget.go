@@ -18,6 +18,9 @@ type ForgetOptions struct {
 	// Source: only this source (found by its recorded path, so a deleted
 	// one too); "" = all.
 	Source string
+	// Tags: the policy applies only to snapshots that have every one of
+	// these tags (restic's forget --tag); the others are left alone.
+	Tags   []string
 	IDs    []int64 // forget exactly these (no policy)
 	DryRun bool
 	// IncludeProtected lets a policy forget labelled snapshots, undo points
@@ -83,7 +86,7 @@ func (r *Repo) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, e
 		if err != nil {
 			return nil, err
 		}
-		sd, ids, stats, err := r.applyPolicy(ctx, s, opts.Policy, opts.DryRun, opts.IncludeProtected)
+		sd, ids, stats, err := r.applyPolicy(ctx, s, opts.Policy, opts.Tags, opts.DryRun, opts.IncludeProtected)
 		sl.Release()
 		if err != nil {
 			return nil, err
@@ -100,7 +103,7 @@ func (r *Repo) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, e
 // applyPolicy decides and forgets for one source; the caller holds the
 // source's lock. Protected snapshots stay unless includeProtected (held
 // ones stay even then).
-func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *Policy, dryRun, includeProtected bool) (SourceDecisions, []int64, catalog.ForgetStats, error) {
+func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *Policy, tags []string, dryRun, includeProtected bool) (SourceDecisions, []int64, catalog.ForgetStats, error) {
 	settings, err := parseSource(s)
 	if err != nil {
 		return SourceDecisions{}, nil, catalog.ForgetStats{}, err
@@ -113,6 +116,14 @@ func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *Poli
 	if err != nil {
 		return SourceDecisions{}, nil, catalog.ForgetStats{}, err
 	}
+	snaps = slices.DeleteFunc(snaps, func(sn Snapshot) bool {
+		for _, t := range tags {
+			if !slices.Contains(sn.Tags, t) {
+				return true
+			}
+		}
+		return false
+	})
 	states, err := r.db.SnapshotStates(ctx, s.ID)
 	if err != nil {
 		return SourceDecisions{}, nil, catalog.ForgetStats{}, err

@@ -133,7 +133,7 @@ func (r *Repo) Import(ctx context.Context, source string, paths []string, opts I
 	if src, err = r.db.SourceByPath(ctx, root); err != nil {
 		return out, err
 	}
-	_, forgotten, _, err := r.applyPolicy(ctx, src, nil, false, false)
+	_, forgotten, _, err := r.applyPolicy(ctx, src, nil, nil, false, false)
 	if err != nil {
 		return out, fmt.Errorf("imported %d backup(s), but applying the retention policy failed: %w", len(out), err)
 	}

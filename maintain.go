@@ -11,15 +11,23 @@ import (
 // affect, missing and unreferenced packs.
 type CheckReport = check.Report
 
+// CheckOptions tune Check (ReadData, Progress).
+type CheckOptions = check.Options
+
 // Check verifies the repository; with readData every chunk is read back
 // and verified.
 func (r *Repo) Check(ctx context.Context, readData bool) (*CheckReport, error) {
+	return r.CheckWith(ctx, CheckOptions{ReadData: readData})
+}
+
+// CheckWith is Check with options: a progress callback for a status line.
+func (r *Repo) CheckWith(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
 	rl, err := r.lockRepo(ctx, repolock.Shared)
 	if err != nil {
 		return nil, err
 	}
 	defer rl.Release()
-	return check.Run(ctx, r.db, r.store, readData)
+	return check.RunOptions(ctx, r.db, r.store, opts)
 }
 
 // Checkpoint folds the catalog's write-ahead log into catalog.db, so that

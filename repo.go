@@ -210,8 +210,12 @@ func checkCatalogLost(dir string) error {
 	if len(packs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s: the catalog is damaged: %s has %d bytes but packs/ holds %d pack(s); refusing to start a new catalog over them (restore %s from a copy)",
-		dir, catalogName, fi.Size(), len(packs), catalogName)
+	held := fmt.Sprintf("%d packs", len(packs))
+	if len(packs) == 1 {
+		held = "1 pack"
+	}
+	return fmt.Errorf("%s: the catalog is damaged: %s has %d bytes but packs/ holds %s; refusing to start a new catalog over them (restore %s from a copy)",
+		dir, catalogName, fi.Size(), held, catalogName)
 }
 
 // loadMeta reads (or, for a new repository, records) the format version and

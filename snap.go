@@ -58,7 +58,7 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts SnapshotOptions
 	if err != nil {
 		return res, err
 	}
-	_, res.Forgotten, _, err = r.applyPolicy(ctx, src, nil, false, false)
+	_, res.Forgotten, _, err = r.applyPolicy(ctx, src, nil, nil, false, false)
 	if err != nil {
 		return res, fmt.Errorf("snapshot %d committed, but applying the retention policy failed: %w", res.ID, err)
 	}

@@ -138,16 +138,19 @@ func (db *DB) ScanReferences(ctx context.Context) (*References, error) {
 		})
 	}
 	for _, p := range []struct {
-		n    int
-		what string
+		n         int
+		one, many string
 	}{
-		{lostContents, "content(s) that versions use are missing from the catalog"},
-		{undecodable, "content(s) have a chunk list that does not decode"},
-		{lostChunks, "chunk(s) that contents list are missing from the catalog"},
-		{strays, "chunk(s) are recorded in packs the catalog does not have"},
+		{lostContents, "content that versions use is missing from the catalog", "contents that versions use are missing from the catalog"},
+		{undecodable, "content has a chunk list that does not decode", "contents have a chunk list that does not decode"},
+		{lostChunks, "chunk that contents list is missing from the catalog", "chunks that contents list are missing from the catalog"},
+		{strays, "chunk is recorded in a pack the catalog does not have", "chunks are recorded in packs the catalog does not have"},
 	} {
-		if p.n > 0 {
-			refs.Problems = append(refs.Problems, fmt.Sprintf("%d %s", p.n, p.what))
+		switch {
+		case p.n == 1:
+			refs.Problems = append(refs.Problems, "1 "+p.one)
+		case p.n > 1:
+			refs.Problems = append(refs.Problems, fmt.Sprintf("%d %s", p.n, p.many))
 		}
 	}
 	return refs, nil

@@ -32,6 +32,17 @@ type Report struct {
 	MissingRecorded bool
 
 	badChunkIDs map[int64]bool
+	progress    func(done, total int64)
+	total       int64 // bytes of the packs read, for progress
+}
+
+// Options tune a check.
+type Options struct {
+	// ReadData reads, decompresses and verifies every chunk.
+	ReadData bool
+	// Progress, when set with ReadData, is told the bytes read so far and
+	// the packs' total size, after each blob read.
+	Progress func(done, total int64)
 }
 
 // OK reports whether nothing is damaged.
@@ -40,7 +51,16 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 }
 // Run checks the repository. Errors are for failures to check at all;
 // damage goes into the report.
 func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, readData bool) (*Report, error) {
+	return RunOptions(ctx, db, store, Options{ReadData: readData})
+}
+
+// RunOptions is Run with options.
+func RunOptions(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Options) (*Report, error) {
+	readData := opts.ReadData
 	r := &Report{}
+	if readData {
+		r.progress = opts.Progress
+	}
 	if err := db.IntegrityCheck(ctx); err != nil {
 		r.Problems = append(r.Problems, err.Error())
 		return r, nil
@@ -50,6 +70,9 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, readData bo
 		return nil, err
 	}
 	r.Packs = len(packs)
+	for _, p := range packs {
+		r.total += p.Size
+	}
 	badChunks := map[int64]bool{}
 	known := map[string]bool{}
 	var present []string
@@ -120,7 +143,7 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, readData bo
 			}
 		}
 		if missing > 0 {
-			r.Problems = append(r.Problems, fmt.Sprintf("content %d refers to %d chunk(s) missing from the catalog", id, missing))
+			r.Problems = append(r.Problems, fmt.Sprintf("content %d refers to %s missing from the catalog", id, chunkCount(missing)))
 		}
 		if missing > 0 || damaged {
 			badContents = append(badContents, id)
@@ -188,6 +211,9 @@ func checkPack(ctx context.Context, store blobstore.Store, p catalog.Pack, chunk
 		if c.Offset != lastBlob {
 			r.BytesRead += c.Length
 			lastBlob = c.Offset
+			if r.progress != nil {
+				r.progress(r.BytesRead, r.total)
+			}
 		}
 		if err != nil {
 			r.Problems = append(r.Problems, err.Error())
@@ -229,6 +255,14 @@ func checkFooter(ctx context.Context, store blobstore.Store, p catalog.Pack, chu
 		}
 	}
 	if disagree > 0 {
-		r.Problems = append(r.Problems, fmt.Sprintf("pack %s: footer disagrees with the catalog on %d chunk(s), first %s", p.Name, disagree, first))
+		r.Problems = append(r.Problems, fmt.Sprintf("pack %s: footer disagrees with the catalog on %s, first %s", p.Name, chunkCount(disagree), first))
 	}
+}
+
+// chunkCount counts chunks in words: "1 chunk", "2 chunks".
+func chunkCount(n int) string {
+	if n == 1 {
+		return "1 chunk"
+	}
+	return fmt.Sprintf("%d chunks", n)
 }

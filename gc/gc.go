@@ -37,6 +37,10 @@ type Options struct {
 	MaxUnused float64
 	DryRun    bool
 	TmpDir    string // leftovers of interrupted runs here are removed
+	// Progress, when set, is told the bytes of the packs repacked so far
+	// and the total to repack, after each pack (repacking is what takes
+	// time; deletions are quick).
+	Progress func(done, total int64)
 }
 
 // Report says what was (or, with DryRun, would be) reclaimed.
@@ -133,8 +137,16 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 			return rep, fmt.Errorf("delete pack %s: %w", name, err)
 		}
 	}
+	var repackTotal, repackDone int64
+	for _, r := range p.repacks {
+		repackTotal += r.pack.Size
+	}
 	for _, r := range p.repacks {
 		freed, err := repackOne(ctx, db, store, r.pack, r.keep, r.holed)
+		repackDone += r.pack.Size
+		if opts.Progress != nil {
+			opts.Progress(repackDone, repackTotal)
+		}
 		if err != nil {
 			if errors.Is(err, blobstore.ErrCorrupt) || errors.Is(err, blobstore.ErrNotFound) {
 				rep.Problems = append(rep.Problems, fmt.Sprintf("pack %s left as it is: %v", r.pack.Name, err))

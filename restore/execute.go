@@ -33,6 +33,14 @@ func (p *Plan) Execute(ctx context.Context) (*Result, error) {
 		byReq[it.req] = append(byReq[it.req], it)
 	}
 	res := &Result{}
+	if p.opts.Progress != nil {
+		p.progress = &progress{fn: p.opts.Progress}
+		for _, it := range p.Items {
+			if it.Kind == KindWrite {
+				p.progress.total += it.Version.Size
+			}
+		}
+	}
 	var fatal error
 	for r := range p.reqs {
 		if fatal = p.executeOne(ctx, r, byReq[r]); fatal != nil {
@@ -96,7 +104,7 @@ func (p *Plan) executeOne(ctx context.Context, r int, items []*Item) error {
 		return fmt.Errorf("open target %s: %w", base, err)
 	}
 	defer root.Close()
-	w := &writer{ctx: ctx, d: p.d, chunks: blobstore.NewReader(p.d.Store), root: root, base: base, opts: opts,
+	w := &writer{ctx: ctx, d: p.d, chunks: blobstore.NewReader(p.d.Store), root: root, base: base, opts: opts, progress: p.progress,
 		dirs: dirCache{root: root}}
 	defer w.dirs.close()
 	if opts.CleanTemps && p.dests[r].inPlace {
@@ -166,6 +174,9 @@ func (w *writer) writeFiles(files []*Item) error {
 			defer wg.Done()
 			for j := range jobs {
 				s, err := w.restore(j.it, j.c)
+				if err == nil && j.it.Kind == KindWrite {
+					w.progress.add(j.it.Version.Size)
+				}
 				mu.Lock()
 				switch {
 				case err != nil:
@@ -343,4 +354,21 @@ func cleanTemps(root *os.Root, reqPath string, dirs []*Item) {
 			}
 		}
 	}
+}
+
+// progress counts the bytes a restore has written, for Options.Progress.
+type progress struct {
+	mu          sync.Mutex
+	fn          func(done, total int64)
+	done, total int64
+}
+
+func (p *progress) add(n int64) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done += n
+	p.fn(p.done, p.total)
 }

@@ -103,6 +103,8 @@ type Plan struct {
 	reqs  []Request
 	opts  Options
 	dests []dest // per request
+	// progress counts what Execute writes (nil without Options.Progress).
+	progress *progress
 }
 
 // dest is where a request lands.

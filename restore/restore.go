@@ -55,6 +55,10 @@ type Options struct {
 	// directories being restored. Only safe when no other restore can be
 	// writing there: the caller holds the source's lock.
 	CleanTemps bool
+	// Progress, when set, is told the bytes of file content written so
+	// far and the total the plan writes, after each file (from several
+	// goroutines, one call at a time).
+	Progress func(done, total int64)
 }
 
 // Result is what a restore did: the plan's items with what became of

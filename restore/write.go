@@ -39,6 +39,7 @@ type writer struct {
 
 	mu       sync.Mutex
 	linkDirs map[string]bool // directories where symlinks were replaced, to sync
+	progress *progress
 }
 
 func (w *writer) abs(rel string) string { return filepath.Join(w.base, filepath.FromSlash(rel)) }

@@ -71,6 +71,9 @@ func (r *run) warnHealed(warn func(path, kind, msg string)) {
 	if len(r.opts.healed) == 0 {
 		return
 	}
-	warn(".", catalog.WarnMissingPack, fmt.Sprintf("%d pack(s) were missing from the store (e.g. %s); the chunks of theirs this source still has were stored again, which also heals the older snapshots that share them",
-		len(r.opts.healed), r.opts.healed[0]))
+	what := fmt.Sprintf("%d packs were missing from the store (e.g. %s)", len(r.opts.healed), r.opts.healed[0])
+	if len(r.opts.healed) == 1 {
+		what = fmt.Sprintf("pack %s was missing from the store", r.opts.healed[0])
+	}
+	warn(".", catalog.WarnMissingPack, what+"; the chunks of theirs this source still has were stored again, which also heals the older snapshots that share them")
 }

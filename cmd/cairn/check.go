@@ -4,10 +4,12 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cairn-dev/cairn"
 )
 
 func (a *app) checkCommand() *cobra.Command {
-	var readData bool
+	var readData, asJSON bool
 	c := &cobra.Command{
 		Use:   "check",
 		Short: "Verify the repository",
@@ -30,9 +32,20 @@ that are unrecoverable: no source still has their bytes.
 			if err != nil {
 				return err
 			}
-			rep, err := repo.Check(cmd.Context(), readData)
+			p := newProgress(a.stderr)
+			rep, err := repo.CheckWith(cmd.Context(), cairn.CheckOptions{ReadData: readData, Progress: p.bytes("check --read-data")})
+			p.clear()
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				if err := writeJSON(a.stdout, toCheckJSON(rep, readData)); err != nil {
+					return err
+				}
+				if !rep.OK() {
+					return errDamaged
+				}
+				return nil
 			}
 			for _, p := range rep.Problems {
 				fmt.Fprintf(a.stdout, "damaged: %s\n", displayText(p))
@@ -45,24 +58,25 @@ that are unrecoverable: no source still has their bytes.
 				fmt.Fprintf(a.stdout, "affected: %s in snapshots %s\n", displayPath(af.Source+"/"+af.Path), span)
 			}
 			if len(rep.Missing) > 0 && rep.MissingRecorded {
-				fmt.Fprintf(a.stdout, "%d missing pack(s) recorded: the next cairn snap of each source stores again what its files still hold\n", len(rep.Missing))
+				fmt.Fprintf(a.stdout, "%s recorded: the next cairn snap of each source stores again what its files still hold\n", plural(len(rep.Missing), "missing pack"))
 			}
 			if len(rep.Unreferenced) > 0 {
-				fmt.Fprintf(a.stdout, "%d pack(s) not in the catalog (left by an interrupted run; cairn gc removes those that hold nothing a file uses)\n", len(rep.Unreferenced))
+				fmt.Fprintf(a.stdout, "%s not in the catalog (left by an interrupted run; cairn gc removes those that hold nothing a file uses)\n", plural(len(rep.Unreferenced), "pack"))
 			}
 			read := ""
 			if readData {
 				read = fmt.Sprintf(", read %s", size(rep.BytesRead))
 			}
 			if !rep.OK() {
-				fmt.Fprintf(a.stdout, "check: %d problem(s) in %d packs, %d chunks, %d contents%s\n", len(rep.Problems), rep.Packs, rep.Chunks, rep.Contents, read)
-				fmt.Fprintf(a.stderr, "cairn: the repository is damaged: %d problem(s); undamaged files still restore\n", len(rep.Problems))
+				fmt.Fprintf(a.stdout, "check: %s in %s, %s, %s%s\n", plural(len(rep.Problems), "problem"), plural(rep.Packs, "pack"), plural(rep.Chunks, "chunk"), plural(rep.Contents, "content"), read)
+				fmt.Fprintf(a.stderr, "cairn: the repository is damaged: %s; undamaged files still restore\n", plural(len(rep.Problems), "problem"))
 				return errDamaged
 			}
-			fmt.Fprintf(a.stdout, "check: ok, %d packs, %d chunks, %d contents%s\n", rep.Packs, rep.Chunks, rep.Contents, read)
+			fmt.Fprintf(a.stdout, "check: ok, %s, %s, %s%s\n", plural(rep.Packs, "pack"), plural(rep.Chunks, "chunk"), plural(rep.Contents, "content"), read)
 			return nil
 		},
 	}
 	c.Flags().BoolVar(&readData, "read-data", false, "read and verify every chunk")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON (docs/json.md); damage still exits 4")
 	return c
 }

@@ -33,11 +33,7 @@ func (a *app) diffCommand() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(a.stdout, struct {
-					Added   []string `json:"added"`
-					Removed []string `json:"removed"`
-					Changed []string `json:"changed"`
-				}{d.Added, d.Removed, d.Changed})
+				return writeJSON(a.stdout, toDiffJSON(d))
 			}
 			for _, p := range d.Added {
 				fmt.Fprintf(a.stdout, "+ %s\n", displayPath(p))

@@ -12,7 +12,8 @@ import (
 func (a *app) forgetCommand() *cobra.Command {
 	var keep keepFlags
 	var opts cairn.ForgetOptions
-	var prune bool
+	var prune, asJSON bool
+	var host string
 	c := &cobra.Command{
 		Use:   "forget [ID...]",
 		Short: "Remove snapshots by retention policy or by id",
@@ -32,7 +33,12 @@ No policy forgets these protected snapshots:
   - a snapshot a running restore reads (held until it ends, or dies).
 --include-protected lets the rules forget the first three; a held snapshot
 stays even then, and "forget ID" refuses it. "forget ID" removes any other
-snapshot, protected or not. Every verdict is printed with its reasons.`,
+snapshot, protected or not. Every verdict is printed with its reasons.
+
+--tag limits the rules to snapshots with every tag given; the others are
+left alone. --host is accepted for restic's habit: every snapshot in a
+repository is this host's for now (stores shared by several hosts come
+with remote repositories), so --host names this host or nothing matches.`,
 		Example: `  cairn forget --keep-last 20 --keep-daily 7 --keep-weekly 4 --prune
   cairn forget --source ~/.agent --keep-within 7d --dry-run
   cairn forget --keep-last 5 --include-protected --dry-run
@@ -57,13 +63,30 @@ snapshot, protected or not. Every verdict is printed with its reasons.`,
 			if len(opts.IDs) > 0 && opts.IncludeProtected {
 				return usageError{fmt.Errorf("--include-protected is for rules; forget ID removes a protected snapshot anyway")}
 			}
+			if len(opts.IDs) > 0 && (len(opts.Tags) > 0 || host != "") {
+				return usageError{fmt.Errorf("--tag and --host choose snapshots for rules; forget ID names them already")}
+			}
 			repo, err := a.open(ctx, false)
 			if err != nil {
 				return err
 			}
-			res, err := repo.Forget(ctx, opts)
-			if err != nil {
-				return err
+			res := &cairn.ForgetResult{}
+			if thisHost(host) { // no snapshot is another host's
+				if res, err = repo.Forget(ctx, opts); err != nil {
+					return err
+				}
+			}
+			if asJSON {
+				out := toForgetJSON(res, opts.DryRun)
+				if prune && !opts.DryRun {
+					rep, err := a.gc(cmd, repo, cairn.GCOptions{})
+					if err != nil {
+						return err
+					}
+					g := toGCJSON(rep, false)
+					out.GC = &g
+				}
+				return writeJSON(a.stdout, out)
 			}
 			verb := "forgot"
 			if opts.DryRun {
@@ -76,12 +99,12 @@ snapshot, protected or not. Every verdict is printed with its reasons.`,
 					if !d.Keep {
 						word = "forget"
 					}
-					fmt.Fprintf(a.stdout, "  %s %d  %s  %s\n", word, d.Snapshot.ID, rfc3339(d.Snapshot.Time), reasons(d))
+					fmt.Fprintf(a.stdout, "  %s %d  %s  %s\n", word, d.Snapshot.ID, a.tableTime(d.Snapshot.Time), reasons(d))
 				}
 			}
 			fmt.Fprintf(a.stdout, "%s %s\n", verb, plural(len(res.Forgotten), "snapshot"))
 			if prune && !opts.DryRun {
-				return a.runGC(cmd, repo, cairn.GCOptions{})
+				return a.runGC(cmd, repo, cairn.GCOptions{}, false)
 			}
 			return nil
 		},
@@ -89,6 +112,9 @@ snapshot, protected or not. Every verdict is printed with its reasons.`,
 	keep.register(c.Flags())
 	c.Flags().StringVar(&opts.Source, "source", "", "only snapshots of this directory")
 	c.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be forgotten, change nothing")
+	c.Flags().StringArrayVar(&opts.Tags, "tag", nil, "apply the rules only to snapshots with this tag (repeatable: every tag given)")
+	c.Flags().StringVar(&host, "host", "", "only snapshots of this host (every snapshot is this host's for now)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the verdicts as JSON (docs/json.md)")
 	c.Flags().BoolVar(&prune, "prune", false, "reclaim the space afterwards (cairn gc)")
 	c.Flags().BoolVar(&opts.IncludeProtected, "include-protected", false, "let the rules forget labelled snapshots, undo points and snapshots named by warnings")
 	return c

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -11,12 +11,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 )
-
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
 
 // size renders a byte count for people: 1.5 KiB, 20 MiB.
 func size(n int64) string {
@@ -32,7 +26,15 @@ func size(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+// tableTime renders a time for a table: RFC 3339 in local time with its
+// offset (retention's calendar buckets are local too), or in UTC with
+// --utc. JSON always says UTC (jsonTime).
+func (a *app) tableTime(t time.Time) string {
+	if a.utc {
+		return t.UTC().Format(time.RFC3339)
+	}
+	return t.Local().Format(time.RFC3339)
+}
 
 func seconds(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + "s" }
 
@@ -202,4 +204,14 @@ func (t *trimTrailing) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// thisHost reports whether --host names this machine ("" names any). Every
+// snapshot is this host's until repositories are shared by several hosts.
+func thisHost(host string) bool {
+	if host == "" {
+		return true
+	}
+	h, err := os.Hostname()
+	return err == nil && strings.EqualFold(h, host)
 }

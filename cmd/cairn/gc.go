@@ -13,7 +13,7 @@ import (
 
 func (a *app) gcCommand() *cobra.Command {
 	var maxUnused string
-	var dryRun bool
+	var dryRun, asJSON bool
 	c := &cobra.Command{
 		Use:   "gc",
 		Short: "Reclaim the space of data no snapshot references",
@@ -41,31 +41,49 @@ damaged in any way, gc deletes nothing and says so. Run cairn check then.
 			if err != nil {
 				return err
 			}
-			return a.runGC(cmd, repo, cairn.GCOptions{MaxUnused: share, DryRun: dryRun})
+			return a.runGC(cmd, repo, cairn.GCOptions{MaxUnused: share, DryRun: dryRun}, asJSON)
 		},
 	}
 	c.Flags().StringVar(&maxUnused, "max-unused", percent(cairn.DefaultMaxUnused), "repack a pack when more than this share of it is unreferenced")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be reclaimed, change nothing")
+	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON (docs/json.md)")
 	return c
 }
 
-func (a *app) runGC(cmd *cobra.Command, repo *cairn.Repo, opts cairn.GCOptions) error {
+// gc runs a collection, with a status line on a terminal, and warns of
+// the packs it left alone.
+func (a *app) gc(cmd *cobra.Command, repo *cairn.Repo, opts cairn.GCOptions) (*cairn.GCReport, error) {
+	p := newProgress(a.stderr)
+	opts.Progress = p.bytes("gc: repack")
 	rep, err := repo.GC(cmd.Context(), opts)
+	p.clear()
 	if errors.Is(err, cairn.ErrGCUnsafe) {
-		return fmt.Errorf("%w; nothing was deleted: run cairn check, and restore catalog.db from a copy if it reports the catalog damaged", err)
+		return nil, fmt.Errorf("%w; nothing was deleted: run cairn check, and restore catalog.db from a copy if it reports the catalog damaged", err)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, p := range rep.Problems {
 		fmt.Fprintf(a.stderr, "warning: %s\n", displayText(p))
+	}
+	return rep, nil
+}
+
+func (a *app) runGC(cmd *cobra.Command, repo *cairn.Repo, opts cairn.GCOptions, asJSON bool) error {
+	rep, err := a.gc(cmd, repo, opts)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSON(a.stdout, toGCJSON(rep, opts.DryRun))
 	}
 	verb := "freed"
 	if opts.DryRun {
 		verb = "would free"
 	}
-	fmt.Fprintf(a.stdout, "gc: %d unreferenced chunks; %d packs deleted, %d repacked, %d orphan packs removed; %s %s\n",
-		rep.DeadChunks, rep.DeletedPacks, rep.RepackedPacks, rep.OrphanPacks, verb, size(rep.BytesFreed))
+	fmt.Fprintf(a.stdout, "gc: %s; %s deleted, %d repacked, %s removed; %s %s\n",
+		plural(rep.DeadChunks, "unreferenced chunk"), plural(rep.DeletedPacks, "pack"), rep.RepackedPacks,
+		plural(rep.OrphanPacks, "orphan pack"), verb, size(rep.BytesFreed))
 	return nil
 }
 

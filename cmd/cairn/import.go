@@ -73,7 +73,7 @@ backups before the first cairn snap of SOURCE.`,
 			}
 			done, err := repo.Import(cmd.Context(), args[0], args[1:], opts)
 			if asJSON {
-				if jerr := writeJSON(a.stdout, importJSON(done)); jerr != nil && err == nil {
+				if jerr := writeJSON(a.stdout, toImportJSON(done)); jerr != nil && err == nil {
 					err = jerr
 				}
 			} else {
@@ -107,40 +107,23 @@ func (a *app) printImported(done []cairn.Imported) {
 		if im.Stripped != "" {
 			from += " (inside " + displayPath(im.Stripped) + "/)"
 		}
-		fmt.Fprintf(a.stdout, "snapshot %d of %s at %s from %s: %s, %s; %d new, %d changed, %d unchanged, %d removed; added %s\n",
-			res.ID, displayPath(res.Source), rfc3339(im.Backup.Time), from, plural(int(res.Files), "file"), size(res.TotalBytes),
-			res.New, res.Changed, res.Unchanged, res.Removed, size(res.BytesAdded))
+		fmt.Fprintf(a.stdout, "snapshot %d of %s at %s from %s: %s, %s; %s new, %d changed, %d unchanged, %d removed; added %s\n",
+			res.ID, displayPath(res.Source), a.tableTime(im.Backup.Time), from, plural(int(res.Files), "file"), size(res.TotalBytes),
+			plural(res.New, "path"), res.Changed, res.Unchanged, res.Removed, size(res.BytesAdded))
 		if len(res.Forgotten) > 0 {
 			fmt.Fprintf(a.stdout, "retention policy forgot %s (cairn gc reclaims the space)\n", snapshotList(res.Forgotten))
 		}
 	}
 }
 
-func importJSON(done []cairn.Imported) any {
-	type skipped struct {
-		Path   string `json:"path"`
-		Reason string `json:"reason"`
-	}
-	type item struct {
-		Backup    string    `json:"backup"`
-		Kind      string    `json:"kind"`
-		Time      string    `json:"time"`
-		TimeFrom  string    `json:"time_from"`
-		Stripped  string    `json:"stripped,omitempty"`
-		Skipped   []skipped `json:"skipped"`
-		Tightened []string  `json:"tightened"`
-		Snapshot  any       `json:"snapshot"`
-	}
-	out := []item{}
+func toImportJSON(done []cairn.Imported) []importJSON {
+	out := []importJSON{}
 	for _, im := range done {
-		it := item{Backup: im.Backup.Path, Kind: im.Backup.Kind.String(), Time: rfc3339(im.Backup.Time),
-			TimeFrom: string(im.Backup.From), Stripped: im.Stripped, Skipped: []skipped{}, Tightened: im.Tightened,
-			Snapshot: snapJSON(im.Snapshot)}
+		it := importJSON{Backup: im.Backup.Path, Kind: im.Backup.Kind.String(), Time: jsonTime(im.Backup.Time),
+			TimeFrom: string(im.Backup.From), Stripped: im.Stripped, Skipped: []importSkippedJSON{}, Tightened: nonNil(im.Tightened),
+			Snapshot: toSnapSummary(im.Snapshot)}
 		for _, s := range im.Skipped {
-			it.Skipped = append(it.Skipped, skipped{s.Path, s.Reason})
-		}
-		if it.Tightened == nil {
-			it.Tightened = []string{}
+			it.Skipped = append(it.Skipped, importSkippedJSON{s.Path, s.Reason})
 		}
 		out = append(out, it)
 	}

@@ -23,12 +23,13 @@ func TestImportScripts(t *testing.T) {
 		Dir:   "testdata/import",
 		Setup: setup,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"status":   cmdStatus,
-			"backdate": cmdBackdate,
-			"perm":     cmdPerm,
-			"mksock":   cmdMksock,
-			"mkzip":    cmdMkArchive,
-			"mktar":    cmdMkArchive,
+			"status":     cmdStatus,
+			"jsonschema": cmdJSONSchema,
+			"backdate":   cmdBackdate,
+			"perm":       cmdPerm,
+			"mksock":     cmdMksock,
+			"mkzip":      cmdMkArchive,
+			"mktar":      cmdMkArchive,
 		},
 	})
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -10,7 +9,8 @@ import (
 )
 
 func (a *app) initCommand() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	c := &cobra.Command{
 		Use:   "init",
 		Short: "Create a repository (cairn snap also creates one on first use)",
 		Example: `  cairn init --repo /backup/cairn
@@ -21,10 +21,15 @@ func (a *app) initCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return writeJSON(a.stdout, repositoryJSON{repo.Dir, repo.Params.String()})
+			}
 			fmt.Fprintf(a.stdout, "repository %s (chunker %s)\n", displayPath(repo.Dir), repo.Params)
 			return nil
 		},
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the repository as JSON (docs/json.md)")
+	return c
 }
 
 func (a *app) versionCommand() *cobra.Command {
@@ -36,13 +41,13 @@ func (a *app) versionCommand() *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if asJSON {
-				return json.NewEncoder(a.stdout).Encode(map[string]string{"version": buildVersion(), "go": runtime.Version()})
+				return writeJSON(a.stdout, versionInfoJSON{buildVersion(), runtime.Version()})
 			}
 			fmt.Fprintf(a.stdout, "cairn %s (%s)\n", buildVersion(), runtime.Version())
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON (docs/json.md)")
 	return c
 }
 

@@ -5,35 +5,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/cairn-dev/cairn"
 )
-
-type fileJSON struct {
-	SnapshotID int64  `json:"snapshot_id,omitempty"`
-	Source     string `json:"source"`
-	Path       string `json:"path"`
-	Type       string `json:"type"`
-	Mode       string `json:"mode"`
-	Size       int64  `json:"size"`
-	Mtime      string `json:"mtime"`
-	Hash       string `json:"hash,omitempty"`
-	LinkTarget string `json:"link_target,omitempty"`
-	JSONValid  *bool  `json:"json_valid,omitempty"`
-}
-
-func toFileJSON(snap int64, source string, v *cairn.Version) fileJSON {
-	f := fileJSON{SnapshotID: snap, Source: source, Path: v.Path, Type: v.Type, Mode: octal(v.Mode), Size: v.Size,
-		Mtime: time.Unix(0, v.MtimeNs).UTC().Format(time.RFC3339Nano), LinkTarget: v.LinkTarget}
-	if len(v.ContentHash) > 0 {
-		f.Hash = fmt.Sprintf("%x", v.ContentHash)
-	}
-	if v.JSONValid.Valid {
-		b := v.JSONValid.Bool
-		f.JSONValid = &b
-	}
-	return f
-}
 
 func (a *app) logCommand() *cobra.Command {
 	var asJSON bool
@@ -52,17 +24,10 @@ func (a *app) logCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			type versionJSON struct {
-				fileJSON
-				FirstSnapshotID int64  `json:"first_snapshot_id"`
-				LastSnapshotID  int64  `json:"last_snapshot_id"`
-				FirstSeen       string `json:"first_seen"`
-				LastSeen        string `json:"last_seen"`
-			}
 			out := []versionJSON{}
 			for _, h := range history.Versions {
 				out = append(out, versionJSON{toFileJSON(0, history.Source, h.Version), h.FirstSnapshot, h.LastSnapshot,
-					rfc3339(h.FirstSeen), rfc3339(h.LastSeen)})
+					jsonTime(h.FirstSeen), jsonTime(h.LastSeen)})
 			}
 			if len(out) == 0 {
 				return fmt.Errorf("%s is in no snapshot of %s", displayPath(args[0]), displayPath(history.Source))
@@ -85,7 +50,7 @@ func (a *app) logCommand() *cobra.Command {
 				if len(hash) > 12 {
 					hash = hash[:12]
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", span, v.FirstSeen, v.Type, v.Size, hash, valid)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", span, a.tableTime(time.Time(v.FirstSeen)), v.Type, size(v.Size), hash, valid)
 			}
 			return tw.Flush()
 		},

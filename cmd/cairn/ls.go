@@ -18,9 +18,13 @@ func (a *app) lsCommand() *cobra.Command {
 	var snap string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "ls [PATH]",
-		Short:   "List the files of a snapshot",
-		Long:    "List PATH (a file or directory inside a snapshotted source, default the only source) and everything below it, as recorded in a snapshot (default: the newest that has PATH).",
+		Use:   "ls [PATH]",
+		Short: "List the files of a snapshot",
+		Long: `List PATH (a file or directory inside a snapshotted source, default the only
+source) and everything below it, as recorded in a snapshot (default: the
+newest that has PATH). The first line names the snapshot listed; times are
+local with their offset (--utc for UTC), sizes are for people (--json has
+bytes).`,
 		Example: "  cairn ls ~/.agent\n  cairn ls --snapshot 41 ~/.agent/cron --json",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,20 +58,25 @@ func (a *app) lsCommand() *cobra.Command {
 				}
 				return writeJSON(a.stdout, out)
 			}
+			fmt.Fprintf(a.stdout, "snapshot %d of %s\n", req.Snapshot.ID, displayPath(req.Snapshot.Source))
 			tw := newTable(a.stdout)
+			fmt.Fprintln(tw, "TYPE\tMODE\tSIZE\tMTIME\tPATH")
 			for _, v := range vs {
 				name := displayPath(v.Path)
 				if v.LinkTarget != "" {
 					name += " -> " + displayPath(v.LinkTarget)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", v.Type, octal(v.Mode), v.Size,
-					time.Unix(0, v.MtimeNs).UTC().Format(time.RFC3339), name)
+				sz := size(v.Size)
+				if v.Type == cairn.TypeDir {
+					sz = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", v.Type, octal(v.Mode), sz, a.tableTime(time.Unix(0, v.MtimeNs)), name)
 			}
 			return tw.Flush()
 		},
 	}
 	c.Flags().StringVar(&snap, "snapshot", "", "snapshot id or \"latest\"")
-	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (docs/json.md)")
 	return c
 }
 

@@ -139,6 +139,7 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	repoFlag       string
+	utc            bool // --utc: times in tables in UTC, not local time
 	repo           *cairn.Repo
 }
 
@@ -151,7 +152,10 @@ config, secrets, live SQLite databases) into a local repository, keeps every
 version in a SQLite catalog you can query, and restores any file in one command.
 
 The repository is --repo, else $CAIRN_REPO, else $XDG_DATA_HOME/cairn
-(~/.local/share/cairn). Commands that write create it on first use.`,
+(~/.local/share/cairn). Commands that write create it on first use.
+
+Tables print times in local time with its offset (--utc: in UTC); --json
+prints UTC, with one schema for every command (docs/json.md).`,
 		Example: `  cairn snap ~/.agent
   cairn log ~/.agent/cron/jobs.json
   cairn restore ~/.agent/cron/jobs.json
@@ -162,6 +166,7 @@ The repository is --repo, else $CAIRN_REPO, else $XDG_DATA_HOME/cairn
 	}
 	root.SetVersionTemplate("cairn {{.Version}}\n")
 	root.PersistentFlags().StringVar(&a.repoFlag, "repo", "", "repository directory (default $CAIRN_REPO, else ~/.local/share/cairn)")
+	root.PersistentFlags().BoolVar(&a.utc, "utc", false, "print times in tables in UTC (JSON is always UTC)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
 		// An explicitly empty --repo (an unset variable in a script) must

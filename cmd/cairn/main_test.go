@@ -47,6 +47,7 @@ func TestScripts(t *testing.T) {
 			"sqlitecount": cmdSqlitecount,
 			"sqlexec":     cmdSqlexec,
 			"writeq":      cmdWriteq,
+			"jsonschema":  cmdJSONSchema,
 		},
 	})
 }
@@ -63,6 +64,10 @@ func setup(env *testscript.Env) error {
 	env.Setenv("CAIRN_REPO", filepath.Join(work, "repo"))
 	env.Setenv("HOME", filepath.Join(work, "home"))
 	env.Setenv("CAIRN_NO_PROGRESS", "1")
+	if env.Getenv("TZ") == "" {
+		// Tables print local time; scripts see UTC unless they set TZ.
+		env.Setenv("TZ", "UTC")
+	}
 	if env.Getenv("GORACE") == "" {
 		// A race-enabled binary otherwise sleeps 1s at every exit.
 		env.Setenv("GORACE", "atexit_sleep_ms=0")

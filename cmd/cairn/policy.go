@@ -33,6 +33,7 @@ func (a *app) policyCommand() *cobra.Command {
 	var keep keepFlags
 	var runtime []string
 	var warnRemoved string
+	var asJSON bool
 	set := &cobra.Command{
 		Use:   "set DIR",
 		Short: "Change the settings of DIR (only those given)",
@@ -86,7 +87,15 @@ A count of 0 removes a rule (--keep-last 0), as do --keep-within 0 and
 			if err := repo.Configure(cmd.Context(), args[0], s); err != nil {
 				return err
 			}
-			return a.showSource(cmd, args[0])
+			src, err := repo.Settings(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, toPolicyJSON(src))
+			}
+			a.showSource(src)
+			return nil
 		},
 	}
 	keep.register(set.Flags())
@@ -112,28 +121,39 @@ A count of 0 removes a rule (--keep-last 0), as do --keep-within 0 and
 					dirs = append(dirs, s.Path)
 				}
 			}
+			out := []policyJSON{}
 			for _, d := range dirs {
-				if err := a.showSource(cmd, d); err != nil {
+				src, err := repo.Settings(cmd.Context(), d)
+				if err != nil {
 					return err
 				}
+				if asJSON {
+					out = append(out, toPolicyJSON(src))
+					continue
+				}
+				a.showSource(src)
+			}
+			if asJSON {
+				return writeJSON(a.stdout, out)
 			}
 			return nil
 		},
 	}
+	set.Flags().BoolVar(&asJSON, "json", false, "print the settings as JSON (docs/json.md)")
+	show.Flags().BoolVar(&asJSON, "json", false, "print a JSON array, one object per source (docs/json.md)")
 	c.AddCommand(set, show)
 	return c
 }
 
-func (a *app) showSource(cmd *cobra.Command, dir string) error {
-	src, err := a.repo.Settings(cmd.Context(), dir)
-	if err != nil {
-		return err
-	}
+func (a *app) showSource(src cairn.Source) {
 	note := ""
 	if !src.PolicySet {
 		note = " (default)"
 	}
 	fmt.Fprintf(a.stdout, "%s\n  retention: %s%s\n  runtime files (never restored): %s\n  warn when a snapshot removes more than %.0f%% of the files\n",
 		displayPath(src.Path), src.Policy, note, strings.Join(src.RuntimePatterns(), ", "), 100*src.MassDeletion)
-	return nil
+}
+
+func toPolicyJSON(src cairn.Source) policyJSON {
+	return policyJSON{src.Path, src.Policy.String(), !src.PolicySet, nonNil(src.RuntimePatterns()), src.MassDeletion}
 }

@@ -12,6 +12,7 @@ import (
 
 func (a *app) restoreCommand() *cobra.Command {
 	var snap string
+	var asJSON bool
 	var opts cairn.RestoreOptions
 	c := &cobra.Command{
 		Use:   "restore PATH...",
@@ -86,14 +87,27 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 				}
 				reqs = append(reqs, req)
 			}
+			p := newProgress(a.stderr)
+			if !opts.DryRun {
+				opts.Progress = p.bytes("restore")
+			}
 			res, err := repo.Restore(ctx, reqs, opts)
+			p.clear()
 			if res == nil {
 				return err
 			}
-			a.printRestore(res, opts)
-			failed := a.printFailures(res)
-			if !opts.DryRun {
-				a.printUndo(res, reqs, args, opts)
+			var failed int
+			if asJSON {
+				if err := writeJSON(a.stdout, toRestoreJSON(res, opts.DryRun)); err != nil {
+					return err
+				}
+				failed = a.printFailures(res)
+			} else {
+				a.printRestore(res, opts)
+				failed = a.printFailures(res)
+				if !opts.DryRun {
+					a.printUndo(res, reqs, args, opts)
+				}
 			}
 			switch {
 			case failed > 0 && opts.DryRun:
@@ -114,6 +128,7 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 	f.BoolVar(&opts.DryRun, "dry-run", false, "show what would be restored, change nothing")
 	f.BoolVar(&opts.Force, "force", false, "write invalid JSON over a file; replace a database that is in use; write a database damaged at capture")
 	f.BoolVar(&opts.Delete, "delete", false, "also delete what the restored directory holds but the snapshot does not")
+	f.BoolVar(&asJSON, "json", false, "print the plan and what became of it as JSON (docs/json.md)")
 	f.StringArrayVar(&opts.Runtime, "keep", nil, "never restore files matching this pattern, besides *.pid, *.lock, *.sock (repeatable)")
 	return c
 }

@@ -26,7 +26,12 @@ Nothing is read through a symlink: files and directories are opened beneath
 DIR only. A file that cannot be read does not stop the snapshot: it is
 committed, marked incomplete, the unreadable files are listed on stderr,
 and the exit code is 3 (their previous versions continue in it). A database
-whose writer crashed mid-transaction is captured in its committed state.`,
+whose writer crashed mid-transaction is captured in its committed state.
+
+The summary names the regular files the snapshot holds (FILES in cairn
+snapshots) and counts paths (files, directories, the source's root and
+symlinks) as new, changed, unchanged and removed. --json prints JSON lines:
+status lines while files are read, then a summary (docs/json.md).`,
 		Example: `  cairn snap ~/.agent
   cairn snap ~/.agent --label before-upgrade --exclude 'cache/' --exclude '*.tmp'`,
 		Args: cobra.ExactArgs(1),
@@ -40,7 +45,10 @@ whose writer crashed mid-transaction is captured in its committed state.`,
 				return err
 			}
 			p := newProgress(a.stderr)
-			if p != nil {
+			switch {
+			case asJSON:
+				opts.Progress = snapJSONStatus(a.stdout)
+			case p != nil:
 				opts.Progress = p.snapshot
 			}
 			res, err := repo.Snapshot(cmd.Context(), args[0], opts)
@@ -52,16 +60,12 @@ whose writer crashed mid-transaction is captured in its committed state.`,
 				fmt.Fprintf(a.stderr, "warning: %s\n", warningLine(res.Source, w))
 			}
 			if asJSON {
-				if err := writeJSON(a.stdout, snapJSON(res)); err != nil {
+				if err := writeSnapSummary(a.stdout, res); err != nil {
 					return err
 				}
 				return a.incomplete(res)
 			}
-			fmt.Fprintf(a.stdout, "snapshot %d of %s: %d new, %d changed, %d unchanged, %d removed; read %s, added %s in %s\n",
-				res.ID, displayPath(res.Source), res.New, res.Changed, res.Unchanged, res.Removed, size(res.BytesRead), size(res.BytesAdded), seconds(res.Duration))
-			if len(res.Forgotten) > 0 {
-				fmt.Fprintf(a.stdout, "retention policy forgot %s (cairn gc reclaims the space)\n", snapshotList(res.Forgotten))
-			}
+			a.printSnapped(res, "")
 			return a.incomplete(res)
 		},
 	}
@@ -69,8 +73,23 @@ whose writer crashed mid-transaction is captured in its committed state.`,
 	f.StringVar(&opts.Label, "label", "", "a label for the snapshot")
 	f.StringArrayVar(&opts.Tags, "tag", nil, "a tag for the snapshot (repeatable)")
 	f.StringArrayVar(&opts.Excludes, "exclude", nil, "exclude paths matching this gitignore-style pattern (repeatable)")
-	f.BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	f.BoolVar(&asJSON, "json", false, "print progress and the summary as JSON lines (docs/json.md)")
 	return c
+}
+
+// printSnapped prints the line that says what a snapshot committed (note,
+// when set, ends it in parentheses), and what retention forgot after it.
+// snap and watch share it.
+func (a *app) printSnapped(res *cairn.SnapshotResult, note string) {
+	if note != "" {
+		note = " (" + note + ")"
+	}
+	fmt.Fprintf(a.stdout, "snapshot %d of %s: %s; %s new, %d changed, %d unchanged, %d removed; read %s, added %s in %s%s\n",
+		res.ID, displayPath(res.Source), plural(int(res.Files), "file"), plural(res.New, "path"), res.Changed, res.Unchanged, res.Removed,
+		size(res.BytesRead), size(res.BytesAdded), seconds(res.Duration), note)
+	if len(res.Forgotten) > 0 {
+		fmt.Fprintf(a.stdout, "retention policy forgot %s (cairn gc reclaims the space)\n", snapshotList(res.Forgotten))
+	}
 }
 
 // incomplete lists the files a committed snapshot could not read, and
@@ -84,39 +103,4 @@ func (a *app) incomplete(res *cairn.SnapshotResult) error {
 		fmt.Fprintf(a.stderr, "  %s\n", p)
 	}
 	return errIncomplete
-}
-
-type warningJSON struct {
-	Path          string `json:"path"`
-	Kind          string `json:"kind"`
-	Message       string `json:"message"`
-	RefSnapshotID int64  `json:"ref_snapshot_id,omitempty"` // the snapshot to restore from
-}
-
-func snapJSON(r *cairn.SnapshotResult) any {
-	forgotten := r.Forgotten
-	if forgotten == nil {
-		forgotten = []int64{}
-	}
-	ws := []warningJSON{}
-	for _, w := range r.Warnings {
-		ws = append(ws, warningJSON{w.Path, w.Kind, w.Message, w.RefSnapshotID})
-	}
-	return struct {
-		ID         int64         `json:"id"`
-		Source     string        `json:"source"`
-		New        int           `json:"new"`
-		Changed    int           `json:"changed"`
-		Unchanged  int           `json:"unchanged"`
-		Removed    int           `json:"removed"`
-		Files      int64         `json:"files"`
-		TotalBytes int64         `json:"total_bytes"`
-		BytesRead  int64         `json:"bytes_read"`
-		BytesAdded int64         `json:"bytes_added"`
-		Seconds    float64       `json:"seconds"`
-		Warnings   []warningJSON `json:"warnings"`
-		Forgotten  []int64       `json:"forgotten"`
-		Incomplete bool          `json:"incomplete"`
-	}{r.ID, r.Source, r.New, r.Changed, r.Unchanged, r.Removed, r.Files, r.TotalBytes, r.BytesRead, r.BytesAdded,
-		r.Duration.Seconds(), ws, forgotten, len(r.Unreadable) > 0}
 }

@@ -10,21 +10,34 @@ import (
 )
 
 func (a *app) snapshotsCommand() *cobra.Command {
-	var source string
+	var f cairn.SnapshotFilter
+	var host string
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "snapshots",
-		Short:   "List snapshots",
-		Example: "  cairn snapshots\n  cairn snapshots --source ~/.agent --json",
+		Use:   "snapshots",
+		Short: "List snapshots",
+		Long: `List snapshots, oldest first. Times are local with their offset (--utc for
+UTC); FILES counts regular files. --tag keeps snapshots with every tag
+given, --latest N the newest N of each source. --host is accepted for
+restic's habit: every snapshot in a repository is this host's for now
+(stores shared by several hosts come with remote repositories), so --host
+names this host or lists nothing.`,
+		Example: "  cairn snapshots\n  cairn snapshots --source ~/.agent --latest 5 --json\n  cairn snapshots --tag manual",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			repo, err := a.open(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
-			snaps, err := repo.Snapshots(cmd.Context(), cairn.SnapshotFilter{Source: source})
+			if f.Latest < 0 {
+				return usageError{fmt.Errorf("--latest %d: want a count of 1 or more", f.Latest)}
+			}
+			snaps, err := repo.Snapshots(cmd.Context(), f)
 			if err != nil {
 				return err
+			}
+			if !thisHost(host) {
+				snaps = nil
 			}
 			if asJSON {
 				out := make([]snapshotJSON, 0, len(snaps))
@@ -34,37 +47,20 @@ func (a *app) snapshotsCommand() *cobra.Command {
 				return writeJSON(a.stdout, out)
 			}
 			tw := newTable(a.stdout)
-			fmt.Fprintln(tw, "ID\tTIME\tSOURCE\tFILES\tSIZE\tADDED\tLABEL")
+			fmt.Fprintln(tw, "ID\tTIME\tSOURCE\tFILES\tSIZE\tADDED\tTAGS\tLABEL")
 			for _, s := range snaps {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, rfc3339(s.Started), displayPath(s.Source), s.FileCount,
-					size(s.TotalBytes), size(s.AddedBytes), s.Label)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.ID, a.tableTime(s.Started), displayPath(s.Source), s.FileCount,
+					size(s.TotalBytes), size(s.AddedBytes), displayText(strings.Join(s.Tags, ",")), displayText(s.Label))
 			}
 			return tw.Flush()
 		},
 	}
-	c.Flags().StringVar(&source, "source", "", "only snapshots of this directory")
-	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	c.Flags().StringVar(&f.Source, "source", "", "only snapshots of this directory")
+	c.Flags().StringArrayVar(&f.Tags, "tag", nil, "only snapshots with this tag (repeatable: every tag given)")
+	c.Flags().IntVar(&f.Latest, "latest", 0, "only the newest N snapshots of each source")
+	c.Flags().StringVar(&host, "host", "", "only snapshots of this host (every snapshot is this host's for now)")
+	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (docs/json.md)")
 	return c
-}
-
-type snapshotJSON struct {
-	ID         int64    `json:"id"`
-	Source     string   `json:"source"`
-	StartedAt  string   `json:"started_at"`
-	FinishedAt string   `json:"finished_at"`
-	Label      string   `json:"label"`
-	Tags       []string `json:"tags"`
-	FileCount  int64    `json:"file_count"`
-	TotalBytes int64    `json:"total_bytes"`
-	AddedBytes int64    `json:"added_bytes"`
-}
-
-func toSnapshotJSON(s cairn.Snapshot) snapshotJSON {
-	tags := s.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	return snapshotJSON{s.ID, s.Source, rfc3339(s.Started), rfc3339(s.Finished), s.Label, tags, s.FileCount, s.TotalBytes, s.AddedBytes}
 }
 
 // defaultPath is the path used when a command is given none: the only

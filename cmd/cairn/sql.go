@@ -23,6 +23,7 @@ import (
 
 func (a *app) sqlCommand() *cobra.Command {
 	var format string
+	var asJSON bool
 	var timeout time.Duration
 	c := &cobra.Command{
 		Use:   "sql QUERY",
@@ -41,6 +42,12 @@ or json for exact output).`,
   cairn sql --format csv "SELECT * FROM versions WHERE path = 'cron/jobs.json'"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if asJSON {
+				if cmd.Flags().Changed("format") && format != "json" {
+					return usageError{fmt.Errorf("--json is --format json; give one of them")}
+				}
+				format = "json"
+			}
 			newWriter, ok := rowWriters[format]
 			if !ok {
 				return usageError{fmt.Errorf("--format %q: want table, csv or json", format)}
@@ -71,6 +78,7 @@ or json for exact output).`,
 		},
 	}
 	c.Flags().StringVar(&format, "format", "table", "output format: table, csv or json")
+	c.Flags().BoolVar(&asJSON, "json", false, "same as --format json: an array of objects named by the query's columns")
 	c.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "stop a query that keeps SQLite busy longer (time spent writing output does not count; 0: no limit)")
 	return c
 }

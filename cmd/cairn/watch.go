@@ -58,14 +58,9 @@ systemd user unit.`,
 				if res.Partial {
 					kind = "changes only"
 				}
-				fmt.Fprintf(a.stdout, "snapshot %d of %s: %d new, %d changed, %d unchanged, %d removed; read %s, added %s in %s (%s)\n",
-					res.ID, displayPath(res.Source), res.New, res.Changed, res.Unchanged, res.Removed,
-					size(res.BytesRead), size(res.BytesAdded), seconds(res.Duration), kind)
+				a.printSnapped(res, kind)
 				if len(res.Unreadable) > 0 {
 					fmt.Fprintf(a.stderr, "cairn: snapshot %d is incomplete: %s could not be read\n", res.ID, plural(len(res.Unreadable), "file"))
-				}
-				if len(res.Forgotten) > 0 {
-					fmt.Fprintf(a.stdout, "retention policy forgot %s (cairn gc reclaims the space)\n", snapshotList(res.Forgotten))
 				}
 			}
 			opts.Note = func(msg string) { fmt.Fprintf(a.stderr, "cairn: watch: %s\n", msg) }

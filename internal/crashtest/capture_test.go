@@ -455,7 +455,7 @@ func TestUnreadableFilesMakeSnapshotIncomplete(t *testing.T) {
 	if !strings.Contains(r.stderr, "snapshot 2 is incomplete: 3 files could not be read") {
 		t.Errorf("stderr does not say the snapshot is incomplete: %v", r)
 	}
-	if !strings.Contains(r.stdout, ": 0 new,") {
+	if !strings.Contains(r.stdout, "; 0 paths new,") {
 		t.Errorf("an unreadable file was counted as new: %v", r)
 	}
 	q := run("sql", "SELECT id, incomplete, unreadable FROM snapshots ORDER BY id")

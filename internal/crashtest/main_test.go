@@ -414,7 +414,7 @@ func (e *env) snapshots() []snapInfo {
 	return out
 }
 
-var unreferencedRE = regexp.MustCompile(`(\d+) pack\(s\) not in the catalog`)
+var unreferencedRE = regexp.MustCompile(`(\d+) packs? not in the catalog`)
 
 // checkData runs check --read-data, which must find no damage; it returns
 // the number of unreferenced (orphan) packs it reported, which are allowed.
