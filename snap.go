@@ -52,6 +52,9 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts SnapshotOptions
 	if err != nil {
 		return nil, err
 	}
+	if opts.DryRun {
+		return res, nil // nothing committed: no retention to run
+	}
 	// Retention runs after every snapshot, by the source's policy, so
 	// frequent snapshots stay cheap without a separate job.
 	src, err := r.db.SourceByPath(ctx, root)

@@ -55,6 +55,10 @@ type Options struct {
 	Now          func() time.Time
 	// Progress, when set, is called about every 200ms while files are read.
 	Progress func(Progress)
+	// DryRun walks and compares only: Run returns a Result with ID 0 and
+	// Preview set, having read nothing into the repository and written
+	// nothing (dryrun.go). DryRunHash also hashes files whose stat changed.
+	DryRun, DryRunHash bool
 
 	healAttempt int      // how often this snapshot restarted to heal (heal.go)
 	healed      []string // the missing packs it found
@@ -87,6 +91,8 @@ type Result struct {
 	// Forgotten lists snapshots the source's retention policy removed
 	// afterwards (filled by the caller that applies it).
 	Forgotten []int64
+	// Preview is what a dry run found (Options.DryRun); nil otherwise.
+	Preview *Preview
 }
 
 // Deps are the repository parts a snapshot writes to.
@@ -207,6 +213,11 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}}}
 
 	plan := r.compare(entries, unreadable, live, started)
+	if opts.DryRun {
+		pv := r.preview(plan, live, opts.DryRunHash)
+		return &Result{Source: root, New: len(pv.Added), Changed: len(pv.Changed), Unchanged: len(plan.entries) - len(pv.Added) - len(pv.Changed),
+			Removed: len(pv.Removed), Files: pv.Files, TotalBytes: pv.TotalBytes, Preview: pv}, nil
+	}
 	res, err := r.execute(ctx, plan, warn)
 	if err != nil {
 		return nil, err

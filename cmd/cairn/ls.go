@@ -24,7 +24,7 @@ func (a *app) lsCommand() *cobra.Command {
 		Example: "  cairn ls ~/.agent\n  cairn ls --snapshot 41 ~/.agent/cron --json",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseSnapshot(snap)
+			ref, err := parseSnapshot(snap)
 			if err != nil {
 				return err
 			}
@@ -33,6 +33,10 @@ func (a *app) lsCommand() *cobra.Command {
 				return err
 			}
 			p, err := a.defaultPath(cmd, args)
+			if err != nil {
+				return err
+			}
+			id, err := ref.forPath(cmd.Context(), repo, p)
 			if err != nil {
 				return err
 			}
@@ -66,7 +70,7 @@ func (a *app) lsCommand() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	c.Flags().StringVar(&snap, "snapshot", "", "snapshot id or \"latest\"")
+	c.Flags().StringVar(&snap, "snapshot", "", snapshotUsage)
 	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	return c
 }

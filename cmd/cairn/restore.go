@@ -64,7 +64,7 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			id, err := parseSnapshot(snap)
+			ref, err := parseSnapshot(snap)
 			if err != nil {
 				return err
 			}
@@ -74,6 +74,10 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 			}
 			var reqs []cairn.Request
 			for _, p := range args {
+				id, err := ref.forPath(ctx, repo, p)
+				if err != nil {
+					return err
+				}
 				req, note, err := repo.Resolve(ctx, p, id, true)
 				if errors.Is(err, cairn.ErrTornJSON) {
 					return fmt.Errorf("%w (pick one with --snapshot and --force)", err)
@@ -109,7 +113,7 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&snap, "snapshot", "", "snapshot id or \"latest\" (default: the newest that has the path)")
+	f.StringVar(&snap, "snapshot", "", snapshotUsage+" (default: the newest that has the path)")
 	f.StringVar(&opts.To, "to", "", "restore under this directory instead of in place")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "show what would be restored, change nothing")
 	f.BoolVar(&opts.Force, "force", false, "write invalid JSON over a file; replace a database that is in use; write a database damaged at capture")
