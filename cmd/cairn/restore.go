@@ -12,6 +12,7 @@ import (
 
 func (a *app) restoreCommand() *cobra.Command {
 	var snap string
+	var keep []string
 	var opts cairn.RestoreOptions
 	c := &cobra.Command{
 		Use:   "restore PATH...",
@@ -64,6 +65,10 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if len(keep) > 0 {
+				fmt.Fprintf(a.stderr, "cairn: restore --keep is now --runtime (the runtime files restore never writes, as policy set --runtime); --keep will go\n")
+				opts.Runtime = append(opts.Runtime, keep...)
+			}
 			ref, err := parseSnapshot(snap)
 			if err != nil {
 				return err
@@ -118,7 +123,11 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 	f.BoolVar(&opts.DryRun, "dry-run", false, "show what would be restored, change nothing")
 	f.BoolVar(&opts.Force, "force", false, "write invalid JSON over a file; replace a database that is in use; write a database damaged at capture")
 	f.BoolVar(&opts.Delete, "delete", false, "also delete what the restored directory holds but the snapshot does not")
-	f.StringArrayVar(&opts.Runtime, "keep", nil, "never restore files matching this pattern, besides *.pid, *.lock, *.sock (repeatable)")
+	f.StringArrayVar(&opts.Runtime, "runtime", nil, "a runtime file pattern: never restore files matching it, besides *.pid, *.lock, *.sock and the source's own (repeatable; as policy set --runtime)")
+	// --keep was restore's first name for --runtime; it reads like forget's
+	// --keep-* rules, which mean the opposite, so it is hidden and warns.
+	f.StringArrayVar(&keep, "keep", nil, "")
+	_ = f.MarkHidden("keep")
 	return c
 }
 
