@@ -67,7 +67,8 @@ func (r *run) guard(ctx context.Context, p *plan, results map[int]*captured, liv
 		}
 	}
 	for _, v := range p.removed {
-		if v.Type == catalog.TypeFile {
+		// A file an exclude now leaves out was not deleted.
+		if v.Type == catalog.TypeFile && !r.x.excludedNow(r.ex, v) {
 			removedFiles++
 		}
 	}

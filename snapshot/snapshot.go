@@ -42,6 +42,16 @@ type Options struct {
 	Label    string
 	Tags     []string
 	Excludes []string // gitignore-style patterns, added to the source's .cairnignore
+	// Filter excludes more: its patterns as Excludes, and caches, large
+	// files, other file systems (excludes.go). The caller merges in what
+	// the source remembers.
+	Filter Excludes
+	// ResetExcludes, for the caller that merges in what the source
+	// remembers: Filter replaces the remembered excludes instead.
+	ResetExcludes bool
+	// Time, when set, is the time recorded as the snapshot's start
+	// (restic's --time); the run's own clock still decides what is racy.
+	Time time.Time
 	// Skip lists absolute paths never to enter (the repository itself, when
 	// it lives inside the source); a source inside one is refused.
 	Skip []string
@@ -113,6 +123,8 @@ type run struct {
 	opts        Options
 	root        string
 	src         *beneath.Dir // the root, which every read opens beneath
+	ex          *ignore.Matcher
+	x           *exclusion
 	index       *chunkIndex
 	packer      *packer
 	encode      chan *frame // new chunks to compress and store
@@ -145,7 +157,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(root, ".cairnignore"), err)
 	}
-	ex, err := ignore.New(append(patterns, opts.Excludes...))
+	ex, err := ignore.New(append(append(patterns, opts.Excludes...), opts.Filter.Patterns...))
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +209,8 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		return nil, fmt.Errorf("source %s: %w", root, unwrapPathError(err))
 	}
 	defer src.Close()
-	entries, unreadable, err := walk(src, ex, skip, forced(opts.Include), warn)
+	x := &exclusion{Excludes: opts.Filter}
+	entries, unreadable, err := walk(src, ex, x, skip, forced(opts.Include), warn)
 	base := <-loaded
 	if err != nil {
 		return nil, err
@@ -209,7 +222,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		return nil, fmt.Errorf("source %s: %w; refusing to record it (it would look like everything was deleted)", root, ErrEmptySource)
 	}
 	srcRow, live, hasChunks := base.src, base.live, base.hasChunks
-	r := &run{Deps: d, opts: opts, root: root, src: src, params: d.Params, busyTimeout: 10 * time.Second,
+	r := &run{Deps: d, opts: opts, root: root, src: src, ex: ex, x: x, params: d.Params, busyTimeout: 10 * time.Second,
 		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}}}
 
 	plan := r.compare(entries, unreadable, live, started)
@@ -232,6 +245,9 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	r.warnHealed(warn)
 	commit := r.build(plan, res, live)
 	commit.Source, commit.Started, commit.Label, commit.Tags = root, started, opts.Label, opts.Tags
+	if !opts.Time.IsZero() {
+		commit.Started = opts.Time
+	}
 	commit.Warnings = append(commit.Warnings, r.guard(ctx, plan, res, live, srcRow.ID)...)
 	wmu.Lock()
 	commit.Warnings = append(warnings, commit.Warnings...)
