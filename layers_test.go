@@ -31,11 +31,11 @@ var layers = []struct {
 		"harnesses that drive the built binary; they may use any library package, never the command's code"},
 	{"door", 4, false, []string{""},
 		"the root package: the one public API (Open, Snapshot, Restore, the read API); it ties the operations together"},
-	{"operations", 3, true, []string{"snapshot", "restore", "snapshotfs", "gc", "check", "retention", "archive"},
+	{"operations", 3, true, []string{"snapshot", "restore", "snapshotfs", "gc", "check", "retention", "archive", "importer", "mountfs"},
 		"each is one thing done to a repository; they never reach up to the door, whose locks and holds make them safe to call"},
 	{"storage", 2, true, []string{"catalog", "blobstore", "blobstore/memstore", "blobstore/faultstore", "blobstore/storetest", "chunker", "migrations"},
 		"the catalog, the blob store and the chunker: what a repository is made of"},
-	{"leaves", 1, true, []string{"internal/atomicfile", "internal/beneath", "internal/ignore", "internal/repolock", "internal/secretname", "internal/sqlitefile", "internal/textdiff"},
+	{"leaves", 1, true, []string{"internal/atomicfile", "internal/beneath", "internal/ignore", "internal/repolock", "internal/runtimefile", "internal/secretname", "internal/sqlitefile", "internal/textdiff"},
 		"small helpers shared by several packages; they know nothing of cairn's model"},
 }
 
@@ -50,6 +50,8 @@ var forbidden = []struct{ from, to, why string }{
 var required = []struct{ from, to, why string }{
 	{"restore", "internal/secretname", "which names are secrets has one list, shared with snapshot's warnings"},
 	{"snapshot", "internal/secretname", "which names are secrets has one list, shared with restore's modes"},
+	{"restore", "internal/runtimefile", "which files belong to a running program has one list, shared with import"},
+	{"importer", "internal/runtimefile", "which files belong to a running program has one list, shared with restore"},
 }
 
 // commandDeps are the only packages outside the standard library that the

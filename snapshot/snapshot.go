@@ -69,6 +69,11 @@ type Options struct {
 	// Preview set, having read nothing into the repository and written
 	// nothing (dryrun.go). DryRunHash also hashes files whose stat changed.
 	DryRun, DryRunHash bool
+	// ReadFrom, when set, is the directory whose tree is read and recorded
+	// as the source's: an import reads a backup unpacked elsewhere and
+	// records it as a snapshot of the (absolute, canonical) source, which
+	// need not exist on this machine.
+	ReadFrom string
 
 	healAttempt int      // how often this snapshot restarted to heal (heal.go)
 	healed      []string // the missing packs it found
@@ -146,9 +151,17 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	started := opts.Now()
-	root, err := CanonicalSource(source)
+	read := source
+	if opts.ReadFrom != "" {
+		read = opts.ReadFrom
+	}
+	root, err := CanonicalSource(read)
 	if err != nil {
 		return nil, err
+	}
+	recorded := root
+	if opts.ReadFrom != "" {
+		recorded = filepath.Clean(source)
 	}
 	if err := checkRoot(root); err != nil {
 		return nil, err
@@ -191,7 +204,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	loaded := make(chan baseline, 1)
 	go func() {
 		b := baseline{live: map[string]*catalog.Version{}}
-		b.src, b.err = d.DB.SourceByPath(ctx, root)
+		b.src, b.err = d.DB.SourceByPath(ctx, recorded)
 		switch {
 		case b.err == nil:
 			b.live, b.err = d.DB.LiveVersions(ctx, b.src.ID)
@@ -228,7 +241,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	plan := r.compare(entries, unreadable, live, started)
 	if opts.DryRun {
 		pv := r.preview(plan, live, opts.DryRunHash)
-		return &Result{Source: root, New: len(pv.Added), Changed: len(pv.Changed), Unchanged: len(plan.entries) - len(pv.Added) - len(pv.Changed),
+		return &Result{Source: recorded, New: len(pv.Added), Changed: len(pv.Changed), Unchanged: len(plan.entries) - len(pv.Added) - len(pv.Changed),
 			Removed: len(pv.Removed), Files: pv.Files, TotalBytes: pv.TotalBytes, Preview: pv}, nil
 	}
 	res, err := r.execute(ctx, plan, warn)
@@ -244,7 +257,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	}
 	r.warnHealed(warn)
 	commit := r.build(plan, res, live)
-	commit.Source, commit.Started, commit.Label, commit.Tags = root, started, opts.Label, opts.Tags
+	commit.Source, commit.Started, commit.Label, commit.Tags = recorded, started, opts.Label, opts.Tags
 	if !opts.Time.IsZero() {
 		commit.Started = opts.Time
 	}
@@ -268,7 +281,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	return &Result{ID: id, Source: root, New: counts.news, Changed: counts.changed, Unchanged: counts.unchanged,
+	return &Result{ID: id, Source: recorded, New: counts.news, Changed: counts.changed, Unchanged: counts.unchanged,
 		Removed: counts.removed, Files: commit.FileCount, TotalBytes: commit.TotalBytes,
 		BytesRead: r.stats.bytesRead.Load(), BytesAdded: commit.AddedBytes, Duration: commit.Finished.Sub(started),
 		Warnings: commit.Warnings, Unreadable: unreadablePaths}, nil

@@ -173,7 +173,7 @@ The repository is --repo, else $CAIRN_REPO, else $XDG_DATA_HOME/cairn
 	}
 	root.AddCommand(a.initCommand(), a.snapCommand(), a.snapshotsCommand(), a.lsCommand(), a.logCommand(),
 		a.diffCommand(), a.restoreCommand(), a.catCommand(), a.sqlCommand(), a.checkCommand(), a.forgetCommand(),
-		a.gcCommand(), a.policyCommand(), a.dumpCommand(), a.versionCommand())
+		a.gcCommand(), a.policyCommand(), a.dumpCommand(), a.importCommand(), a.mountCommand(), a.versionCommand())
 	root.AddCommand(a.findCommand(), a.statsCommand(), a.tagCommand())
 	a.registerCompletions(root)
 	return root
