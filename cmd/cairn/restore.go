@@ -123,7 +123,7 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 	f.BoolVar(&opts.DryRun, "dry-run", false, "show what would be restored, change nothing")
 	f.BoolVar(&opts.Force, "force", false, "write invalid JSON over a file; replace a database that is in use; write a database damaged at capture")
 	f.BoolVar(&opts.Delete, "delete", false, "also delete what the restored directory holds but the snapshot does not")
-	f.StringArrayVar(&opts.Runtime, "runtime", nil, "a runtime file pattern: never restore files matching it, besides *.pid, *.lock, *.sock and the source's own (repeatable; as policy set --runtime)")
+	f.StringArrayVar(&opts.Runtime, "runtime", nil, "a runtime file pattern (as policy set --runtime): never restore files matching it, besides *.pid, *.lock, *.sock (repeatable)")
 	// --keep was restore's first name for --runtime; it reads like forget's
 	// --keep-* rules, which mean the opposite, so it is hidden and warns.
 	f.StringArrayVar(&keep, "keep", nil, "")
