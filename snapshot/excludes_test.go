@@ -1,8 +1,14 @@
 package snapshot
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/internal/ignore"
@@ -44,5 +50,47 @@ func TestExcludedNow(t *testing.T) {
 		if got := x.excludedNow(ex, &tt.v); got != tt.want {
 			t.Errorf("excludedNow(%s) = %v, want %v", tt.v.Path, got, tt.want)
 		}
+	}
+}
+
+// TestOneFileSystem mounts a tmpfs inside the source (root only): with
+// OneFileSystem the mount point is recorded, empty; without, entered.
+func TestOneFileSystem(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "a.txt"), "a")
+	mnt := filepath.Join(src, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(mnt, unix.MNT_DETACH) })
+	writeFile(t, filepath.Join(mnt, "inside.txt"), "i")
+
+	r := newRepo(t, filepath.Join(t.TempDir(), "repo"))
+	r.snap(t, src, Options{Filter: Excludes{OneFileSystem: true}})
+	if got, want := strings.Join(r.livePaths(t, src), " "), ". a.txt mnt"; got != want {
+		t.Errorf("one file system: live paths %q, want %q", got, want)
+	}
+	res := r.snap(t, src, Options{})
+	if res.New != 1 || !slices.Contains(r.livePaths(t, src), "mnt/inside.txt") {
+		t.Errorf("without it: %d new, live %v; want mnt/inside.txt new", res.New, r.livePaths(t, src))
+	}
+}
+
+// TestExcludeCaches: a directory with a valid CACHEDIR.TAG keeps only the
+// tag; one whose tag lacks the signature is an ordinary directory.
+func TestExcludeCaches(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	writeFile(t, filepath.Join(src, "c/CACHEDIR.TAG"), cacheSignature+"\n")
+	writeFile(t, filepath.Join(src, "c/blob"), "x")
+	writeFile(t, filepath.Join(src, "c/sub/y"), "y")
+	writeFile(t, filepath.Join(src, "d/CACHEDIR.TAG"), "no signature")
+	writeFile(t, filepath.Join(src, "d/z"), "z")
+	r := newRepo(t, filepath.Join(t.TempDir(), "repo"))
+	r.snap(t, src, Options{Filter: Excludes{Caches: true}})
+	if got, want := strings.Join(r.livePaths(t, src), " "), ". c c/CACHEDIR.TAG d d/CACHEDIR.TAG d/z"; got != want {
+		t.Errorf("live paths %q, want %q", got, want)
 	}
 }

@@ -87,7 +87,7 @@ whose writer crashed mid-transaction is captured in its committed state.`,
 	fl.BoolVar(&opts.ResetExcludes, "reset-excludes", false, "forget the excludes the source remembers; keep only those given now")
 	fl.BoolVarP(&opts.DryRun, "dry-run", "n", false, "show what would be read and stored; write nothing")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but warnings and errors")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "also list the paths added (+), removed (-) and changed (M)")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "also list the paths added (+), removed (-) and changed (M) since the source's previous snapshot")
 	fl.StringVar(&f.time, "time", "", `record this time as the snapshot's ("2006-01-02 15:04:05" local, or RFC 3339)`)
 	fl.BoolVar(&f.asJSON, "json", false, "print the summary as JSON")
 	return c
