@@ -241,7 +241,9 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	plan := r.compare(entries, unreadable, live, started)
 	if opts.DryRun {
 		pv := r.preview(plan, live, opts.DryRunHash)
-		return &Result{Source: recorded, New: len(pv.Added), Changed: len(pv.Changed), Unchanged: len(plan.entries) - len(pv.Added) - len(pv.Changed),
+		// Counted as a real run counts (the root too, when new); the
+		// lists name the paths below it.
+		return &Result{Source: recorded, New: plan.news, Changed: len(pv.Changed), Unchanged: len(plan.entries) - plan.news - len(pv.Changed),
 			Removed: len(pv.Removed), Files: pv.Files, TotalBytes: pv.TotalBytes, Preview: pv}, nil
 	}
 	res, err := r.execute(ctx, plan, warn)

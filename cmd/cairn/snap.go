@@ -193,7 +193,7 @@ func (a *app) printDryRun(res *cairn.SnapshotResult, f snapFlags) error {
 		return nil
 	}
 	fmt.Fprintf(a.stdout, "dry run of %s: %d new, %d changed, %d removed; would read %s (%s), store at most that; the snapshot would hold %s (%s); nothing written\n",
-		displayPath(res.Source), len(pv.Added), len(pv.Changed), len(pv.Removed), plural(pv.FilesToRead, "file"), size(pv.BytesToRead),
+		displayPath(res.Source), res.New, res.Changed, res.Removed, plural(pv.FilesToRead, "file"), size(pv.BytesToRead),
 		plural(int(pv.Files), "file"), size(pv.TotalBytes))
 	return nil
 }
