@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 DIR     ?= .
 
-.PHONY: all build install snap test fmt-check vet unit fuzz bench clean
+.PHONY: all build install snap test fmt-check vet unit fuzz bench clean man
 
 all: build
 
@@ -19,6 +19,12 @@ snap: build
 	./bin/cairn snap $(DIR)
 
 test: fmt-check vet unit fuzz
+
+# Man pages (cairn.1, cairn-snap.1, ...) generated from the commands' help
+# by cobra/doc, from a test so that the binary does not link the generator.
+MANDIR ?= docs/man
+man:
+	$(GO) test -count=1 -run '^TestManPages$$' ./cmd/cairn -args -man $(abspath $(MANDIR))
 
 fmt-check:
 	@out="$$(gofmt -l $$(git ls-files "*.go"))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -205,6 +205,9 @@ type TreeDiff struct {
 // type, bytes, mode and link target. A directory whose mtime moved because
 // an entry changed is not reported itself; the entry is.
 func (r *Repo) Diff(ctx context.Context, a, b int64) (*TreeDiff, error) {
+	if err := r.sameSource(ctx, a, b); err != nil {
+		return nil, err
+	}
 	var trees [2]map[string]*Version
 	for i, id := range []int64{a, b} {
 		s, err := r.db.SnapshotByID(ctx, id)

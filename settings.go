@@ -65,6 +65,9 @@ type Source struct {
 	// warns; MassDeletionSet says whether it was set.
 	MassDeletion    float64
 	MassDeletionSet bool
+	// Excludes are what snapshots of the source leave out besides its
+	// .cairnignore: the excludes snapshots were given, remembered.
+	Excludes Excludes
 }
 
 // RuntimePatterns are all the patterns restore never writes in the
@@ -85,6 +88,11 @@ func parseSource(s catalog.Source) (Source, error) {
 	if s.MassDeletion != 0 {
 		out.MassDeletion, out.MassDeletionSet = s.MassDeletion, true
 	}
+	ex, err := snapshot.ParseExcludes(s.Excludes)
+	if err != nil {
+		return out, fmt.Errorf("excludes of %s: %w", s.Path, err)
+	}
+	out.Excludes = ex
 	return out, nil
 }
 

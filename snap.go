@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/internal/repolock"
 	"github.com/cairn-dev/cairn/snapshot"
 )
@@ -17,6 +18,11 @@ type (
 	SnapshotResult = snapshot.Result
 	// Progress is what SnapshotOptions.Progress is told as files are read.
 	Progress = snapshot.Progress
+	// Excludes are what a source leaves out besides its .cairnignore;
+	// the source remembers them (SnapshotOptions.Filter).
+	Excludes = snapshot.Excludes
+	// Preview is what a dry-run snapshot found (SnapshotOptions.DryRun).
+	Preview = snapshot.Preview
 )
 
 // ErrEmptySource refuses to snapshot an empty or missing directory as if it
@@ -45,12 +51,35 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts SnapshotOptions
 	}
 	// A repository inside the source must not snapshot itself.
 	opts.Skip = append(opts.Skip, r.Dir)
-	if src, err := r.db.SourceByPath(ctx, root); err == nil && opts.MassDeletion == 0 {
-		opts.MassDeletion = src.MassDeletion
+	// Excludes given once stay: the source remembers them, so the next
+	// snapshot without them neither records the excluded files as new nor,
+	// with one more, takes the files it leaves out for deletions.
+	opts.Filter.Patterns = append(opts.Filter.Patterns, opts.Excludes...)
+	opts.Excludes = nil
+	given := opts.Filter
+	remembered := Excludes{}
+	if src, err := r.db.SourceByPath(ctx, root); err == nil {
+		if opts.MassDeletion == 0 {
+			opts.MassDeletion = src.MassDeletion
+		}
+		if remembered, err = snapshot.ParseExcludes(src.Excludes); err != nil {
+			return nil, err
+		}
+	}
+	if !opts.ResetExcludes {
+		opts.Filter = remembered.Union(given)
 	}
 	res, err := snapshot.Run(ctx, snapshot.Deps{DB: r.db, Store: r.store, TmpDir: r.tmpDir(), Params: r.Params}, root, opts)
 	if err != nil {
 		return nil, err
+	}
+	if opts.DryRun {
+		return res, nil // nothing committed: no retention to run
+	}
+	if m := opts.Filter.Marshal(); m != remembered.Marshal() {
+		if err := r.db.SetSourceSettings(ctx, root, catalog.SourceSettings{Excludes: &m}); err != nil {
+			return res, fmt.Errorf("snapshot %d committed, but remembering its excludes failed: %w", res.ID, err)
+		}
 	}
 	// Retention runs after every snapshot, by the source's policy, so
 	// frequent snapshots stay cheap without a separate job.

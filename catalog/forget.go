@@ -13,6 +13,7 @@ type SourceSettings struct {
 	Policy       *string
 	Runtime      *[]string
 	MassDeletion *float64
+	Excludes     *string // JSON; "" clears them
 }
 
 // SetSourceSettings stores settings of a source, creating the source row if
@@ -30,6 +31,11 @@ func (db *DB) SetSourceSettings(ctx context.Context, source string, s SourceSett
 		}
 		if s.Runtime != nil {
 			if _, err := tx.ExecContext(ctx, "UPDATE source SET runtime = ? WHERE id = ?", strings.Join(*s.Runtime, "\n"), id); err != nil {
+				return err
+			}
+		}
+		if s.Excludes != nil {
+			if _, err := tx.ExecContext(ctx, "UPDATE source SET excludes = nullif(?, '') WHERE id = ?", *s.Excludes, id); err != nil {
 				return err
 			}
 		}

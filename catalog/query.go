@@ -19,12 +19,12 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
 }
 
-const sourceColumns = `id, path, coalesce(policy, ''), runtime, coalesce(mass_deletion, 0)`
+const sourceColumns = `id, path, coalesce(policy, ''), runtime, coalesce(mass_deletion, 0), coalesce(excludes, '')`
 
 func scanSource(sc interface{ Scan(...any) error }) (Source, error) {
 	var s Source
 	var runtime string
-	err := sc.Scan(&s.ID, &s.Path, &s.Policy, &runtime, &s.MassDeletion)
+	err := sc.Scan(&s.ID, &s.Path, &s.Policy, &runtime, &s.MassDeletion, &s.Excludes)
 	if runtime != "" {
 		s.Runtime = strings.Split(runtime, "\n")
 	}

@@ -29,6 +29,8 @@ type Source struct {
 	Runtime []string
 	// MassDeletion is the share of removed files that warns; 0 = default.
 	MassDeletion float64
+	// Excludes are the excludes the source remembers (JSON); "" = none.
+	Excludes string
 }
 
 // Snapshot is one committed snapshot.

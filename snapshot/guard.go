@@ -70,7 +70,8 @@ func (r *run) guard(ctx context.Context, p *plan, results map[int]*captured, liv
 		liveFiles = int(r.liveFiles) // a partial snapshot's live map is only what it looked at
 	}
 	for _, v := range p.removed {
-		if v.Type == catalog.TypeFile {
+		// A file an exclude now leaves out was not deleted.
+		if v.Type == catalog.TypeFile && !r.x.excludedNow(r.ex, v) {
 			removedFiles++
 		}
 	}

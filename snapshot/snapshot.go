@@ -42,6 +42,16 @@ type Options struct {
 	Label    string
 	Tags     []string
 	Excludes []string // gitignore-style patterns, added to the source's .cairnignore
+	// Filter excludes more: its patterns as Excludes, and caches, large
+	// files, other file systems (excludes.go). The caller merges in what
+	// the source remembers.
+	Filter Excludes
+	// ResetExcludes, for the caller that merges in what the source
+	// remembers: Filter replaces the remembered excludes instead.
+	ResetExcludes bool
+	// Time, when set, is the time recorded as the snapshot's start
+	// (restic's --time); the run's own clock still decides what is racy.
+	Time time.Time
 	// Skip lists absolute paths never to enter (the repository itself, when
 	// it lives inside the source); a source inside one is refused.
 	Skip []string
@@ -55,6 +65,10 @@ type Options struct {
 	Now          func() time.Time
 	// Progress, when set, is called about every 200ms while files are read.
 	Progress func(Progress)
+	// DryRun walks and compares only: Run returns a Result with ID 0 and
+	// Preview set, having read nothing into the repository and written
+	// nothing (dryrun.go). DryRunHash also hashes files whose stat changed.
+	DryRun, DryRunHash bool
 	// ReadFrom, when set, is the directory whose tree is read and recorded
 	// as the source's: an import reads a backup unpacked elsewhere and
 	// records it as a snapshot of the (absolute, canonical) source, which
@@ -102,6 +116,8 @@ type Result struct {
 	// Partial reports that only the paths in Options.Changed were looked
 	// at (Unchanged then counts only those); false after a full walk.
 	Partial bool
+	// Preview is what a dry run found (Options.DryRun); nil otherwise.
+	Preview *Preview
 }
 
 // Deps are the repository parts a snapshot writes to.
@@ -122,6 +138,8 @@ type run struct {
 	opts        Options
 	root        string
 	src         *beneath.Dir // the root, which every read opens beneath
+	ex          *ignore.Matcher
+	x           *exclusion
 	index       *chunkIndex
 	packer      *packer
 	encode      chan *frame // new chunks to compress and store
@@ -165,7 +183,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(root, ".cairnignore"), err)
 	}
-	ex, err := ignore.New(append(patterns, opts.Excludes...))
+	ex, err := ignore.New(append(append(patterns, opts.Excludes...), opts.Filter.Patterns...))
 	if err != nil {
 		return nil, err
 	}
@@ -202,8 +220,12 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		return nil, fmt.Errorf("source %s: %w", root, unwrapPathError(err))
 	}
 	defer src.Close()
+	x := &exclusion{Excludes: opts.Filter}
 	var part *partialScan
-	if opts.ReadFrom == "" {
+	// The partial scan knows the patterns but not the filters that need
+	// a look at each directory or file (caches, sizes, mount points), nor
+	// how to preview: those walk everything.
+	if opts.ReadFrom == "" && !opts.DryRun && !opts.Filter.Caches && opts.Filter.LargerThan == 0 && !opts.Filter.OneFileSystem {
 		if part, err = scanChanged(ctx, d.DB, src, ex, skip, opts, warn); err != nil {
 			return nil, err
 		}
@@ -228,7 +250,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 			}
 			loaded <- b
 		}()
-		entries, unreadable, err = walk(src, ex, skip, forced(opts.Include), warn)
+		entries, unreadable, err = walk(src, ex, x, skip, forced(opts.Include), warn)
 	}
 	base := <-loaded
 	if err != nil {
@@ -241,13 +263,20 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		return nil, fmt.Errorf("source %s: %w; refusing to record it (it would look like everything was deleted)", root, ErrEmptySource)
 	}
 	srcRow, live, hasChunks := base.src, base.live, base.hasChunks
-	r := &run{Deps: d, opts: opts, root: root, src: src, params: d.Params, busyTimeout: 10 * time.Second,
+	r := &run{Deps: d, opts: opts, root: root, src: src, ex: ex, x: x, params: d.Params, busyTimeout: 10 * time.Second,
 		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}}}
 
 	if part != nil {
 		r.liveFiles = part.liveFiles
 	}
 	plan := r.compare(entries, unreadable, live, started)
+	if opts.DryRun {
+		pv := r.preview(plan, live, opts.DryRunHash)
+		// Counted as a real run counts (the root too, when new); the
+		// lists name the paths below it.
+		return &Result{Source: recorded, New: plan.news, Changed: len(pv.Changed), Unchanged: len(plan.entries) - plan.news - len(pv.Changed),
+			Removed: len(pv.Removed), Files: pv.Files, TotalBytes: pv.TotalBytes, Preview: pv}, nil
+	}
 	res, err := r.execute(ctx, plan, warn)
 	if err != nil {
 		return nil, err
@@ -267,6 +296,9 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		commit.TotalBytes += part.restBytes
 	}
 	commit.Source, commit.Started, commit.Label, commit.Tags = recorded, started, opts.Label, opts.Tags
+	if !opts.Time.IsZero() {
+		commit.Started = opts.Time
+	}
 	commit.Warnings = append(commit.Warnings, r.guard(ctx, plan, res, live, srcRow.ID)...)
 	wmu.Lock()
 	commit.Warnings = append(warnings, commit.Warnings...)

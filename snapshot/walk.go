@@ -77,7 +77,7 @@ func setBits(m fs.FileMode) uint32 {
 // beneath the source without following symlinks, and its entries are
 // stat'ed relative to it, so a directory swapped for a symlink while the
 // walk runs can never make it list what lies outside the source.
-func walk(src *beneath.Dir, ex *ignore.Matcher, skip, force map[string]bool, warn func(path, kind, msg string)) (entries []entry, unreadable []string, err error) {
+func walk(src *beneath.Dir, ex *ignore.Matcher, x *exclusion, skip, force map[string]bool, warn func(path, kind, msg string)) (entries []entry, unreadable []string, err error) {
 	root := src.Path()
 	var st unix.Stat_t
 	if err := unix.Fstat(src.Fd(), &st); err != nil {
@@ -87,7 +87,10 @@ func walk(src *beneath.Dir, ex *ignore.Matcher, skip, force map[string]bool, war
 	if root == "/" {
 		prefix = root
 	}
-	w := &walker{prefix: prefix, src: src, ex: ex, skip: skip, force: force, warn: warn}
+	if x != nil {
+		x.rootDev = uint64(st.Dev)
+	}
+	w := &walker{prefix: prefix, src: src, ex: ex, x: x, skip: skip, force: force, warn: warn}
 	w.out = append(w.out, statEntryAt(".", &st))
 	w.queue = append(w.queue, dirJob{rel: "."})
 	w.cond = sync.NewCond(&w.mu)
@@ -119,6 +122,7 @@ type walker struct {
 	prefix string // the root with a trailing slash, to name skipped paths
 	src    *beneath.Dir
 	ex     *ignore.Matcher
+	x      *exclusion // excludes beyond the patterns (excludes.go)
 	skip   map[string]bool
 	force  map[string]bool
 	warn   func(path, kind, msg string)
@@ -191,6 +195,10 @@ func (w *walker) readDir(job dirJob) (out []entry, subdirs []dirJob, unreadable 
 		}
 		return nil, nil, unreadable
 	}
+	cache := w.x.isCache(d.Fd())
+	if cache {
+		w.x.emptiedDir(dir)
+	}
 	var buf []byte
 	for _, de := range des {
 		name := de.Name()
@@ -204,7 +212,7 @@ func (w *walker) readDir(job dirJob) (out []entry, subdirs []dirJob, unreadable 
 		// Excluded entries are not even stat'ed (the listing knows
 		// directories from files).
 		excluded := job.forcedOnly || w.ex.Match(rel, de.IsDir())
-		if excluded && !w.force[rel] {
+		if excluded && !w.force[rel] || cache && name != cacheTag && !w.force[rel] {
 			continue
 		}
 		var st unix.Stat_t
@@ -215,6 +223,9 @@ func (w *walker) readDir(job dirJob) (out []entry, subdirs []dirJob, unreadable 
 		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
 		if isDir != de.IsDir() && w.ex.Match(rel, isDir) && !w.force[rel] {
 			continue // changed type since it was listed
+		}
+		if w.x.tooLarge(&st) && !w.force[rel] {
+			continue
 		}
 		if !isDir && strings.HasPrefix(name, atomicfile.TempPrefix) {
 			continue // a killed restore's partial file, not user data
@@ -230,6 +241,10 @@ func (w *walker) readDir(job dirJob) (out []entry, subdirs []dirJob, unreadable 
 				continue
 			}
 		case catalog.TypeDir:
+			if !excluded && w.x.otherDevice(&st) {
+				w.x.emptiedDir(rel) // a mount point: recorded, not entered
+				excluded = true
+			}
 			subdirs = append(subdirs, dirJob{rel: rel, forcedOnly: excluded})
 		}
 		out = append(out, e)

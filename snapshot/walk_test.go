@@ -37,7 +37,7 @@ func TestWalkMatchesWalkDir(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer src.Close()
-		entries, _, err := walk(src, nil, nil, nil, func(string, string, string) {})
+		entries, _, err := walk(src, nil, nil, nil, nil, func(string, string, string) {})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -23,11 +23,15 @@ copy is valid JSON (said on stderr). Any copy can be printed with
 		Example: "  cairn cat ~/.agent/config.yaml\n  cairn cat --snapshot 41 ~/.agent/config.yaml > /tmp/config-41.yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseSnapshot(snap)
+			ref, err := parseSnapshot(snap)
 			if err != nil {
 				return err
 			}
 			repo, err := a.open(cmd.Context(), false)
+			if err != nil {
+				return err
+			}
+			id, err := ref.forPath(cmd.Context(), repo, args[0])
 			if err != nil {
 				return err
 			}
@@ -46,6 +50,6 @@ copy is valid JSON (said on stderr). Any copy can be printed with
 			return repo.Cat(cmd.Context(), req, a.stdout)
 		},
 	}
-	c.Flags().StringVar(&snap, "snapshot", "", "snapshot id or \"latest\" (default: the one restore would use)")
+	c.Flags().StringVar(&snap, "snapshot", "", snapshotUsage+" (default: the one restore would use)")
 	return c
 }

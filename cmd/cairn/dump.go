@@ -27,7 +27,7 @@ source's root is dumped from inside it, so extracting rebuilds the tree.`,
 			"  cairn dump --format zip -o agent-41.zip --snapshot 41 ~/.agent",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseSnapshot(snap)
+			ref, err := parseSnapshot(snap)
 			if err != nil {
 				return err
 			}
@@ -47,6 +47,10 @@ source's root is dumped from inside it, so extracting rebuilds the tree.`,
 			if err != nil {
 				return err
 			}
+			id, err := ref.forPath(cmd.Context(), repo, args[0])
+			if err != nil {
+				return err
+			}
 			opts := cairn.DumpOptions{Snapshot: id, Format: format}
 			if output != "" {
 				_, err = repo.DumpFile(cmd.Context(), args[0], opts, output)
@@ -56,7 +60,7 @@ source's root is dumped from inside it, so extracting rebuilds the tree.`,
 			return err
 		},
 	}
-	c.Flags().StringVar(&snap, "snapshot", "", "snapshot id or \"latest\" (default: the newest that has the path)")
+	c.Flags().StringVar(&snap, "snapshot", "", snapshotUsage+" (default: the newest that has the path)")
 	c.Flags().StringVar(&format, "format", "", "tar or zip (default tar, or zip when -o ends in .zip)")
 	c.Flags().StringVarP(&output, "output", "o", "", "write to FILE, atomically, mode 0600 (default stdout)")
 	return c

@@ -47,18 +47,6 @@ func plural(n int, word string) string {
 
 func octal(mode uint32) string { return fmt.Sprintf("%04o", mode) }
 
-// parseSnapshot reads a --snapshot value: an id or "latest" (0).
-func parseSnapshot(s string) (int64, error) {
-	if s == "" || strings.EqualFold(s, "latest") {
-		return 0, nil
-	}
-	id, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, usageError{fmt.Errorf("--snapshot %q: want a snapshot id or \"latest\"", s)}
-	}
-	return id, nil
-}
-
 // displayPath renders a file name for a terminal. A name of printable
 // characters (spaces, quotes and any printable Unicode included) prints as
 // it is. A name holding a control character, invalid UTF-8 or an invisible

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cairn-dev/cairn"
 )
 
 func (a *app) initCommand() *cobra.Command {
@@ -13,10 +16,18 @@ func (a *app) initCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "init",
 		Short: "Create a repository (cairn snap also creates one on first use)",
+		Long: `Create a new, empty repository at --repo (else $CAIRN_REPO, else
+~/.local/share/cairn). A repository that already exists is left as it is
+and refused (exit code 1), as restic does.`,
 		Example: `  cairn init --repo /backup/cairn
   CAIRN_REPO=/backup/cairn cairn init`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if repo, err := a.open(cmd.Context(), false); err == nil {
+				return fmt.Errorf("repository %s already exists", displayPath(repo.Dir))
+			} else if !errors.Is(err, cairn.ErrNoRepository) {
+				return err
+			}
 			repo, err := a.open(cmd.Context(), true)
 			if err != nil {
 				return err
@@ -24,7 +35,7 @@ func (a *app) initCommand() *cobra.Command {
 			if asJSON {
 				return writeJSON(a.stdout, repositoryJSON{repo.Dir, repo.Params.String()})
 			}
-			fmt.Fprintf(a.stdout, "repository %s (chunker %s)\n", displayPath(repo.Dir), repo.Params)
+			fmt.Fprintf(a.stdout, "created repository %s\n", displayPath(repo.Dir))
 			return nil
 		},
 	}

@@ -28,7 +28,7 @@ bytes).`,
 		Example: "  cairn ls ~/.agent\n  cairn ls --snapshot 41 ~/.agent/cron --json",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseSnapshot(snap)
+			ref, err := parseSnapshot(snap)
 			if err != nil {
 				return err
 			}
@@ -37,6 +37,10 @@ bytes).`,
 				return err
 			}
 			p, err := a.defaultPath(cmd, args)
+			if err != nil {
+				return err
+			}
+			id, err := ref.forPath(cmd.Context(), repo, p)
 			if err != nil {
 				return err
 			}
@@ -75,7 +79,7 @@ bytes).`,
 			return tw.Flush()
 		},
 	}
-	c.Flags().StringVar(&snap, "snapshot", "", "snapshot id or \"latest\"")
+	c.Flags().StringVar(&snap, "snapshot", "", snapshotUsage)
 	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (docs/json.md)")
 	return c
 }

@@ -152,8 +152,29 @@ func (a *app) showSource(src cairn.Source) {
 	}
 	fmt.Fprintf(a.stdout, "%s\n  retention: %s%s\n  runtime files (never restored): %s\n  warn when a snapshot removes more than %.0f%% of the files\n",
 		displayPath(src.Path), src.Policy, note, strings.Join(src.RuntimePatterns(), ", "), 100*src.MassDeletion)
+	if ex := excludesText(src.Excludes); ex != "" {
+		fmt.Fprintf(a.stdout, "  excludes (remembered from snap; snap --reset-excludes replaces them): %s\n", ex)
+	}
 }
 
 func toPolicyJSON(src cairn.Source) policyJSON {
 	return policyJSON{src.Path, src.Policy.String(), !src.PolicySet, nonNil(src.RuntimePatterns()), src.MassDeletion}
+}
+
+// excludesText names what a source's remembered excludes leave out.
+func excludesText(e cairn.Excludes) string {
+	var parts []string
+	for _, p := range e.Patterns {
+		parts = append(parts, displayText(p))
+	}
+	if e.Caches {
+		parts = append(parts, "cache directories (CACHEDIR.TAG)")
+	}
+	if e.LargerThan > 0 {
+		parts = append(parts, "files larger than "+size(e.LargerThan))
+	}
+	if e.OneFileSystem {
+		parts = append(parts, "other file systems")
+	}
+	return strings.Join(parts, ", ")
 }

@@ -13,6 +13,7 @@ import (
 func (a *app) restoreCommand() *cobra.Command {
 	var snap string
 	var asJSON bool
+	var keep []string
 	var opts cairn.RestoreOptions
 	c := &cobra.Command{
 		Use:   "restore PATH...",
@@ -65,7 +66,11 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			id, err := parseSnapshot(snap)
+			if len(keep) > 0 {
+				fmt.Fprintf(a.stderr, "cairn: restore --keep is now --runtime (the runtime files restore never writes, as policy set --runtime); --keep will go\n")
+				opts.Runtime = append(opts.Runtime, keep...)
+			}
+			ref, err := parseSnapshot(snap)
 			if err != nil {
 				return err
 			}
@@ -75,6 +80,10 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 			}
 			var reqs []cairn.Request
 			for _, p := range args {
+				id, err := ref.forPath(ctx, repo, p)
+				if err != nil {
+					return err
+				}
 				req, note, err := repo.Resolve(ctx, p, id, true)
 				if errors.Is(err, cairn.ErrTornJSON) {
 					return fmt.Errorf("%w (pick one with --snapshot and --force)", err)
@@ -123,13 +132,17 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 		},
 	}
 	f := c.Flags()
-	f.StringVar(&snap, "snapshot", "", "snapshot id or \"latest\" (default: the newest that has the path)")
+	f.StringVar(&snap, "snapshot", "", snapshotUsage+" (default: the newest that has the path)")
 	f.StringVar(&opts.To, "to", "", "restore under this directory instead of in place")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "show what would be restored, change nothing")
 	f.BoolVar(&opts.Force, "force", false, "write invalid JSON over a file; replace a database that is in use; write a database damaged at capture")
 	f.BoolVar(&opts.Delete, "delete", false, "also delete what the restored directory holds but the snapshot does not")
 	f.BoolVar(&asJSON, "json", false, "print the plan and what became of it as JSON (docs/json.md)")
-	f.StringArrayVar(&opts.Runtime, "keep", nil, "never restore files matching this pattern, besides *.pid, *.lock, *.sock (repeatable)")
+	f.StringArrayVar(&opts.Runtime, "runtime", nil, "a runtime file pattern (as policy set --runtime): never restore files matching it, besides *.pid, *.lock, *.sock (repeatable)")
+	// --keep was restore's first name for --runtime; it reads like forget's
+	// --keep-* rules, which mean the opposite, so it is hidden and warns.
+	f.StringArrayVar(&keep, "keep", nil, "")
+	_ = f.MarkHidden("keep")
 	return c
 }
 

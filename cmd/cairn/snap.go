@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -11,16 +12,22 @@ import (
 
 func (a *app) snapCommand() *cobra.Command {
 	var opts cairn.SnapshotOptions
-	var asJSON bool
+	var f snapFlags
 	c := &cobra.Command{
-		Use:   "snap DIR",
-		Short: "Take a snapshot of a directory",
-		Long: `Take a snapshot of DIR (a source). Files whose size, mtime, ctime, inode and
-mode are unchanged are not read again. SQLite databases are copied through
-SQLite's online backup API (their -wal/-shm are never stored); JSON files
-are validated. Excludes come from --exclude and DIR/.cairnignore
-(gitignore syntax). An empty or missing DIR is refused, and so is the
-repository or a directory inside it.
+		Use:   "snap DIR...",
+		Short: "Take a snapshot of one or more directories",
+		Long: `Take a snapshot of each DIR (a source), one snapshot per directory. Files
+whose size, mtime, ctime, inode and mode are unchanged are not read again.
+SQLite databases are copied through SQLite's online backup API (their
+-wal/-shm are never stored); JSON files are validated. An empty or missing
+DIR is refused, and so is the repository or a directory inside it.
+
+Excludes come from DIR/.cairnignore (gitignore syntax), --exclude,
+--exclude-file, --exclude-caches, --exclude-larger-than and
+--one-file-system. A source remembers the excludes it was given: later
+snapshots apply them without the flags (--reset-excludes replaces them
+with those of this run), and a file an exclude leaves out does not count
+as deleted for the mass-deletion warning.
 
 Nothing is read through a symlink: files and directories are opened beneath
 DIR only. A file that cannot be read does not stop the snapshot: it is
@@ -33,48 +40,137 @@ snapshots) and counts paths (files, directories, the source's root and
 symlinks) as new, changed, unchanged and removed. --json prints JSON lines:
 status lines while files are read, then a summary (docs/json.md).`,
 		Example: `  cairn snap ~/.agent
-  cairn snap ~/.agent --label before-upgrade --exclude 'cache/' --exclude '*.tmp'`,
-		Args: cobra.ExactArgs(1),
+  cairn snap ~/.agent ~/.config/tool --exclude-caches
+  cairn snap ~/.agent --label before-upgrade --exclude 'cache/' --exclude '*.tmp'
+  cairn snap ~/.agent --dry-run -v`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if args[0] == "" {
-				// "" would resolve to the current directory.
-				return usageError{errors.New(`snap "": want a directory`)}
-			}
-			repo, err := a.open(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			p := newProgress(a.stderr)
-			switch {
-			case asJSON:
-				opts.Progress = snapJSONStatus(a.stdout)
-			case p != nil:
-				opts.Progress = p.snapshot
-			}
-			res, err := repo.Snapshot(cmd.Context(), args[0], opts)
-			p.clear()
-			if err != nil {
-				return err
-			}
-			for _, w := range res.Warnings {
-				fmt.Fprintf(a.stderr, "warning: %s\n", warningLine(res.Source, w))
-			}
-			if asJSON {
-				if err := writeSnapSummary(a.stdout, res); err != nil {
-					return err
+			for _, d := range args {
+				if d == "" {
+					// "" would resolve to the current directory.
+					return usageError{errors.New(`snap "": want a directory`)}
 				}
-				return a.incomplete(res)
 			}
-			a.printSnapped(res, "")
-			return a.incomplete(res)
+			if err := f.apply(&opts); err != nil {
+				return err
+			}
+			repo, err := a.open(cmd.Context(), !opts.DryRun)
+			if err != nil {
+				return err
+			}
+			var failed []error
+			incomplete := false
+			for _, dir := range args {
+				err := a.snapOne(cmd, repo, dir, opts, f)
+				switch {
+				case errors.Is(err, errIncomplete):
+					incomplete = true
+				case err != nil && len(args) == 1:
+					return err
+				case err != nil:
+					fmt.Fprintf(a.stderr, "cairn: %s\n", oneLine(err))
+					failed = append(failed, err)
+				}
+			}
+			if len(failed) > 0 {
+				return fmt.Errorf("%d of %d snapshots failed", len(failed), len(args))
+			}
+			if incomplete {
+				return errIncomplete
+			}
+			return nil
 		},
 	}
-	f := c.Flags()
-	f.StringVar(&opts.Label, "label", "", "a label for the snapshot")
-	f.StringArrayVar(&opts.Tags, "tag", nil, "a tag for the snapshot (repeatable)")
-	f.StringArrayVar(&opts.Excludes, "exclude", nil, "exclude paths matching this gitignore-style pattern (repeatable)")
-	f.BoolVar(&asJSON, "json", false, "print progress and the summary as JSON lines (docs/json.md)")
+	fl := c.Flags()
+	fl.StringVar(&opts.Label, "label", "", "a label for the snapshot")
+	fl.StringArrayVar(&opts.Tags, "tag", nil, "a tag for the snapshot (repeatable)")
+	fl.StringArrayVar(&opts.Filter.Patterns, "exclude", nil, "exclude paths matching this gitignore-style pattern (repeatable; remembered by the source)")
+	fl.StringArrayVar(&f.excludeFiles, "exclude-file", nil, "exclude the patterns in this file, one a line, gitignore syntax (repeatable; remembered)")
+	fl.BoolVar(&opts.Filter.Caches, "exclude-caches", false, "exclude the contents of directories holding a CACHEDIR.TAG, except the tag (remembered)")
+	fl.StringVar(&f.largerThan, "exclude-larger-than", "", "exclude files larger than this size: 500K, 20M, 1G (remembered)")
+	fl.BoolVarP(&opts.Filter.OneFileSystem, "one-file-system", "x", false, "do not enter directories on other file systems (remembered)")
+	fl.BoolVar(&opts.ResetExcludes, "reset-excludes", false, "forget the excludes the source remembers; keep only those given now")
+	fl.BoolVarP(&opts.DryRun, "dry-run", "n", false, "show what would be read and stored; write nothing")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but warnings and errors")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "also list the paths added (+), removed (-) and changed (M) since the source's previous snapshot")
+	fl.StringVar(&f.time, "time", "", `record this time as the snapshot's ("2006-01-02 15:04:05" local, or RFC 3339)`)
+	fl.BoolVar(&f.asJSON, "json", false, "print progress and the summary as JSON lines (docs/json.md)")
 	return c
+}
+
+// snapFlags are snap's flags that need parsing or only change output.
+type snapFlags struct {
+	excludeFiles           []string
+	largerThan, time       string
+	quiet, verbose, asJSON bool
+}
+
+func (f snapFlags) apply(opts *cairn.SnapshotOptions) error {
+	for _, name := range f.excludeFiles {
+		pats, err := readPatterns(name)
+		if err != nil {
+			return err
+		}
+		opts.Filter.Patterns = append(opts.Filter.Patterns, pats...)
+	}
+	if f.largerThan != "" {
+		n, err := parseSize(f.largerThan)
+		if err != nil {
+			return usageError{fmt.Errorf("--exclude-larger-than %q: %w", f.largerThan, err)}
+		}
+		opts.Filter.LargerThan = n
+	}
+	if f.time != "" {
+		t, err := parseTime(f.time)
+		if err != nil {
+			return usageError{fmt.Errorf("--time %q: %w", f.time, err)}
+		}
+		opts.Time = t
+	}
+	if f.quiet && f.verbose {
+		return usageError{errors.New("--quiet and --verbose: choose one")}
+	}
+	return nil
+}
+
+func (a *app) snapOne(cmd *cobra.Command, repo *cairn.Repo, dir string, opts cairn.SnapshotOptions, f snapFlags) error {
+	var p *progress
+	switch {
+	case f.asJSON:
+		opts.Progress = snapJSONStatus(a.stdout)
+	case !f.quiet:
+		if p = newProgress(a.stderr); p != nil {
+			opts.Progress = p.snapshot
+		}
+	}
+	res, err := repo.Snapshot(cmd.Context(), dir, opts)
+	p.clear()
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(a.stderr, "warning: %s\n", warningLine(res.Source, w))
+	}
+	if opts.DryRun {
+		return a.printDryRun(res, f)
+	}
+	if f.asJSON {
+		if err := writeSnapSummary(a.stdout, res); err != nil {
+			return err
+		}
+		return a.incomplete(res)
+	}
+	if f.verbose {
+		if prev, err := repo.Previous(cmd.Context(), res.ID); err == nil {
+			if d, err := repo.Diff(cmd.Context(), prev.ID, res.ID); err == nil {
+				printPaths(a.stdout, d.Added, d.Removed, d.Changed)
+			}
+		}
+	}
+	if !f.quiet {
+		a.printSnapped(res, "")
+	}
+	return a.incomplete(res)
 }
 
 // printSnapped prints the line that says what a snapshot committed (note,
@@ -89,6 +185,48 @@ func (a *app) printSnapped(res *cairn.SnapshotResult, note string) {
 		size(res.BytesRead), size(res.BytesAdded), seconds(res.Duration), note)
 	if len(res.Forgotten) > 0 {
 		fmt.Fprintf(a.stdout, "retention policy forgot %s (cairn gc reclaims the space)\n", snapshotList(res.Forgotten))
+	}
+}
+
+// printDryRun says what a snapshot would do. What it would store is at
+// most what it would read: deduplication and compression only shrink it.
+func (a *app) printDryRun(res *cairn.SnapshotResult, f snapFlags) error {
+	pv := res.Preview
+	if f.asJSON {
+		return writeJSON(a.stdout, struct {
+			Source      string   `json:"source"`
+			DryRun      bool     `json:"dry_run"`
+			Added       []string `json:"added"`
+			Removed     []string `json:"removed"`
+			Changed     []string `json:"changed"`
+			FilesToRead int      `json:"files_to_read"`
+			BytesToRead int64    `json:"bytes_to_read"`
+			FileCount   int64    `json:"file_count"`
+			TotalBytes  int64    `json:"total_bytes"`
+		}{res.Source, true, pv.Added, pv.Removed, pv.Changed, pv.FilesToRead, pv.BytesToRead, pv.Files, pv.TotalBytes})
+	}
+	if f.verbose {
+		printPaths(a.stdout, pv.Added, pv.Removed, pv.Changed)
+	}
+	if f.quiet {
+		return nil
+	}
+	fmt.Fprintf(a.stdout, "dry run of %s: %s new, %d changed, %d removed; would read %s (%s), store at most that; the snapshot would hold %s (%s); nothing written\n",
+		displayPath(res.Source), plural(res.New, "path"), res.Changed, res.Removed, plural(pv.FilesToRead, "file"), size(pv.BytesToRead),
+		plural(int(pv.Files), "file"), size(pv.TotalBytes))
+	return nil
+}
+
+// printPaths lists paths as diff does.
+func printPaths(w io.Writer, added, removed, changed []string) {
+	for _, p := range added {
+		fmt.Fprintf(w, "+ %s\n", displayPath(p))
+	}
+	for _, p := range removed {
+		fmt.Fprintf(w, "- %s\n", displayPath(p))
+	}
+	for _, p := range changed {
+		fmt.Fprintf(w, "M %s\n", displayPath(p))
 	}
 }
 

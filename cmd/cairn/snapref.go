@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/cairn-dev/cairn"
+)
+
+// snapRef is a snapshot as the user names it: an id, "latest" or
+// "latest~N" (the Nth before the newest of a source, as git's HEAD~N).
+// One parser serves every command and flag that takes a snapshot.
+type snapRef struct {
+	id   int64 // > 0: this snapshot
+	back int   // with id == 0: how many before the newest
+}
+
+func (r snapRef) latest() bool { return r.id == 0 }
+
+func (r snapRef) String() string {
+	switch {
+	case r.id > 0:
+		return strconv.FormatInt(r.id, 10)
+	case r.back == 0:
+		return "latest"
+	}
+	return "latest~" + strconv.Itoa(r.back)
+}
+
+// parseSnapRef reads a snapshot id, "latest" or "latest~N"; "" is latest.
+func parseSnapRef(s string) (snapRef, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	if t == "" || t == "latest" {
+		return snapRef{}, nil
+	}
+	if n, ok := strings.CutPrefix(t, "latest~"); ok {
+		back, err := strconv.Atoi(n)
+		if err != nil || back < 0 {
+			return snapRef{}, fmt.Errorf("%q is not a snapshot: want an id, \"latest\" or \"latest~N\"", s)
+		}
+		return snapRef{back: back}, nil
+	}
+	id, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || id <= 0 {
+		return snapRef{}, fmt.Errorf("%q is not a snapshot: want an id, \"latest\" or \"latest~N\"", s)
+	}
+	return snapRef{id: id}, nil
+}
+
+// parseSnapshot reads a --snapshot value.
+func parseSnapshot(s string) (snapRef, error) {
+	r, err := parseSnapRef(s)
+	if err != nil {
+		return r, usageError{fmt.Errorf("--snapshot %q: want a snapshot id, \"latest\" or \"latest~N\"", s)}
+	}
+	return r, nil
+}
+
+// forPath turns a --snapshot given with a path into the id Resolve takes:
+// 0 for plain "latest" (Resolve then picks the newest snapshot that has
+// the path), else a snapshot of the path's source.
+func (r snapRef) forPath(ctx context.Context, repo *cairn.Repo, userPath string) (int64, error) {
+	if r.id > 0 || r.back == 0 {
+		return r.id, nil
+	}
+	src, _, err := repo.Locate(ctx, userPath)
+	if err != nil {
+		return 0, err
+	}
+	return r.inSource(ctx, repo, src.Path)
+}
+
+// inSource resolves r among the snapshots of one source (a recorded
+// source path); source "" means the source of the repository's newest
+// snapshot.
+func (r snapRef) inSource(ctx context.Context, repo *cairn.Repo, source string) (int64, error) {
+	if r.id > 0 {
+		return r.id, nil
+	}
+	if source == "" {
+		all, err := repo.Snapshots(ctx, cairn.SnapshotFilter{})
+		if err != nil {
+			return 0, err
+		}
+		if len(all) == 0 {
+			return 0, fmt.Errorf("%s: the repository has no snapshots", r)
+		}
+		source = all[len(all)-1].Source
+	}
+	snaps, err := repo.Snapshots(ctx, cairn.SnapshotFilter{Source: source})
+	if err != nil {
+		return 0, err
+	}
+	if r.back >= len(snaps) {
+		return 0, fmt.Errorf("%s: %s has %s", r, displayPath(source), plural(len(snaps), "snapshot"))
+	}
+	return snaps[len(snaps)-1-r.back].ID, nil
+}
+
+// snapshotUsage is the help text of every --snapshot flag.
+const snapshotUsage = `snapshot id, "latest" or "latest~N"`
