@@ -135,7 +135,11 @@ func (r *Repo) Import(ctx context.Context, source string, paths []string, opts I
 	}
 	_, forgotten, _, err := r.applyPolicy(ctx, src, nil, nil, false, false)
 	if err != nil {
-		return out, fmt.Errorf("imported %d backup(s), but applying the retention policy failed: %w", len(out), err)
+		backups := "backups"
+		if len(out) == 1 {
+			backups = "backup"
+		}
+		return out, fmt.Errorf("imported %d %s, but applying the retention policy failed: %w", len(out), backups, err)
 	}
 	out[len(out)-1].Snapshot.Forgotten = forgotten
 	return out, nil

@@ -156,7 +156,11 @@ func RunOptions(ctx context.Context, db *catalog.DB, store blobstore.Store, opts
 	if n, err := db.DanglingVersions(ctx); err != nil {
 		return nil, err
 	} else if n > 0 {
-		r.Problems = append(r.Problems, fmt.Sprintf("%d version(s) refer to missing contents", n))
+		msg := fmt.Sprintf("%d versions refer to missing contents", n)
+		if n == 1 {
+			msg = "1 version refers to missing contents"
+		}
+		r.Problems = append(r.Problems, msg)
 	}
 	if r.Affected, err = db.AffectedBy(ctx, badContents); err != nil {
 		return nil, err
