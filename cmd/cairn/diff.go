@@ -138,14 +138,7 @@ func (a *app) diffFile(ctx context.Context, repo *cairn.Repo, path string, ids [
 		return err
 	}
 	if asJSON {
-		return writeJSON(a.stdout, struct {
-			Path    string `json:"path"`
-			From    int64  `json:"from_snapshot_id"`
-			To      int64  `json:"to_snapshot_id"`
-			Equal   bool   `json:"equal"`
-			Binary  bool   `json:"binary"`
-			Unified string `json:"unified"`
-		}{d.Path, ids[0], ids[1], d.Equal, d.Binary, d.Unified})
+		return writeJSON(a.stdout, fileDiffJSON{d.Path, ids[0], ids[1], d.Equal, d.Binary, d.Unified})
 	}
 	switch {
 	case d.Equal:

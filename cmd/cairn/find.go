@@ -47,15 +47,6 @@ included; [abc] one of a set. Quote the pattern so the shell leaves it.`,
 				return err
 			}
 			if asJSON {
-				type matchJSON struct {
-					SnapshotID int64    `json:"snapshot_id"`
-					StartedAt  jsonTime `json:"started_at"`
-					Source     string   `json:"source"`
-					Path       string   `json:"path"`
-					Type       string   `json:"type"`
-					Size       int64    `json:"size"`
-					Mtime      jsonTime `json:"mtime"`
-				}
 				out := make([]matchJSON, 0, len(ms))
 				for _, m := range ms {
 					out = append(out, matchJSON{m.SnapshotID, jsonTime(m.Started), m.Source, m.Path, m.Type, m.Size, jsonTime(m.Mtime)})

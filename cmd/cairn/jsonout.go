@@ -68,6 +68,11 @@ var jsonSchemas = map[string]any{
 	"cairn_version":  versionInfoJSON{},
 	"import":         importJSON{},
 	"import_skipped": importSkippedJSON{},
+	"match":          matchJSON{},
+	"stats":          statsJSON{},
+	"stats_source":   statsSourceJSON{},
+	"stats_snapshot": statsSnapshotJSON{},
+	"file_diff":      fileDiffJSON{},
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -368,4 +373,54 @@ type repositoryJSON struct {
 type versionInfoJSON struct {
 	Version string `json:"version"`
 	Go      string `json:"go"`
+}
+
+// matchJSON is one path find --json found.
+type matchJSON struct {
+	SnapshotID int64    `json:"snapshot_id"`
+	StartedAt  jsonTime `json:"started_at"`
+	Source     string   `json:"source"`
+	Path       string   `json:"path"`
+	Type       string   `json:"type"`
+	Size       int64    `json:"size"`
+	Mtime      jsonTime `json:"mtime"`
+}
+
+// statsJSON is what stats --json prints.
+type statsJSON struct {
+	SnapshotCount int64               `json:"snapshot_count"`
+	PackCount     int64               `json:"pack_count"`
+	DiskBytes     int64               `json:"disk_bytes"`
+	UniqueBytes   int64               `json:"unique_bytes"`
+	SnapshotBytes int64               `json:"snapshot_bytes"`
+	DedupRatio    float64             `json:"dedup_ratio"`
+	Sources       []statsSourceJSON   `json:"sources"`
+	Snapshots     []statsSnapshotJSON `json:"snapshots"`
+}
+
+type statsSourceJSON struct {
+	Source        string `json:"source"`
+	SnapshotCount int64  `json:"snapshot_count"`
+	VersionCount  int64  `json:"version_count"`
+	LatestBytes   int64  `json:"latest_bytes"`
+	UniqueBytes   int64  `json:"unique_bytes"`
+	SnapshotBytes int64  `json:"snapshot_bytes"`
+}
+
+type statsSnapshotJSON struct {
+	ID         int64  `json:"id"`
+	Source     string `json:"source"`
+	FileCount  int64  `json:"file_count"`
+	TotalBytes int64  `json:"total_bytes"`
+	AddedBytes int64  `json:"added_bytes"`
+}
+
+// fileDiffJSON is what diff ID1 ID2 PATH --json prints.
+type fileDiffJSON struct {
+	Path    string `json:"path"`
+	From    int64  `json:"from_snapshot_id"`
+	To      int64  `json:"to_snapshot_id"`
+	Equal   bool   `json:"equal"`
+	Binary  bool   `json:"binary"`
+	Unified string `json:"unified"`
 }

@@ -38,7 +38,7 @@ nothing is read from the packs (cairn check verifies them).`,
 				}
 			}
 			if asJSON {
-				return writeJSON(a.stdout, statsJSON(st, snaps))
+				return writeJSON(a.stdout, toStatsJSON(st, snaps))
 			}
 			fmt.Fprintf(a.stdout, "%s, %s: %s on disk\n", plural(int(st.Snapshots), "snapshot"), plural(int(st.Packs), "pack"), size(st.DiskBytes))
 			fmt.Fprintf(a.stdout, "unique data %s; the snapshots hold %s in all; deduplication ratio %s\n",
@@ -78,38 +78,14 @@ func ratio(r float64) string {
 	return strconv.FormatFloat(r, 'f', 1, 64) + "x"
 }
 
-func statsJSON(st *cairn.Stats, snaps []cairn.Snapshot) any {
-	type sourceJSON struct {
-		Source        string `json:"source"`
-		SnapshotCount int64  `json:"snapshot_count"`
-		VersionCount  int64  `json:"version_count"`
-		LatestBytes   int64  `json:"latest_bytes"`
-		UniqueBytes   int64  `json:"unique_bytes"`
-		SnapshotBytes int64  `json:"snapshot_bytes"`
-	}
-	type snapJSON struct {
-		ID         int64  `json:"id"`
-		Source     string `json:"source"`
-		FileCount  int64  `json:"file_count"`
-		TotalBytes int64  `json:"total_bytes"`
-		AddedBytes int64  `json:"added_bytes"`
-	}
-	srcs := make([]sourceJSON, 0, len(st.Sources))
+func toStatsJSON(st *cairn.Stats, snaps []cairn.Snapshot) statsJSON {
+	srcs := make([]statsSourceJSON, 0, len(st.Sources))
 	for _, s := range st.Sources {
-		srcs = append(srcs, sourceJSON{s.Source, s.Snapshots, s.Versions, s.LatestBytes, s.UniqueBytes, s.SnapshotBytes})
+		srcs = append(srcs, statsSourceJSON{s.Source, s.Snapshots, s.Versions, s.LatestBytes, s.UniqueBytes, s.SnapshotBytes})
 	}
-	ss := make([]snapJSON, 0, len(snaps))
+	ss := make([]statsSnapshotJSON, 0, len(snaps))
 	for _, s := range snaps {
-		ss = append(ss, snapJSON{s.ID, s.Source, s.FileCount, s.TotalBytes, s.AddedBytes})
+		ss = append(ss, statsSnapshotJSON{s.ID, s.Source, s.FileCount, s.TotalBytes, s.AddedBytes})
 	}
-	return struct {
-		SnapshotCount int64        `json:"snapshot_count"`
-		PackCount     int64        `json:"pack_count"`
-		DiskBytes     int64        `json:"disk_bytes"`
-		UniqueBytes   int64        `json:"unique_bytes"`
-		SnapshotBytes int64        `json:"snapshot_bytes"`
-		DedupRatio    float64      `json:"dedup_ratio"`
-		Sources       []sourceJSON `json:"sources"`
-		Snapshots     []snapJSON   `json:"snapshots"`
-	}{st.Snapshots, st.Packs, st.DiskBytes, st.UniqueBytes, st.SnapshotBytes, st.DedupRatio(), srcs, ss}
+	return statsJSON{st.Snapshots, st.Packs, st.DiskBytes, st.UniqueBytes, st.SnapshotBytes, st.DedupRatio(), srcs, ss}
 }
