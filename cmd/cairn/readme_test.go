@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"flag"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -160,4 +164,157 @@ func mentionsFlag(row string, f *pflag.Flag) bool {
 		return strings.Contains(row, "--"+prefix+"-*") || strings.Contains(row, "--"+prefix+"-...")
 	}
 	return false
+}
+
+// tourDir is where README's tour works; the test runs it elsewhere and
+// writes this back into what it compares.
+const tourDir = "/tmp/tour"
+
+// tourStep is one "$ command" of README's tour and the lines it prints.
+type tourStep struct {
+	cmd  string
+	want string
+}
+
+// readmeTour reads the "$ " lines of the indented blocks in README's
+// "A tour" section, each with the lines after it up to the next "$ " line
+// or the end of the block.
+func readmeTour(t *testing.T) []tourStep {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "\n## A tour\n")
+	if i < 0 {
+		t.Fatal("README.md has no section \"A tour\"")
+	}
+	s = s[i+1:]
+	if j := strings.Index(s[3:], "\n## "); j >= 0 {
+		s = s[:j+3]
+	}
+	var steps []tourStep
+	var out []string
+	flush := func() {
+		if len(steps) > 0 {
+			steps[len(steps)-1].want = strings.TrimRight(strings.Join(out, "\n"), "\n")
+		}
+		out = nil
+	}
+	inStep := false
+	for _, line := range strings.Split(s, "\n") {
+		switch {
+		case strings.HasPrefix(line, "    $ "):
+			flush()
+			steps = append(steps, tourStep{cmd: strings.TrimPrefix(line, "    $ ")})
+			inStep = true
+		case inStep && strings.HasPrefix(line, "    "):
+			out = append(out, strings.TrimPrefix(line, "    "))
+		case inStep && line == "":
+			out = append(out, "")
+		default:
+			if inStep {
+				flush()
+			}
+			inStep = false
+		}
+	}
+	if inStep {
+		flush()
+	}
+	if len(steps) == 0 {
+		t.Fatal("README's tour has no commands")
+	}
+	return steps
+}
+
+var tourTranscript = flag.Bool("tour", false, "print README's tour as the binary runs it, to paste into README.md")
+
+// What differs from run to run: times and durations; the width of the
+// columns that hold the test's directory instead of /tmp/tour; and the
+// bytes packs take, because which new chunks share a compressed frame
+// depends on which worker stored them (docs/design.md), so "added", "on
+// disk", the deduplication ratio and the bytes check reads vary by a few
+// percent. Every other number (ids, counts, file sizes) must match.
+var tourVarying = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)`), "TIME"},
+	{regexp.MustCompile(`\d{4}-\d\d-\d\d \d\d:\d\d UTC`), "TIME"},
+	{regexp.MustCompile(` in \d+(\.\d+)?(ns|µs|ms|s)\b`), " in DURATION"},
+	{regexp.MustCompile(`[ \t]+`), " "},
+	{regexp.MustCompile(`(?m)^(\d+ TIME /\S+ \d+ [\d.]+ \w+) [\d.]+ \w+`), "$1 PACKBYTES"}, // snapshots' ADDED
+	{regexp.MustCompile(`added [\d.]+ \w+`), "added PACKBYTES"},
+	{regexp.MustCompile(`[\d.]+ \w+ on disk`), "PACKBYTES on disk"},
+	{regexp.MustCompile(`deduplication ratio [\d.]+x`), "deduplication ratio RATIO"},
+	{regexp.MustCompile(`(?m)^(check: .*, read )[\d.]+ \w+$`), "${1}PACKBYTES"},
+}
+
+func normalizeTour(s string) string {
+	for _, v := range tourVarying {
+		s = v.re.ReplaceAllString(s, v.with)
+	}
+	return s
+}
+
+// TestReadmeTour runs README's tour with the real binary in a fresh HOME,
+// in a fresh directory standing in for /tmp/tour, and compares what each
+// command prints (stdout and stderr, in order) with the README, times and
+// durations aside. -tour prints the transcript to paste.
+func TestReadmeTour(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("no bash")
+	}
+	steps := readmeTour(t)
+	tmp, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(tmp, "tour")
+	home := filepath.Join(tmp, "home")
+	if err := os.Mkdir(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const mark = "@@cairn-tour-step"
+	var script strings.Builder
+	script.WriteString("exec 2>&1\nunset CAIRN_REPO\n")
+	for i, st := range steps {
+		fmt.Fprintf(&script, "printf '%s %d\\n'\n%s\n", mark, i, strings.ReplaceAll(st.cmd, tourDir, dir))
+		fmt.Fprintf(&script, "rc=$?; [ $rc = 0 ] || printf '[exit status %%d]\\n' $rc\n")
+	}
+	cmd := exec.Command("bash", "--norc", "--noprofile", "-c", script.String())
+	cmd.Dir = tmp
+	cmd.Env = append(os.Environ(), "HOME="+home, "TZ=UTC", "CAIRN_NO_PROGRESS=1", "XDG_DATA_HOME=", "LC_ALL=C")
+	got, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("bash: %v\n%s", err, got)
+	}
+	parts := strings.Split(strings.ReplaceAll(string(got), dir, tourDir), mark+" ")
+	outs := make([]string, len(steps))
+	for _, p := range parts[1:] {
+		n, rest, _ := strings.Cut(p, "\n")
+		var i int
+		if _, err := fmt.Sscan(n, &i); err != nil || i >= len(steps) {
+			t.Fatalf("bad step marker %q", n)
+		}
+		outs[i] = strings.TrimRight(rest, "\n")
+	}
+	if *tourTranscript {
+		var b strings.Builder
+		for i, st := range steps {
+			fmt.Fprintf(&b, "    $ %s\n", st.cmd)
+			for _, l := range strings.Split(outs[i], "\n") {
+				if outs[i] != "" {
+					fmt.Fprintf(&b, "    %s\n", l)
+				}
+			}
+		}
+		t.Logf("README's tour as the binary runs it:\n%s", b.String())
+	}
+	for i, st := range steps {
+		if g, w := normalizeTour(outs[i]), normalizeTour(st.want); g != w {
+			t.Errorf("README's tour: $ %s\nREADME shows:\n%s\nthe binary prints:\n%s", st.cmd, st.want, outs[i])
+		}
+	}
 }
