@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/spf13/cobra"
 
 	"github.com/cairn-dev/cairn"
 )
@@ -273,6 +274,41 @@ func TestSnapStatusLine(t *testing.T) {
 	for _, l := range lines {
 		if err := validateJSON([]byte(l), reflect.TypeOf(snapStatusJSON{})); err != nil {
 			t.Errorf("%s: %v", l, err)
+		}
+	}
+}
+
+// TestJSONDocListsEveryCommand holds docs/json.md's table of commands to
+// the commands that have --json: each is listed, and each listed has it.
+func TestJSONDocListsEveryCommand(t *testing.T) {
+	b, err := os.ReadFile("../../docs/json.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z ]+) --json`").FindAllStringSubmatch(string(b), -1) {
+		listed[m[1]] = true
+	}
+	a := &app{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
+	has := map[string]bool{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if c.LocalFlags().Lookup("json") != nil {
+			has[strings.TrimPrefix(c.CommandPath(), "cairn ")] = true
+		}
+	}
+	walk(a.rootCommand())
+	for name := range has {
+		if !listed[name] {
+			t.Errorf("cairn %s has --json, docs/json.md does not list it", name)
+		}
+	}
+	for name := range listed {
+		if !has[name] {
+			t.Errorf("docs/json.md lists %s --json, which cairn does not have", name)
 		}
 	}
 }
