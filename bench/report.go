@@ -91,7 +91,7 @@ func (b *bench) report() string {
 	p("%s\n\n", b.machine())
 
 	p("## Notes\n\n")
-	p("- Every figure is the median of %d repetition(s). Each repetition generates the corpus afresh (fixed seeds) and gives\n", b.reps)
+	p("- Every figure is %s. Each repetition generates the corpus afresh (fixed seeds) and gives\n", medianOf(b.reps))
 	p("  every tool a new repository; each step runs for every tool before the next step starts, and the tools' order\n")
 	p("  rotates from one repetition to the next.\n")
 	p("- Wall time is measured around the child process; CPU is its user+system time and peak RSS its `ru_maxrss`, both\n")
@@ -259,9 +259,24 @@ func (b *bench) machine() string {
 	for _, t := range b.tools {
 		versions = append(versions, t.name+": "+t.version)
 	}
-	return fmt.Sprintf("nproc %d, %s, Linux %s, CPU %s; %s; %s; run on %s (%s, took %.0f min, %d repetition(s)).",
+	return fmt.Sprintf("nproc %d, %s, Linux %s, CPU %s; %s; %s; run on %s (%s, took %.0f min, %s).",
 		runtime.NumCPU(), mem, kernel, cpu, strings.Join(versions, "; "), goVersion(),
-		b.started.UTC().Format("2006-01-02 15:04 UTC"), runtime.GOOS+"/"+runtime.GOARCH, time.Since(b.started).Minutes(), b.reps)
+		b.started.UTC().Format("2006-01-02 15:04 UTC"), runtime.GOOS+"/"+runtime.GOARCH, time.Since(b.started).Minutes(), repetitions(b.reps))
+}
+
+func repetitions(n int) string {
+	if n == 1 {
+		return "1 repetition"
+	}
+	return fmt.Sprintf("%d repetitions", n)
+}
+
+// medianOf says what a figure is for n repetitions.
+func medianOf(n int) string {
+	if n == 1 {
+		return "from 1 repetition"
+	}
+	return fmt.Sprintf("the median of %d repetitions", n)
 }
 
 func num(x float64, prec int) string {
