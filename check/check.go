@@ -187,7 +187,7 @@ func checkPack(ctx context.Context, store blobstore.Store, p catalog.Pack, chunk
 		if len(chunks) > 0 {
 			// A missing pack whose chunks were all stored again (healed)
 			// holds nothing anyone needs; gc drops its row.
-			r.Problems = append(r.Problems, fmt.Sprintf("pack %s is missing (%d chunks lost)", p.Name, len(chunks)))
+			r.Problems = append(r.Problems, fmt.Sprintf("pack %s is missing (%s lost)", p.Name, chunkCount(len(chunks))))
 		}
 		return true, true
 	}

@@ -56,8 +56,11 @@ func (r *run) guard(ctx context.Context, p *plan, results map[int]*captured, liv
 			if v == nil || !v.JSONEntries.Valid || v.JSONEntries.Int64 == 0 {
 				continue
 			}
-			out = append(out, catalog.Warning{Path: rel, Kind: catalog.WarnJSONEmptied, RefSnapshotID: snap,
-				Message: fmt.Sprintf("went from %d entries to 0; snapshot %d still has them", v.JSONEntries.Int64, snap)})
+			msg := fmt.Sprintf("went from %d entries to 0; snapshot %d still has them", v.JSONEntries.Int64, snap)
+			if v.JSONEntries.Int64 == 1 {
+				msg = fmt.Sprintf("went from 1 entry to 0; snapshot %d still has it", snap)
+			}
+			out = append(out, catalog.Warning{Path: rel, Kind: catalog.WarnJSONEmptied, RefSnapshotID: snap, Message: msg})
 		}
 	}
 	var liveFiles, removedFiles int
@@ -77,8 +80,8 @@ func (r *run) guard(ctx context.Context, p *plan, results map[int]*captured, liv
 	}
 	if liveFiles > 0 && last != 0 && float64(removedFiles) > r.opts.MassDeletion*float64(liveFiles) {
 		out = append(out, catalog.Warning{Path: ".", Kind: catalog.WarnMassDeletion, RefSnapshotID: last,
-			Message: fmt.Sprintf("%d of %d files (%.0f%%) were removed since snapshot %d, which still has them",
-				removedFiles, liveFiles, 100*float64(removedFiles)/float64(liveFiles), last)})
+			Message: fmt.Sprintf("%d of %d files (%.0f%%) %s removed since snapshot %d, which still has them",
+				removedFiles, liveFiles, 100*float64(removedFiles)/float64(liveFiles), wasWere(removedFiles), last)})
 	}
 	return out
 }
@@ -113,4 +116,11 @@ func (r *run) newestValid(ctx context.Context, sourceID int64, rel string, live 
 		}
 	}
 	return nil, 0
+}
+
+func wasWere(n int) string {
+	if n == 1 {
+		return "was"
+	}
+	return "were"
 }
