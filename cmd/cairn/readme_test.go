@@ -106,6 +106,11 @@ func TestReadmeCommandTable(t *testing.T) {
 					continue
 				}
 				rowOf[path] += r.text
+				for _, m := range usageFlag.FindAllStringSubmatch(u, -1) {
+					if !hasFlag(c, m[1]) {
+						t.Errorf("README's command table shows %q with %s, which %s --help does not list", u, m[1], path)
+					}
+				}
 			}
 		}
 	}
@@ -149,6 +154,26 @@ func TestReadmeCommandTable(t *testing.T) {
 	for _, m := range missing {
 		t.Errorf("README's command table has no row for %q", m)
 	}
+}
+
+// usageFlag is a flag in a usage: --name, -x, or a family --keep-* or
+// --keep-....
+var usageFlag = regexp.MustCompile(`(?:^|[\s\[(|])(--[a-z][a-z-]*(?:\*|\.\.\.)?|-[a-zA-Z]\b)`)
+
+// hasFlag says whether c (or the root) has the flag a usage shows.
+func hasFlag(c *cobra.Command, flag string) bool {
+	if family, ok := strings.CutSuffix(strings.TrimSuffix(flag, "..."), "*"); ok || strings.HasSuffix(flag, "...") {
+		if !ok {
+			family = strings.TrimSuffix(flag, "...")
+		}
+		found := false
+		c.Flags().VisitAll(func(f *pflag.Flag) { found = found || strings.HasPrefix("--"+f.Name, family) })
+		return found
+	}
+	if name, ok := strings.CutPrefix(flag, "--"); ok {
+		return c.Flags().Lookup(name) != nil || c.InheritedFlags().Lookup(name) != nil
+	}
+	return c.Flags().ShorthandLookup(strings.TrimPrefix(flag, "-")) != nil
 }
 
 // mentionsFlag says whether a README row names a flag: --name, its
