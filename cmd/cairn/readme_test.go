@@ -90,8 +90,9 @@ func commandPath(root *cobra.Command, usage string) (*cobra.Command, string) {
 
 // TestReadmeCommandTable holds README's command table to the commands
 // cobra knows: every command (each subcommand of a group) has a row and
-// every row names a command, and each row mentions every flag its
-// command's --help lists.
+// every row names a command; each row mentions every flag its command's
+// --help lists, and shows no flag that --help does not; README names the
+// global flags.
 func TestReadmeCommandTable(t *testing.T) {
 	a := &app{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
 	root := a.rootCommand()
