@@ -50,6 +50,7 @@ var jsonSchemas = map[string]any{
 	"snapshot":       snapshotJSON{},
 	"snap_status":    snapStatusJSON{},
 	"snap_summary":   snapSummaryJSON{},
+	"snap_plan":      snapPlanJSON{},
 	"warning":        warningJSON{},
 	"file":           fileJSON{},
 	"version":        versionJSON{},
@@ -120,6 +121,24 @@ type snapStatusJSON struct {
 }
 
 // snapSummaryJSON is the last line of snap --json.
+// snapPlanJSON is what snap --dry-run --json prints for each directory:
+// one JSON line, as the summary of a real run is.
+type snapPlanJSON struct {
+	MessageType  string   `json:"message_type"` // "plan"
+	Source       string   `json:"source"`
+	DryRun       bool     `json:"dry_run"`
+	Added        []string `json:"added"`
+	Removed      []string `json:"removed"`
+	Changed      []string `json:"changed"`
+	PathsNew     int      `json:"paths_new"`
+	PathsChanged int      `json:"paths_changed"`
+	PathsRemoved int      `json:"paths_removed"`
+	FilesToRead  int      `json:"files_to_read"`
+	BytesToRead  int64    `json:"bytes_to_read"`
+	FileCount    int64    `json:"file_count"`
+	TotalBytes   int64    `json:"total_bytes"`
+}
+
 type snapSummaryJSON struct {
 	MessageType    string        `json:"message_type"` // "summary"
 	SnapshotID     int64         `json:"snapshot_id"`

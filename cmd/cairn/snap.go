@@ -38,7 +38,8 @@ whose writer crashed mid-transaction is captured in its committed state.
 The summary names the regular files the snapshot holds (FILES in cairn
 snapshots) and counts paths (files, directories, the source's root and
 symlinks) as new, changed, unchanged and removed. --json prints JSON lines:
-status lines while files are read, then a summary (docs/json.md).`,
+status lines while files are read, then a summary, for each directory; with
+--dry-run, one plan line for each (docs/json.md).`,
 		Example: `  cairn snap ~/.agent
   cairn snap ~/.agent ~/.config/tool --exclude-caches
   cairn snap ~/.agent --label before-upgrade --exclude 'cache/' --exclude '*.tmp'
@@ -193,17 +194,8 @@ func (a *app) printSnapped(res *cairn.SnapshotResult, note string) {
 func (a *app) printDryRun(res *cairn.SnapshotResult, f snapFlags) error {
 	pv := res.Preview
 	if f.asJSON {
-		return writeJSON(a.stdout, struct {
-			Source      string   `json:"source"`
-			DryRun      bool     `json:"dry_run"`
-			Added       []string `json:"added"`
-			Removed     []string `json:"removed"`
-			Changed     []string `json:"changed"`
-			FilesToRead int      `json:"files_to_read"`
-			BytesToRead int64    `json:"bytes_to_read"`
-			FileCount   int64    `json:"file_count"`
-			TotalBytes  int64    `json:"total_bytes"`
-		}{res.Source, true, pv.Added, pv.Removed, pv.Changed, pv.FilesToRead, pv.BytesToRead, pv.Files, pv.TotalBytes})
+		return writeJSONLine(a.stdout, snapPlanJSON{"plan", res.Source, true, nonNil(pv.Added), nonNil(pv.Removed), nonNil(pv.Changed),
+			res.New, res.Changed, res.Removed, pv.FilesToRead, pv.BytesToRead, pv.Files, pv.TotalBytes})
 	}
 	if f.verbose {
 		printPaths(a.stdout, pv.Added, pv.Removed, pv.Changed)
