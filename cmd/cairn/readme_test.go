@@ -231,7 +231,9 @@ func readmeTour(t *testing.T) []tourStep {
 	for _, line := range strings.Split(s, "\n") {
 		switch {
 		case strings.HasPrefix(line, "    $ "):
-			flush()
+			if inStep {
+				flush()
+			}
 			steps = append(steps, tourStep{cmd: strings.TrimPrefix(line, "    $ ")})
 			inStep = true
 		case inStep && strings.HasPrefix(line, "    "):
@@ -254,7 +256,7 @@ func readmeTour(t *testing.T) []tourStep {
 	return steps
 }
 
-var tourTranscript = flag.Bool("tour", false, "print README's tour as the binary runs it, to paste into README.md")
+var tourTranscript = flag.Bool("tour", false, "print README's tour as the binary runs it (columns as wide as the test's directory needs; run the tour in /tmp/tour for the text to paste)")
 
 // What differs from run to run: times and durations; the width of the
 // columns that hold the test's directory instead of /tmp/tour; and the
