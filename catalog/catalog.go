@@ -60,7 +60,10 @@ func Open(ctx context.Context, path string, create bool) (*DB, error) {
 	} else if err := probe(ctx, path); err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite3", dsn(path, "&_txlock=immediate"))
+	// auto_vacuum=incremental takes effect only in a catalog that has no
+	// tables yet (a new one); older catalogs are switched by gc
+	// (CompactFile), which runs the VACUUM it needs.
+	w, err := sql.Open("sqlite3", dsn(path, "&_txlock=immediate&_auto_vacuum=incremental"))
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}

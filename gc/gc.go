@@ -58,6 +58,9 @@ type Report struct {
 	OrphanPacks   int
 	BytesFreed    int64
 	Problems      []string // packs left alone because they could not be read
+	// Catalog is the size of catalog.db before and after its free pages
+	// were given back (not in a dry run).
+	Catalog catalog.Compaction
 }
 
 // repack is a pack to copy into a new one without its dead chunks, or,
@@ -159,7 +162,17 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 	if opts.TmpDir != "" {
 		cleanTmp(opts.TmpDir)
 	}
-	return rep, db.Checkpoint(ctx)
+	// Last, with the exclusive lock still held: the rows deleted above
+	// leave free pages, which only this gives back to the file system.
+	c, err := db.CompactFile(ctx)
+	if err != nil {
+		return rep, err
+	}
+	rep.Catalog = *c
+	if c.Skipped != "" {
+		rep.Problems = append(rep.Problems, "catalog not compacted: "+c.Skipped)
+	}
+	return rep, nil
 }
 
 // makePlan decides from the reference graph and the store's listing what
