@@ -270,8 +270,9 @@ func (b *bench) scaleSection(c *corpus) string {
 	p := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
 	p("%s\n## Scale: %d small files\n\n", scaleBegin, c.files)
 	p("Written by `go run ./bench -corpora scale` (or any run that includes the scale corpus); `-scale-files 1000000`\n")
-	p("for the 1M-file run. %s: %d files, %s. Steps: first snapshot and unchanged snapshot (nothing else: per-file\n", c.desc, c.files, mib(c.bytes))
-	p("costs are what this corpus measures), cairn and restic only (borg would add minutes for no target).\n\n")
+	p("for the 1M-file run.\n\n%s: %d files, %s.\n\n", c.desc, c.files, mib(c.bytes))
+	p("Steps: first snapshot and unchanged snapshot only (per-file costs are what this corpus measures), cairn and\n")
+	p("restic only (borg would add minutes for no target).\n\n")
 	p("Machine: %s\n\n", b.machine())
 	b.resultTable(&w, c)
 	b.targetTable(&w, []*corpus{c}, "###")
