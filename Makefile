@@ -38,6 +38,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./chunker
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChunkList$$' -fuzztime $(FUZZTIME) ./catalog
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckPath$$' -fuzztime $(FUZZTIME) ./restore
+	$(GO) test -run '^$$' -fuzz '^FuzzCleanName$$' -fuzztime $(FUZZTIME) ./importer
+	$(GO) test -run '^$$' -fuzz '^FuzzExtractTar$$' -fuzztime $(FUZZTIME) ./importer
 
 bench: build
 	$(GO) run ./bench $(BENCHFLAGS)

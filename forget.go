@@ -2,78 +2,22 @@ package cairn
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/cairn-dev/cairn/catalog"
-	"github.com/cairn-dev/cairn/gc"
 	"github.com/cairn-dev/cairn/internal/repolock"
 	"github.com/cairn-dev/cairn/retention"
-	"github.com/cairn-dev/cairn/snapshot"
 )
-
-// Policy returns a source's retention policy and whether it was set
-// explicitly (otherwise it is retention.Default).
-func (r *Repo) Policy(ctx context.Context, source string) (retention.Policy, bool, error) {
-	root, err := snapshot.CanonicalSource(source)
-	if err != nil {
-		return retention.Policy{}, false, err
-	}
-	src, err := r.DB.SourceByPath(ctx, root)
-	if errors.Is(err, catalog.ErrNotFound) || (err == nil && src.Policy == "") {
-		return retention.Default, false, nil
-	}
-	if err != nil {
-		return retention.Policy{}, false, err
-	}
-	p, err := retention.Unmarshal(src.Policy)
-	if err != nil {
-		return retention.Policy{}, false, fmt.Errorf("policy of %s: %w", root, err)
-	}
-	return p, true, nil
-}
-
-// SetPolicy stores a source's retention policy; it applies after every
-// snapshot of the source and to cairn forget without rules.
-func (r *Repo) SetPolicy(ctx context.Context, source string, p retention.Policy) error {
-	root, err := snapshot.CanonicalSource(source)
-	if err != nil {
-		return err
-	}
-	return r.DB.SetPolicy(ctx, root, p.Marshal())
-}
-
-// Configure changes some of a source's settings (retention policy,
-// runtime-file patterns, mass-deletion share); nil fields stay as they are.
-func (r *Repo) Configure(ctx context.Context, source string, s catalog.SourceSettings) error {
-	root, err := snapshot.CanonicalSource(source)
-	if err != nil {
-		return err
-	}
-	return r.DB.SetSourceSettings(ctx, root, s)
-}
-
-// Source returns a source's settings; a directory never snapshotted or
-// configured has the defaults.
-func (r *Repo) Source(ctx context.Context, source string) (catalog.Source, error) {
-	root, err := snapshot.CanonicalSource(source)
-	if err != nil {
-		return catalog.Source{}, err
-	}
-	src, err := r.DB.SourceByPath(ctx, root)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return catalog.Source{Path: root}, nil
-	}
-	return src, err
-}
 
 // ForgetOptions choose what to forget.
 type ForgetOptions struct {
 	// Policy applies to every chosen source; nil uses each source's own.
-	Policy *retention.Policy
-	Source string  // only this source; "" = all
+	Policy *Policy
+	// Source: only this source (found by its recorded path, so a deleted
+	// one too); "" = all.
+	Source string
 	IDs    []int64 // forget exactly these (no policy)
 	DryRun bool
 	// IncludeProtected lets a policy forget labelled snapshots, undo points
@@ -85,15 +29,18 @@ type ForgetOptions struct {
 // SourceDecisions are a policy's verdicts for one source.
 type SourceDecisions struct {
 	Source    string
-	Policy    retention.Policy
-	Decisions []retention.Decision
+	Policy    Policy
+	Decisions []Decision
 }
+
+// ForgetStats counts the catalog rows a forget removed.
+type ForgetStats = catalog.ForgetStats
 
 // ForgetResult says what was (or would be) forgotten.
 type ForgetResult struct {
 	Sources   []SourceDecisions
 	Forgotten []int64
-	Stats     catalog.ForgetStats
+	Stats     ForgetStats
 }
 
 // Forget removes snapshots by policy or by id. Stored data is reclaimed by
@@ -107,7 +54,7 @@ func (r *Repo) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, e
 	res := &ForgetResult{}
 	if len(opts.IDs) > 0 {
 		for _, id := range opts.IDs {
-			if _, err := r.DB.SnapshotByID(ctx, id); err != nil {
+			if _, err := r.db.SnapshotByID(ctx, id); err != nil {
 				return nil, err
 			}
 		}
@@ -116,24 +63,22 @@ func (r *Repo) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, e
 		}
 		res.Forgotten = opts.IDs
 		if !opts.DryRun {
-			res.Stats, err = r.DB.Forget(ctx, opts.IDs)
+			res.Stats, err = r.db.Forget(ctx, opts.IDs)
 		}
 		return res, err
 	}
-	sources, err := r.DB.Sources(ctx)
+	sources, err := r.db.Sources(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var want string
 	if opts.Source != "" {
-		if want, err = snapshot.CanonicalSource(opts.Source); err != nil {
+		src, err := r.namedSource(ctx, opts.Source)
+		if err != nil {
 			return nil, err
 		}
+		sources = []catalog.Source{src}
 	}
 	for _, s := range sources {
-		if want != "" && s.Path != want {
-			continue
-		}
 		sl, err := r.lockSource(ctx, s.Path)
 		if err != nil {
 			return nil, err
@@ -149,30 +94,26 @@ func (r *Repo) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, e
 		res.Stats.Versions += stats.Versions
 		res.Stats.Contents += stats.Contents
 	}
-	if want != "" && len(res.Sources) == 0 {
-		return nil, fmt.Errorf("%s has never been snapshotted", want)
-	}
 	return res, nil
 }
 
 // applyPolicy decides and forgets for one source; the caller holds the
 // source's lock. Protected snapshots stay unless includeProtected (held
 // ones stay even then).
-func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *retention.Policy, dryRun, includeProtected bool) (SourceDecisions, []int64, catalog.ForgetStats, error) {
-	p := retention.Default
-	if override != nil {
-		p = *override
-	} else if s.Policy != "" {
-		var err error
-		if p, err = retention.Unmarshal(s.Policy); err != nil {
-			return SourceDecisions{}, nil, catalog.ForgetStats{}, fmt.Errorf("policy of %s: %w", s.Path, err)
-		}
-	}
-	snaps, err := r.DB.Snapshots(ctx, s.ID)
+func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *Policy, dryRun, includeProtected bool) (SourceDecisions, []int64, catalog.ForgetStats, error) {
+	settings, err := parseSource(s)
 	if err != nil {
 		return SourceDecisions{}, nil, catalog.ForgetStats{}, err
 	}
-	states, err := r.DB.SnapshotStates(ctx, s.ID)
+	p := settings.Policy
+	if override != nil {
+		p = *override
+	}
+	snaps, err := r.db.Snapshots(ctx, s.ID)
+	if err != nil {
+		return SourceDecisions{}, nil, catalog.ForgetStats{}, err
+	}
+	states, err := r.db.SnapshotStates(ctx, s.ID)
 	if err != nil {
 		return SourceDecisions{}, nil, catalog.ForgetStats{}, err
 	}
@@ -184,7 +125,7 @@ func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *rete
 	for i, sn := range snaps {
 		in[i] = retention.Snapshot{ID: sn.ID, Time: sn.Started, Tags: sn.Tags, State: states[sn.ID], Protected: protected[sn.ID]}
 	}
-	sd := SourceDecisions{Source: s.Path, Policy: p, Decisions: retention.Apply(in, p, r.Now(), time.Local)}
+	sd := SourceDecisions{Source: s.Path, Policy: p, Decisions: retention.Apply(in, p, r.now(), time.Local)}
 	var ids []int64
 	for _, d := range sd.Decisions {
 		if !d.Keep {
@@ -195,7 +136,7 @@ func (r *Repo) applyPolicy(ctx context.Context, s catalog.Source, override *rete
 	var stats catalog.ForgetStats
 	if (len(ids) > 0 || len(dead) > 0) && !dryRun {
 		var kept []int64
-		if stats, kept, err = r.DB.ForgetUnheld(ctx, ids, dead); err != nil {
+		if stats, kept, err = r.db.ForgetUnheld(ctx, ids, dead); err != nil {
 			return sd, nil, stats, err
 		}
 		// A restore that began after the holds were read holds these now.
@@ -232,11 +173,11 @@ func (r *Repo) protections(ctx context.Context, sourceID int64, snaps []catalog.
 			}
 		}
 	}
-	holds, err := r.DB.Holds(ctx, sourceID)
+	holds, err := r.db.Holds(ctx, sourceID)
 	if err != nil {
 		return nil, nil, err
 	}
-	now := r.Now()
+	now := r.now()
 	var stale []int64
 	for _, h := range holds {
 		switch {
@@ -256,27 +197,15 @@ func (r *Repo) protections(ctx context.Context, sourceID int64, snaps []catalog.
 // refuseHeld fails if a running command holds any of ids: forgetting a
 // snapshot under a restore that reads it would break that restore.
 func (r *Repo) refuseHeld(ctx context.Context, ids []int64) error {
-	holds, err := r.DB.Holds(ctx, 0)
+	holds, err := r.db.Holds(ctx, 0)
 	if err != nil {
 		return err
 	}
-	now := r.Now()
+	now := r.now()
 	for _, h := range holds {
 		if h.Holder != "" && slices.Contains(ids, h.SnapshotID) && holderAlive(h.Holder, h.Created, now) {
 			return fmt.Errorf("snapshot %d: %w by %s (pid %d); forget it when that has finished", h.SnapshotID, ErrHeld, h.Reason, h.PID)
 		}
 	}
 	return nil
-}
-
-// GC reclaims the space of data no snapshot references. It waits for
-// running snapshots and restores, and they wait for it.
-func (r *Repo) GC(ctx context.Context, opts gc.Options) (*gc.Report, error) {
-	rl, err := r.lockRepo(ctx, repolock.Exclusive)
-	if err != nil {
-		return nil, err
-	}
-	defer rl.Release()
-	opts.TmpDir = r.tmpDir()
-	return gc.Run(ctx, r.DB, r.Store, opts)
 }

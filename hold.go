@@ -38,17 +38,17 @@ var ErrHeld = errors.New("snapshot is in use")
 // called more than once. On a catalog that cannot be written no policy can
 // forget anything either, so there the hold is a no-op.
 func (r *Repo) holdSnapshots(ctx context.Context, reason string, ids ...int64) (release func(), err error) {
-	if len(ids) == 0 {
+	if len(ids) == 0 || r.readOnly {
 		return func() {}, nil
 	}
 	holder := processHolder(os.Getpid())
-	now := r.Now()
+	now := r.now()
 	holds := make([]catalog.Hold, len(ids))
 	for i, id := range ids {
 		holds[i] = catalog.Hold{SnapshotID: id, Reason: reason, Holder: holder, PID: os.Getpid(), Created: now}
 	}
-	rows, err := r.DB.AddHolds(ctx, holds)
-	if errors.Is(err, catalog.ErrNotWritable) {
+	rows, err := r.db.AddHolds(ctx, holds)
+	if errors.Is(err, catalog.ErrOpenedReadOnly) {
 		return func() {}, nil
 	}
 	if err != nil {
@@ -61,7 +61,7 @@ func (r *Repo) holdSnapshots(ctx context.Context, reason string, ids ...int64) (
 			// must still happen. If it fails, the hold dies with us.
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			_ = r.DB.DropHolds(ctx, rows)
+			_ = r.db.DropHolds(ctx, rows)
 		})
 	}, nil
 }

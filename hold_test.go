@@ -29,7 +29,7 @@ type holdFixture struct {
 func newHoldFixture(t *testing.T) *holdFixture {
 	t.Helper()
 	ctx := context.Background()
-	repo, err := Open(ctx, filepath.Join(t.TempDir(), "repo"), true)
+	repo, err := Open(ctx, filepath.Join(t.TempDir(), "repo"), Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func (f *holdFixture) snap() (int64, []int64) {
 
 func (f *holdFixture) ids() []int64 {
 	f.t.Helper()
-	snaps, err := f.repo.DB.Snapshots(f.ctx, 0)
+	snaps, err := f.repo.db.Snapshots(f.ctx, 0)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestHoldOfGoneProcessLapses(t *testing.T) {
 	if me[3] == "-" {
 		t.Skip("no /proc: liveness falls back to the pid alone")
 	}
-	now := f.repo.Now()
+	now := f.repo.now()
 	cases := []struct {
 		name    string
 		holder  string
@@ -137,14 +137,14 @@ func TestHoldOfGoneProcessLapses(t *testing.T) {
 	}
 
 	held, _ := f.snap()
-	if _, err := f.repo.DB.AddHolds(f.ctx, []catalog.Hold{{SnapshotID: held, Reason: "restore", Holder: cases[1].holder, PID: os.Getpid(), Created: now}}); err != nil {
+	if _, err := f.repo.db.AddHolds(f.ctx, []catalog.Hold{{SnapshotID: held, Reason: "restore", Holder: cases[1].holder, PID: os.Getpid(), Created: now}}); err != nil {
 		t.Fatal(err)
 	}
 	_, forgotten := f.snap()
 	if !slices.Contains(forgotten, held) {
 		t.Errorf("a dead holder's hold kept snapshot %d (forgotten: %v)", held, forgotten)
 	}
-	if holds, err := f.repo.DB.Holds(f.ctx, 0); err != nil || len(holds) != 0 {
+	if holds, err := f.repo.db.Holds(f.ctx, 0); err != nil || len(holds) != 0 {
 		t.Errorf("holds left after the policy run: %v, %v", holds, err)
 	}
 }
@@ -154,7 +154,7 @@ func TestHoldOfGoneProcessLapses(t *testing.T) {
 // forgotten, including the newest one, whose live versions remain.
 func TestStatesAfterForget(t *testing.T) {
 	ctx := context.Background()
-	repo, err := Open(ctx, filepath.Join(t.TempDir(), "repo"), true)
+	repo, err := Open(ctx, filepath.Join(t.TempDir(), "repo"), Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +178,7 @@ func TestStatesAfterForget(t *testing.T) {
 	}
 	states := func() map[int64]int64 {
 		t.Helper()
-		s, err := repo.DB.SnapshotStates(ctx, 1)
+		s, err := repo.db.SnapshotStates(ctx, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,7 +224,7 @@ func TestHoldOfAnotherProcess(t *testing.T) {
 	defer child.Process.Kill()
 	held, _ := f.snap()
 	holder := processHolder(child.Process.Pid)
-	if _, err := f.repo.DB.AddHolds(f.ctx, []catalog.Hold{{SnapshotID: held, Reason: "restore", Holder: holder, PID: child.Process.Pid, Created: f.repo.Now()}}); err != nil {
+	if _, err := f.repo.db.AddHolds(f.ctx, []catalog.Hold{{SnapshotID: held, Reason: "restore", Holder: holder, PID: child.Process.Pid, Created: f.repo.now()}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, forgotten := f.snap(); slices.Contains(forgotten, held) {
@@ -237,7 +237,79 @@ func TestHoldOfAnotherProcess(t *testing.T) {
 	if _, forgotten := f.snap(); !slices.Contains(forgotten, held) {
 		t.Errorf("snapshot %d still kept after its holder was killed (forgotten: %v)", held, forgotten)
 	}
-	if holds, err := f.repo.DB.Holds(f.ctx, 0); err != nil || len(holds) != 0 {
+	if holds, err := f.repo.db.Holds(f.ctx, 0); err != nil || len(holds) != 0 {
 		t.Errorf("the killed holder's hold is still there: %v, %v", holds, err)
+	}
+}
+
+// writerFunc is an io.Writer that runs a function on every write.
+type writerFunc func([]byte) (int, error)
+
+func (w writerFunc) Write(p []byte) (int, error) { return w(p) }
+
+// TestCatHoldsItsSnapshot: while Cat writes a file of a snapshot, a
+// snapshot taken meanwhile (whose retention run would forget the one being
+// read) forgets nothing, as with Restore.
+func TestCatHoldsItsSnapshot(t *testing.T) {
+	f := newHoldFixture(t)
+	first, _ := f.snap()
+	req, _, err := f.repo.Resolve(f.ctx, filepath.Join(f.src, "state.json"), first, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forgotten []int64
+	var got []byte
+	err = f.repo.Cat(f.ctx, req, writerFunc(func(p []byte) (int, error) {
+		if forgotten == nil {
+			_, forgotten = f.snap()
+			forgotten = append(forgotten, 0) // taken once
+		}
+		got = append(got, p...)
+		return len(p), nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(forgotten, first) {
+		t.Errorf("a snapshot taken during cat forgot %d, the snapshot cat reads", first)
+	}
+	if string(got) != "x" {
+		t.Errorf("cat = %q, want %q", got, "x")
+	}
+	if holds, err := f.repo.db.Holds(f.ctx, 0); err != nil || len(holds) != 0 {
+		t.Errorf("holds after cat: %v, %v; want none", holds, err)
+	}
+}
+
+// TestReadOnlyOpenReads: Options.ReadOnly opens an existing repository
+// without writing to it; reads, cat and restore --to work (a hold would
+// need a write, and no policy can forget anything there anyway), while a
+// snapshot is refused with ErrReadOnly.
+func TestReadOnlyOpenReads(t *testing.T) {
+	f := newHoldFixture(t)
+	first, _ := f.snap()
+	f.repo.Close()
+	ro, err := Open(f.ctx, f.repo.Dir, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	req, _, err := ro.Resolve(f.ctx, filepath.Join(f.src, "state.json"), first, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := ro.Cat(f.ctx, req, &out); err != nil || out.String() != "x" {
+		t.Errorf("cat from a read-only repository: %q, %v", out.String(), err)
+	}
+	to := t.TempDir()
+	if _, err := ro.Restore(f.ctx, []Request{req}, RestoreOptions{To: to}); err != nil {
+		t.Errorf("restore --to from a read-only repository: %v", err)
+	}
+	if _, err := ro.Snapshot(f.ctx, f.src, SnapshotOptions{}); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("snapshot into a read-only repository: %v, want ErrReadOnly", err)
+	}
+	if _, err := Open(f.ctx, t.TempDir(), Options{Create: true, ReadOnly: true}); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("create read-only: %v, want ErrReadOnly", err)
 	}
 }

@@ -1,8 +1,10 @@
 package cairn_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -28,7 +30,7 @@ func TestRestoreRefusesWhatTheUndoSnapshotLacks(t *testing.T) {
 	old := time.Now().Add(-time.Hour)
 	os.Chtimes(filepath.Join(src, "a.txt"), old, old)
 	os.Chtimes(filepath.Join(src, "b.txt"), old, old)
-	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), true)
+	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), cairn.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,5 +60,63 @@ func TestRestoreRefusesWhatTheUndoSnapshotLacks(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(src, "a.txt")); string(b) != "v1 a.txt" {
 		t.Errorf("a.txt = %q, want it restored", b)
+	}
+}
+
+// Cat reads one file of a snapshot through the snapshot's view: bytes as
+// recorded; a directory, a missing path and a path that escapes the source
+// are refused with errors an application can tell apart.
+func TestCat(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	src := filepath.Join(base, "src")
+	big := make([]byte, 700<<10)
+	for i := range big {
+		big[i] = byte(i * 7 % 251)
+	}
+	files := map[string]string{"a.txt": "alpha", "dir/big.bin": string(big), "empty": ""}
+	for rel, data := range files {
+		os.MkdirAll(filepath.Dir(filepath.Join(src, rel)), 0o755)
+		if err := os.WriteFile(filepath.Join(src, rel), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), cairn.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	snap, err := repo.Snapshot(ctx, src, cairn.SnapshotOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := func(rel string) (string, error) {
+		req, _, err := repo.Resolve(ctx, filepath.Join(src, rel), snap.ID, false)
+		if err != nil {
+			return "", err
+		}
+		var out bytes.Buffer
+		err = repo.Cat(ctx, req, &out)
+		return out.String(), err
+	}
+	for rel, data := range files {
+		if got, err := cat(rel); err != nil || got != data {
+			t.Errorf("cat %s: %d bytes, %v; want %d bytes", rel, len(got), err, len(data))
+		}
+	}
+	if _, err := cat("dir"); err == nil {
+		t.Error("cat of a directory succeeded")
+	}
+	req, _, err := repo.Resolve(ctx, filepath.Join(src, "a.txt"), snap.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Path = "nope"
+	if err := repo.Cat(ctx, req, io.Discard); !errors.Is(err, cairn.ErrNotFound) {
+		t.Errorf("cat of a missing path = %v, want ErrNotFound", err)
+	}
+	req.Path = "../escape.txt"
+	if err := repo.Cat(ctx, req, io.Discard); !errors.Is(err, cairn.ErrUnsafePath) {
+		t.Errorf("cat of a path outside the source = %v, want ErrUnsafePath", err)
 	}
 }

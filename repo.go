@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,9 +24,12 @@ import (
 	"github.com/cairn-dev/cairn/internal/repolock"
 )
 
-// FormatVersion is the repository format this cairn writes. A repository
-// with a higher one is refused.
-const FormatVersion = 1
+// RepositoryFormat is the version of the repository layout this cairn
+// writes (meta key "repository_format"). A repository with a higher one is refused.
+// It is not the catalog's schema version (PRAGMA user_version, advanced by
+// migrations) nor the pack format (the version in a pack's magic, see
+// blobstore/doc.go).
+const RepositoryFormat = 1
 
 var (
 	// ErrNoRepository means the directory holds no repository and the
@@ -39,18 +43,43 @@ var (
 	ErrReadOnly = errors.New("repository is read-only")
 )
 
-// Repo is an open repository.
+// Repo is an open repository. Its methods are the whole public API: an
+// application (and the cairn command) never reaches the catalog or the
+// packs underneath.
 type Repo struct {
-	Dir    string
-	DB     *catalog.DB
-	Store  blobstore.Store
+	// Dir is the repository's directory, absolute.
+	Dir string
+	// Params are the chunker parameters the repository was created with.
 	Params chunker.Params
-	// Now is the clock used for timestamps and retention; tests replace it.
-	Now func() time.Time
-	// Waiting is told when a command waits for another one's lock.
-	Waiting func(msg string)
 
+	db       *catalog.DB
+	store    blobstore.Store
+	now      func() time.Time
+	waiting  func(msg string)
 	readOnly bool
+}
+
+// Options choose how Open opens a repository. The zero value opens an
+// existing local repository for reading and writing. What a repository
+// may need later to be opened (a password or key file for an encrypted
+// one, a remote store's address) joins here.
+type Options struct {
+	// Create makes a new repository when the directory is missing or
+	// empty. A directory holding anything else is refused untouched.
+	Create bool
+	// ReadOnly opens the catalog read-only, creating nothing in the
+	// directory; every command that writes fails with ErrReadOnly. A
+	// repository this process may not write is opened read-only anyway.
+	ReadOnly bool
+	// Store holds the packs; nil means the directory's own packs/. Tests
+	// pass an in-memory or fault-injecting store here; a remote store
+	// will come the same way. The Repo closes it.
+	Store blobstore.Store
+	// Now is the clock for timestamps and retention; nil is time.Now.
+	Now func() time.Time
+	// Waiting is told, in a sentence, when a call waits for another
+	// process's lock; nil says nothing.
+	Waiting func(msg string)
 }
 
 // DefaultDir is the repository used without --repo: $CAIRN_REPO, else
@@ -64,17 +93,21 @@ func DefaultDir() (string, error) {
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("find the default repository: %w (set CAIRN_REPO or use --repo)", err)
+		return "", fmt.Errorf("find the default repository: %w", err)
 	}
 	return filepath.Join(home, ".local", "share", "cairn"), nil
 }
 
 const catalogName = "catalog.db"
 
-// Open opens the repository in dir. With create, a missing or empty
+// Open opens the repository in dir. With opts.Create, a missing or empty
 // directory becomes a new repository; a directory holding anything else is
 // refused and left untouched.
-func Open(ctx context.Context, dir string, create bool) (*Repo, error) {
+func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
+	create := opts.Create
+	if create && opts.ReadOnly {
+		return nil, fmt.Errorf("repository %s: %w: cannot create a repository read-only", dir, ErrReadOnly)
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", dir, err)
@@ -96,7 +129,7 @@ func Open(ctx context.Context, dir string, create bool) (*Repo, error) {
 	// Without write permission (read-only media, another user's
 	// repository) the catalog is opened read-only, creating nothing beside
 	// it, so that every command that only reads still works.
-	readOnly := !writable(abs)
+	readOnly := opts.ReadOnly || !writable(abs)
 	var db *catalog.DB
 	if readOnly {
 		db, err = catalog.OpenReadOnly(ctx, filepath.Join(abs, catalogName))
@@ -105,7 +138,9 @@ func Open(ctx context.Context, dir string, create bool) (*Repo, error) {
 	}
 	if err != nil {
 		if errors.Is(err, catalog.ErrNotCatalog) {
-			return nil, fmt.Errorf("%s: %w: %v", abs, ErrNotRepository, err)
+			// The catalog's sentinel would only repeat what ours says.
+			why := strings.TrimSuffix(err.Error(), ": "+catalog.ErrNotCatalog.Error())
+			return nil, fmt.Errorf("%s: %w: %s", abs, ErrNotRepository, why)
 		}
 		if errors.Is(err, catalog.ErrTooNew) {
 			return nil, fmt.Errorf("%s: %w: %v", abs, ErrTooNew, err)
@@ -115,17 +150,21 @@ func Open(ctx context.Context, dir string, create bool) (*Repo, error) {
 		}
 		return nil, err
 	}
-	r := &Repo{Dir: abs, DB: db, Now: time.Now, readOnly: readOnly}
+	r := &Repo{Dir: abs, db: db, now: opts.Now, waiting: opts.Waiting, readOnly: readOnly}
+	if r.now == nil {
+		r.now = time.Now
+	}
 	if err := r.loadMeta(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
-	store, err := blobstore.NewLocal(filepath.Join(abs, "packs"), filepath.Join(abs, "tmp"))
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open packs of %s: %w", abs, err)
+	r.store = opts.Store
+	if r.store == nil {
+		if r.store, err = blobstore.NewLocal(filepath.Join(abs, "packs"), filepath.Join(abs, "tmp")); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open packs of %s: %w", abs, err)
+		}
 	}
-	r.Store = store
 	return r, nil
 }
 
@@ -135,7 +174,7 @@ func checkLayout(dir string, create bool) error {
 		if create {
 			return nil
 		}
-		return fmt.Errorf("%w at %s (cairn snap or cairn init creates one)", ErrNoRepository, dir)
+		return fmt.Errorf("%w at %s", ErrNoRepository, dir)
 	}
 	if err != nil {
 		return fmt.Errorf("repository %s: %w", dir, err)
@@ -146,10 +185,10 @@ func checkLayout(dir string, create bool) error {
 		}
 	}
 	if len(entries) > 0 {
-		return fmt.Errorf("%s: %w (it has files but no %s); choose another --repo", dir, ErrNotRepository, catalogName)
+		return fmt.Errorf("%s: %w (it has files but no %s)", dir, ErrNotRepository, catalogName)
 	}
 	if !create {
-		return fmt.Errorf("%w at %s (cairn snap or cairn init creates one)", ErrNoRepository, dir)
+		return fmt.Errorf("%w at %s", ErrNoRepository, dir)
 	}
 	return nil
 }
@@ -178,20 +217,20 @@ func checkCatalogLost(dir string) error {
 // loadMeta reads (or, for a new repository, records) the format version and
 // chunker parameters, which never change under an existing repository.
 func (r *Repo) loadMeta(ctx context.Context) error {
-	meta, err := r.DB.InitMeta(ctx, map[string]string{
-		"format":  strconv.Itoa(FormatVersion),
-		"chunker": chunker.Default.String(),
-		"created": r.Now().UTC().Format(time.RFC3339),
+	meta, err := r.db.InitMeta(ctx, map[string]string{
+		"repository_format": strconv.Itoa(RepositoryFormat),
+		"chunker":           chunker.Default.String(),
+		"created":           r.now().UTC().Format(time.RFC3339),
 	})
 	if err != nil {
 		return err
 	}
-	format, err := strconv.Atoi(meta["format"])
+	format, err := strconv.Atoi(meta["repository_format"])
 	if err != nil {
-		return fmt.Errorf("%s: %w: bad format %q", r.Dir, ErrNotRepository, meta["format"])
+		return fmt.Errorf("%s: %w: bad repository format %q", r.Dir, ErrNotRepository, meta["repository_format"])
 	}
-	if format > FormatVersion {
-		return fmt.Errorf("%s: %w (format %d, this cairn knows up to %d); upgrade cairn", r.Dir, ErrTooNew, format, FormatVersion)
+	if format > RepositoryFormat {
+		return fmt.Errorf("%s: %w (repository format %d, this cairn knows up to %d); upgrade cairn", r.Dir, ErrTooNew, format, RepositoryFormat)
 	}
 	if r.Params, err = chunker.ParseParams(meta["chunker"]); err != nil {
 		return fmt.Errorf("%s: %w: %v", r.Dir, ErrNotRepository, err)
@@ -201,7 +240,7 @@ func (r *Repo) loadMeta(ctx context.Context) error {
 
 // Close releases the repository.
 func (r *Repo) Close() error {
-	return errors.Join(r.Store.Close(), r.DB.Close())
+	return errors.Join(r.store.Close(), r.db.Close())
 }
 
 func (r *Repo) tmpDir() string { return filepath.Join(r.Dir, "tmp") }
@@ -224,7 +263,7 @@ func writable(dir string) bool {
 func (r *Repo) ReadOnly() bool { return r.readOnly }
 
 func (r *Repo) errReadOnly() error {
-	return fmt.Errorf("%s: %w (no write permission, or read-only media); only commands that read work here", r.Dir, ErrReadOnly)
+	return fmt.Errorf("%s: %w (no write permission, or read-only media)", r.Dir, ErrReadOnly)
 }
 
 // lockRepo takes the repository-wide lock.
@@ -232,7 +271,7 @@ func (r *Repo) lockRepo(ctx context.Context, kind repolock.Kind) (*repolock.Lock
 	if r.readOnly && kind == repolock.Exclusive {
 		return nil, r.errReadOnly()
 	}
-	return repolock.Acquire(ctx, filepath.Join(r.Dir, "lock"), kind, "repository lock", r.Waiting)
+	return repolock.Acquire(ctx, filepath.Join(r.Dir, "lock"), kind, "repository lock", r.waiting)
 }
 
 // lockSource serialises everything that writes one source's history.
@@ -245,5 +284,5 @@ func (r *Repo) lockSource(ctx context.Context, source string) (*repolock.Lock, e
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
 	name := blobstore.Sum([]byte(source)).String()[:16] + ".lock"
-	return repolock.Acquire(ctx, filepath.Join(dir, name), repolock.Exclusive, "lock on source "+source, r.Waiting)
+	return repolock.Acquire(ctx, filepath.Join(dir, name), repolock.Exclusive, "lock on source "+source, r.waiting)
 }

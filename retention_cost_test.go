@@ -26,13 +26,12 @@ func TestRetentionCostOfFrequentSnapshots(t *testing.T) {
 		t.Skip("a measurement; run with CAIRN_MEASURE=1")
 	}
 	ctx := context.Background()
-	repo, err := cairn.Open(ctx, filepath.Join(t.TempDir(), "repo"), true)
+	clock := time.Now().Add(time.Hour).Truncate(time.Hour)
+	repo, err := cairn.Open(ctx, filepath.Join(t.TempDir(), "repo"), cairn.Options{Create: true, Now: func() time.Time { return clock }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer repo.Close()
-	clock := time.Now().Add(time.Hour).Truncate(time.Hour)
-	repo.Now = func() time.Time { return clock }
 
 	src := t.TempDir()
 	rng := rand.New(rand.NewPCG(9, 9))
@@ -51,7 +50,7 @@ func TestRetentionCostOfFrequentSnapshots(t *testing.T) {
 	}
 	catalogSize := func() float64 {
 		t.Helper()
-		if err := repo.DB.Checkpoint(ctx); err != nil {
+		if err := repo.Checkpoint(ctx); err != nil {
 			t.Fatal(err)
 		}
 		var size int64
@@ -78,7 +77,7 @@ func TestRetentionCostOfFrequentSnapshots(t *testing.T) {
 			firstSize = catalogSize()
 		}
 		if n%100 == 0 || n == week-1 {
-			snaps, err := repo.DB.Snapshots(ctx, 0)
+			snaps, err := repo.Snapshots(ctx, cairn.SnapshotFilter{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +88,7 @@ func TestRetentionCostOfFrequentSnapshots(t *testing.T) {
 	size := catalogSize()
 	count := func(q string) int {
 		var n int
-		if err := repo.DB.Reader().QueryRowContext(ctx, q).Scan(&n); err != nil {
+		if err := cairn.CatalogForTest(repo).Reader().QueryRowContext(ctx, q).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n

@@ -792,7 +792,7 @@ func TestRoundTrip(t *testing.T) {
 	g := newGen(t, seed, src)
 	g.build()
 
-	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), true)
+	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), cairn.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1050,7 +1050,7 @@ func TestRoundTripUnchangedHistoryIsCheap(t *testing.T) {
 	g.backdate(true)
 	paths := 1 + dirs + dirs*perDir
 
-	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), true)
+	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), cairn.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1062,7 +1062,7 @@ func TestRoundTripUnchangedHistoryIsCheap(t *testing.T) {
 	}
 	catalogSize := func() int64 {
 		t.Helper()
-		if err := repo.DB.Checkpoint(ctx); err != nil {
+		if err := repo.Checkpoint(ctx); err != nil {
 			t.Fatal(err)
 		}
 		var n int64
@@ -1089,7 +1089,7 @@ func TestRoundTripUnchangedHistoryIsCheap(t *testing.T) {
 	versionRows := func() int {
 		t.Helper()
 		var n int
-		if err := repo.DB.Reader().QueryRowContext(ctx, "SELECT count(*) FROM version").Scan(&n); err != nil {
+		if err := cairn.CatalogForTest(repo).Reader().QueryRowContext(ctx, "SELECT count(*) FROM version").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -1118,7 +1118,7 @@ func TestRoundTripUnchangedHistoryIsCheap(t *testing.T) {
 		t.Errorf("catalog grew by %d bytes over %d unchanged snapshots of %d paths; want well under 1 MiB", growth, rounds, paths)
 	}
 
-	snaps, err := repo.DB.Snapshots(ctx, 0)
+	snaps, err := repo.Snapshots(ctx, cairn.SnapshotFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1127,11 +1127,11 @@ func TestRoundTripUnchangedHistoryIsCheap(t *testing.T) {
 	}
 	// Every snapshot still sees the whole tree through the intervals.
 	for _, s := range []int64{first.ID, snaps[rounds/2].ID, last.ID} {
-		sn, err := repo.DB.SnapshotByID(ctx, s)
+		sn, err := repo.SnapshotByID(ctx, s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tree, err := repo.DB.Tree(ctx, sn, ".")
+		tree, err := cairn.CatalogForTest(repo).Tree(ctx, sn, ".")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,8 +8,24 @@ import (
 	"github.com/cairn-dev/cairn/snapshot"
 )
 
-// Snapshot takes a snapshot of the directory source.
-func (r *Repo) Snapshot(ctx context.Context, source string, opts snapshot.Options) (*snapshot.Result, error) {
+// A snapshot, as Snapshot is asked and answers.
+type (
+	// SnapshotOptions tune a snapshot (label, tags, excludes, progress).
+	SnapshotOptions = snapshot.Options
+	// SnapshotResult says what a snapshot found, stored and warned about,
+	// and which snapshots the retention run after it forgot.
+	SnapshotResult = snapshot.Result
+	// Progress is what SnapshotOptions.Progress is told as files are read.
+	Progress = snapshot.Progress
+)
+
+// ErrEmptySource refuses to snapshot an empty or missing directory as if it
+// were a real state ("everything was wiped").
+var ErrEmptySource = snapshot.ErrEmptySource
+
+// Snapshot takes a snapshot of the directory source, then runs the
+// source's retention policy.
+func (r *Repo) Snapshot(ctx context.Context, source string, opts SnapshotOptions) (*SnapshotResult, error) {
 	root, err := snapshot.CanonicalSource(source)
 	if err != nil {
 		return nil, err
@@ -25,20 +41,20 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts snapshot.Option
 	}
 	defer sl.Release()
 	if opts.Now == nil {
-		opts.Now = r.Now
+		opts.Now = r.now
 	}
 	// A repository inside the source must not snapshot itself.
 	opts.Skip = append(opts.Skip, r.Dir)
-	if src, err := r.DB.SourceByPath(ctx, root); err == nil && opts.MassDeletion == 0 {
+	if src, err := r.db.SourceByPath(ctx, root); err == nil && opts.MassDeletion == 0 {
 		opts.MassDeletion = src.MassDeletion
 	}
-	res, err := snapshot.Run(ctx, snapshot.Deps{DB: r.DB, Store: r.Store, TmpDir: r.tmpDir(), Params: r.Params}, root, opts)
+	res, err := snapshot.Run(ctx, snapshot.Deps{DB: r.db, Store: r.store, TmpDir: r.tmpDir(), Params: r.Params}, root, opts)
 	if err != nil {
 		return nil, err
 	}
 	// Retention runs after every snapshot, by the source's policy, so
 	// frequent snapshots stay cheap without a separate job.
-	src, err := r.DB.SourceByPath(ctx, root)
+	src, err := r.db.SourceByPath(ctx, root)
 	if err != nil {
 		return res, err
 	}

@@ -18,10 +18,14 @@ import (
 // its files' bytes streamed from the packs and verified on read. The value
 // also implements fs.StatFS, fs.ReadDirFS, fs.ReadFileFS and fs.ReadLinkFS;
 // its files implement io.ReaderAt and io.Seeker, and every FileInfo's Sys()
-// is the *catalog.Version it describes. ctx bounds every read the view
+// is the *Version it describes. ctx bounds every read the view
 // makes. See package snapshotfs for how paths and symbolic links resolve.
+//
+// The view takes no lock (an fs.FS has no Close to release one): a forget
+// and gc running meanwhile can make its reads fail, never return wrong
+// bytes. Dump, which knows when it ends, holds the repository lock shared.
 func (r *Repo) SnapshotFS(ctx context.Context, id int64) (fs.FS, error) {
-	view, err := snapshotfs.New(ctx, r.DB, r.Store, id)
+	view, err := snapshotfs.New(ctx, r.db, r.store, id)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +65,7 @@ func (r *Repo) Dump(ctx context.Context, userPath string, opts DumpOptions, w io
 	if err != nil {
 		return 0, err
 	}
-	view, err := snapshotfs.New(ctx, r.DB, r.Store, req.Snapshot.ID)
+	view, err := snapshotfs.New(ctx, r.db, r.store, req.Snapshot.ID)
 	if err != nil {
 		return 0, err
 	}

@@ -32,7 +32,7 @@ func TestSnapshotFSRoundTrip(t *testing.T) {
 	}
 	g := newGen(t, testSeed(t), src)
 	g.build()
-	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), true)
+	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), cairn.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -169,6 +169,12 @@ func copyFile(w io.Writer, open func() (fs.File, error), size int64) error {
 	return nil
 }
 
+// owned is a FileInfo that knows the entry's numeric owner
+// (snapshotfs's does).
+type owned interface {
+	Owner() (uid, gid int, ok bool)
+}
+
 type tarWriter struct{ tw *tar.Writer }
 
 func (t *tarWriter) add(name string, info fs.FileInfo, link string, open func() (fs.File, error)) error {
@@ -180,9 +186,14 @@ func (t *tarWriter) add(name string, info fs.FileInfo, link string, open func() 
 	if info.IsDir() {
 		h.Name += "/"
 	}
-	// Nothing from the system that writes the archive: owner names
-	// would be guesses.
-	h.Uname, h.Gname = "", ""
+	// Numeric owners as recorded, when the view knows them; names would
+	// be guesses from the system that writes the archive.
+	h.Uid, h.Gid, h.Uname, h.Gname = 0, 0, "", ""
+	if o, ok := info.(owned); ok {
+		if uid, gid, ok := o.Owner(); ok {
+			h.Uid, h.Gid = uid, gid
+		}
+	}
 	if err := t.tw.WriteHeader(h); err != nil {
 		return err
 	}

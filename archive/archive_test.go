@@ -1,6 +1,7 @@
 package archive_test
 
 import (
+	"archive/tar"
 	"archive/zip"
 	"bytes"
 	"context"
@@ -284,5 +285,46 @@ func TestParseFormat(t *testing.T) {
 	}
 	if _, err := archive.ParseFormat("rar"); err == nil {
 		t.Error("ParseFormat(rar) succeeded")
+	}
+}
+
+// TestTarKeepsRecordedOwners: each tar entry carries the numeric owner the
+// snapshot recorded (names are left out: they would be the dumping
+// system's guesses).
+func TestTarKeepsRecordedOwners(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("chown needs root")
+	}
+	src := buildSource(t)
+	if err := os.Lchown(filepath.Join(src, "top.txt"), 1234, 5678); err != nil {
+		t.Fatal(err)
+	}
+	view := snapshotView(t, src)
+	var buf bytes.Buffer
+	if err := archive.Write(&buf, view, ".", archive.Tar); err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(&buf)
+	found := false
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Uname != "" || h.Gname != "" {
+			t.Errorf("%s: owner names %q/%q, want none", h.Name, h.Uname, h.Gname)
+		}
+		if h.Name == "top.txt" {
+			found = true
+			if h.Uid != 1234 || h.Gid != 5678 {
+				t.Errorf("top.txt: owner %d:%d, want 1234:5678", h.Uid, h.Gid)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no top.txt entry")
 	}
 }

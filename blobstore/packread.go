@@ -153,7 +153,7 @@ func ReadChunk(ctx context.Context, s Store, name string, e Entry, dst []byte) (
 // blob that holds more than this chunk.
 func readChunk(ctx context.Context, s Store, name string, e Entry, dst []byte, keep func(plain []byte)) ([]byte, error) {
 	if err := checkEntry(e); err != nil {
-		return dst, fmt.Errorf("read chunk %s in pack %s: %w", e.ID, name, err)
+		return dst, &ChunkError{Chunk: e.ID, Pack: name, Err: err}
 	}
 	start := len(dst)
 	out, err := readBlob(ctx, s, name, e, dst)
@@ -162,7 +162,7 @@ func readChunk(ctx context.Context, s Store, name string, e Entry, dst []byte, k
 	}
 	plain := out[start:]
 	if err := verifyPart(plain, e); err != nil {
-		return dst, fmt.Errorf("read chunk %s in pack %s: %w", e.ID, name, err)
+		return dst, &ChunkError{Chunk: e.ID, Pack: name, Err: err}
 	}
 	if int64(len(plain)) != e.Size {
 		// A blob of several chunks: keep just this one.
@@ -198,11 +198,11 @@ func readBlob(ctx context.Context, s Store, name string, e Entry, dst []byte) ([
 			// The catalog or footer points past the pack's end.
 			err = fmt.Errorf("%w: %w", err, ErrCorrupt)
 		}
-		return dst, fmt.Errorf("read chunk %s in pack %s: %w", e.ID, name, err)
+		return dst, &ChunkError{Chunk: e.ID, Pack: name, Err: err}
 	}
 	out, err := expand(dst, blob, e.PlainOffset+e.Size)
 	if err != nil {
-		return dst, fmt.Errorf("read chunk %s in pack %s: %w", e.ID, name, err)
+		return dst, &ChunkError{Chunk: e.ID, Pack: name, Err: err}
 	}
 	return out, nil
 }
@@ -245,7 +245,7 @@ func NewReader(s Store) *Reader {
 // ReadChunk is blobstore.ReadChunk through the Reader's cache.
 func (r *Reader) ReadChunk(ctx context.Context, name string, e Entry, dst []byte) ([]byte, error) {
 	if err := checkEntry(e); err != nil {
-		return dst, fmt.Errorf("read chunk %s in pack %s: %w", e.ID, name, err)
+		return dst, &ChunkError{Chunk: e.ID, Pack: name, Err: err}
 	}
 	start := len(dst)
 	if out, ok := r.cached(name, e, dst); ok {

@@ -3,6 +3,7 @@ package blobstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -14,6 +15,22 @@ var (
 	// ErrInvalidName reports a pack name that fails ValidName.
 	ErrInvalidName = errors.New("blobstore: invalid pack name")
 )
+
+// ChunkError is a chunk that could not be read back: the pack is missing,
+// or its bytes fail verification. Callers that report many failed reads
+// (a restore of a tree) collect the packs with errors.As, to name the
+// damage once instead of once per file.
+type ChunkError struct {
+	Chunk ID
+	Pack  string
+	Err   error
+}
+
+func (e *ChunkError) Error() string {
+	return fmt.Sprintf("read chunk %s in pack %s: %v", e.Chunk, e.Pack, e.Err)
+}
+
+func (e *ChunkError) Unwrap() error { return e.Err }
 
 // Store holds immutable pack files. The interface deliberately says nothing
 // about local files so that an object-store backend can implement it too.

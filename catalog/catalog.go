@@ -140,7 +140,7 @@ func probeHeader(path string) (ok bool, err error) {
 		return false, fmt.Errorf("%s belongs to another program (application_id %#x): %w", path, appID, ErrNotCatalog)
 	}
 	if latest := latestVersion(); appID == ApplicationID && version > latest {
-		return false, fmt.Errorf("%s has format %d, this cairn knows up to %d; upgrade cairn: %w", path, version, latest, ErrTooNew)
+		return false, fmt.Errorf("%s has schema version %d, this cairn knows up to %d; upgrade cairn: %w", path, version, latest, ErrTooNew)
 	}
 	// Most SQLite files leave application_id 0. A WAL-mode one (bytes 18
 	// and 19 are 2) would get -wal and -shm created beside it by any open,
@@ -189,7 +189,7 @@ func probe(ctx context.Context, path string) error {
 		return fmt.Errorf("%s belongs to another program (application_id %#x): %w", path, appID, ErrNotCatalog)
 	}
 	if latest := latestVersion(); version > latest {
-		return fmt.Errorf("%s has format %d, this cairn knows up to %d; upgrade cairn: %w", path, version, latest, ErrTooNew)
+		return fmt.Errorf("%s has schema version %d, this cairn knows up to %d; upgrade cairn: %w", path, version, latest, ErrTooNew)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cairn-dev/cairn/migrations"
 )
@@ -460,5 +461,55 @@ func TestWarningKindsDocumented(t *testing.T) {
 	}
 	if !slices.Equal(listed, WarningKinds) {
 		t.Errorf("docs/sql.md lists kinds %q; catalog.WarningKinds is %q", listed, WarningKinds)
+	}
+}
+
+// TestMigrateMetaKeys opens a catalog written at the schema version before
+// 0007: its meta keys 'last_snapshot_id' (which read like the version
+// column of that name) and 'format' get names that say what they hold, and
+// the next snapshot id still follows the highest one ever issued.
+func TestMigrateMetaKeys(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "catalog.db")
+	all, err := steps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const before = 6 // the schema version 0007_meta.sql migrates from
+	raw := rawDB(t, path)
+	if _, err := raw.Exec("PRAGMA journal_mode = wal"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range all[:before] {
+		text, err := fs.ReadFile(migrations.FS, s.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec(string(text)); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+	}
+	if _, err := raw.Exec(fmt.Sprintf(`PRAGMA user_version = %d; PRAGMA application_id = %d;
+		INSERT INTO meta(key, value) VALUES ('format', '1'), ('last_snapshot_id', '41')`, before, ApplicationID)); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+
+	db, err := Open(ctx, path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for key, want := range map[string]string{"repository_format": "1", "highest_snapshot_id": "41", "format": "", "last_snapshot_id": ""} {
+		if got, err := db.Meta(ctx, key); err != nil || got != want {
+			t.Errorf("meta %s = %q, %v; want %q", key, got, err, want)
+		}
+	}
+	id, err := db.CommitSnapshot(ctx, &Commit{Source: "/src", Started: time.Unix(1, 0), Finished: time.Unix(2, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id != 42 {
+		t.Errorf("next snapshot id = %d, want 42 (after the highest ever issued)", id)
 	}
 }

@@ -111,10 +111,10 @@ func commit(ctx context.Context, tx *sql.Tx, c *Commit) (int64, error) {
 	// and a reused id would make such a version part of the new snapshot.
 	var snapID int64
 	if err := tx.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(id) FROM snapshot), 0),
-		coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'last_snapshot_id'), 0)) + 1`).Scan(&snapID); err != nil {
+		coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'highest_snapshot_id'), 0)) + 1`).Scan(&snapID); err != nil {
 		return 0, fmt.Errorf("next snapshot id: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('last_snapshot_id', ?)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('highest_snapshot_id', ?)
 		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, strconv.FormatInt(snapID, 10)); err != nil {
 		return 0, fmt.Errorf("record snapshot id: %w", err)
 	}

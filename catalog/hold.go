@@ -10,10 +10,6 @@ import (
 	"github.com/mattn/go-sqlite3"
 )
 
-// ErrNotWritable means the catalog cannot be written (read-only media or
-// no write permission).
-var ErrNotWritable = errors.New("catalog: not writable")
-
 // Hold keeps a snapshot from being forgotten by a retention policy, while
 // its holder process lives or until Expires (see migration 0003). Whether a
 // holder still lives is for the caller to judge: the catalog only stores it.
@@ -54,7 +50,9 @@ func (db *DB) AddHolds(ctx context.Context, holds []Hold) ([]int64, error) {
 	if err != nil {
 		var se sqlite3.Error
 		if errors.As(err, &se) && (se.Code == sqlite3.ErrReadonly || se.Code == sqlite3.ErrPerm) {
-			return nil, fmt.Errorf("hold snapshots: %w: %v", ErrNotWritable, err)
+			// Writable by permission bits, yet not writable (a read-only
+			// mount): the same as a catalog opened read-only.
+			return nil, fmt.Errorf("hold snapshots: %w: %v", ErrOpenedReadOnly, err)
 		}
 		return nil, fmt.Errorf("hold snapshots: %w", err)
 	}

@@ -24,15 +24,19 @@ func (db *DB) Children(ctx context.Context, snap Snapshot, dir, after string, li
 	// Children of d sort between "d/" and "d0" ('0' follows '/'); a path
 	// is a child when no '/' follows the prefix. The prefix is cut in
 	// bytes (BLOB), not characters, so non-ASCII names count right.
-	lower, upper, prefix := after, "", 0
+	// The bounds are in the query text, not behind an OR, so that SQLite
+	// scans only the directory's range of the index: with "(? = '' OR
+	// v.path < ?)" listing d00 of d00..d19 read everything after d00/
+	// (4.1 ms against 3.4 ms for the whole root of 20,000 files).
+	query := "WHERE" + inSnapshot + `AND v.path <> '.' AND v.path > ?
+		AND instr(substr(CAST(v.path AS BLOB), ?), X'2F') = 0 ORDER BY v.path LIMIT ?`
+	args := []any{snap.SourceID, snap.ID, snap.ID, after, 1, limit}
 	if dir != "." {
-		lower = max(after, dir+"/")
-		upper = dir + "0"
-		prefix = len(dir) + 1
+		query = "WHERE" + inSnapshot + `AND v.path > ? AND v.path < ?
+			AND instr(substr(CAST(v.path AS BLOB), ?), X'2F') = 0 ORDER BY v.path LIMIT ?`
+		args = []any{snap.SourceID, snap.ID, snap.ID, max(after, dir+"/"), dir + "0", len(dir) + 2, limit}
 	}
-	vs, err := db.versions(ctx, "WHERE"+inSnapshot+`AND v.path <> '.' AND v.path > ? AND (? = '' OR v.path < ?)
-		AND instr(substr(CAST(v.path AS BLOB), ?), X'2F') = 0 ORDER BY v.path LIMIT ?`,
-		snap.SourceID, snap.ID, snap.ID, lower, upper, upper, prefix+1, limit)
+	vs, err := db.versions(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list %s in snapshot %d: %w", dir, snap.ID, err)
 	}

@@ -79,7 +79,7 @@ func migrateOne(ctx context.Context, db *sql.DB, all []step) (done bool, err err
 		return false, fmt.Errorf("read application id: %w", err)
 	}
 	if version > len(all) {
-		return false, fmt.Errorf("format %d, this cairn knows up to %d; upgrade cairn: %w", version, len(all), ErrTooNew)
+		return false, fmt.Errorf("schema version %d, this cairn knows up to %d; upgrade cairn: %w", version, len(all), ErrTooNew)
 	}
 	if version > 0 && appID != ApplicationID {
 		return false, ErrNotCatalog

@@ -245,23 +245,12 @@ type Content struct {
 
 // ContentByID loads a content and the location of each of its chunks.
 func (db *DB) ContentByID(ctx context.Context, id int64) (*Content, error) {
-	c := &Content{ID: id}
-	var hash, list []byte
-	err := db.r.QueryRowContext(ctx, "SELECT hash, size, chunking, chunks FROM content WHERE id = ?", id).
-		Scan(&hash, &c.Size, &c.Chunking, &list)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("content %d: %w", id, ErrNotFound)
-	}
+	l, err := db.ContentList(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("read content %d: %w", id, err)
+		return nil, err
 	}
-	copy(c.Hash[:], hash)
-	ids, err := DecodeChunkList(list)
-	if err != nil {
-		return nil, fmt.Errorf("content %d: %w", id, err)
-	}
-	c.Chunks, err = db.chunkLocs(ctx, ids)
-	if err != nil {
+	c := &Content{ID: id, Hash: l.Hash, Size: l.Size, Chunking: l.Chunking}
+	if c.Chunks, err = db.chunkLocs(ctx, l.ChunkIDs); err != nil {
 		return nil, fmt.Errorf("content %d: %w", id, err)
 	}
 	return c, nil

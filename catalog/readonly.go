@@ -47,9 +47,9 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	case appID != ApplicationID:
 		err = fmt.Errorf("%s belongs to another program (application_id %#x): %w", path, appID, ErrNotCatalog)
 	case version > latest:
-		err = fmt.Errorf("%s has format %d, this cairn knows up to %d; upgrade cairn: %w", path, version, latest, ErrTooNew)
+		err = fmt.Errorf("%s has schema version %d, this cairn knows up to %d; upgrade cairn: %w", path, version, latest, ErrTooNew)
 	case version < latest:
-		err = fmt.Errorf("%w: %s has format %d, this cairn needs %d (upgrading it needs write access)", ErrNeedsUpgrade, path, version, latest)
+		err = fmt.Errorf("%w: %s has schema version %d, this cairn needs %d (upgrading it needs write access)", ErrNeedsUpgrade, path, version, latest)
 	}
 	if err != nil {
 		r.Close()

@@ -15,7 +15,7 @@ import (
 
 // ErrReadOnly refuses a user query that would write, attach a database,
 // change a setting or load an extension.
-var ErrReadOnly = errors.New("cairn sql runs read-only queries")
+var ErrReadOnly = errors.New("catalog: user queries are read-only")
 
 const readOnlyDriver = "sqlite3-cairn-readonly"
 

@@ -183,7 +183,7 @@ func copyPage(p, old []byte, n int) {
 // snapshotCatalog checkpoints the catalog and copies it aside.
 func snapshotCatalog(t *testing.T, f *fixture) string {
 	t.Helper()
-	if err := f.repo.DB.Checkpoint(f.ctx); err != nil {
+	if err := f.repo.Checkpoint(f.ctx); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(filepath.Join(f.repo.Dir, "catalog.db"))
@@ -201,7 +201,7 @@ func snapshotCatalog(t *testing.T, f *fixture) string {
 
 func tryGC(dir string) error {
 	ctx := context.Background()
-	repo, err := cairn.Open(ctx, dir, false)
+	repo, err := cairn.Open(ctx, dir, cairn.Options{})
 	if err != nil {
 		return err
 	}

@@ -29,9 +29,15 @@ import (
 // the packs, and deleted nothing: what looks unreferenced may be live.
 var ErrUnsafe = errors.New("gc: refusing to delete anything")
 
+// DefaultMaxUnused is the share of a pack's bytes that may be unreferenced
+// before gc repacks it: rewriting a pack to reclaim less costs more I/O
+// than the space is worth.
+const DefaultMaxUnused = 0.10
+
 // Options tune a collection.
 type Options struct {
-	// MaxUnused is the share of dead bytes above which a pack is repacked.
+	// MaxUnused is the share of dead bytes above which a pack is repacked;
+	// 0 means DefaultMaxUnused.
 	MaxUnused float64
 	// PackTarget is the size of the packs gc writes (default 16 MiB, the
 	// size snapshots seal packs at). A live pack below half of it is merged
@@ -92,7 +98,7 @@ type plan struct {
 // stale index page, or one damaged pack name, once made gc delete live packs.
 func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Options) (*Report, error) {
 	if opts.MaxUnused <= 0 {
-		opts.MaxUnused = 0.10
+		opts.MaxUnused = DefaultMaxUnused
 	}
 	if opts.PackTarget <= 0 {
 		opts.PackTarget = DefaultPackTarget

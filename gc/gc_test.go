@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/gc"
 	"github.com/cairn-dev/cairn/restore"
 	"github.com/cairn-dev/cairn/retention"
@@ -19,26 +20,31 @@ import (
 )
 
 type fixture struct {
-	t    *testing.T
-	ctx  context.Context
-	repo *cairn.Repo
-	src  string
+	t     *testing.T
+	ctx   context.Context
+	repo  *cairn.Repo
+	store blobstore.Store // the repository's packs/, seen directly
+	src   string
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	repo, err := cairn.Open(ctx, filepath.Join(t.TempDir(), "repo"), true)
+	repo, err := cairn.Open(ctx, filepath.Join(t.TempDir(), "repo"), cairn.Options{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { repo.Close() })
+	store, err := blobstore.NewLocal(filepath.Join(repo.Dir, "packs"), filepath.Join(repo.Dir, "tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	src := t.TempDir()
 	// Keep every snapshot unless a test forgets explicitly.
 	if err := repo.SetPolicy(ctx, src, retention.Policy{Last: -1}); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, ctx: ctx, repo: repo, src: src}
+	return &fixture{t: t, ctx: ctx, repo: repo, store: store, src: src}
 }
 
 func (f *fixture) write(name string, data []byte) {
@@ -181,7 +187,7 @@ func TestGCRemovesOrphansAndDryRunChangesNothing(t *testing.T) {
 	if dry.OrphanPacks != 1 {
 		t.Fatalf("dry run: %+v, want 1 orphan", dry)
 	}
-	if _, err := f.repo.Store.Stat(f.ctx, w); err != nil {
+	if _, err := f.store.Stat(f.ctx, w); err != nil {
 		t.Fatalf("dry run deleted the orphan: %v", err)
 	}
 	rep, err := f.repo.GC(f.ctx, gc.Options{})
@@ -191,7 +197,7 @@ func TestGCRemovesOrphansAndDryRunChangesNothing(t *testing.T) {
 	if rep.OrphanPacks != 1 {
 		t.Fatalf("report = %+v, want 1 orphan removed", rep)
 	}
-	if _, err := f.repo.Store.Stat(f.ctx, w); err == nil {
+	if _, err := f.store.Stat(f.ctx, w); err == nil {
 		t.Fatal("orphan pack still there")
 	}
 	f.checkOK()

@@ -55,16 +55,16 @@ func (f *fixture) restoresAs(id int64, want map[string][]byte) {
 	}
 }
 
-// packStats counts the pack files and their bytes.
-func packStats(t *testing.T, repo *cairn.Repo) (n int, bytes int64) {
-	t.Helper()
-	err := repo.Store.List(t.Context(), func(name string, size int64) error {
+// packStats counts the packs in the repository's store and their bytes.
+func (f *fixture) packStats() (n int, bytes int64) {
+	f.t.Helper()
+	err := f.store.List(f.ctx, func(name string, size int64) error {
 		n++
 		bytes += size
 		return nil
 	})
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
 	return n, bytes
 }
@@ -104,7 +104,7 @@ func TestGCMergesSmallPacks(t *testing.T) {
 					forget = append(forget, id)
 				}
 			}
-			before, _ := packStats(t, f.repo)
+			before, _ := f.packStats()
 			if before < snaps {
 				t.Fatalf("fixture: %d packs after %d snapshots, want one each", before, snaps)
 			}
@@ -120,7 +120,7 @@ func TestGCMergesSmallPacks(t *testing.T) {
 				t.Fatal(err)
 			}
 			target := orDefault(tc.target, gc.DefaultPackTarget)
-			n, size := packStats(t, f.repo)
+			n, size := f.packStats()
 			if bound := int(size/target) + 1; n > bound {
 				t.Fatalf("%d packs (%d bytes) after gc, want at most %d (one per %d bytes plus one); report %+v",
 					n, size, bound, target, rep)

@@ -3,6 +3,7 @@ package gc_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/cairn-dev/cairn"
@@ -11,12 +12,12 @@ import (
 
 func catalogBytes(t *testing.T, repo *cairn.Repo) int64 {
 	t.Helper()
-	if err := repo.DB.Checkpoint(t.Context()); err != nil {
+	if err := repo.Checkpoint(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	var n int64
 	for _, suffix := range []string{"", "-wal"} {
-		if fi, err := os.Stat(repo.DB.Path() + suffix); err == nil {
+		if fi, err := os.Stat(filepath.Join(repo.Dir, "catalog.db") + suffix); err == nil {
 			n += fi.Size()
 		}
 	}

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
+
 	"syscall"
 
 	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/internal/secretname"
 )
 
 // owner is the uid and gid a restored entry is given (only as root).
@@ -41,7 +42,7 @@ func (pl *planner) modeOf(v *catalog.Version, unknown uint32) (fs.FileMode, *own
 	m := v.Mode
 	if m&0o7777 == 0 {
 		m = unknown
-		if v.Type == catalog.TypeFile && isSecret(v.Path) {
+		if v.Type == catalog.TypeFile && secretname.Match(v.Path) {
 			m = 0o600
 		}
 	}
@@ -95,20 +96,6 @@ func setBitsName(m uint32) string {
 		return "setgid"
 	}
 	return "setuid and setgid"
-}
-
-// secretPatterns name files that hold credentials: one whose mode is not
-// known is restored 0600.
-var secretPatterns = []string{".env", ".env.*", "*.key", "*.pem", "auth.json"}
-
-func isSecret(rel string) bool {
-	base := path.Base(rel)
-	for _, p := range secretPatterns {
-		if ok, _ := path.Match(p, base); ok {
-			return true
-		}
-	}
-	return false
 }
 
 func unixMode(m uint32) fs.FileMode {

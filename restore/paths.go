@@ -6,6 +6,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/cairn-dev/cairn/internal/runtimefile"
 )
 
 // ErrUnsafePath refuses a catalog path that would land outside the target:
@@ -25,21 +27,9 @@ func checkPath(p string) error {
 	return nil
 }
 
-// runtimePatterns name files that belong to a running program, never to a
-// backup: restoring them would clobber the machine's live state.
-var runtimePatterns = []string{"*.pid", "*.lock", "*.sock"}
+// DefaultRuntime are the patterns of files that belong to a running
+// program, never to a backup: restoring them would clobber the machine's
+// live state. A source adds its own (Request.Runtime); read-only.
+var DefaultRuntime = runtimefile.Default
 
-func isRuntime(rel string, extra []string) bool {
-	base := path.Base(rel)
-	for _, pats := range [][]string{runtimePatterns, extra} {
-		for _, p := range pats {
-			if ok, _ := path.Match(p, base); ok {
-				return true
-			}
-			if ok, _ := path.Match(p, rel); ok {
-				return true
-			}
-		}
-	}
-	return false
-}
+func isRuntime(rel string, extra []string) bool { return runtimefile.Match(rel, extra) }

@@ -1,20 +1,10 @@
-// Package restore puts files from a snapshot back on disk: reassembled from
-// verified chunks, written atomically, never outside the target, with the
-// recorded mode, mtime and (as root) owner. Databases are checked with
-// integrity_check before they replace anything, and their stale -wal/-shm
-// are removed.
-//
-// A restore is planned once and then executed: NewPlan decides for every
-// path what happens (Kind: write, unchanged, mkdir, symlink, delete,
-// keep-runtime, refuse) and why, comparing with the disk once; a dry run
-// prints the plan, the caller reads it to decide on an undo snapshot
-// (UndoNeeds), and Execute carries it out without deciding anything again.
 package restore
 
 import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/catalog"
@@ -98,6 +88,20 @@ func (r *Result) Failed() []*Item {
 		}
 	}
 	return out
+}
+
+// DamagedPacks lists, once each, the packs whose chunks failed to read
+// back: a tree restore that met one damaged pack can name it once instead
+// of only in each file's error.
+func (r *Result) DamagedPacks() []string {
+	var packs []string
+	for _, it := range r.Failed() {
+		var ce *blobstore.ChunkError
+		if errors.As(it.Err, &ce) && !slices.Contains(packs, ce.Pack) {
+			packs = append(packs, ce.Pack)
+		}
+	}
+	return packs
 }
 
 // err joins the errors of the failed items.

@@ -20,6 +20,7 @@ import (
 	"github.com/cairn-dev/cairn/chunker"
 	"github.com/cairn-dev/cairn/internal/atomicfile"
 	"github.com/cairn-dev/cairn/snapshot"
+	"github.com/cairn-dev/cairn/snapshotfs"
 )
 
 // testRepo is a repository laid out as cairn.Open lays it out.
@@ -49,6 +50,16 @@ func newRepo(t *testing.T) *testRepo {
 }
 
 func (r *testRepo) deps() Deps { return Deps{DB: r.db, Store: r.store} }
+
+// cat reads one file of snapshot s through the snapshot's view, as the
+// root package's Cat does.
+func (r *testRepo) cat(s catalog.Snapshot, rel string) ([]byte, error) {
+	view, err := snapshotfs.New(context.Background(), r.db, r.store, s.ID)
+	if err != nil {
+		return nil, err
+	}
+	return fs.ReadFile(view, rel)
+}
 
 // snap snapshots src and returns the snapshot.
 func (r *testRepo) snap(t *testing.T, src string) catalog.Snapshot {
@@ -335,9 +346,6 @@ func TestUnsafeCatalogPathsAreRefused(t *testing.T) {
 		if _, err := Run(ctx, r.deps(), []Request{{Snapshot: s, Path: p, UserPath: p}}, Options{To: target}); !errors.Is(err, ErrUnsafePath) {
 			t.Errorf("Run(%s) = %v, want ErrUnsafePath", p, err)
 		}
-		if err := Cat(ctx, r.deps(), Request{Snapshot: s, Path: p, UserPath: p}, &bytes.Buffer{}); !errors.Is(err, ErrUnsafePath) {
-			t.Errorf("Cat(%s) = %v, want ErrUnsafePath", p, err)
-		}
 	}
 	if got := listDir(t, parent); !slices.Equal(got, []string{"src", "target"}) {
 		t.Errorf("the parent directory holds %v", got)
@@ -545,7 +553,6 @@ func (r *testRepo) corruptChunk(t *testing.T, s catalog.Snapshot, rel string, k 
 }
 
 func TestCorruptPackLeavesTargetUntouched(t *testing.T) {
-	ctx := context.Background()
 	r := newRepo(t)
 	src := t.TempDir()
 	data := make([]byte, 300<<10)
@@ -581,9 +588,8 @@ func TestCorruptPackLeavesTargetUntouched(t *testing.T) {
 	if got := listDir(t, fresh); len(got) != 0 {
 		t.Errorf("a failed restore left %v", got)
 	}
-	var out bytes.Buffer
-	if err := Cat(ctx, r.deps(), Request{Snapshot: s, Path: "big.bin", UserPath: "big.bin"}, &out); !errors.Is(err, blobstore.ErrCorrupt) {
-		t.Errorf("Cat of a corrupt file = %v, want ErrCorrupt", err)
+	if _, err := r.cat(s, "big.bin"); !errors.Is(err, blobstore.ErrCorrupt) {
+		t.Errorf("cat of a corrupt file = %v, want ErrCorrupt", err)
 	}
 }
 
@@ -646,35 +652,6 @@ func TestTornJSONNeedsForce(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(src, "state.json")); string(b) != `{"jobs":[1,2` {
 		t.Errorf("with Force the file is %q", b)
-	}
-}
-
-func TestCat(t *testing.T) {
-	ctx := context.Background()
-	r := newRepo(t)
-	src := t.TempDir()
-	big := make([]byte, 700<<10)
-	rand.Read(big)
-	files := map[string]string{"a.txt": "alpha", "dir/big.bin": string(big), "empty": ""}
-	for rel, data := range files {
-		writeFile(t, filepath.Join(src, rel), data, 0o644)
-	}
-	backdate(t, src)
-	s := r.snap(t, src)
-	for rel, data := range files {
-		var out bytes.Buffer
-		if err := Cat(ctx, r.deps(), Request{Snapshot: s, Path: rel, UserPath: rel}, &out); err != nil {
-			t.Fatalf("Cat(%s): %v", rel, err)
-		}
-		if out.String() != data {
-			t.Errorf("Cat(%s) wrote %d bytes that differ", rel, out.Len())
-		}
-	}
-	if err := Cat(ctx, r.deps(), Request{Snapshot: s, Path: "dir", UserPath: "dir"}, &bytes.Buffer{}); err == nil {
-		t.Error("Cat of a directory succeeded")
-	}
-	if err := Cat(ctx, r.deps(), Request{Snapshot: s, Path: "nope", UserPath: "nope"}, &bytes.Buffer{}); !errors.Is(err, catalog.ErrNotFound) {
-		t.Errorf("Cat of a missing path = %v, want ErrNotFound", err)
 	}
 }
 

@@ -383,22 +383,3 @@ func readAhead(ctx context.Context, r *blobstore.Reader, locs []catalog.ChunkLoc
 	}
 	return nil
 }
-
-// Cat writes one file of a snapshot to out, verified.
-func Cat(ctx context.Context, d Deps, req Request, out io.Writer) error {
-	if err := checkPath(req.Path); err != nil {
-		return err
-	}
-	v, err := d.DB.VersionAt(ctx, req.Snapshot, req.Path)
-	if err != nil {
-		return fmt.Errorf("%s is not in snapshot %d: %w", req.UserPath, req.Snapshot.ID, err)
-	}
-	if v.Type != catalog.TypeFile {
-		return fmt.Errorf("%s is a %s in snapshot %d, not a file", req.UserPath, v.Type, req.Snapshot.ID)
-	}
-	c, err := d.DB.ContentByID(ctx, v.ContentID)
-	if err != nil {
-		return err
-	}
-	return writeContent(ctx, blobstore.NewReader(d.Store), c, out, false)
-}

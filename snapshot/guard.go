@@ -9,6 +9,12 @@ import (
 	"github.com/cairn-dev/cairn/internal/secretname"
 )
 
+// DefaultMassDeletion is the share of a source's files whose removal in
+// one snapshot warns, when the source sets none (Options.MassDeletion 0).
+// Half: deleting most of a tree at once is rarely meant, while pruning a
+// cache directory of a quarter of the files is ordinary.
+const DefaultMassDeletion = 0.5
+
 // guard warns about what no format check catches, at the time it happens:
 // a JSON document that went from N entries to none (compared with the
 // newest valid copy, not a torn one in between), a torn JSON file, a

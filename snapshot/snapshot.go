@@ -1,7 +1,3 @@
-// Package snapshot takes a snapshot of one directory (a source): walk,
-// compare with the catalog's live versions, capture what changed (SQLite
-// through the online backup API, JSON validated), chunk, store new chunks
-// in packs, and record everything in one catalog transaction.
 package snapshot
 
 import (
@@ -59,6 +55,11 @@ type Options struct {
 	Now          func() time.Time
 	// Progress, when set, is called about every 200ms while files are read.
 	Progress func(Progress)
+	// ReadFrom, when set, is the directory whose tree is read and recorded
+	// as the source's: an import reads a backup unpacked elsewhere and
+	// records it as a snapshot of the (absolute, canonical) source, which
+	// need not exist on this machine.
+	ReadFrom string
 
 	healAttempt int      // how often this snapshot restarted to heal (heal.go)
 	healed      []string // the missing packs it found
@@ -129,15 +130,23 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		opts.Now = time.Now
 	}
 	if opts.MassDeletion == 0 {
-		opts.MassDeletion = 0.5
+		opts.MassDeletion = DefaultMassDeletion
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
 	started := opts.Now()
-	root, err := CanonicalSource(source)
+	read := source
+	if opts.ReadFrom != "" {
+		read = opts.ReadFrom
+	}
+	root, err := CanonicalSource(read)
 	if err != nil {
 		return nil, err
+	}
+	recorded := root
+	if opts.ReadFrom != "" {
+		recorded = filepath.Clean(source)
 	}
 	if err := checkRoot(root); err != nil {
 		return nil, err
@@ -180,7 +189,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	loaded := make(chan baseline, 1)
 	go func() {
 		b := baseline{live: map[string]*catalog.Version{}}
-		b.src, b.err = d.DB.SourceByPath(ctx, root)
+		b.src, b.err = d.DB.SourceByPath(ctx, recorded)
 		switch {
 		case b.err == nil:
 			b.live, b.err = d.DB.LiveVersions(ctx, b.src.ID)
@@ -227,7 +236,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	}
 	r.warnHealed(warn)
 	commit := r.build(plan, res, live)
-	commit.Source, commit.Started, commit.Label, commit.Tags = root, started, opts.Label, opts.Tags
+	commit.Source, commit.Started, commit.Label, commit.Tags = recorded, started, opts.Label, opts.Tags
 	commit.Warnings = append(commit.Warnings, r.guard(ctx, plan, res, live, srcRow.ID)...)
 	wmu.Lock()
 	commit.Warnings = append(warnings, commit.Warnings...)
@@ -252,7 +261,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	// (stamped inside it): at 1M files the commit was 24 s of a 44.65 s
 	// run, and the 20.9 s printed left it out.
 	done := opts.Now()
-	return &Result{ID: id, Source: root, New: counts.news, Changed: counts.changed, Unchanged: counts.unchanged,
+	return &Result{ID: id, Source: recorded, New: counts.news, Changed: counts.changed, Unchanged: counts.unchanged,
 		Removed: counts.removed, Files: commit.FileCount, TotalBytes: commit.TotalBytes,
 		BytesRead: r.stats.bytesRead.Load(), BytesAdded: commit.AddedBytes, Duration: done.Sub(started),
 		Warnings: commit.Warnings, Unreadable: unreadablePaths}, nil

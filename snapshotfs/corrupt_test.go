@@ -2,6 +2,7 @@ package snapshotfs_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -10,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/cairn-dev/cairn/blobstore"
+	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/snapshotfs"
 )
 
 // TestWholeFileHash records a wrong whole-file hash in the catalog: every
@@ -137,5 +140,30 @@ func TestMissingPack(t *testing.T) {
 	// Metadata needs no packs.
 	if fi, err := view2.Stat("f"); err != nil || fi.Size() != 100<<10 {
 		t.Errorf("Stat = %v, %v", fi, err)
+	}
+}
+
+// TestContextEndsReads: the view's context bounds its reads.
+func TestContextEndsReads(t *testing.T) {
+	src := sourceDir(t)
+	write(t, filepath.Join(src, "f"), randomBytes(8, 1<<20), 0o644)
+	r := newRepo(t)
+	id := r.snap(t, src).Snapshot().ID
+	ctx, cancel := context.WithCancel(context.Background())
+	view, err := snapshotfs.New(ctx, r.db, r.store, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := view.Open("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cancel()
+	if _, err := io.ReadAll(f); !errors.Is(err, context.Canceled) {
+		t.Errorf("read after cancel = %v; want context.Canceled", err)
+	}
+	if _, err := snapshotfs.New(context.Background(), r.db, r.store, id+100); !errors.Is(err, catalog.ErrNotFound) {
+		t.Errorf("New of a missing snapshot = %v; want catalog.ErrNotFound", err)
 	}
 }

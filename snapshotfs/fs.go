@@ -134,9 +134,14 @@ func (f *FS) walk(name string, follow bool) (*catalog.Version, string, error) {
 				return nil, "", ErrOutside
 			}
 			cur = path.Dir(cur)
-			if v, _ = f.version(cur); v == nil {
+			pv, err := f.version(cur)
+			if err != nil {
+				return nil, "", err
+			}
+			if pv == nil {
 				return nil, "", fs.ErrNotExist
 			}
+			v = pv
 			continue
 		}
 		next := path.Join(cur, elem)

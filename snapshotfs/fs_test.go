@@ -26,7 +26,7 @@ const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 // buildTree makes a source with every kind of entry TestFS can check: all
 // its symbolic links resolve inside the source. It returns the path of a
 // live WAL database in it and its writer, still open.
-func buildTree(t *testing.T, src string) (dbPath string) {
+func buildTree(t testing.TB, src string) (dbPath string) {
 	t.Helper()
 	write(t, filepath.Join(src, "top.txt"), []byte("top\n"), 0o644)
 	write(t, filepath.Join(src, "empty"), nil, 0o600)

@@ -33,6 +33,15 @@ func (i *fileInfo) ModTime() time.Time { return time.Unix(0, i.v.MtimeNs) }
 
 func (i *fileInfo) IsDir() bool { return i.v.Type == catalog.TypeDir }
 
+// Owner is the uid and gid recorded at capture; ok is false for versions
+// captured before owners were recorded. Archive writers look for it.
+func (i *fileInfo) Owner() (uid, gid int, ok bool) {
+	if i.v.UID < 0 || i.v.GID < 0 {
+		return 0, 0, false
+	}
+	return int(i.v.UID), int(i.v.GID), true
+}
+
 // Sys returns the *catalog.Version.
 func (i *fileInfo) Sys() any { return i.v }
 

@@ -47,6 +47,8 @@ func Run(t *testing.T, newStore func(t *testing.T) blobstore.Store) {
 		{"ConcurrentReadAt", testConcurrentReadAt},
 		{"CommitSameNameTwice", testCommitSameNameTwice},
 		{"PackWriterRoundTrip", testPackWriterRoundTrip},
+		{"LargePackManyWrites", testLargePackManyWrites},
+		{"ConcurrentCommits", testConcurrentCommits},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -472,6 +474,81 @@ func testPackWriterRoundTrip(t *testing.T, s blobstore.Store) {
 		}
 		if !bytes.Equal(buf, chunks[i]) {
 			t.Fatalf("ReadChunk %d returned different bytes", i)
+		}
+	}
+}
+
+// testLargePackManyWrites commits a pack larger than a typical multipart
+// part size (16 MiB), written in uneven pieces, and reads ranges across
+// the boundaries a remote store might split it at.
+func testLargePackManyWrites(t *testing.T, s blobstore.Store) {
+	ctx := context.Background()
+	data := randBytes(50, 20<<20+12345)
+	up, err := s.Create(ctx)
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	defer up.Abort()
+	r := rand.New(rand.NewPCG(50, 1))
+	for rest := data; len(rest) > 0; {
+		n := min(len(rest), 1+r.IntN(3<<20))
+		if w, err := up.Write(rest[:n]); err != nil || w != n {
+			t.Fatalf("Write = %d, %v; want %d", w, err, n)
+		}
+		rest = rest[n:]
+	}
+	name := blobstore.Sum(data).String()
+	if err := up.Commit(ctx, name); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if size, err := s.Stat(ctx, name); err != nil || size != int64(len(data)) {
+		t.Fatalf("Stat = %d, %v; want %d", size, err, len(data))
+	}
+	for _, off := range []int{0, 5<<20 - 7, 8<<20 - 1, 16<<20 - 100, len(data) - 4096} {
+		if got := read(t, s, name, int64(off), 4096); !bytes.Equal(got, data[off:off+4096]) {
+			t.Errorf("ReadAt(%d, 4096) returned different bytes", off)
+		}
+	}
+}
+
+// testConcurrentCommits commits packs from several goroutines at once,
+// some of them the same pack (two writers storing the same chunks).
+func testConcurrentCommits(t *testing.T, s blobstore.Store) {
+	ctx := context.Background()
+	shared := randBytes(60, 30<<10)
+	var wg sync.WaitGroup
+	want := map[string]int64{blobstore.Sum(shared).String(): int64(len(shared))}
+	var mu sync.Mutex
+	for g := range 6 {
+		own := randBytes(uint64(61+g), 20<<10+g)
+		mu.Lock()
+		want[blobstore.Sum(own).String()] = int64(len(own))
+		mu.Unlock()
+		wg.Go(func() {
+			for _, data := range [][]byte{shared, own} {
+				up, err := s.Create(ctx)
+				if err != nil {
+					t.Errorf("Create: %v", err)
+					return
+				}
+				if _, err := up.Write(data); err != nil {
+					t.Errorf("Write: %v", err)
+				}
+				if err := up.Commit(ctx, blobstore.Sum(data).String()); err != nil {
+					t.Errorf("Commit: %v", err)
+				}
+				up.Abort()
+			}
+		})
+	}
+	wg.Wait()
+	got := list(t, s)
+	if len(got) != len(want) {
+		t.Errorf("List = %d packs; want %d", len(got), len(want))
+	}
+	for name, size := range want {
+		if got[name] != size {
+			t.Errorf("pack %s: listed with %d bytes, want %d", name, got[name], size)
 		}
 	}
 }

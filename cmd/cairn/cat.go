@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairn-dev/cairn/restore"
+	"github.com/cairn-dev/cairn"
 )
 
 func (a *app) catCommand() *cobra.Command {
@@ -32,7 +32,7 @@ copy is valid JSON (said on stderr). Any copy can be printed with
 				return err
 			}
 			req, note, err := repo.Resolve(cmd.Context(), args[0], id, true)
-			if errors.Is(err, restore.ErrTornJSON) {
+			if errors.Is(err, cairn.ErrTornJSON) {
 				// Every copy is torn: cat still prints the newest one.
 				req, _, err = repo.Resolve(cmd.Context(), args[0], id, false)
 				note = fmt.Sprintf("every stored copy of %s is invalid JSON; printing the newest", args[0])

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/spf13/cobra"
 )
@@ -66,10 +65,4 @@ that are unrecoverable: no source still has their bytes.
 	}
 	c.Flags().BoolVar(&readData, "read-data", false, "read and verify every chunk")
 	return c
-}
-
-func sortStrings(lists ...[]string) {
-	for _, l := range lists {
-		sort.Strings(l)
-	}
 }

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 
 	"github.com/spf13/cobra"
-
-	"github.com/cairn-dev/cairn/catalog"
 )
 
 func (a *app) diffCommand() *cobra.Command {
@@ -31,24 +28,16 @@ func (a *app) diffCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var trees [2]map[string]*catalog.Version
-			for i, id := range ids {
-				s, err := repo.DB.SnapshotByID(ctx, id)
-				if err != nil {
-					return err
-				}
-				vs, err := repo.DB.Tree(ctx, s, ".")
-				if err != nil {
-					return err
-				}
-				trees[i] = make(map[string]*catalog.Version, len(vs))
-				for _, v := range vs {
-					trees[i][v.Path] = v
-				}
+			d, err := repo.Diff(ctx, ids[0], ids[1])
+			if err != nil {
+				return err
 			}
-			d := diffTrees(trees[0], trees[1])
 			if asJSON {
-				return writeJSON(a.stdout, d)
+				return writeJSON(a.stdout, struct {
+					Added   []string `json:"added"`
+					Removed []string `json:"removed"`
+					Changed []string `json:"changed"`
+				}{d.Added, d.Removed, d.Changed})
 			}
 			for _, p := range d.Added {
 				fmt.Fprintf(a.stdout, "+ %s\n", displayPath(p))
@@ -65,33 +54,4 @@ func (a *app) diffCommand() *cobra.Command {
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print {added, removed, changed} as JSON")
 	return c
-}
-
-type treeDiff struct {
-	Added   []string `json:"added"`
-	Removed []string `json:"removed"`
-	Changed []string `json:"changed"`
-}
-
-// diffTrees compares what people care about: type, bytes, mode, link
-// target. A directory whose mtime moved because an entry changed is not
-// reported itself; the entry is.
-func diffTrees(a, b map[string]*catalog.Version) treeDiff {
-	d := treeDiff{Added: []string{}, Removed: []string{}, Changed: []string{}}
-	for p, vb := range b {
-		va, ok := a[p]
-		switch {
-		case !ok:
-			d.Added = append(d.Added, p)
-		case va.Type != vb.Type || va.Mode != vb.Mode || va.LinkTarget != vb.LinkTarget || !bytes.Equal(va.ContentHash, vb.ContentHash):
-			d.Changed = append(d.Changed, p)
-		}
-	}
-	for p := range a {
-		if _, ok := b[p]; !ok {
-			d.Removed = append(d.Removed, p)
-		}
-	}
-	sortStrings(d.Added, d.Removed, d.Changed)
-	return d
 }

@@ -15,16 +15,13 @@ import (
 	"time"
 )
 
-// runDump runs a command line in-process with dump registered (the root
-// command gains it at merge; until then the test adds it).
+// runDump runs a command line in-process and returns its output and the
+// command's error (run would turn it into an exit code).
 func runDump(t *testing.T, args ...string) (stdout, stderr []byte, err error) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	a := &app{stdout: &out, stderr: &errb, stdin: strings.NewReader("")}
 	root := a.rootCommand()
-	if c, _, err := root.Find([]string{"dump"}); err != nil || c == root {
-		root.AddCommand(a.dumpCommand())
-	}
 	root.SetArgs(args)
 	root.SetOut(&out)
 	root.SetErr(&errb)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn"
 )
 
 // userMessage is the one line cairn prints for a failed command: in the
@@ -13,22 +13,39 @@ import (
 // (which is for programs, through errors.Is), and safe for a terminal.
 func userMessage(err error) string {
 	msg := err.Error()
-	var noSnap *catalog.NoSnapshotError
+	var noSnap *cairn.NoSnapshotError
 	if errors.As(err, &noSnap) {
 		msg = strings.Replace(msg, noSnap.Error(), fmt.Sprintf("no snapshot %d (cairn snapshots lists them)", noSnap.ID), 1)
 	}
 	// Messages that already say what is missing or wrong end with the
 	// sentinel that lets programs tell ("x is in no snapshot of y:
 	// catalog: not found"); a person needs it once, not twice.
-	if head, ok := strings.CutSuffix(msg, ": "+catalog.ErrNotFound.Error()); ok {
+	if head, ok := strings.CutSuffix(msg, ": "+cairn.ErrNotFound.Error()); ok {
 		if strings.Contains(head, "no snapshot") || strings.Contains(head, "not in snapshot") {
 			msg = head
 		} else {
 			msg = head + ": not in the catalog"
 		}
 	}
-	msg = strings.TrimSuffix(msg, ": "+catalog.ErrNotCatalog.Error()) // after "belongs to another program"
-	return displayText(readableSuggestions(msg))
+	return displayText(readableSuggestions(msg + hint(err)))
+}
+
+// hint says in the CLI's words what to do about an error, told by the
+// sentinels of package cairn, which keeps its own messages free of flags
+// and commands (litestream keeps a separate hint the same way). It is
+// appended to the message; "" when there is nothing to add.
+func hint(err error) string {
+	switch {
+	case errors.Is(err, cairn.ErrNoRepository):
+		return " (cairn snap or cairn init creates one)"
+	case errors.Is(err, cairn.ErrNotRepository):
+		return "; choose another --repo"
+	case errors.Is(err, cairn.ErrReadOnly):
+		return "; only commands that read work here"
+	case errors.Is(err, cairn.ErrNoSource):
+		return " (cairn snapshots lists them)"
+	}
+	return ""
 }
 
 // readableSuggestions puts cobra's typo suggestion for an unknown command

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn"
 )
 
 func TestUserMessage(t *testing.T) {
@@ -13,13 +13,16 @@ func TestUserMessage(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&catalog.NoSnapshotError{ID: 999}, "no snapshot 999 (cairn snapshots lists them)"},
-		{fmt.Errorf("forget: %w", &catalog.NoSnapshotError{ID: 7}), "forget: no snapshot 7 (cairn snapshots lists them)"},
-		{fmt.Errorf("a.txt is in no snapshot of /src: %w", catalog.ErrNotFound), "a.txt is in no snapshot of /src"},
-		{fmt.Errorf("/src has no snapshots: %w", catalog.ErrNotFound), "/src has no snapshots"},
-		{fmt.Errorf("content 5: %w", catalog.ErrNotFound), "content 5: not in the catalog"},
-		{fmt.Errorf("x/catalog.db belongs to another program (application_id 0x0): %w", catalog.ErrNotCatalog),
-			"x/catalog.db belongs to another program (application_id 0x0)"},
+		{&cairn.NoSnapshotError{ID: 999}, "no snapshot 999 (cairn snapshots lists them)"},
+		{fmt.Errorf("forget: %w", &cairn.NoSnapshotError{ID: 7}), "forget: no snapshot 7 (cairn snapshots lists them)"},
+		{fmt.Errorf("a.txt is in no snapshot of /src: %w", cairn.ErrNotFound), "a.txt is in no snapshot of /src"},
+		{fmt.Errorf("/src has no snapshots: %w", cairn.ErrNotFound), "/src has no snapshots"},
+		{fmt.Errorf("content 5: %w", cairn.ErrNotFound), "content 5: not in the catalog"},
+		// Hints are the CLI's: the library's errors name no command or flag.
+		{fmt.Errorf("%w at /r", cairn.ErrNoRepository), "no cairn repository at /r (cairn snap or cairn init creates one)"},
+		{fmt.Errorf("/r: %w (it has files but no catalog.db)", cairn.ErrNotRepository),
+			"/r: not a cairn repository (it has files but no catalog.db); choose another --repo"},
+		{fmt.Errorf("x: %w", cairn.ErrNoSource), "x: not inside any snapshotted source (cairn snapshots lists them)"},
 		{errors.New("unknown command \"snpa\" for \"cairn\"\n\nDid you mean this?\n\tsnap\n"),
 			`unknown command "snpa" for "cairn"; did you mean snap?`},
 		{errors.New("unknown command \"s\" for \"cairn\"\n\nDid you mean this?\n\tsnap\n\tls\n\tsql\n"),

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairn-dev/cairn"
-	"github.com/cairn-dev/cairn/gc"
 )
 
 func (a *app) forgetCommand() *cobra.Command {
@@ -82,7 +81,7 @@ snapshot, protected or not. Every verdict is printed with its reasons.`,
 			}
 			fmt.Fprintf(a.stdout, "%s %s\n", verb, plural(len(res.Forgotten), "snapshot"))
 			if prune && !opts.DryRun {
-				return a.runGC(cmd, repo, gc.Options{MaxUnused: 0.10})
+				return a.runGC(cmd, repo, cairn.GCOptions{})
 			}
 			return nil
 		},

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cairn-dev/cairn"
-	"github.com/cairn-dev/cairn/gc"
 )
 
 func (a *app) gcCommand() *cobra.Command {
@@ -42,17 +41,17 @@ damaged in any way, gc deletes nothing and says so. Run cairn check then.
 			if err != nil {
 				return err
 			}
-			return a.runGC(cmd, repo, gc.Options{MaxUnused: share, DryRun: dryRun})
+			return a.runGC(cmd, repo, cairn.GCOptions{MaxUnused: share, DryRun: dryRun})
 		},
 	}
-	c.Flags().StringVar(&maxUnused, "max-unused", "10%", "repack a pack when more than this share of it is unreferenced")
+	c.Flags().StringVar(&maxUnused, "max-unused", percent(cairn.DefaultMaxUnused), "repack a pack when more than this share of it is unreferenced")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be reclaimed, change nothing")
 	return c
 }
 
-func (a *app) runGC(cmd *cobra.Command, repo *cairn.Repo, opts gc.Options) error {
+func (a *app) runGC(cmd *cobra.Command, repo *cairn.Repo, opts cairn.GCOptions) error {
 	rep, err := repo.GC(cmd.Context(), opts)
-	if errors.Is(err, gc.ErrUnsafe) {
+	if errors.Is(err, cairn.ErrGCUnsafe) {
 		return fmt.Errorf("%w; nothing was deleted: run cairn check, and restore catalog.db from a copy if it reports the catalog damaged", err)
 	}
 	if err != nil {
@@ -81,3 +80,6 @@ func parseShare(s, flag string) (float64, error) {
 	}
 	return v, nil
 }
+
+// percent renders a share for people: 0.1 is "10%".
+func percent(share float64) string { return strconv.FormatFloat(100*share, 'f', -1, 64) + "%" }

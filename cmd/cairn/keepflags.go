@@ -6,14 +6,14 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/cairn-dev/cairn/retention"
+	"github.com/cairn-dev/cairn"
 )
 
 // keepFlags are the retention rules shared by forget and policy set. Only
 // the flags given count: forget applies exactly those rules, policy set
 // changes exactly those rules of the stored policy.
 type keepFlags struct {
-	p      retention.Policy
+	p      cairn.Policy
 	within string
 	flags  *pflag.FlagSet
 }
@@ -45,11 +45,11 @@ func (k *keepFlags) given() bool {
 // policy returns the rules given, for forget, or nil when none was. Rules
 // that keep everything (every count 0) are refused rather than taken to
 // mean "use the stored policy".
-func (k *keepFlags) policy() (*retention.Policy, error) {
+func (k *keepFlags) policy() (*cairn.Policy, error) {
 	if !k.given() {
 		return nil, nil
 	}
-	p, err := k.merge(retention.Policy{})
+	p, err := k.merge(cairn.Policy{})
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (k *keepFlags) policy() (*retention.Policy, error) {
 // merge returns base with the rules given changed: a count replaces the
 // stored one and 0 removes the rule; --keep-within 0 removes that rule;
 // --keep-tag replaces the tag list and --keep-tag ” clears it.
-func (k *keepFlags) merge(base retention.Policy) (retention.Policy, error) {
+func (k *keepFlags) merge(base cairn.Policy) (cairn.Policy, error) {
 	p := base
 	for _, c := range []struct {
 		name string
@@ -83,9 +83,9 @@ func (k *keepFlags) merge(base retention.Policy) (retention.Policy, error) {
 	if k.flags.Changed("keep-within") {
 		p.Within = 0
 		if k.within != "0" {
-			d, err := retention.ParseDuration(k.within)
+			d, err := cairn.ParseDuration(k.within)
 			if err != nil {
-				return p, usageError{fmt.Errorf("--keep-within: %v", strings.TrimPrefix(err.Error(), retention.ErrDuration.Error()+": "))}
+				return p, usageError{fmt.Errorf("--keep-within: %v", strings.TrimPrefix(err.Error(), cairn.ErrDuration.Error()+": "))}
 			}
 			p.Within = d
 		}
@@ -101,7 +101,7 @@ func (k *keepFlags) merge(base retention.Policy) (retention.Policy, error) {
 	return p, nil
 }
 
-func reasons(d retention.Decision) string {
+func reasons(d cairn.Decision) string {
 	switch {
 	case len(d.Reasons) > 0:
 		return "(" + strings.Join(d.Reasons, ", ") + ")"

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn"
 )
 
 type fileJSON struct {
@@ -22,7 +22,7 @@ type fileJSON struct {
 	JSONValid  *bool  `json:"json_valid,omitempty"`
 }
 
-func toFileJSON(snap int64, source string, v *catalog.Version) fileJSON {
+func toFileJSON(snap int64, source string, v *cairn.Version) fileJSON {
 	f := fileJSON{SnapshotID: snap, Source: source, Path: v.Path, Type: v.Type, Mode: octal(v.Mode), Size: v.Size,
 		Mtime: time.Unix(0, v.MtimeNs).UTC().Format(time.RFC3339Nano), LinkTarget: v.LinkTarget}
 	if len(v.ContentHash) > 0 {
@@ -48,11 +48,7 @@ func (a *app) logCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			src, rel, err := repo.Locate(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			history, err := repo.DB.HistoryRanges(ctx, src.ID, rel)
+			history, err := repo.History(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -64,12 +60,12 @@ func (a *app) logCommand() *cobra.Command {
 				LastSeen        string `json:"last_seen"`
 			}
 			out := []versionJSON{}
-			for _, h := range history {
-				out = append(out, versionJSON{toFileJSON(0, src.Path, h.Version), h.FirstSnapshot, h.LastSnapshot,
+			for _, h := range history.Versions {
+				out = append(out, versionJSON{toFileJSON(0, history.Source, h.Version), h.FirstSnapshot, h.LastSnapshot,
 					rfc3339(h.FirstSeen), rfc3339(h.LastSeen)})
 			}
 			if len(out) == 0 {
-				return fmt.Errorf("%s is in no snapshot of %s", displayPath(args[0]), displayPath(src.Path))
+				return fmt.Errorf("%s is in no snapshot of %s", displayPath(args[0]), displayPath(history.Source))
 			}
 			if asJSON {
 				return writeJSON(a.stdout, out)

@@ -1,10 +1,17 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cairn-dev/cairn"
 )
 
 func (a *app) lsCommand() *cobra.Command {
@@ -33,12 +40,12 @@ func (a *app) lsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			vs, err := repo.DB.Tree(cmd.Context(), req.Snapshot, req.Path)
+			vs, err := listTree(cmd.Context(), repo, req)
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("%s is not in snapshot %d", displayPath(p), req.Snapshot.ID)
+			}
 			if err != nil {
 				return err
-			}
-			if len(vs) == 0 {
-				return fmt.Errorf("%s is not in snapshot %d", displayPath(p), req.Snapshot.ID)
 			}
 			if asJSON {
 				out := []fileJSON{}
@@ -62,4 +69,34 @@ func (a *app) lsCommand() *cobra.Command {
 	c.Flags().StringVar(&snap, "snapshot", "", "snapshot id or \"latest\"")
 	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	return c
+}
+
+// listTree reads the request's path and everything below it through the
+// snapshot's view, sorted by path as the catalog sorts ("a.txt" before
+// "a/b", byte order), without following symbolic links.
+func listTree(ctx context.Context, repo *cairn.Repo, req cairn.Request) ([]*cairn.Version, error) {
+	view, err := repo.SnapshotFS(ctx, req.Snapshot.ID)
+	if err != nil {
+		return nil, err
+	}
+	top, err := view.(fs.ReadLinkFS).Lstat(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	vs := []*cairn.Version{top.Sys().(*cairn.Version)}
+	if top.IsDir() {
+		err = fs.WalkDir(view, req.Path, func(name string, d fs.DirEntry, err error) error {
+			if err != nil || name == req.Path {
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			vs = append(vs, info.Sys().(*cairn.Version))
+			return nil
+		})
+	}
+	slices.SortFunc(vs, func(a, b *cairn.Version) int { return strings.Compare(a.Path, b.Path) })
+	return vs, err
 }

@@ -173,7 +173,7 @@ The repository is --repo, else $CAIRN_REPO, else $XDG_DATA_HOME/cairn
 	}
 	root.AddCommand(a.initCommand(), a.snapCommand(), a.snapshotsCommand(), a.lsCommand(), a.logCommand(),
 		a.diffCommand(), a.restoreCommand(), a.catCommand(), a.sqlCommand(), a.checkCommand(), a.forgetCommand(),
-		a.gcCommand(), a.policyCommand(), a.versionCommand())
+		a.gcCommand(), a.policyCommand(), a.dumpCommand(), a.importCommand(), a.mountCommand(), a.versionCommand())
 	return root
 }
 
@@ -183,14 +183,16 @@ func (a *app) open(ctx context.Context, create bool) (*cairn.Repo, error) {
 	if dir == "" {
 		var err error
 		if dir, err = cairn.DefaultDir(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w (set CAIRN_REPO or use --repo)", err)
 		}
 	}
-	r, err := cairn.Open(ctx, dir, create)
+	r, err := cairn.Open(ctx, dir, cairn.Options{
+		Create:  create,
+		Waiting: func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", msg) },
+	})
 	if err != nil {
 		return nil, err
 	}
-	r.Waiting = func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", msg) }
 	a.repo = r
 	return r, nil
 }

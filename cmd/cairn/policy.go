@@ -6,8 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairn-dev/cairn/catalog"
-	"github.com/cairn-dev/cairn/retention"
+	"github.com/cairn-dev/cairn"
 )
 
 func (a *app) policyCommand() *cobra.Command {
@@ -47,7 +46,7 @@ A count of 0 removes a rule (--keep-last 0), as do --keep-within 0 and
   cairn policy set ~/.agent --warn-removed 30%`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var s catalog.SourceSettings
+			var s cairn.SettingsChange
 			if !keep.given() && !cmd.Flags().Changed("runtime") && warnRemoved == "" {
 				return usageError{fmt.Errorf("give at least one of --keep-*, --runtime, --warn-removed")}
 			}
@@ -74,16 +73,15 @@ A count of 0 removes a rule (--keep-last 0), as do --keep-within 0 and
 			if keep.given() {
 				// Only the rules given change; the others stay as stored
 				// (or as the default policy has them).
-				stored, _, err := repo.Policy(cmd.Context(), args[0])
+				stored, err := repo.Settings(cmd.Context(), args[0])
 				if err != nil {
 					return err
 				}
-				p, err := keep.merge(stored)
+				p, err := keep.merge(stored.Policy)
 				if err != nil {
 					return err
 				}
-				js := p.Marshal()
-				s.Policy = &js
+				s.Policy = &p
 			}
 			if err := repo.Configure(cmd.Context(), args[0], s); err != nil {
 				return err
@@ -106,7 +104,7 @@ A count of 0 removes a rule (--keep-last 0), as do --keep-within 0 and
 			}
 			dirs := args
 			if len(dirs) == 0 {
-				sources, err := repo.DB.Sources(cmd.Context())
+				sources, err := repo.Sources(cmd.Context())
 				if err != nil {
 					return err
 				}
@@ -127,23 +125,15 @@ A count of 0 removes a rule (--keep-last 0), as do --keep-within 0 and
 }
 
 func (a *app) showSource(cmd *cobra.Command, dir string) error {
-	src, err := a.repo.Source(cmd.Context(), dir)
+	src, err := a.repo.Settings(cmd.Context(), dir)
 	if err != nil {
 		return err
 	}
-	p, note := retention.Default, " (default)"
-	if src.Policy != "" {
-		if p, err = retention.Unmarshal(src.Policy); err != nil {
-			return fmt.Errorf("policy of %s: %w", src.Path, err)
-		}
-		note = ""
+	note := ""
+	if !src.PolicySet {
+		note = " (default)"
 	}
-	share := src.MassDeletion
-	if share == 0 {
-		share = 0.5
-	}
-	runtime := append([]string{"*.pid", "*.lock", "*.sock"}, src.Runtime...)
 	fmt.Fprintf(a.stdout, "%s\n  retention: %s%s\n  runtime files (never restored): %s\n  warn when a snapshot removes more than %.0f%% of the files\n",
-		displayPath(src.Path), p, note, strings.Join(runtime, ", "), 100*share)
+		displayPath(src.Path), src.Policy, note, strings.Join(src.RuntimePatterns(), ", "), 100*src.MassDeletion)
 	return nil
 }

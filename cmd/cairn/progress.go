@@ -6,7 +6,7 @@ import (
 	"os"
 	"sync"
 
-	"github.com/cairn-dev/cairn/snapshot"
+	"github.com/cairn-dev/cairn"
 )
 
 // progress is a status line on a terminal's stderr; nil (a no-op) when
@@ -24,7 +24,7 @@ func newProgress(w io.Writer) *progress {
 	return &progress{w: w}
 }
 
-func (p *progress) snapshot(s snapshot.Progress) {
+func (p *progress) snapshot(s cairn.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	fmt.Fprintf(p.w, "\r\033[K%d/%d files read, %s", s.FilesDone, s.FilesToRead, size(s.BytesRead))

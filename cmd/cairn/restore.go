@@ -7,12 +7,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairn-dev/cairn/restore"
+	"github.com/cairn-dev/cairn"
 )
 
 func (a *app) restoreCommand() *cobra.Command {
 	var snap string
-	var opts restore.Options
+	var opts cairn.RestoreOptions
 	c := &cobra.Command{
 		Use:   "restore PATH...",
 		Short: "Put files back from a snapshot, atomically and verified",
@@ -72,10 +72,10 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 			if err != nil {
 				return err
 			}
-			var reqs []restore.Request
+			var reqs []cairn.Request
 			for _, p := range args {
 				req, note, err := repo.Resolve(ctx, p, id, true)
-				if errors.Is(err, restore.ErrTornJSON) {
+				if errors.Is(err, cairn.ErrTornJSON) {
 					return fmt.Errorf("%w (pick one with --snapshot and --force)", err)
 				}
 				if err != nil {
@@ -98,8 +98,10 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 			switch {
 			case failed > 0 && opts.DryRun:
 				return fmt.Errorf("%s would not be restored", plural(failed, "path"))
+			case failed == 1:
+				return fmt.Errorf("1 path not restored (%s)%s", displayPath(res.Failed()[0].Path), damagedPacks(res))
 			case failed > 0:
-				return fmt.Errorf("%s not restored", plural(failed, "path"))
+				return fmt.Errorf("%s not restored%s", plural(failed, "path"), damagedPacks(res))
 			case err != nil:
 				return err
 			}
@@ -118,22 +120,22 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 
 // printRestore lists what the plan did (or, in a dry run, would do) that
 // a person should see, then the totals.
-func (a *app) printRestore(res *restore.Result, opts restore.Options) {
+func (a *app) printRestore(res *cairn.RestoreResult, opts cairn.RestoreOptions) {
 	for _, it := range res.Items {
 		if it.Err != nil {
 			continue
 		}
 		switch {
-		case it.Kind == restore.KindKeepRuntime:
+		case it.Kind == cairn.KindKeepRuntime:
 			reason := "runtime file, never restored"
 			if len(it.Notes) > 0 {
 				reason = it.Notes[0]
 			}
 			fmt.Fprintf(a.stdout, "kept %s (%s)\n", displayPath(it.Path), displayText(reason))
 			continue
-		case opts.DryRun && (it.Kind == restore.KindWrite || it.Kind == restore.KindSymlink):
+		case opts.DryRun && (it.Kind == cairn.KindWrite || it.Kind == cairn.KindSymlink):
 			fmt.Fprintf(a.stdout, "would restore %s\n", displayPath(it.Path))
-		case it.Kind == restore.KindDelete:
+		case it.Kind == cairn.KindDelete:
 			fmt.Fprintf(a.stdout, "%s %s\n", map[bool]string{true: "would delete", false: "deleted"}[opts.DryRun], displayPath(it.Path))
 		}
 		if it.Substituted {
@@ -159,7 +161,7 @@ func (a *app) printRestore(res *restore.Result, opts restore.Options) {
 
 // printFailures prints each refused or failed path on its own line, with
 // what the user can do about it, and returns how many there were.
-func (a *app) printFailures(res *restore.Result) int {
+func (a *app) printFailures(res *cairn.RestoreResult) int {
 	failed := res.Failed()
 	for _, it := range failed {
 		msg := it.Err.Error()
@@ -171,18 +173,32 @@ func (a *app) printFailures(res *restore.Result) int {
 	return len(failed)
 }
 
+// damagedPacks names, once, the packs whose chunks failed to read back, so
+// that a restore of a tree that met one damaged pack says so in its last
+// line rather than only on each file's.
+func damagedPacks(res *cairn.RestoreResult) string {
+	packs := res.DamagedPacks()
+	switch len(packs) {
+	case 0:
+		return ""
+	case 1:
+		return "; pack " + packs[0] + " is missing or damaged (cairn check --read-data names everything it affects)"
+	}
+	return fmt.Sprintf("; %d packs are missing or damaged, e.g. %s (cairn check --read-data names everything they affect)", len(packs), packs[0])
+}
+
 // restoreHint says in the CLI's words how to get past a refusal.
 func restoreHint(err error) string {
 	switch {
-	case errors.Is(err, restore.ErrTornJSON):
+	case errors.Is(err, cairn.ErrTornJSON):
 		return "--force writes it as recorded"
-	case errors.Is(err, restore.ErrDatabaseInUse):
+	case errors.Is(err, cairn.ErrDatabaseInUse):
 		return "stop the program using it, or --force replaces it anyway"
-	case errors.Is(err, restore.ErrDatabaseDamaged):
+	case errors.Is(err, cairn.ErrDatabaseDamaged):
 		return "--force writes it as recorded; cairn cat prints it"
-	case errors.Is(err, restore.ErrPathInTheWay):
+	case errors.Is(err, cairn.ErrPathInTheWay):
 		return "move it aside, or restore with --to DIR"
-	case errors.Is(err, restore.ErrNotCovered):
+	case errors.Is(err, cairn.ErrNotCovered):
 		return "left as it is"
 	}
 	return ""
@@ -190,10 +206,10 @@ func restoreHint(err error) string {
 
 // printUndo prints, for each source the restore replaced things in, the
 // command that undoes it: that source's undo snapshot and its paths.
-func (a *app) printUndo(res *restore.Result, reqs []restore.Request, args []string, opts restore.Options) {
+func (a *app) printUndo(res *cairn.RestoreResult, reqs []cairn.Request, args []string, opts cairn.RestoreOptions) {
 	changed := map[string]bool{}
 	for _, it := range res.Items {
-		if it.Err == nil && it.Replaces && it.Kind != restore.KindRefuse {
+		if it.Err == nil && it.Replaces && it.Kind != cairn.KindRefuse {
 			changed[it.Source] = true
 		}
 	}

@@ -6,11 +6,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cairn-dev/cairn/snapshot"
+	"github.com/cairn-dev/cairn"
 )
 
 func (a *app) snapCommand() *cobra.Command {
-	var opts snapshot.Options
+	var opts cairn.SnapshotOptions
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "snap DIR",
@@ -75,7 +75,7 @@ whose writer crashed mid-transaction is captured in its committed state.`,
 
 // incomplete lists the files a committed snapshot could not read, and
 // makes the exit code say so (3), so that a cron job can tell.
-func (a *app) incomplete(res *snapshot.Result) error {
+func (a *app) incomplete(res *cairn.SnapshotResult) error {
 	if len(res.Unreadable) == 0 {
 		return nil
 	}
@@ -93,7 +93,7 @@ type warningJSON struct {
 	RefSnapshotID int64  `json:"ref_snapshot_id,omitempty"` // the snapshot to restore from
 }
 
-func snapJSON(r *snapshot.Result) any {
+func snapJSON(r *cairn.SnapshotResult) any {
 	forgotten := r.Forgotten
 	if forgotten == nil {
 		forgotten = []int64{}

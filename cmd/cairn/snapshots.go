@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cairn-dev/cairn"
-	"github.com/cairn-dev/cairn/catalog"
 )
 
 func (a *app) snapshotsCommand() *cobra.Command {
@@ -26,15 +22,7 @@ func (a *app) snapshotsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var sourceID int64
-			if source != "" {
-				src, err := a.findSource(cmd.Context(), source)
-				if err != nil {
-					return err
-				}
-				sourceID = src.ID
-			}
-			snaps, err := repo.DB.Snapshots(cmd.Context(), sourceID)
+			snaps, err := repo.Snapshots(cmd.Context(), cairn.SnapshotFilter{Source: source})
 			if err != nil {
 				return err
 			}
@@ -71,29 +59,12 @@ type snapshotJSON struct {
 	AddedBytes int64    `json:"added_bytes"`
 }
 
-func toSnapshotJSON(s catalog.Snapshot) snapshotJSON {
+func toSnapshotJSON(s cairn.Snapshot) snapshotJSON {
 	tags := s.Tags
 	if tags == nil {
 		tags = []string{}
 	}
 	return snapshotJSON{s.ID, s.Source, rfc3339(s.Started), rfc3339(s.Finished), s.Label, tags, s.FileCount, s.TotalBytes, s.AddedBytes}
-}
-
-// findSource finds the source dir names by the path recorded for it, so a
-// source deleted since (when its snapshots are needed most) is still found.
-func (a *app) findSource(ctx context.Context, dir string) (catalog.Source, error) {
-	src, rel, err := a.repo.Locate(ctx, dir)
-	if errors.Is(err, cairn.ErrNoSource) {
-		abs, _ := filepath.Abs(dir)
-		return src, fmt.Errorf("%s has never been snapshotted", displayPath(abs))
-	}
-	if err != nil {
-		return src, err
-	}
-	if rel != "." {
-		return src, fmt.Errorf("%s is not a source: it is inside %s", displayPath(dir), displayPath(src.Path))
-	}
-	return src, nil
 }
 
 // defaultPath is the path used when a command is given none: the only
@@ -102,7 +73,7 @@ func (a *app) defaultPath(cmd *cobra.Command, args []string) (string, error) {
 	if len(args) > 0 {
 		return args[0], nil
 	}
-	sources, err := a.repo.DB.Sources(cmd.Context())
+	sources, err := a.repo.Sources(cmd.Context())
 	if err != nil {
 		return "", err
 	}

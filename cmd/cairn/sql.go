@@ -12,10 +12,13 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cairn-dev/cairn"
 )
 
 func (a *app) sqlCommand() *cobra.Command {
@@ -48,7 +51,7 @@ or json for exact output).`,
 			}
 			out := bufio.NewWriterSize(a.stdout, 64<<10)
 			w := newWriter(out)
-			err = repo.DB.UserQuery(cmd.Context(), args[0], timeout, w.row)
+			err = repo.Query(cmd.Context(), args[0], timeout, w.row)
 			if err == nil {
 				err = w.finish()
 			}
@@ -56,6 +59,10 @@ or json for exact output).`,
 			// array is then left open, so it cannot pass for complete).
 			if ferr := out.Flush(); err == nil {
 				err = ferr
+			}
+			if errors.Is(err, cairn.ErrQueryWrites) {
+				// The library's sentinel, in the command's words.
+				return errors.New(strings.Replace(err.Error(), cairn.ErrQueryWrites.Error(), "cairn sql runs read-only queries", 1))
 			}
 			if errors.Is(err, context.DeadlineExceeded) && cmd.Context().Err() == nil {
 				return fmt.Errorf("the query ran longer than --timeout %v; give it a longer --timeout", timeout)

@@ -5,14 +5,14 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn"
 )
 
 // warningLine renders a snapshot warning of source for people: the path,
 // the message, and for a warning that names a snapshot to restore from the
 // command that does it. The catalog stores only the snapshot id, so the
 // command is worded here, where the CLI's vocabulary lives.
-func warningLine(source string, w catalog.Warning) string {
+func warningLine(source string, w cairn.Warning) string {
 	line := displayPath(w.Path) + ": " + displayText(w.Message)
 	if w.RefSnapshotID != 0 {
 		target := filepath.Join(source, filepath.FromSlash(w.Path))

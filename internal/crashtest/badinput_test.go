@@ -84,7 +84,7 @@ func affected(out, src string) map[string]bool {
 }
 
 // TestDamagedPack: a pack with flipped bytes, truncated, or missing.
-// check names the pack and the affected files and exits 3; the
+// check names the pack and the affected files and exits 4; the
 // undamaged files still restore exactly; restoring a damaged file fails
 // with one clear line and leaves nothing partial behind.
 func TestDamagedPack(t *testing.T) {
@@ -172,7 +172,10 @@ func TestDamagedPack(t *testing.T) {
 			// damaged ones not at all.
 			dir := e.fresh("damaged")
 			r = e.runIn(repo, "restore", "--snapshot", strconv.FormatInt(id, 10), "--to", dir, e.src)
+			// Each refused path has its line, naming the pack; the last
+			// line counts them and names the pack once.
 			assertOneLineError(t, r, 1, "not restored", packName)
+			assertSomeLine(t, r, packName)
 			// (Plain check marks every file of a short pack; --read-data
 			// finds exactly the chunks that are gone.)
 			for p := range badRD {
@@ -206,7 +209,8 @@ func TestDamagedPack(t *testing.T) {
 			}
 			dir = e.fresh("damaged-one")
 			r = e.runIn(repo, "restore", "--to", dir, filepath.Join(e.src, badFile))
-			assertOneLineError(t, r, 1, badFile, packName)
+			assertOneLineError(t, r, 1, "1 path not restored", badFile, packName)
+			assertSomeLine(t, r, badFile, packName)
 			if _, err := os.Lstat(filepath.Join(dir, badFile)); err == nil {
 				t.Fatalf("a failed restore left %s behind", badFile)
 			}

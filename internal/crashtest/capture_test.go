@@ -270,6 +270,12 @@ func TestSwappedParentNeverLeaksOutside(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(outside, "only-outside.txt"), []byte("SECRET-OUTSIDE\n"), 0o644)
 	os.WriteFile(filepath.Join(e.src, "top.txt"), []byte("top\n"), 0o644)
+	// Databases SQLite reads in place (a rollback one, a WAL one with its
+	// -wal and -shm) and one read through a scratch copy (a -wal without
+	// its -shm), each with an outside twin whose rows say SECRET-OUTSIDE.
+	// (It leaked them: SQLite opens by path, and the check afterwards
+	// looked for any descriptor on the inside file, which the snapshot's
+	// own read of the header always was.)
 	db := filepath.Join(sub, "app.db")
 	e.makeDB(t, db)
 	outsideDB := filepath.Join(outside, "app.db")
@@ -279,6 +285,25 @@ func TestSwappedParentNeverLeaksOutside(t *testing.T) {
 		b, _ := os.ReadFile(outsideDB)
 		b = append(b[:len(b)-64], []byte(strings.Repeat("SECRET-OUTSIDE!!", 4))...)
 		os.WriteFile(outsideDB, b, 0o644)
+	}
+	dbs := []string{db}
+	// More rollback databases: the kind that leaked, copies of the two
+	// above (SQLite's open is the window, so more of them widen it).
+	for _, name := range []string{"app1.db", "app2.db", "app3.db"} {
+		for from, to := range map[string]string{db: filepath.Join(sub, name), outsideDB: filepath.Join(outside, name)} {
+			b, err := os.ReadFile(from)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(to, b, 0o644)
+		}
+		dbs = append(dbs, filepath.Join(sub, name))
+	}
+	for _, name := range []string{"wal.db", "noshm.db"} {
+		shm := name == "wal.db"
+		makeWALRows(t, filepath.Join(sub, name), 50, "inside", shm)
+		makeWALRows(t, filepath.Join(outside, name), 50, "SECRET-OUTSIDE", shm)
+		dbs = append(dbs, filepath.Join(sub, name))
 	}
 
 	var stop atomic.Bool
@@ -293,7 +318,9 @@ func TestSwappedParentNeverLeaksOutside(t *testing.T) {
 			for j := 0; j < files; j += 7 {
 				os.Chtimes(filepath.Join(sub, fmt.Sprintf("f%02d.txt", j)), now, now)
 			}
-			os.Chtimes(db, now, now)
+			for _, p := range dbs {
+				os.Chtimes(p, now, now)
+			}
 			if os.Rename(sub, real) != nil {
 				continue
 			}
@@ -320,11 +347,21 @@ func TestSwappedParentNeverLeaksOutside(t *testing.T) {
 		t.Fatalf("no race happened: %d swaps, %d snapshots", swaps.Load(), ids)
 	}
 	t.Logf("%d snapshots against %d swaps", ids, swaps.Load())
+	// Databases went through SQLite (not stored as raw bytes), the way
+	// whose confinement is under test: under sub/, or under the name the
+	// swap gives the directory for a moment. (Which ones, and how often,
+	// is up to the race: the walk often finds sub a symlink.)
+	r := e.must("sql", "SELECT count(*) FROM files WHERE path GLOB '*sub*/*.db' AND capture = 'sqlite'")
+	if f := strings.Fields(r.stdout); len(f) != 2 || f[1] == "0" {
+		t.Fatalf("no database was captured through SQLite: %v", r)
+	} else {
+		t.Logf("%s database captures through SQLite", f[1])
+	}
 	if r := e.must("sql", "SELECT count(*) FROM files WHERE path LIKE '%only-outside%'"); !strings.Contains(r.stdout, "\n0\n") {
 		t.Errorf("an outside name was listed under the source: %v", r)
 	}
 	// Restore every snapshot and look for the outside bytes.
-	r := e.must("sql", "SELECT id FROM snapshots ORDER BY id")
+	r = e.must("sql", "SELECT id FROM snapshots ORDER BY id")
 	for _, id := range strings.Fields(r.stdout)[1:] {
 		to := e.fresh("restore-" + id)
 		rr := e.run("restore", "--snapshot", id, e.src, "--to", to)
@@ -442,6 +479,13 @@ func TestUnreadableFilesMakeSnapshotIncomplete(t *testing.T) {
 // its -shm) at path, as a live writer leaves them.
 func makeWALFiles(t *testing.T, path string, rows int) {
 	t.Helper()
+	makeWALRows(t, path, rows, "row", true)
+}
+
+// makeWALRows is makeWALFiles with rows whose bodies start with body,
+// and without the -shm unless shm.
+func makeWALRows(t *testing.T, path string, rows int, body string, shm bool) {
+	t.Helper()
 	live := filepath.Join(t.TempDir(), "live.db")
 	db, err := sql.Open("sqlite3", "file:"+live+"?_journal_mode=WAL")
 	if err != nil {
@@ -450,12 +494,16 @@ func makeWALFiles(t *testing.T, path string, rows int) {
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	for _, q := range []string{"PRAGMA wal_autocheckpoint = 0", "CREATE TABLE item(id INTEGER PRIMARY KEY, body TEXT)",
-		fmt.Sprintf("INSERT INTO item(body) SELECT 'row ' || value FROM (WITH RECURSIVE c(value) AS (SELECT 1 UNION ALL SELECT value+1 FROM c WHERE value < %d) SELECT value FROM c)", rows)} {
+		fmt.Sprintf("INSERT INTO item(body) SELECT '%s ' || value FROM (WITH RECURSIVE c(value) AS (SELECT 1 UNION ALL SELECT value+1 FROM c WHERE value < %d) SELECT value FROM c)", body, rows)} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, suffix := range []string{"", "-wal", "-shm"} {
+	suffixes := []string{"", "-wal", "-shm"}
+	if !shm {
+		suffixes = suffixes[:2]
+	}
+	for _, suffix := range suffixes {
 		b, err := os.ReadFile(live + suffix)
 		if err != nil {
 			t.Fatal(err)

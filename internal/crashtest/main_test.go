@@ -381,6 +381,21 @@ func assertOneLineError(t *testing.T, r result, code int, want ...string) {
 	}
 }
 
+// assertSomeLine requires one stderr line that mentions everything in want.
+func assertSomeLine(t *testing.T, r result, want ...string) {
+	t.Helper()
+	for _, l := range strings.Split(r.stderr, "\n") {
+		all := true
+		for _, w := range want {
+			all = all && strings.Contains(strings.ToLower(l), strings.ToLower(w))
+		}
+		if all {
+			return
+		}
+	}
+	t.Fatalf("no stderr line mentions all of %q: %v", want, r)
+}
+
 // ---- repository queries -------------------------------------------------------
 
 type snapInfo struct {

@@ -17,15 +17,24 @@ import (
 
 // source is a database being copied: its directory and the database file,
 // both opened beneath the caller's directory without following symlinks.
-// SQLite itself opens files by path (path), so what it opened is checked
-// against these afterwards.
+//
+// SQLite opens files by name, and resolves every symlink on the way to
+// it, so handed the database's path it could be led outside by a parent
+// directory swapped for a symlink in between. It is handed instead a name
+// beneath the directory's descriptor, /proc/self/fd/N/name (see
+// pinned.go): the kernel follows that link to the directory the
+// descriptor holds, not to whatever its path names now, and SQLite
+// derives the -wal, -shm and -journal names from it, so they too are
+// looked up in that very directory.
 type source struct {
-	path   string // what SQLite is given
+	path   string // for messages: the path the database was opened by
 	parent *beneath.Dir
 	name   string
 	db     *os.File
 	dbStat unix.Stat_t
-	wal    *os.File // the -wal as it was before SQLite opened it, if any
+	// sqlite is what SQLite is given: the pinned name, or path where
+	// /proc/self/fd cannot be used (not Linux); vfs is the VFS for it.
+	sqlite, vfs string
 }
 
 func openSource(dir *beneath.Dir, rel string) (*source, error) {
@@ -42,18 +51,42 @@ func openSource(dir *beneath.Dir, rel string) (*source, error) {
 		parent.Close()
 		return nil, err
 	}
-	s := &source{path: db.Name(), parent: parent, name: name, db: db}
+	s := &source{path: db.Name(), parent: parent, name: name, db: db, sqlite: db.Name()}
 	if err := unix.Fstat(int(db.Fd()), &s.dbStat); err != nil {
 		s.close()
 		return nil, fmt.Errorf("stat %s: %w", s.path, err)
 	}
+	if p, ok := pinnedName(parent, name); ok {
+		s.sqlite, s.vfs = p, pinnedVFS
+	}
 	return s, nil
 }
 
-func (s *source) close() {
-	if s.wal != nil {
-		s.wal.Close()
+// pinnedName returns /proc/self/fd/N/name for the directory's descriptor
+// N, when that leads to the directory itself (procfs is mounted, and this
+// is Linux) and the VFS that keeps such names as they are is registered.
+func pinnedName(dir *beneath.Dir, name string) (string, bool) {
+	if registerPinned() != nil {
+		return "", false
 	}
+	fdDir := "/proc/self/fd/" + strconv.Itoa(dir.Fd())
+	var byFd, st unix.Stat_t
+	if unix.Stat(fdDir, &byFd) != nil || unix.Fstat(dir.Fd(), &st) != nil || byFd.Dev != st.Dev || byFd.Ino != st.Ino {
+		return "", false
+	}
+	return fdDir + "/" + name, true
+}
+
+// dsn names the database for a read-only SQLite connection.
+func (s *source) dsn(busy time.Duration, immutable bool) string {
+	q := readOnlyQuery(busy, immutable)
+	if s.vfs != "" {
+		q += "&vfs=" + s.vfs
+	}
+	return uri(s.sqlite, q)
+}
+
+func (s *source) close() {
 	s.db.Close()
 	s.parent.Close()
 }
@@ -135,55 +168,16 @@ func sameStat(a, b *unix.Stat_t) bool {
 	return a.Dev == b.Dev && a.Ino == b.Ino && a.Size == b.Size && a.Mtim == b.Mtim && a.Ctim == b.Ctim
 }
 
-// openWAL opens the -wal beneath the directory, so that verify can tell
-// whether SQLite read that one.
-func (s *source) openWAL(hdr []byte) {
-	if !walMode(hdr) || s.wal != nil {
-		return
-	}
-	if f, err := s.parent.OpenFile(s.name + "-wal"); err == nil {
-		s.wal = f
-	}
-}
-
-// verify checks, while SQLite has the database open, that it opened the
-// very database (and -wal) that s opened beneath its directory: some other
-// descriptor of this process leads to the same inode. SQLite resolves the
-// path itself, and a directory on it may have been swapped for a symlink
-// in between; a file SQLite reached outside would have a descriptor on
-// another inode and none on ours. Where /proc/self/fd cannot be read
-// (not Linux), nothing can be told and nothing is refused.
+// verify checks, once SQLite has the database open, that the name it
+// opened still leads to the file s opened: SQLite looked the name up
+// again, and a database replaced in between (within the directory: the
+// directory itself is pinned) is not the one whose header was read.
+// It is checked after SQLite's open, so a file replaced before it shows;
+// one replaced and put back in between is the same file again.
 func (s *source) verify() error {
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return nil
-	}
-	ours := map[int]bool{int(s.db.Fd()): true, s.parent.Fd(): true}
-	want := []*os.File{s.db}
-	if s.wal != nil {
-		ours[int(s.wal.Fd())] = true
-		want = append(want, s.wal)
-	}
-	for _, f := range want {
-		var st unix.Stat_t
-		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-			return fmt.Errorf("stat %s: %w", f.Name(), err)
-		}
-		found := false
-		for _, d := range fds {
-			n, err := strconv.Atoi(d.Name())
-			if err != nil || ours[n] {
-				continue
-			}
-			var other unix.Stat_t
-			if unix.Stat("/proc/self/fd/"+d.Name(), &other) == nil && other.Dev == st.Dev && other.Ino == st.Ino {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return fmt.Errorf("read %s: %w", f.Name(), ErrMoved)
-		}
+	st, err := s.stat("")
+	if err != nil || st.Dev != s.dbStat.Dev || st.Ino != s.dbStat.Ino {
+		return fmt.Errorf("read %s: %w", s.path, ErrMoved)
 	}
 	return nil
 }

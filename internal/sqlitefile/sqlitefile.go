@@ -43,9 +43,9 @@ const quietFor = 2 * time.Second
 // otherwise not a database.
 var ErrNotDatabase = errors.New("sqlitefile: not a database")
 
-// ErrMoved reports that SQLite, which opens files by path, did not read
-// the file the caller opened beneath the source directory: a directory on
-// the way was swapped (perhaps for a symlink leading outside) in between.
+// ErrMoved reports that SQLite, which opens files by name, did not open
+// the file the caller opened beneath the source directory: the database
+// was replaced in its directory in between. Reading again may succeed.
 var ErrMoved = errors.New("sqlitefile: database moved while it was opened")
 
 // ErrBusy reports that no read snapshot of the source could be obtained within
@@ -164,10 +164,12 @@ func Copy(ctx context.Context, src, dst string, busyTimeout time.Duration) (info
 
 // CopyAt is Copy for the database at rel ('/'-separated) beneath dir, for
 // a caller that must never be led outside dir by a symlink: the database
-// and its sidecars are opened beneath dir without following symlinks, and
-// after SQLite (which opens files by path) has read the database, the copy
-// is refused with ErrMoved unless SQLite's descriptors lead to those very
-// files.
+// and its directory are opened beneath dir without following symlinks,
+// and SQLite is handed a name beneath that open directory (not a path it
+// would resolve again), so it finds the database and its -wal, -shm and
+// -journal there even if a directory on the way is swapped meanwhile. A
+// database replaced within its directory before SQLite opened it is
+// refused with ErrMoved.
 //
 // A database SQLite cannot read in place without writing beside it — a
 // hot rollback journal left by a crashed writer, a -wal without its -shm,
@@ -186,6 +188,12 @@ func CopyAt(ctx context.Context, dir *beneath.Dir, rel, dst string, busyTimeout 
 		return Info{}, err
 	}
 	defer src.close()
+	return copySource(ctx, src, dst, busyTimeout)
+}
+
+// copySource is CopyAt for a database already opened beneath its
+// directory.
+func copySource(ctx context.Context, src *source, dst string, busyTimeout time.Duration) (info Info, err error) {
 	dst, err = filepath.Abs(dst)
 	if err != nil {
 		return Info{}, fmt.Errorf("resolve destination: %w", err)
@@ -242,7 +250,7 @@ func CopyAt(ctx context.Context, dir *beneath.Dir, rel, dst string, busyTimeout 
 // only way to a consistent copy while other processes write to it.
 func copyInPlace(ctx context.Context, src *source, hdr []byte, dst string, busyTimeout time.Duration) error {
 	if q, ok := src.quietWAL(hdr, true); ok {
-		err := copyDatabase(ctx, src, src.path, sourceDSN(src.path, busyPoll, true), dst, busyTimeout)
+		err := copyDatabase(ctx, src, src.path, src.dsn(busyPoll, true), dst, busyTimeout)
 		if hook := afterImmutableCopy; hook != nil {
 			hook()
 		}
@@ -255,8 +263,7 @@ func copyInPlace(ctx context.Context, src *source, hdr []byte, dst string, busyT
 			return fmt.Errorf("truncate %s: %w", dst, err)
 		}
 	}
-	src.openWAL(hdr)
-	return copyDatabase(ctx, src, src.path, sourceDSN(src.path, busyPoll, false), dst, busyTimeout)
+	return copyDatabase(ctx, src, src.path, src.dsn(busyPoll, false), dst, busyTimeout)
 }
 
 // needsWrite reports whether SQLite refused a read-only open because it
@@ -309,9 +316,9 @@ func copyViaScratch(ctx context.Context, src *source, dst string, busyTimeout ti
 // copyDatabase copies one read snapshot of src into the existing empty file
 // dst with the online backup API.
 //
-// src, when set, is the original the DSN names: once SQLite has it open,
-// its descriptors must lead to the files src opened beneath its directory
-// (see source.verify).
+// orig, when set, is the original the DSN names: once SQLite has it open,
+// the name it opened must still lead to the file orig opened beneath its
+// directory (see source.verify).
 func copyDatabase(ctx context.Context, orig *source, src, dsn, dst string, busy time.Duration) (err error) {
 	sdb, err := sql.Open("sqlite3", dsn)
 	if err != nil {
@@ -550,7 +557,7 @@ func IntegrityCheck(path string) error {
 		return fmt.Errorf("check integrity of %s: %w: no SQLite header", p, ErrNotDatabase)
 	}
 	if q, ok := src.quietWAL(hdr, false); ok {
-		err := integrity(p, busy, true)
+		err := integrity(p, src.dsn(busy, true))
 		// A lock-free read is trusted when the file did not change, and a
 		// failure only if it was also quiet beforehand (so that a change
 		// within the file system's timestamp granularity cannot hide).
@@ -558,12 +565,12 @@ func IntegrityCheck(path string) error {
 			return err
 		}
 	}
-	return integrity(p, busy, false)
+	return integrity(p, src.dsn(busy, false))
 }
 
-func integrity(path string, busy time.Duration, immutable bool) error {
+func integrity(path, dsn string) error {
 	ctx := context.Background()
-	db, err := sql.Open("sqlite3", sourceDSN(path, busy, immutable))
+	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
@@ -589,8 +596,8 @@ func resolve(path string) (string, error) {
 	return filepath.EvalSymlinks(p)
 }
 
-// sourceDSN names the database at path for a read-only connection.
-func sourceDSN(path string, busy time.Duration, immutable bool) string {
+// readOnlyQuery is the URI query of a read-only connection.
+func readOnlyQuery(busy time.Duration, immutable bool) string {
 	ms := busy.Milliseconds()
 	if ms <= 0 && busy > 0 {
 		ms = 1
@@ -602,7 +609,7 @@ func sourceDSN(path string, busy time.Duration, immutable bool) string {
 	if immutable {
 		q += "&immutable=1"
 	}
-	return uri(path, q)
+	return q
 }
 
 // uri returns an SQLite URI filename for the absolute path with the query q.

@@ -1,0 +1,32 @@
+package cairn
+
+import (
+	"context"
+
+	"github.com/cairn-dev/cairn/gc"
+	"github.com/cairn-dev/cairn/internal/repolock"
+)
+
+// Garbage collection, as GC is asked and answers.
+type (
+	// GCOptions tune a collection (MaxUnused 0: DefaultMaxUnused).
+	GCOptions = gc.Options
+	// GCReport says what a collection reclaimed (or would).
+	GCReport = gc.Report
+)
+
+// ErrGCUnsafe means GC found the catalog or the packs damaged and deleted
+// nothing.
+var ErrGCUnsafe = gc.ErrUnsafe
+
+// GC reclaims the space of data no snapshot references. It waits for
+// running snapshots and restores, and they wait for it.
+func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
+	rl, err := r.lockRepo(ctx, repolock.Exclusive)
+	if err != nil {
+		return nil, err
+	}
+	defer rl.Release()
+	opts.TmpDir = r.tmpDir()
+	return gc.Run(ctx, r.db, r.store, opts)
+}
