@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/cairn-dev/cairn/catalog"
-	"github.com/cairn-dev/cairn/internal/repolock"
 	"github.com/cairn-dev/cairn/snapshot"
 )
 
@@ -36,16 +35,11 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts SnapshotOptions
 	if err != nil {
 		return nil, err
 	}
-	rl, err := r.lockRepo(ctx, repolock.Shared)
+	release, err := r.lockForSource(ctx, root)
 	if err != nil {
 		return nil, err
 	}
-	defer rl.Release()
-	sl, err := r.lockSource(ctx, root)
-	if err != nil {
-		return nil, err
-	}
-	defer sl.Release()
+	defer release()
 	if opts.Now == nil {
 		opts.Now = r.now
 	}
