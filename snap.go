@@ -2,7 +2,9 @@ package cairn
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/snapshot"
@@ -27,6 +29,12 @@ type (
 // ErrEmptySource refuses to snapshot an empty or missing directory as if it
 // were a real state ("everything was wiped").
 var ErrEmptySource = snapshot.ErrEmptySource
+
+// ErrTimeOrder refuses a snapshot time (SnapshotOptions.Time) that is not
+// after the source's newest snapshot: history is ordered by id, and a
+// snapshot dated before the others would be ranked old by retention and
+// could be forgotten by its own policy run while it holds the newest state.
+var ErrTimeOrder = errors.New("snapshot time is not after the source's newest snapshot")
 
 // Snapshot takes a snapshot of the directory source, then runs the
 // source's retention policy.
@@ -59,6 +67,11 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts SnapshotOptions
 		if remembered, err = snapshot.ParseExcludes(src.Excludes); err != nil {
 			return nil, err
 		}
+		if !opts.Time.IsZero() {
+			if err := r.checkSnapshotTime(ctx, src, opts.Time); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if !opts.ResetExcludes {
 		opts.Filter = remembered.Union(given)
@@ -86,6 +99,18 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts SnapshotOptions
 		return res, fmt.Errorf("snapshot %d committed, but applying the retention policy failed: %w", res.ID, err)
 	}
 	return res, nil
+}
+
+// checkSnapshotTime refuses a time that is not after src's newest snapshot.
+func (r *Repo) checkSnapshotTime(ctx context.Context, src catalog.Source, t time.Time) error {
+	snaps, err := r.db.Snapshots(ctx, src.ID)
+	if err != nil || len(snaps) == 0 {
+		return err
+	}
+	if newest := snaps[len(snaps)-1]; !t.After(newest.Started) {
+		return fmt.Errorf("%s: %w (snapshot %d, %s)", t.UTC().Format(time.RFC3339), ErrTimeOrder, newest.ID, newest.Started.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 func snapshotOptions(label string) snapshot.Options {
