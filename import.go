@@ -14,7 +14,6 @@ import (
 
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/importer"
-	"github.com/cairn-dev/cairn/internal/repolock"
 	"github.com/cairn-dev/cairn/snapshot"
 )
 
@@ -93,16 +92,11 @@ func (r *Repo) Import(ctx context.Context, source string, paths []string, opts I
 	if len(backups) == 0 {
 		return nil, fmt.Errorf("import %s: %w", strings.Join(paths, ", "), importer.ErrNothing)
 	}
-	rl, err := r.lockRepo(ctx, repolock.Shared)
+	release, err := r.lockForSource(ctx, root)
 	if err != nil {
 		return nil, err
 	}
-	defer rl.Release()
-	sl, err := r.lockSource(ctx, root)
-	if err != nil {
-		return nil, err
-	}
-	defer sl.Release()
+	defer release()
 	src, err := r.db.SourceByPath(ctx, root)
 	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/restore"
+	"github.com/cairn-dev/cairn/snapshot"
 )
 
 // ErrNoSource means no snapshotted source contains the path.
@@ -84,7 +85,11 @@ func (r *Repo) Resolve(ctx context.Context, userPath string, snapID int64, prefe
 	if err != nil {
 		return req, "", err
 	}
-	req = restore.Request{Path: rel, UserPath: userPath, Runtime: src.Runtime}
+	excludes, err := snapshot.ParseExcludes(src.Excludes)
+	if err != nil {
+		return req, "", err
+	}
+	req = restore.Request{Path: rel, UserPath: userPath, Runtime: src.Runtime, LeftOut: excludes.LeftOut}
 	if snapID != 0 {
 		s, err := r.db.SnapshotByID(ctx, snapID)
 		if err != nil {

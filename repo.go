@@ -278,6 +278,22 @@ func (r *Repo) lockRepo(ctx context.Context, kind repolock.Kind) (*repolock.Lock
 	return repolock.Acquire(ctx, filepath.Join(r.Dir, "lock"), kind, "repository lock", r.waiting)
 }
 
+// lockForSource takes what writing one source's history needs: the
+// repository lock shared (gc waits) and the source's own lock (another
+// snapshot or import of it waits). release frees both.
+func (r *Repo) lockForSource(ctx context.Context, root string) (release func(), err error) {
+	rl, err := r.lockRepo(ctx, repolock.Shared)
+	if err != nil {
+		return nil, err
+	}
+	sl, err := r.lockSource(ctx, root)
+	if err != nil {
+		rl.Release()
+		return nil, err
+	}
+	return func() { sl.Release(); rl.Release() }, nil
+}
+
 // lockSource serialises everything that writes one source's history.
 func (r *Repo) lockSource(ctx context.Context, source string) (*repolock.Lock, error) {
 	if r.readOnly {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 
+	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/internal/repolock"
 	"github.com/cairn-dev/cairn/restore"
 	"github.com/cairn-dev/cairn/snapshot"
@@ -79,10 +80,11 @@ func (r *Repo) Restore(ctx context.Context, reqs []Request, opts RestoreOptions)
 	d := restore.Deps{DB: r.db, Store: r.store}
 	// The repository inside a source is never deleted by --delete.
 	opts.Skip = append(opts.Skip, r.Dir)
-	plan, err := restore.NewPlan(ctx, d, reqs, opts)
+	plan, releasePlan, err := r.planHeld(ctx, d, reqs, opts)
 	if err != nil {
 		return nil, err
 	}
+	defer releasePlan()
 	if opts.DryRun {
 		return &restore.Result{Items: plan.Items, UndoNeeds: plan.UndoNeeds()}, plan.Err()
 	}
@@ -116,6 +118,28 @@ func (r *Repo) Restore(ctx context.Context, reqs []Request, opts RestoreOptions)
 		res.Undo = undo
 	}
 	return res, err
+}
+
+// planHeld plans the restore and holds every snapshot the plan reads,
+// which is more than the requests name: a torn JSON file in a directory
+// restore comes from an older snapshot with a valid copy, and the undo
+// snapshot's retention run (or a cron snap's) must not forget that one
+// before it is read. A snapshot forgotten between planning and holding
+// makes it plan again.
+func (r *Repo) planHeld(ctx context.Context, d restore.Deps, reqs []Request, opts RestoreOptions) (*restore.Plan, func(), error) {
+	for attempt := 0; ; attempt++ {
+		plan, err := restore.NewPlan(ctx, d, reqs, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		release, err := r.holdSnapshots(ctx, "restore", plan.Snapshots()...)
+		if err == nil {
+			return plan, release, nil
+		}
+		if !errors.Is(err, catalog.ErrNotFound) || attempt == 2 {
+			return nil, nil, err
+		}
+	}
 }
 
 // preRestore snapshots each source the plan replaces things in, forcing

@@ -2,10 +2,11 @@ package cairn
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cairn-dev/cairn/catalog"
-	"github.com/cairn-dev/cairn/internal/repolock"
 	"github.com/cairn-dev/cairn/snapshot"
 )
 
@@ -29,6 +30,12 @@ type (
 // were a real state ("everything was wiped").
 var ErrEmptySource = snapshot.ErrEmptySource
 
+// ErrTimeOrder refuses a snapshot time (SnapshotOptions.Time) that is not
+// after the source's newest snapshot: history is ordered by id, and a
+// snapshot dated before the others would be ranked old by retention and
+// could be forgotten by its own policy run while it holds the newest state.
+var ErrTimeOrder = errors.New("snapshot time is not after the source's newest snapshot")
+
 // Snapshot takes a snapshot of the directory source, then runs the
 // source's retention policy.
 func (r *Repo) Snapshot(ctx context.Context, source string, opts SnapshotOptions) (*SnapshotResult, error) {
@@ -36,16 +43,11 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts SnapshotOptions
 	if err != nil {
 		return nil, err
 	}
-	rl, err := r.lockRepo(ctx, repolock.Shared)
+	release, err := r.lockForSource(ctx, root)
 	if err != nil {
 		return nil, err
 	}
-	defer rl.Release()
-	sl, err := r.lockSource(ctx, root)
-	if err != nil {
-		return nil, err
-	}
-	defer sl.Release()
+	defer release()
 	if opts.Now == nil {
 		opts.Now = r.now
 	}
@@ -64,6 +66,11 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts SnapshotOptions
 		}
 		if remembered, err = snapshot.ParseExcludes(src.Excludes); err != nil {
 			return nil, err
+		}
+		if !opts.Time.IsZero() {
+			if err := r.checkSnapshotTime(ctx, src, opts.Time); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if !opts.ResetExcludes {
@@ -92,6 +99,18 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts SnapshotOptions
 		return res, fmt.Errorf("snapshot %d committed, but applying the retention policy failed: %w", res.ID, err)
 	}
 	return res, nil
+}
+
+// checkSnapshotTime refuses a time that is not after src's newest snapshot.
+func (r *Repo) checkSnapshotTime(ctx context.Context, src catalog.Source, t time.Time) error {
+	snaps, err := r.db.Snapshots(ctx, src.ID)
+	if err != nil || len(snaps) == 0 {
+		return err
+	}
+	if newest := snaps[len(snaps)-1]; !t.After(newest.Started) {
+		return fmt.Errorf("%s: %w (snapshot %d, %s)", t.UTC().Format(time.RFC3339), ErrTimeOrder, newest.ID, newest.Started.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 func snapshotOptions(label string) snapshot.Options {

@@ -18,6 +18,11 @@
 //   - source-tree: a copy of $(go env GOROOT).
 //   - big-files: four files of -big-size in total (default 2 GiB), two of
 //     random bytes and two of log text.
+//   - scale: -scale-files (default 100,000; 1,000,000 for the 1M-file run)
+//     JSON files of 100 bytes, 100 per directory ("tree A" of issue 14),
+//     for cairn and restic, first and unchanged snapshot only. Its report
+//     is a section of its own at the end of -out: a run of this corpus
+//     alone replaces that section and keeps the rest of the file.
 //
 // For each corpus and repetition (-reps, default 3) the corpus is generated
 // afresh, each tool gets a new repository, and every step runs for every
@@ -39,7 +44,7 @@
 // the repetitions are reported in a markdown table, with a second table of
 // cairn's targets (ratios to restic) marked pass or fail.
 //
-// Flags: -reps, -work, -corpora, -quick, -big-size, -history,
+// Flags: -reps, -work, -corpora, -quick, -big-size, -scale-files, -history,
 // -history-corpora, -tools, -cairn, -out, -keep.
 package main
 
@@ -82,6 +87,8 @@ type corpus struct {
 	bigLabel   string
 	histFile   string
 	histChange func(dir string, i int, files []string) error
+	snapOnly   bool            // only the first and the unchanged snapshot
+	tools      map[string]bool // the tools it runs (nil: all)
 
 	// filled in while running
 	files    int
@@ -115,7 +122,8 @@ func main() {
 func run() error {
 	reps := flag.Int("reps", 3, "repetitions of every step (medians are reported)")
 	work := flag.String("work", "bench/_work", "work directory for corpora, repositories and restores")
-	corporaFlag := flag.String("corpora", "agent-state,source-tree,big-files", "corpora to run, comma-separated")
+	corporaFlag := flag.String("corpora", "agent-state,source-tree,big-files,scale", "corpora to run, comma-separated")
+	scaleFiles := flag.Int("scale-files", 100000, "files in the scale corpus (1000000: the 1M-file run, ~10 min a repetition on 2 cores)")
 	quick := flag.Bool("quick", false, "smoke run: tiny corpora, 1 repetition, 10 history snapshots, report under -work")
 	bigSize := flag.String("big-size", "2GiB", "total size of the big-files corpus (e.g. 256MiB)")
 	history := flag.Int("history", 200, "snapshots taken for the history-of-one-file step (0: skip it)")
@@ -137,6 +145,9 @@ func run() error {
 		}
 		if !set["history"] {
 			*history = 10
+		}
+		if !set["scale-files"] {
+			*scaleFiles = 10000
 		}
 		if !set["out"] {
 			*out = filepath.Join(*work, "benchmarks-quick.md")
@@ -165,13 +176,13 @@ func run() error {
 		b.histCorpora[c] = true
 	}
 	all := map[string]*corpus{}
-	for _, c := range defineCorpora(*quick, big, goroot) {
+	for _, c := range append(defineCorpora(*quick, big, goroot), scaleCorpus(*scaleFiles)) {
 		all[c.name] = c
 	}
 	for _, name := range splitList(*corporaFlag) {
 		c, ok := all[name]
 		if !ok {
-			return fmt.Errorf("unknown corpus %q (want agent-state, source-tree, big-files)", name)
+			return fmt.Errorf("unknown corpus %q (want agent-state, source-tree, big-files, scale)", name)
 		}
 		b.corpora = append(b.corpora, c)
 	}
@@ -202,12 +213,14 @@ func run() error {
 			progress("warning: %s", b.warnings[len(b.warnings)-1])
 		}
 	}
-	report := b.report()
-	fmt.Print(report)
+	mainReport, scale := b.report()
+	fmt.Print(mainReport, scale)
 	if b.out != "" {
 		if err := os.MkdirAll(filepath.Dir(b.out), 0o755); err != nil {
 			return err
 		}
+		old, _ := os.ReadFile(b.out) // a missing report is an empty one
+		report := merged(string(old), mainReport, scale, mainReport != "", scale != "")
 		if err := os.WriteFile(b.out, []byte(report), 0o644); err != nil {
 			return err
 		}
@@ -273,11 +286,20 @@ func defineCorpora(quick bool, bigSize int64, goroot string) []*corpus {
 	return []*corpus{agent, source, bigc}
 }
 
+// runs reports whether corpus c runs tool t.
+func (c *corpus) runs(t *tool) bool { return c.tools == nil || c.tools[t.name] }
+
 func (b *bench) runCorpus(c *corpus) error {
 	dataDir := filepath.Join(b.work, "data", c.name)
 	runDir := filepath.Join(b.work, "run", c.name)
+	var tools []*tool
+	for _, t := range b.tools {
+		if c.runs(t) {
+			tools = append(tools, t)
+		}
+	}
 	for rep := 0; rep < b.reps; rep++ {
-		order := rotate(b.tools, rep)
+		order := rotate(tools, rep)
 		tag := fmt.Sprintf("[%s %d/%d]", c.name, rep+1, b.reps)
 		progress("%s generating corpus in %s", tag, dataDir)
 		if err := removeAll(dataDir); err != nil {
@@ -317,6 +339,13 @@ func (b *bench) runCorpus(c *corpus) error {
 
 		b.snapStep(c, tag, stepFirst, states, dataDir)
 		b.snapStep(c, tag, stepUnchanged, states, dataDir)
+		if c.snapOnly {
+			c.mutation = "none"
+			if !b.keep {
+				removeAll(runDir)
+			}
+			continue
+		}
 		closer, m, err := c.mutate(dataDir)
 		if err != nil {
 			return fmt.Errorf("mutate: %w", err)

@@ -73,16 +73,35 @@ func (b *bench) stepLabel(c *corpus, step string) string {
 	return step
 }
 
-func (b *bench) report() string {
+// report renders the main report, of every corpus but the scale one
+// ("" if only that ran), and the scale section ("" if it did not run).
+func (b *bench) report() (main, scale string) {
+	var mainCorpora []*corpus
+	for _, c := range b.corpora {
+		if c.name == scaleName {
+			scale = b.scaleSection(c)
+		} else {
+			mainCorpora = append(mainCorpora, c)
+		}
+	}
+	if len(mainCorpora) > 0 {
+		main = b.mainReport(mainCorpora)
+	}
+	return main, scale
+}
+
+func (b *bench) mainReport(corpora []*corpus) string {
 	var w strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
 	p("# Benchmarks: cairn, restic and borg\n\n")
 	p("Written by `make bench` (`go run ./bench`, source in [bench/](../bench/)); do not edit by hand.\n")
 	p("Regenerate with `make bench` (10-30 minutes; needs the Debian packages `restic` and `borgbackup`, and root to drop\n")
 	p("the page cache). `make bench BENCHFLAGS=-quick` is a smoke run of 2-3 minutes on tiny corpora (its report goes to\n")
-	p("bench/_work/benchmarks-quick.md). Flags: `-reps N` (default 3), `-corpora agent-state,source-tree,big-files`,\n")
-	p("`-big-size 256MiB` (default 2GiB), `-history N` (default 200), `-history-corpora`, `-tools cairn,restic,borg`,\n")
-	p("`-work DIR` (default bench/_work), `-out FILE`, `-keep`; `go run ./bench -h` lists them.\n\n")
+	p("bench/_work/benchmarks-quick.md). Flags: `-reps N` (default 3), `-corpora agent-state,source-tree,big-files,scale`,\n")
+	p("`-big-size 256MiB` (default 2GiB), `-scale-files N` (default 100000; 1000000 is the issue's 1M-file run, about\n")
+	p("10 minutes a repetition on 2 cores), `-history N` (default 200), `-history-corpora`, `-tools cairn,restic,borg`,\n")
+	p("`-work DIR` (default bench/_work), `-out FILE`, `-keep`; `go run ./bench -h` lists them. A run of the scale\n")
+	p("corpus alone (`go run ./bench -corpora scale`) rewrites only the scale section at the end of this file.\n\n")
 
 	for _, w := range b.warnings {
 		p("**Warning: %s.**\n\n", w)
@@ -114,9 +133,20 @@ func (b *bench) report() string {
 	p("- cairn re-reads files modified within 2 s before a snapshot; the harness waits 2.1 s after generating a corpus.\n\n")
 
 	p("## Results\n")
-	for _, c := range b.corpora {
+	for _, c := range corpora {
 		p("\n### %s\n\n", c.name)
 		p("%s: %d files, %s. Mutation: %s.\n\n", c.desc, c.files, mib(c.bytes), c.mutation)
+		b.resultTable(&w, c)
+	}
+	b.targetTable(&w, corpora, "##")
+	b.commandList(&w, corpora, "##")
+	return w.String()
+}
+
+// resultTable writes the table of every step's medians for corpus c.
+func (b *bench) resultTable(w *strings.Builder, c *corpus) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	{
 		p("| step | tool | wall s | CPU s | peak RSS MiB | repo MiB | growth MiB | n |\n")
 		p("|---|---|---:|---:|---:|---:|---:|---:|\n")
 		var errs []string
@@ -155,13 +185,21 @@ func (b *bench) report() string {
 			p("\n")
 		}
 	}
+}
 
-	p("\n## Targets\n\n")
+// targetTable writes cairn's targets for corpora, as ratios to restic.
+func (b *bench) targetTable(w *strings.Builder, corpora []*corpus, h string) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("\n%s Targets\n\n", h)
 	p("Ratios of cairn's median to restic's in this run (lower is better); pass when the ratio is at most the limit.\n\n")
 	p("| corpus | target | cairn | restic | ratio | limit | result |\n")
 	p("|---|---|---:|---:|---:|---:|---|\n")
-	for _, c := range b.corpora {
-		for _, t := range targets {
+	for _, c := range corpora {
+		ts := targets
+		if c.name == scaleName {
+			ts = scaleTargets
+		}
+		for _, t := range ts {
 			if t.corpus != "" && t.corpus != c.name || b.results[c.name][t.step] == nil {
 				continue
 			}
@@ -193,9 +231,17 @@ func (b *bench) report() string {
 		}
 	}
 
-	p("\n## Commands\n\n")
+}
+
+// commandList writes the commands each tool ran for corpora.
+func (b *bench) commandList(w *strings.Builder, corpora []*corpus, h string) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("\n%s Commands\n\n", h)
 	p("As run for the first corpus; `$WORK` is %s, `$SRC` the corpus directory, `$DST` an empty directory.\n\n", b.work)
 	for _, t := range b.tools {
+		if !corpora[0].runs(t) {
+			continue
+		}
 		s := &repoState{t: t, repo: "$REPO", cacheDir: "$WORK/run/CORPUS/" + t.name + "-cache"}
 		p("**%s** (%s)", t.name, t.version)
 		if env := s.env(); len(env) > 0 {
@@ -216,6 +262,22 @@ func (b *bench) report() string {
 		}
 		p("```\n\n")
 	}
+}
+
+// scaleSection is the report of the scale corpus, between its markers.
+func (b *bench) scaleSection(c *corpus) string {
+	var w strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format, args...) }
+	p("%s\n## Scale: %d small files\n\n", scaleBegin, c.files)
+	p("Written by `go run ./bench -corpora scale` (or any run that includes the scale corpus); `-scale-files 1000000`\n")
+	p("for the 1M-file run.\n\n%s: %d files, %s.\n\n", c.desc, c.files, mib(c.bytes))
+	p("Steps: first snapshot and unchanged snapshot only (per-file costs are what this corpus measures), cairn and\n")
+	p("restic only (borg would add minutes for no target).\n\n")
+	p("Machine: %s\n\n", b.machine())
+	b.resultTable(&w, c)
+	b.targetTable(&w, []*corpus{c}, "###")
+	b.commandList(&w, []*corpus{c}, "###")
+	p("%s\n", scaleEnd)
 	return w.String()
 }
 

@@ -212,15 +212,19 @@ func (db *DB) Drop(ctx context.Context, contents, dead, emptyPacks []int64) ([]s
 // Move is a chunk's new place after a repack.
 type Move struct {
 	ChunkID        int64
+	FromPack       int64 // the pack whose row the chunk leaves
 	Offset, Length int64
 	PlainOffset    int64
 }
 
-// Repacked records that the chunks of oldPack now live in newPack and
-// deletes oldPack's row; it returns the old pack's name, whose file may be
-// deleted once this returns. newPack must already be durable.
-func (db *DB) Repacked(ctx context.Context, oldPack int64, newPack NewPack, moves []Move) (string, error) {
-	var oldName string
+// Repacked records that the chunks of oldPacks now live in newPack and
+// deletes the old packs' rows, in one transaction; it returns the old
+// packs' names, whose files may be deleted once this returns. newPack must
+// already be durable. A move whose chunk is no longer in its FromPack, or
+// an old pack left holding chunks, fails the whole transaction: the old
+// files must stay then.
+func (db *DB) Repacked(ctx context.Context, oldPacks []int64, newPack NewPack, moves []Move) ([]string, error) {
+	var oldNames []string
 	err := db.Write(ctx, func(tx *sql.Tx) error {
 		var newID int64
 		err := tx.QueryRowContext(ctx, "INSERT INTO pack(name, size, created_ns) VALUES (?, ?, ?) RETURNING id",
@@ -234,16 +238,30 @@ func (db *DB) Repacked(ctx context.Context, oldPack int64, newPack NewPack, move
 		}
 		defer st.Close()
 		for _, m := range moves {
-			if _, err := st.ExecContext(ctx, newID, m.Offset, m.Length, m.PlainOffset, m.ChunkID, oldPack); err != nil {
+			res, err := st.ExecContext(ctx, newID, m.Offset, m.Length, m.PlainOffset, m.ChunkID, m.FromPack)
+			if err != nil {
 				return fmt.Errorf("move chunk %d: %w", m.ChunkID, err)
 			}
+			if n, _ := res.RowsAffected(); n != 1 {
+				return fmt.Errorf("move chunk %d: it is no longer in pack %d", m.ChunkID, m.FromPack)
+			}
 		}
-		err = tx.QueryRowContext(ctx, `DELETE FROM pack WHERE id = ? AND NOT EXISTS (SELECT 1 FROM chunk WHERE pack_id = pack.id)
-			RETURNING name`, oldPack).Scan(&oldName)
-		if err == sql.ErrNoRows {
-			return fmt.Errorf("pack %d still holds chunks after the repack", oldPack)
+		for _, old := range oldPacks {
+			var name string
+			err = tx.QueryRowContext(ctx, `DELETE FROM pack WHERE id = ? AND NOT EXISTS (SELECT 1 FROM chunk WHERE pack_id = pack.id)
+				RETURNING name`, old).Scan(&name)
+			if err == sql.ErrNoRows {
+				return fmt.Errorf("pack %d still holds chunks after the repack", old)
+			}
+			if err != nil {
+				return fmt.Errorf("delete pack %d: %w", old, err)
+			}
+			oldNames = append(oldNames, name)
 		}
-		return err
+		return nil
 	})
-	return oldName, err
+	if err != nil {
+		return nil, err
+	}
+	return oldNames, nil
 }

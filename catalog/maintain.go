@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/mattn/go-sqlite3"
 )
@@ -190,4 +193,99 @@ func integrityError(err error) error {
 		return fmt.Errorf("%w: %v", ErrCatalogDamaged, err)
 	}
 	return fmt.Errorf("check catalog: %w", err)
+}
+
+// Auto-vacuum modes, as PRAGMA auto_vacuum reports them.
+const (
+	autoVacuumNone        = 0
+	autoVacuumIncremental = 2
+)
+
+// Compaction says what CompactFile did.
+type Compaction struct {
+	Before, After int64 // bytes of catalog.db (its -wal folded in) before and after
+	Converted     bool  // the catalog was switched to incremental auto-vacuum
+	// Skipped says why a catalog that needed the switch was left as it
+	// was (not enough free disk space for the VACUUM).
+	Skipped string
+}
+
+// vacuumHeadroom is how many times the catalog's size must be free on
+// its file system before the one VACUUM that switches it: the copy is
+// written through the WAL (the whole file once) and to a temporary
+// database (once more).
+const vacuumHeadroom = 2
+
+// CompactFile gives the catalog's free pages back to the file system, so
+// catalog.db shrinks after forget and gc (it never did: 6.7 MB at 5,000
+// snapshots stayed 6.7 MB). A catalog created before cairn set
+// auto_vacuum=incremental is switched once with a full VACUUM, which
+// rewrites the whole file: the caller holds the repository's exclusive
+// lock, and the VACUUM runs only when there is room for it. Otherwise
+// PRAGMA incremental_vacuum frees every free page. The WAL is folded back
+// last, which is when the file actually shrinks.
+func (db *DB) CompactFile(ctx context.Context) (*Compaction, error) {
+	if db.w == nil {
+		return nil, fmt.Errorf("compact %s: %w", db.path, ErrOpenedReadOnly)
+	}
+	if err := db.Checkpoint(ctx); err != nil {
+		return nil, fmt.Errorf("compact catalog: %w", err)
+	}
+	c := &Compaction{Before: fileSize(db.path)}
+	var mode int
+	if err := db.w.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
+		return nil, fmt.Errorf("compact catalog: %w", err)
+	}
+	switch {
+	case mode == autoVacuumNone:
+		if free, ok := freeSpace(filepath.Dir(db.path)); ok && free < vacuumHeadroom*c.Before {
+			c.Skipped = fmt.Sprintf("the catalog (%d bytes) needs %d bytes free to be compacted, %d are", c.Before, vacuumHeadroom*c.Before, free)
+			break
+		}
+		// The mode is a property of the connection until VACUUM writes it
+		// into the file; the writer pool holds a single connection.
+		if _, err := db.w.ExecContext(ctx, "PRAGMA auto_vacuum = INCREMENTAL"); err != nil {
+			return nil, fmt.Errorf("compact catalog: %w", err)
+		}
+		if _, err := db.w.ExecContext(ctx, "VACUUM"); err != nil {
+			return nil, fmt.Errorf("compact catalog: vacuum: %w", noSpace(err))
+		}
+		c.Converted = true
+	default:
+		// Each step of the pragma frees one page: read it to the end.
+		rows, err := db.w.QueryContext(ctx, "PRAGMA incremental_vacuum")
+		if err != nil {
+			return nil, fmt.Errorf("compact catalog: %w", err)
+		}
+		for rows.Next() {
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("compact catalog: %w", noSpace(err))
+		}
+	}
+	if err := db.Checkpoint(ctx); err != nil {
+		return nil, fmt.Errorf("compact catalog: %w", err)
+	}
+	c.After = fileSize(db.path)
+	return c, nil
+}
+
+func fileSize(path string) int64 {
+	var n int64
+	for _, p := range []string{path, path + "-wal"} {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// freeSpace is the space an unprivileged writer may still use in dir.
+func freeSpace(dir string) (int64, bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return int64(st.Bavail) * st.Bsize, true
 }

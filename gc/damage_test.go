@@ -206,9 +206,9 @@ func tryGC(dir string) error {
 		return err
 	}
 	defer repo.Close()
-	// MaxUnused 1 never repacks: every pack gc removes is one it decided
-	// was dead, the decision under test.
-	_, err = repo.GC(ctx, gc.Options{MaxUnused: 1})
+	// MaxUnused 1 never repacks and NoMerge never merges: every pack gc
+	// removes is one it decided was dead, the decision under test.
+	_, err = repo.GC(ctx, gc.Options{MaxUnused: 1, NoMerge: true})
 	return err
 }
 

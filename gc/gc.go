@@ -5,8 +5,12 @@
 // reference: the classic race (a snapshot reuses a chunk, gc deletes it as
 // unreferenced, the snapshot commits a dangling reference) cannot happen.
 // Order keeps it crash-safe: a repacked pack is written and made durable,
-// then recorded, and only then is the old pack deleted; a crash at any
-// point leaves at most an unreferenced pack, which the next gc removes.
+// then recorded, and only then are the old packs deleted; a crash at any
+// point leaves at most unreferenced packs, which the next gc removes.
+//
+// Besides deleting and repacking, gc merges small live packs into full
+// ones: every snapshot seals at least one pack, so 5,000 small snapshots
+// left 5,511 pack files.
 package gc
 
 import (
@@ -35,30 +39,48 @@ type Options struct {
 	// MaxUnused is the share of dead bytes above which a pack is repacked;
 	// 0 means DefaultMaxUnused.
 	MaxUnused float64
-	DryRun    bool
-	TmpDir    string // leftovers of interrupted runs here are removed
-	// Progress, when set, is told the bytes of the packs repacked so far
-	// and the total to repack, after each pack (repacking is what takes
+	// PackTarget is the size of the packs gc writes (default 16 MiB, the
+	// size snapshots seal packs at). A live pack below half of it is merged
+	// with others.
+	PackTarget int64
+	// NoMerge leaves small live packs as they are: gc then deletes only
+	// what is dead and repacks only for dead bytes.
+	NoMerge bool
+	DryRun  bool
+	TmpDir  string // leftovers of interrupted runs here are removed
+	// Progress, when set, is told the bytes of the packs rewritten so far
+	// and the total to rewrite, after each pack (rewriting is what takes
 	// time; deletions are quick).
 	Progress func(done, total int64)
 }
+
+// DefaultPackTarget is the size snapshots seal packs at (snapshot's
+// packTarget), and the size gc fills merged packs to.
+const DefaultPackTarget = 16 << 20
 
 // Report says what was (or, with DryRun, would be) reclaimed.
 type Report struct {
 	DeadChunks    int
 	DeletedPacks  int
-	RepackedPacks int
+	RepackedPacks int // rewritten without their dead chunks
+	MergedPacks   int // small live packs merged into full ones
+	WrittenPacks  int // new packs that repacked and merged chunks went to
 	OrphanPacks   int
 	BytesFreed    int64
 	Problems      []string // packs left alone because they could not be read
+	// Catalog is the size of catalog.db before and after its free pages
+	// were given back (not in a dry run).
+	Catalog catalog.Compaction
 }
 
-// repack is a pack to copy without its dead chunks.
+// repack is a pack to copy into a new one without its dead chunks, or,
+// when small, to merge with others.
 type repack struct {
 	pack  catalog.Pack
 	keep  []catalog.ChunkLoc
 	freed int64
 	holed map[int64]bool // offsets of kept blobs that also hold dead chunks
+	small bool           // rewritten to merge it, not for its dead bytes
 }
 
 // plan is what a collection will delete and repack.
@@ -66,7 +88,7 @@ type plan struct {
 	contents   []int64 // unused content rows
 	dead       []int64 // dead chunk rows
 	emptyPacks []catalog.Pack
-	repacks    []repack
+	repacks    []repack // in pack id order, so merged chunks keep their age order
 	orphans    []string
 }
 
@@ -81,6 +103,9 @@ type plan struct {
 func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Options) (*Report, error) {
 	if opts.MaxUnused <= 0 {
 		opts.MaxUnused = DefaultMaxUnused
+	}
+	if opts.PackTarget <= 0 {
+		opts.PackTarget = DefaultPackTarget
 	}
 	if err := db.IntegrityCheck(ctx); err != nil {
 		if errors.Is(err, catalog.ErrCatalogDamaged) {
@@ -110,8 +135,12 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 		rep.BytesFreed += e.Size
 	}
 	if opts.DryRun {
-		rep.RepackedPacks = len(p.repacks)
-		for _, r := range p.repacks {
+		for _, r := range mergeable(p.repacks) {
+			if r.small {
+				rep.MergedPacks++
+			} else {
+				rep.RepackedPacks++
+			}
 			rep.BytesFreed += r.freed
 		}
 		return rep, nil
@@ -137,30 +166,23 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 			return rep, fmt.Errorf("delete pack %s: %w", name, err)
 		}
 	}
-	var repackTotal, repackDone int64
-	for _, r := range p.repacks {
-		repackTotal += r.pack.Size
-	}
-	for _, r := range p.repacks {
-		freed, err := repackOne(ctx, db, store, r.pack, r.keep, r.holed)
-		repackDone += r.pack.Size
-		if opts.Progress != nil {
-			opts.Progress(repackDone, repackTotal)
-		}
-		if err != nil {
-			if errors.Is(err, blobstore.ErrCorrupt) || errors.Is(err, blobstore.ErrNotFound) {
-				rep.Problems = append(rep.Problems, fmt.Sprintf("pack %s left as it is: %v", r.pack.Name, err))
-				continue
-			}
-			return rep, err
-		}
-		rep.RepackedPacks++
-		rep.BytesFreed += freed
+	if err := rewrite(ctx, db, store, mergeable(p.repacks), opts.PackTarget, opts.Progress, rep); err != nil {
+		return rep, err
 	}
 	if opts.TmpDir != "" {
 		cleanTmp(opts.TmpDir)
 	}
-	return rep, db.Checkpoint(ctx)
+	// Last, with the exclusive lock still held: the rows deleted above
+	// leave free pages, which only this gives back to the file system.
+	c, err := db.CompactFile(ctx)
+	if err != nil {
+		return rep, err
+	}
+	rep.Catalog = *c
+	if c.Skipped != "" {
+		rep.Problems = append(rep.Problems, "catalog not compacted: "+c.Skipped)
+	}
+	return rep, nil
 }
 
 // makePlan decides from the reference graph and the store's listing what
@@ -204,6 +226,12 @@ func makePlan(ctx context.Context, refs *catalog.References, store blobstore.Sto
 			// Nothing to copy from; the next snapshot stores its chunks again.
 		case deadBytes > 0 && float64(deadBytes) > opts.MaxUnused*float64(pk.Size):
 			p.repacks = append(p.repacks, repack{pack: pk, keep: keep, freed: deadBytes, holed: holed})
+		case !opts.NoMerge && pk.Size < opts.PackTarget/2:
+			// Below half the target: copying it costs at most half a
+			// pack's I/O and saves a file; a larger one is left as it is
+			// (rewriting 15 MiB to merge it with 1 MiB would be mostly
+			// copying).
+			p.repacks = append(p.repacks, repack{pack: pk, keep: keep, freed: deadBytes, holed: holed, small: true})
 		}
 	}
 	present := map[string]int64{}
@@ -302,16 +330,22 @@ func crossCheck(ctx context.Context, store blobstore.Store, refs *catalog.Refere
 	// A repacked pack's live chunks move to the new pack, so its own
 	// chunks count as staying; any other used chunk in its footer must be
 	// kept elsewhere.
+	repacks := p.repacks[:0]
 	for _, r := range p.repacks {
 		entries, ok, err := footer(r.pack.Name)
-		if err != nil || !ok {
-			return err // unreadable: repackOne will report it and leave it
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue // unreadable or gone: nothing proves what else it holds, so it stays
 		}
 		stays[r.pack.ID] = true
 		if err := unsafe(r.pack.Name, entries); err != nil {
 			return err
 		}
+		repacks = append(repacks, r)
 	}
+	p.repacks = repacks
 	return nil
 }
 
@@ -327,69 +361,6 @@ func byBlob(chunks []catalog.ChunkLoc) [][]catalog.ChunkLoc {
 		i = j
 	}
 	return runs
-}
-
-// repackOne copies the blobs of a pack that hold live chunks into a new
-// one. A blob of live chunks only is copied as it is stored; one that also
-// holds dead chunks (holed) is compressed again from its live chunks alone.
-// Each live chunk is verified before it is copied, so damage is never
-// carried forward.
-func repackOne(ctx context.Context, db *catalog.DB, store blobstore.Store, p catalog.Pack, keep []catalog.ChunkLoc, holed map[int64]bool) (int64, error) {
-	w, err := blobstore.NewPackWriter(ctx, store)
-	if err != nil {
-		return 0, err
-	}
-	moves := make([]catalog.Move, 0, len(keep))
-	blobs := blobstore.NewReader(store)
-	var plain []byte
-	for _, blob := range byBlob(keep) {
-		parts := make([]blobstore.Part, len(blob))
-		plain = plain[:0]
-		for i, c := range blob {
-			start := len(plain)
-			if plain, err = blobs.ReadChunk(ctx, p.Name, c.Entry(), plain); err != nil {
-				w.Abort()
-				return 0, err
-			}
-			parts[i] = blobstore.Part{ID: c.Hash, PlainOffset: c.PlainOffset, Size: c.Size}
-			if holed[c.Offset] {
-				parts[i].PlainOffset = int64(start)
-			}
-		}
-		var stored []byte
-		if holed[blob[0].Offset] {
-			stored = blobstore.Encode(nil, plain)
-		} else {
-			stored = make([]byte, blob[0].Length)
-			if err := store.ReadAt(ctx, p.Name, stored, blob[0].Offset); err != nil {
-				w.Abort()
-				return 0, fmt.Errorf("read pack %s: %w", p.Name, err)
-			}
-		}
-		entries, err := w.AddBlob(parts, stored)
-		if err != nil {
-			w.Abort()
-			return 0, err
-		}
-		for i, c := range blob {
-			moves = append(moves, catalog.Move{ChunkID: c.ID, Offset: entries[i].Offset, Length: entries[i].Length, PlainOffset: entries[i].PlainOffset})
-		}
-	}
-	info, err := w.Finish(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if info.Name == p.Name {
-		return 0, nil // identical bytes: nothing was dead after all
-	}
-	old, err := db.Repacked(ctx, p.ID, catalog.NewPack{Name: info.Name, Size: info.Size}, moves)
-	if err != nil {
-		return 0, err
-	}
-	if err := store.Delete(ctx, old); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
-		return 0, fmt.Errorf("delete repacked pack %s: %w", old, err)
-	}
-	return p.Size - info.Size, nil
 }
 
 // cleanTmp removes scratch files of interrupted runs.

@@ -41,6 +41,12 @@ func (pl *planner) planDeletes(versions []*catalog.Version) error {
 	if err != nil {
 		return err
 	}
+	leftOut := func(string, bool) bool { return false }
+	if pl.req.LeftOut != nil {
+		if leftOut, err = pl.req.LeftOut(pl.base); err != nil {
+			return err
+		}
+	}
 	skip := map[string]bool{}
 	for _, p := range pl.opts.Skip {
 		skip[canonical(p)] = true
@@ -65,8 +71,11 @@ func (pl *planner) planDeletes(versions []*catalog.Version) error {
 				rel = dir + "/" + e.Name()
 			}
 			isDir := e.IsDir()
+			if e.Type()&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice|fs.ModeCharDevice|fs.ModeIrregular) != 0 {
+				continue // sockets, FIFOs and devices are never stored: their absence says nothing
+			}
 			if strings.HasPrefix(e.Name(), atomicfile.TempPrefix) || skip[filepath.Join(base, filepath.FromSlash(rel))] ||
-				ex.Match(rel, isDir) || isSidecar(rel, in) {
+				ex.Match(rel, isDir) || isSidecar(rel, in) || leftOut(rel, isDir) {
 				continue
 			}
 			if v := in[rel]; v != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -197,6 +198,27 @@ func (p *Plan) InPlaceSources() []string {
 		}
 	}
 	sort.Strings(out)
+	return out
+}
+
+// Snapshots lists, once each and in order, every snapshot the plan reads:
+// the requests' and those a torn JSON file is substituted from.
+func (p *Plan) Snapshots() []int64 {
+	seen := map[int64]bool{}
+	var out []int64
+	add := func(id int64) {
+		if id != 0 && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	for _, req := range p.reqs {
+		add(req.Snapshot.ID)
+	}
+	for _, it := range p.Items {
+		add(it.Snapshot)
+	}
+	slices.Sort(out)
 	return out
 }
 

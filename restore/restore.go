@@ -25,6 +25,10 @@ type Request struct {
 	// Runtime lists the source's own runtime-file patterns, added to
 	// Options.Runtime and the defaults.
 	Runtime []string
+	// LeftOut, when set, gives the source's remembered excludes as a rule
+	// over the tree at base: Options.Delete never deletes what they leave
+	// out of snapshots (nor what .cairnignore does).
+	LeftOut func(base string) (func(rel string, isDir bool) bool, error)
 }
 
 // withRuntime adds a request's runtime patterns to the options.

@@ -155,3 +155,66 @@ func emptiedOf(dirs []string, rel string) string {
 	}
 	return ""
 }
+
+// LeftOut returns the rule by which snapshots with these excludes leave
+// entries of the tree at base out (rel is '/'-separated, relative to
+// base): what matches a pattern, what lies in a directory tagged as a
+// cache, a regular file larger than LargerThan, and what lies on another
+// file system than base. restore --delete never deletes what a snapshot
+// could not have held: its absence from the snapshot says nothing.
+func (e Excludes) LeftOut(base string) (func(rel string, isDir bool) bool, error) {
+	m, err := ignore.New(e.Patterns)
+	if err != nil {
+		return nil, err
+	}
+	var baseDev uint64
+	if e.OneFileSystem {
+		var st unix.Stat_t
+		if err := unix.Lstat(base, &st); err != nil {
+			return nil, fmt.Errorf("stat %s: %w", base, err)
+		}
+		baseDev = st.Dev
+	}
+	var mu sync.Mutex
+	caches := map[string]bool{}
+	isCache := func(dir string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if c, ok := caches[dir]; ok {
+			return c
+		}
+		head := make([]byte, len(cacheSignature))
+		c := false
+		if fd, err := unix.Open(path.Join(base, dir, cacheTag), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0); err == nil {
+			n, _ := unix.Read(fd, head)
+			unix.Close(fd)
+			c = n == len(head) && bytes.Equal(head, []byte(cacheSignature))
+		}
+		caches[dir] = c
+		return c
+	}
+	return func(rel string, isDir bool) bool {
+		if m.Match(rel, isDir) {
+			return true
+		}
+		if e.Caches {
+			for d := path.Dir(rel); d != "." && d != "/"; d = path.Dir(d) {
+				if isCache(d) {
+					return true
+				}
+			}
+		}
+		if e.LargerThan > 0 || e.OneFileSystem {
+			var st unix.Stat_t
+			if unix.Lstat(path.Join(base, rel), &st) == nil {
+				if e.LargerThan > 0 && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size > e.LargerThan {
+					return true
+				}
+				if e.OneFileSystem && st.Dev != baseDev {
+					return true
+				}
+			}
+		}
+		return false
+	}, nil
+}

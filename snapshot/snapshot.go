@@ -104,8 +104,11 @@ type Result struct {
 	TotalBytes int64
 	BytesRead  int64
 	BytesAdded int64 // pack bytes written
-	Duration   time.Duration
-	Warnings   []catalog.Warning
+	// Duration runs from the start of the walk to the end of the catalog
+	// commit. The retention run a caller applies afterwards is not part of
+	// it (Forgotten reports what that run did).
+	Duration time.Duration
+	Warnings []catalog.Warning
 	// Unreadable lists the paths that could not be read: the snapshot is
 	// committed but incomplete (their previous versions, if any, carry on
 	// in it).
@@ -319,9 +322,13 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
+	// The duration runs to the end of the commit, not to commit.Finished
+	// (stamped inside it): at 1M files the commit was 24 s of a 44.65 s
+	// run, and the 20.9 s printed left it out.
+	done := opts.Now()
 	return &Result{ID: id, Source: recorded, New: counts.news, Changed: counts.changed, Unchanged: counts.unchanged,
 		Removed: counts.removed, Files: commit.FileCount, TotalBytes: commit.TotalBytes,
-		BytesRead: r.stats.bytesRead.Load(), BytesAdded: commit.AddedBytes, Duration: commit.Finished.Sub(started),
+		BytesRead: r.stats.bytesRead.Load(), BytesAdded: commit.AddedBytes, Duration: done.Sub(started),
 		Warnings: commit.Warnings, Unreadable: unreadablePaths, Partial: part != nil}, nil
 }
 

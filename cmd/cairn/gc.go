@@ -81,9 +81,9 @@ func (a *app) runGC(cmd *cobra.Command, repo *cairn.Repo, opts cairn.GCOptions, 
 	if opts.DryRun {
 		verb = "would free"
 	}
-	fmt.Fprintf(a.stdout, "gc: %s; %s deleted, %d repacked, %s removed; %s %s\n",
+	fmt.Fprintf(a.stdout, "gc: %s; %s deleted, %d repacked, %d small merged into %s, %s removed; %s %s\n",
 		plural(rep.DeadChunks, "unreferenced chunk"), plural(rep.DeletedPacks, "pack"), rep.RepackedPacks,
-		plural(rep.OrphanPacks, "orphan pack"), verb, size(rep.BytesFreed))
+		rep.MergedPacks, plural(rep.WrittenPacks, "new pack"), plural(rep.OrphanPacks, "orphan pack"), verb, size(rep.BytesFreed))
 	return nil
 }
 

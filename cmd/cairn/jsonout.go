@@ -367,13 +367,15 @@ type gcJSON struct {
 	DeadChunks    int      `json:"dead_chunks"`
 	DeletedPacks  int      `json:"deleted_packs"`
 	RepackedPacks int      `json:"repacked_packs"`
+	MergedPacks   int      `json:"merged_packs"`
+	WrittenPacks  int      `json:"written_packs"`
 	OrphanPacks   int      `json:"orphan_packs"`
 	BytesFreed    int64    `json:"bytes_freed"`
 	Problems      []string `json:"problems"`
 }
 
 func toGCJSON(rep *cairn.GCReport, dryRun bool) gcJSON {
-	return gcJSON{dryRun, rep.DeadChunks, rep.DeletedPacks, rep.RepackedPacks, rep.OrphanPacks, rep.BytesFreed, nonNil(rep.Problems)}
+	return gcJSON{dryRun, rep.DeadChunks, rep.DeletedPacks, rep.RepackedPacks, rep.MergedPacks, rep.WrittenPacks, rep.OrphanPacks, rep.BytesFreed, nonNil(rep.Problems)}
 }
 
 type policyJSON struct {

@@ -136,7 +136,7 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 	f.StringVar(&opts.To, "to", "", "restore under this directory instead of in place")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "show what would be restored, change nothing")
 	f.BoolVar(&opts.Force, "force", false, "write invalid JSON over a file; replace a database that is in use; write a database damaged at capture")
-	f.BoolVar(&opts.Delete, "delete", false, "also delete what the restored directory holds but the snapshot does not")
+	f.BoolVar(&opts.Delete, "delete", false, "also delete what the restored directory holds but the snapshot does not (never what the excludes or .cairnignore leave out, runtime files, sockets or FIFOs)")
 	f.BoolVar(&asJSON, "json", false, "print the plan and what became of it as JSON (docs/json.md)")
 	f.StringArrayVar(&opts.Runtime, "runtime", nil, "a runtime file pattern (as policy set --runtime): never restore files matching it, besides *.pid, *.lock, *.sock (repeatable)")
 	// --keep was restore's first name for --runtime; it reads like forget's

@@ -94,7 +94,7 @@ status lines while files are read, then a summary, for each directory; with
 	fl.BoolVarP(&opts.DryRun, "dry-run", "n", false, "show what would be read and stored; write nothing")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing but warnings and errors")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "also list the paths added (+), removed (-) and changed (M) since the source's previous snapshot")
-	fl.StringVar(&f.time, "time", "", `record this time as the snapshot's ("2006-01-02 15:04:05" local, or RFC 3339)`)
+	fl.StringVar(&f.time, "time", "", `record this time as the snapshot's ("2006-01-02 15:04:05" local, or RFC 3339); it must be after the source's newest snapshot`)
 	fl.BoolVar(&f.asJSON, "json", false, "print progress and the summary as JSON lines (docs/json.md)")
 	return c
 }

@@ -225,16 +225,17 @@ func TestDamagedPack(t *testing.T) {
 			}
 
 			// gc on the damaged repository deletes nothing it should not:
-			// the other packs stay, and the damage report is unchanged.
+			// the damaged pack stays as it is, and the damage report is
+			// unchanged (gc may merge the undamaged small packs, whose
+			// chunks check --read-data reads below).
 			r = e.runIn(repo, "gc", "--max-unused", "1%")
 			if r.code != 0 && r.code != 1 {
 				t.Fatalf("gc on a damaged repository: %v", r)
 			}
-			after := packFiles(t, repo)
-			for p, size := range packs {
-				if p != victim && after[p] != size {
-					t.Fatalf("gc on a damaged repository changed undamaged pack %s", p)
-				}
+			if size, ok := packFiles(t, repo)[victim]; tc.name != "missing" && !ok {
+				t.Fatalf("gc on a damaged repository deleted the damaged pack %s", packName)
+			} else if ok && tc.name == "flipped bytes" && size != packs[victim] {
+				t.Fatalf("gc on a damaged repository changed the damaged pack %s", packName)
 			}
 			r = e.runIn(repo, "check", "--read-data")
 			if r.code != 4 || fmt.Sprint(sortedKeys(affected(r.stdout, e.src))) != fmt.Sprint(sortedKeys(badRD)) {

@@ -1,0 +1,88 @@
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zeebo/blake3"
+)
+
+// firstSnapshot is the commit of a first snapshot of files small files,
+// 100 to a directory (the bench's scale corpus): one chunk and one
+// content per file.
+func firstSnapshot(files int) *Commit {
+	now := time.Now()
+	c := &Commit{Source: "/scale", Started: now, Finished: now, FileCount: int64(files),
+		Packs: []NewPack{{Name: fmt.Sprintf("%064x", 1), Size: int64(files) * 60}}}
+	c.Versions = append(c.Versions, NewVersion{Version: Version{Path: ".", Type: TypeDir, Mode: 0o755, UID: -1, GID: -1}, Content: -1})
+	var b [8]byte
+	for i := range files {
+		if i%100 == 0 {
+			c.Versions = append(c.Versions, NewVersion{Version: Version{Path: fmt.Sprintf("d%04d", i/100), Type: TypeDir,
+				Mode: 0o755, UID: -1, GID: -1}, Content: -1})
+		}
+		binary.LittleEndian.PutUint64(b[:], uint64(i))
+		h := blake3.Sum256(b[:])
+		c.NewChunks = append(c.NewChunks, NewChunk{Hash: h, Offset: int64(8 + i/50*1000), Length: 1000, Size: 100,
+			PlainOffset: int64(i % 50 * 100)})
+		c.Contents = append(c.Contents, NewContent{Hash: blake3.Sum256(h[:]), Size: 100, Chunking: "cdc", Chunks: []ChunkRef{ChunkRef(-i - 1)}})
+		c.Versions = append(c.Versions, NewVersion{Version: Version{Path: fmt.Sprintf("d%04d/f%03d.json", i/100, i%100), Type: TypeFile,
+			Mode: 0o644, Size: 100, MtimeNs: now.UnixNano(), JSONValid: sql.NullBool{Bool: true, Valid: true},
+			JSONEntries: sql.NullInt64{Int64: 5, Valid: true}, FpCtimeNs: now.UnixNano(), FpIno: uint64(i + 1000), UID: -1, GID: -1},
+			Content: len(c.Contents) - 1})
+	}
+	return c
+}
+
+// BenchmarkCommitFirstSnapshot times the one catalog transaction of a
+// first snapshot of 100k small files (go test ./catalog -run '^$' -bench
+// CommitFirstSnapshot -benchtime 3x).
+func BenchmarkCommitFirstSnapshot(b *testing.B) {
+	ctx := context.Background()
+	files := 100_000
+	if n, err := strconv.Atoi(os.Getenv("CAIRN_BENCH_FILES")); err == nil {
+		files = n // 1000000 for the 1M-file tree
+	}
+	c := firstSnapshot(files)
+	pragma := os.Getenv("CAIRN_BENCH_PRAGMA") // an A/B of writer settings, e.g. "PRAGMA cache_size = -65536"
+	// CPU time, not only wall time: the machine is shared, and a loaded
+	// one stretches the wall time of everything.
+	var cpu time.Duration
+	defer func() { b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op") }()
+	for b.Loop() {
+		b.StopTimer()
+		db, err := Open(ctx, filepath.Join(b.TempDir(), "catalog.db"), true)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if pragma != "" {
+			if _, err := db.w.ExecContext(ctx, pragma); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		before := cpuTime()
+		if _, err := db.CommitSnapshot(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		cpu += cpuTime() - before
+		b.StopTimer()
+		db.Close()
+		b.StartTimer()
+	}
+}
+
+// cpuTime is the process's user+system time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
