@@ -64,15 +64,7 @@ func Open(ctx context.Context, path string, create bool) (*DB, error) {
 	// tables yet (a new one); older catalogs are switched by gc
 	// (CompactFile), which runs the VACUUM it needs.
 	//
-	// The writer's page cache is 32 MiB (SQLite's default is 2 MiB): a
-	// first snapshot inserts its chunk and content hashes into two unique
-	// indexes in random order, and with the default cache nearly every
-	// insert missed it. The commit of a first snapshot of 1M small files
-	// (BenchmarkCommitFirstSnapshot, alternating runs) took 26.3 and 25.4
-	// CPU s with the default, 18.0 and 16.2 with 32 MiB (64 MiB gained no
-	// more); at 100k files 1.46-1.68 against 1.27-1.41 CPU s. The cache
-	// fills only as pages are touched, so small commits stay small.
-	w, err := sql.Open("sqlite3", dsn(path, "&_txlock=immediate&_auto_vacuum=incremental&_cache_size=-32768"))
+	w, err := sql.Open("sqlite3", dsn(path, "&_txlock=immediate&_auto_vacuum=incremental"))
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
