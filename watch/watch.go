@@ -313,6 +313,9 @@ func (w *watcher) event(ev fsnotify.Event) {
 	if !ok {
 		return
 	}
+	if shmOfDatabase(name, ev) {
+		return
+	}
 	w.pending[rel] = true
 	w.mark()
 	if rel == ".cairnignore" && w.fw != nil {
@@ -334,6 +337,20 @@ func (w *watcher) event(ev fsnotify.Event) {
 			w.addTree(name, true)
 		}
 	}
+}
+
+// shmOfDatabase reports whether ev only writes the -shm of a database
+// beside it. A -shm is never stored, and every reader of a WAL database
+// writes it, cairn's own capture included: left as an event, a snapshot of
+// a source holding an open database triggered the next one, over and over
+// (23 snapshots in 6 s). A changed database shows in its -wal and itself.
+func shmOfDatabase(name string, ev fsnotify.Event) bool {
+	db, ok := strings.CutSuffix(name, "-shm")
+	if !ok || ev.Has(fsnotify.Create) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		return false
+	}
+	fi, err := os.Lstat(db)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 func (w *watcher) rel(name string) (string, bool) {

@@ -371,3 +371,22 @@ func TestExcludedDirectoriesAreNotWatched(t *testing.T) {
 	write(t, filepath.Join(root, "cache", "newer.bin"), "x")
 	contains(t, s.next(false), "cache/newer.bin")
 }
+
+// TestSharedMemoryWritesAreIgnored: writes to a database's -shm (every
+// reader makes them, cairn's own capture too) ask for no snapshot; writes
+// to its -wal and to a file merely named like one still do.
+func TestSharedMemoryWritesAreIgnored(t *testing.T) {
+	root := t.TempDir()
+	write(t, filepath.Join(root, "app.db"), "db")
+	write(t, filepath.Join(root, "app.db-shm"), "shm")
+	write(t, filepath.Join(root, "lonely-shm"), "a file")
+	s := startWatch(t, root, Options{})
+	for i := 0; i < 5; i++ {
+		write(t, filepath.Join(root, "app.db-shm"), fmt.Sprintf("shm %d", i))
+	}
+	s.quiet(500 * time.Millisecond)
+	write(t, filepath.Join(root, "app.db-wal"), "wal")
+	contains(t, s.next(false), "app.db-wal")
+	write(t, filepath.Join(root, "lonely-shm"), "changed")
+	contains(t, s.next(false), "lonely-shm")
+}
