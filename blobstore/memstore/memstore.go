@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
+	"strings"
 	"sync"
 
 	"github.com/cairn-dev/cairn/blobstore"
@@ -25,9 +27,10 @@ var ErrClosed = errors.New("memstore: store is closed")
 // Committed bytes are never modified, so readers share them without
 // copying more than ReadAt's destination.
 type Store struct {
-	mu     sync.RWMutex
-	packs  map[string][]byte
-	closed bool
+	mu      sync.RWMutex
+	packs   map[string][]byte
+	objects map[string][]byte // Objects, created on first put
+	closed  bool
 }
 
 // New returns an empty store.
@@ -233,5 +236,96 @@ func (u *upload) Abort() error {
 	}
 	u.aborted = true
 	u.buf = nil
+	return nil
+}
+
+var _ blobstore.Objects = (*Store)(nil)
+
+// PutObject stores an object unless its key exists.
+func (s *Store) PutObject(ctx context.Context, key string, data []byte) error {
+	if err := blobstore.CheckKey("put", key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("put object %s: %w", key, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.objects == nil {
+		s.objects = make(map[string][]byte)
+	}
+	if _, ok := s.objects[key]; ok {
+		return fmt.Errorf("put object %s: %w", key, blobstore.ErrExists)
+	}
+	s.objects[key] = append([]byte(nil), data...)
+	return nil
+}
+
+// GetObject returns a copy of an object's bytes.
+func (s *Store) GetObject(ctx context.Context, key string) ([]byte, error) {
+	if err := blobstore.CheckKey("get", key); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("get object %s: %w", key, err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	b, ok := s.objects[key]
+	if !ok {
+		return nil, fmt.Errorf("get object %s: %w", key, blobstore.ErrNotFound)
+	}
+	return append([]byte(nil), b...), nil
+}
+
+// ListObjects calls fn for the keys under prefix in ascending order, on a
+// copy of the key set taken at the call.
+func (s *Store) ListObjects(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	var keys []string
+	sizes := map[string]int64{}
+	for k, b := range s.objects {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+			sizes[k] = int64(len(b))
+		}
+	}
+	s.mu.RUnlock()
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(k, sizes[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteObject removes an object.
+func (s *Store) DeleteObject(ctx context.Context, key string) error {
+	if err := blobstore.CheckKey("delete", key); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if _, ok := s.objects[key]; !ok {
+		return fmt.Errorf("delete object %s: %w", key, blobstore.ErrNotFound)
+	}
+	delete(s.objects, key)
 	return nil
 }
