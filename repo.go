@@ -80,6 +80,21 @@ type Options struct {
 	// Waiting is told, in a sentence, when a call waits for another
 	// process's lock; nil says nothing.
 	Waiting func(msg string)
+
+	// Password opens a repository protected by a password; at create, it
+	// protects the new repository (a key file in keys/ instead of
+	// local/key). PasswordFile names a file holding it (one trailing
+	// newline is dropped). KeyFile names a raw key file (at least 32
+	// random bytes), which works the same way with HKDF instead of
+	// argon2id. Several may be given: at create each makes a key file; to
+	// open, each is tried.
+	Password     []byte
+	PasswordFile string
+	KeyFile      string
+	// AskPassword is called, with the repository's name, when a
+	// repository needs a password and none of the above gives one (the
+	// command prompts on a terminal); nil means ErrPasswordRequired.
+	AskPassword func(repo string) ([]byte, error)
 }
 
 // DefaultDir is the repository used without --repo: $CAIRN_REPO, else
