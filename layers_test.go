@@ -55,8 +55,9 @@ var required = []struct{ from, to, why string }{
 }
 
 // commandDeps are the only packages outside the standard library that the
-// command may import (its tests may import more).
-var commandDeps = []string{"github.com/spf13/cobra", "github.com/spf13/pflag"}
+// command may import (its tests may import more). golang.org/x/term reads
+// a password at the terminal without echoing it.
+var commandDeps = []string{"github.com/spf13/cobra", "github.com/spf13/pflag", "golang.org/x/term"}
 
 type listedPackage struct {
 	ImportPath, Name          string

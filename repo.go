@@ -57,6 +57,7 @@ type Repo struct {
 	now      func() time.Time
 	waiting  func(msg string)
 	readOnly bool
+	keyring  *keyring // what unlocked a format-2 repository (unlock.go); nil for format 1
 }
 
 // Options choose how Open opens a repository. The zero value opens an

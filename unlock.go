@@ -47,7 +47,7 @@ var (
 	ErrWrongKeyFile = keys.ErrWrongKeyFile
 	// ErrPasswordRequired: the repository has only key files, and Options
 	// give neither a password nor a key file (nor a way to ask for one).
-	ErrPasswordRequired = errors.New("repository needs a password")
+	ErrPasswordRequired = errors.New("no password given")
 	// ErrNoKey: the repository has neither local/key nor a key file; its
 	// master key is lost.
 	ErrNoKey = errors.New("repository key is lost")
@@ -56,6 +56,9 @@ var (
 	// ErrKeyInUse refuses to remove the key the repository was opened
 	// with.
 	ErrKeyInUse = errors.New("key in use")
+	// ErrNotPassword: ChangePassword on a repository opened without a
+	// password key file.
+	ErrNotPassword = errors.New("no password to change")
 	// ErrNoSuchKey: no key has that id.
 	ErrNoSuchKey = errors.New("no such key")
 )
@@ -188,7 +191,7 @@ func unlock(ctx context.Context, objs blobstore.Objects, localDir string, opts O
 	}
 	name := repoName(localDir)
 	if len(files) == 0 {
-		return nil, fmt.Errorf("%w: %s has no local/key and no key file in keys/; a repository created without a password cannot be opened without its local/ directory", ErrNoKey, name)
+		return nil, fmt.Errorf("%s has no local/key and no key file in keys/ (a repository created without a password cannot be opened without its local/ directory): %w", name, ErrNoKey)
 	}
 	secrets, err := opts.secrets()
 	if err != nil {
@@ -205,7 +208,7 @@ func unlock(ctx context.Context, objs blobstore.Objects, localDir string, opts O
 		secrets = append(secrets, keys.Password(pw))
 	}
 	if len(secrets) == 0 {
-		return nil, fmt.Errorf("%w: %s is protected by a password or key file", ErrPasswordRequired, name)
+		return nil, fmt.Errorf("repository %s needs its password or key file: %w", name, ErrPasswordRequired)
 	}
 	f, m, err := openAny(files, secrets)
 	if err != nil {
@@ -440,10 +443,10 @@ func (k *keyring) remove(ctx context.Context, id string) error {
 	}
 	name := repoName(k.localDir)
 	if target == nil {
-		return fmt.Errorf("%w: %s has no key %q", ErrNoSuchKey, name, id)
+		return fmt.Errorf("%s has no key %q: %w", name, id, ErrNoSuchKey)
 	}
 	if target.Kind != KeyDamaged && usable == 1 {
-		return fmt.Errorf("%w: %s is the only key of %s; removing it would lose the repository (add another with cairn key add first)", ErrLastKey, id, name)
+		return fmt.Errorf("%s is the only key of %s, and removing it would lose the repository: %w", id, name, ErrLastKey)
 	}
 	if target.Kind == KeyLocal {
 		// Without local/key the repository asks for a password: make sure
@@ -464,7 +467,7 @@ func (k *keyring) remove(ctx context.Context, id string) error {
 			secrets = append(secrets, keys.Password(pw))
 		}
 		if len(secrets) == 0 {
-			return fmt.Errorf("%w: removing local/key of %s needs the password (or key file) of one of its key files, to prove it opens", ErrPasswordRequired, name)
+			return fmt.Errorf("removing local/key of %s needs the password or key file of one of its key files, to prove it opens: %w", name, ErrPasswordRequired)
 		}
 		if _, _, err := openAny(files, secrets); err != nil {
 			return fmt.Errorf("%w for repository %s", err, name)
@@ -475,7 +478,7 @@ func (k *keyring) remove(ctx context.Context, id string) error {
 		return syncDir(k.localDir)
 	}
 	if target.Current {
-		return fmt.Errorf("%w: key %s opened %s; open it with another key to remove this one", ErrKeyInUse, id, name)
+		return fmt.Errorf("key %s opened %s; open it with another key to remove this one: %w", id, name, ErrKeyInUse)
 	}
 	if err := k.objs.DeleteObject(ctx, keys.ObjectKey(id)); err != nil {
 		return fmt.Errorf("remove key %s: %w", id, err)
@@ -489,7 +492,7 @@ func (k *keyring) remove(ctx context.Context, id string) error {
 func (k *keyring) changePassword(ctx context.Context, newPassword []byte) (Key, error) {
 	name := repoName(k.localDir)
 	if k.via == LocalKeyID {
-		return Key{}, fmt.Errorf("%s was opened with local/key, not a password: add one with cairn key add", name)
+		return Key{}, fmt.Errorf("%s was opened with local/key, not a password: %w", name, ErrNotPassword)
 	}
 	files, _, err := listKeyFiles(ctx, k.objs)
 	if err != nil {
@@ -502,10 +505,10 @@ func (k *keyring) changePassword(ctx context.Context, newPassword []byte) (Key, 
 		}
 	}
 	if cur == nil {
-		return Key{}, fmt.Errorf("%w: key %s of %s was removed meanwhile", ErrNoSuchKey, k.via, name)
+		return Key{}, fmt.Errorf("key %s of %s was removed meanwhile: %w", k.via, name, ErrNoSuchKey)
 	}
 	if cur.KDF != keys.KDFArgon2id {
-		return Key{}, fmt.Errorf("%s was opened with a key file, not a password: add a password with cairn key add", name)
+		return Key{}, fmt.Errorf("%s was opened with a raw key file, not a password: %w", name, ErrNotPassword)
 	}
 	nk, err := k.add(ctx, NewKey{Password: newPassword})
 	if err != nil {

@@ -246,7 +246,7 @@ func TestChangePasswordNeedsAPassword(t *testing.T) {
 	m, _ := keys.NewMaster()
 	storeNewMaster(ctx, objs, local, m, Options{})
 	k, _ := unlock(ctx, objs, local, Options{})
-	if _, err := k.changePassword(ctx, []byte("x")); err == nil || !strings.Contains(err.Error(), "cairn key add") {
+	if _, err := k.changePassword(ctx, []byte("x")); !errors.Is(err, ErrNotPassword) {
 		t.Fatalf("passwd on a local/key repository: %v", err)
 	}
 }

@@ -44,6 +44,20 @@ func hint(err error) string {
 		return "; only commands that read work here"
 	case errors.Is(err, cairn.ErrNoSource):
 		return " (cairn snapshots lists them)"
+	case errors.Is(err, cairn.ErrPasswordRequired):
+		return "; give it with " + waysToGivePassword
+	case errors.Is(err, cairn.ErrWrongPassword):
+		return " (CAIRN_PASSWORD, --password-file, or the prompt)"
+	case errors.Is(err, cairn.ErrWrongKeyFile):
+		return " (--key-file or CAIRN_KEY_FILE)"
+	case errors.Is(err, cairn.ErrLastKey):
+		return " (cairn key add adds another first)"
+	case errors.Is(err, cairn.ErrNotPassword):
+		return " (cairn key add adds a password)"
+	case errors.Is(err, cairn.ErrNoSuchKey):
+		return " (cairn key list lists them)"
+	case errors.Is(err, cairn.ErrNoKeys):
+		return "; cairn upgrade makes it format 2"
 	}
 	return ""
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 
@@ -12,25 +13,54 @@ import (
 )
 
 func (a *app) initCommand() *cobra.Command {
-	var asJSON bool
+	var asJSON, password bool
 	c := &cobra.Command{
 		Use:   "init",
 		Short: "Create a repository (cairn snap also creates one on first use)",
 		Long: `Create a new, empty repository at --repo (else $CAIRN_REPO, else
 ~/.local/share/cairn). A repository that already exists is left as it is
-and refused (exit code 1), as restic does.`,
+and refused (exit code 1), as restic does.
+
+Without a password the repository's master key is REPO/local/key: it
+opens with no prompt, and losing REPO/local/ loses the repository.
+--password asks for a password (twice) and protects the repository with
+it: the key is then only in REPO/keys/, wrapped under the password, and
+every command asks for it (or reads CAIRN_PASSWORD, --password-file). A
+password given by CAIRN_PASSWORD or --password-file, or a raw key file
+given by --key-file, protects the new repository without --password.
+cairn key add protects an existing one.`,
 		Example: `  cairn init --repo /backup/cairn
-  CAIRN_REPO=/backup/cairn cairn init`,
+  cairn init --password
+  CAIRN_PASSWORD_FILE=~/.cairn-pw cairn init --repo /backup/cairn
+  head -c 32 /dev/urandom > ~/repo.key && cairn init --key-file ~/repo.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if repo, err := a.open(cmd.Context(), false); err == nil {
+			a.noPrompt = true
+			repo, err := a.open(cmd.Context(), false)
+			a.noPrompt = false
+			switch {
+			case err == nil:
 				return fmt.Errorf("repository %s already exists", displayPath(repo.Dir))
-			} else if !errors.Is(err, cairn.ErrNoRepository) {
+			case errors.Is(err, cairn.ErrPasswordRequired), errors.Is(err, cairn.ErrWrongPassword), errors.Is(err, cairn.ErrWrongKeyFile):
+				return fmt.Errorf("a repository already exists there (%v)", err)
+			case !errors.Is(err, cairn.ErrNoRepository):
 				return err
 			}
-			repo, err := a.open(cmd.Context(), true)
+			if password && !a.hasCredentials() {
+				if !a.stdinTerminal() {
+					return usageError{fmt.Errorf("init --password asks at the prompt, and stdin is not a terminal; give the password with CAIRN_PASSWORD or --password-file")}
+				}
+				if a.newRepoPass, err = a.newPassword("", "--password-file"); err != nil {
+					return err
+				}
+			}
+			repo, err = a.open(cmd.Context(), true)
 			if err != nil {
 				return err
+			}
+			if ks, err := repo.Keys(cmd.Context()); err == nil && len(ks) == 1 && ks[0].Kind == cairn.KeyLocal {
+				fmt.Fprintf(a.stderr, "cairn: no password: the key is %s, so losing that directory loses the repository (cairn key add adds a password)\n",
+					displayPath(filepath.Join(repo.Dir, "local", "key")))
 			}
 			if asJSON {
 				return writeJSON(a.stdout, repositoryJSON{repo.Dir, repo.Params.String()})
@@ -40,6 +70,7 @@ and refused (exit code 1), as restic does.`,
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the repository as JSON (docs/json.md)")
+	c.Flags().BoolVar(&password, "password", false, "protect the repository with a password asked at the prompt (CAIRN_PASSWORD, --password-file and --key-file protect it without asking)")
 	return c
 }
 

@@ -74,6 +74,7 @@ var jsonSchemas = map[string]any{
 	"stats_source":   statsSourceJSON{},
 	"stats_snapshot": statsSnapshotJSON{},
 	"file_diff":      fileDiffJSON{},
+	"key":            keyJSON{},
 }
 
 func writeJSON(w io.Writer, v any) error {

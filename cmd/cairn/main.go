@@ -140,6 +140,10 @@ type app struct {
 	stdout, stderr io.Writer
 	repoFlag       string
 	utc            bool // --utc: times in tables in UTC, not local time
+	passwordFile   string
+	keyFile        string
+	newRepoPass    []byte // init --password: the password the new repository gets
+	noPrompt       bool   // open without asking for a password
 	repo           *cairn.Repo
 }
 
@@ -167,6 +171,8 @@ prints UTC, with one schema for every command (docs/json.md).`,
 	root.SetVersionTemplate("cairn {{.Version}}\n")
 	root.PersistentFlags().StringVar(&a.repoFlag, "repo", "", "repository directory (default $CAIRN_REPO, else ~/.local/share/cairn)")
 	root.PersistentFlags().BoolVar(&a.utc, "utc", false, "print times in tables in UTC (JSON is always UTC)")
+	root.PersistentFlags().StringVar(&a.passwordFile, "password-file", "", "read the repository's password from this file (default $CAIRN_PASSWORD_FILE; or $CAIRN_PASSWORD, or the prompt)")
+	root.PersistentFlags().StringVar(&a.keyFile, "key-file", "", "open (or protect) the repository with this raw key file of 32+ random bytes (default $CAIRN_KEY_FILE)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentPreRunE = func(c *cobra.Command, args []string) error {
 		// An explicitly empty --repo (an unset variable in a script) must
@@ -179,7 +185,7 @@ prints UTC, with one schema for every command (docs/json.md).`,
 	root.AddCommand(a.initCommand(), a.snapCommand(), a.snapshotsCommand(), a.lsCommand(), a.logCommand(),
 		a.diffCommand(), a.restoreCommand(), a.catCommand(), a.sqlCommand(), a.checkCommand(), a.forgetCommand(),
 		a.gcCommand(), a.policyCommand(), a.dumpCommand(), a.importCommand(), a.mountCommand(), a.watchCommand(), a.versionCommand())
-	root.AddCommand(a.findCommand(), a.statsCommand(), a.tagCommand())
+	root.AddCommand(a.findCommand(), a.statsCommand(), a.tagCommand(), a.keyCommand())
 	a.registerCompletions(root)
 	return root
 }
@@ -193,10 +199,15 @@ func (a *app) open(ctx context.Context, create bool) (*cairn.Repo, error) {
 			return nil, fmt.Errorf("%w (set CAIRN_REPO or use --repo)", err)
 		}
 	}
-	r, err := cairn.Open(ctx, dir, cairn.Options{
+	opts := cairn.Options{
 		Create:  create,
 		Waiting: func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", msg) },
-	})
+	}
+	a.credentials(&opts)
+	if a.newRepoPass != nil {
+		opts.Password = a.newRepoPass
+	}
+	r, err := cairn.Open(ctx, dir, opts)
 	if err != nil {
 		return nil, err
 	}
