@@ -3,6 +3,7 @@ package cairn
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cairn-dev/cairn/blobstore"
@@ -266,7 +268,8 @@ func kindOf(kdf keys.KDF) KeyKind {
 	return KeyPassword
 }
 
-// readLocalKey reads localDir/key: ok is false when there is none.
+// readLocalKey reads localDir/key (the master key in hex, one line): ok
+// is false when there is none.
 func readLocalKey(localDir string) (m keys.Master, ok bool, err error) {
 	path := filepath.Join(localDir, localKeyName)
 	b, err := os.ReadFile(path)
@@ -276,30 +279,50 @@ func readLocalKey(localDir string) (m keys.Master, ok bool, err error) {
 	if err != nil {
 		return m, false, fmt.Errorf("read repository key: %w", err)
 	}
-	if len(b) != keys.MasterSize {
-		return m, false, fmt.Errorf("repository key %s: %d bytes, want %d (damaged)", path, len(b), keys.MasterSize)
-	}
-	copy(m[:], b)
+	raw, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	clear(b)
+	if err != nil || len(raw) != keys.MasterSize {
+		return m, false, fmt.Errorf("repository key %s is not a master key (%d hex digits expected): damaged", path, 2*keys.MasterSize)
+	}
+	copy(m[:], raw)
+	clear(raw)
 	return m, true, nil
 }
 
 // writeLocalKey makes localDir/key durable, readable by its owner only.
+// It never replaces a key: of two processes creating one repository at
+// once, the first key stored is the one both use (link(2) fails if the
+// name exists).
 func writeLocalKey(localDir string, m keys.Master) error {
 	if err := os.MkdirAll(localDir, 0o700); err != nil {
-		return fmt.Errorf("write repository key: %w", err)
+		return fmt.Errorf("create %s: %w", localDir, err)
 	}
-	root, err := os.OpenRoot(localDir)
+	f, err := os.CreateTemp(localDir, atomicfile.TempPrefix+"key-*")
 	if err != nil {
-		return fmt.Errorf("write repository key: %w", err)
+		return fmt.Errorf("store master key: %w", err)
 	}
-	defer root.Close()
-	err = atomicfile.Write(root, localKeyName, atomicfile.Options{Mode: 0o600}, func(w io.Writer) error {
-		_, err := w.Write(m[:])
-		return err
-	})
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = io.WriteString(f, hex.EncodeToString(m[:])+"\n")
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		if err = os.Link(tmp, filepath.Join(localDir, localKeyName)); errors.Is(err, fs.ErrExist) {
+			return nil
+		}
+	}
+	if err == nil {
+		err = syncDir(localDir)
+	}
 	if err != nil {
-		return fmt.Errorf("write repository key: %w", err)
+		return fmt.Errorf("store master key: %w", err)
 	}
 	return nil
 }

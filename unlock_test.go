@@ -56,6 +56,11 @@ func TestUnlockWithoutPassword(t *testing.T) {
 	if got := keyObjects(t, objs); len(got) != 0 {
 		t.Fatalf("a repository without a password has key files %v", got)
 	}
+	// Of two processes creating one repository, the first key stays.
+	other, _ := keys.NewMaster()
+	if err := storeNewMaster(ctx, objs, local, other, Options{}); err != nil {
+		t.Fatal(err)
+	}
 	got, err := unlockMaster(ctx, objs, local, Options{AskPassword: func(string) ([]byte, error) {
 		t.Fatal("asked for a password")
 		return nil, nil
