@@ -48,7 +48,9 @@ func newFixture(t *testing.T) *fixture {
 	return &fixture{dir: dir, objs: objs, keys: ks, log: l}
 }
 
-func rec(seq int64) []byte { return []byte(fmt.Sprintf("record %d %s", seq, strings.Repeat("x", int(seq%7)*100))) }
+func rec(seq int64) []byte {
+	return []byte(fmt.Sprintf("record %d %s", seq, strings.Repeat("x", int(seq%7)*100)))
+}
 
 func (f *fixture) appendN(t *testing.T, from, to int64) {
 	t.Helper()
