@@ -196,6 +196,7 @@ func (a *app) open(ctx context.Context, create bool) (*cairn.Repo, error) {
 	r, err := cairn.Open(ctx, dir, cairn.Options{
 		Create:  create,
 		Waiting: func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", msg) },
+		Notify:  func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", displayText(msg)) },
 	})
 	if err != nil {
 		return nil, err
