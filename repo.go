@@ -2,9 +2,12 @@
 // directory into a local repository, keeps their history in a SQLite
 // catalog anyone can query, and restores any file in one call.
 //
-// A repository is a directory holding catalog.db (the only mutable
-// metadata), packs/ (immutable pack files of compressed chunks) and tmp/.
-// Open creates one on first use.
+// A repository is a directory holding cairn.repo (what it is), packs/
+// (immutable pack files of compressed chunks), log/ and checkpoints/ (the
+// sealed metadata log every catalog change is first written to) and local/
+// (this installation's own: catalog.db, a view the log can rebuild, scratch
+// space, locks). Open creates one on first use. docs/design.md describes
+// the layout.
 package cairn
 
 import (
@@ -22,6 +25,8 @@ import (
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/chunker"
 	"github.com/cairn-dev/cairn/internal/repolock"
+	"github.com/cairn-dev/cairn/keys"
+	"github.com/cairn-dev/cairn/metalog"
 )
 
 // RepositoryFormat is the version of the repository layout this cairn
@@ -29,7 +34,7 @@ import (
 // It is not the catalog's schema version (PRAGMA user_version, advanced by
 // migrations) nor the pack format (the version in a pack's magic, see
 // blobstore/doc.go).
-const RepositoryFormat = 1
+const RepositoryFormat = 2
 
 var (
 	// ErrNoRepository means the directory holds no repository and the
@@ -56,8 +61,16 @@ type Repo struct {
 	store    blobstore.Store
 	now      func() time.Time
 	waiting  func(msg string)
+	notify   func(msg string)
 	readOnly bool
-	keyring  *keyring // what unlocked a format-2 repository (unlock.go); nil for format 1
+
+	// Format 2 (all zero in a format-1 repository, except localDir).
+	keys     *keys.Set         // derived from the master key
+	id       string            // repository id, from cairn.repo
+	localDir string            // REPO/local; REPO itself in format 1
+	objects  blobstore.Objects // cairn.repo, keys/, log/, checkpoints/
+	log      *metalog.Log      // this installation's log; nil in format 1
+	keyring  *keyring          // what unlocked it, for the key methods (unlock.go); nil in format 1
 }
 
 // Options choose how Open opens a repository. The zero value opens an
@@ -96,6 +109,10 @@ type Options struct {
 	// repository needs a password and none of the above gives one (the
 	// command prompts on a terminal); nil means ErrPasswordRequired.
 	AskPassword func(repo string) ([]byte, error)
+	// Notify is told, in a sentence, what Open repaired by itself: a
+	// catalog rebuilt from the log, records of an interrupted command
+	// applied. nil says nothing.
+	Notify func(msg string)
 }
 
 // DefaultDir is the repository used without --repo: $CAIRN_REPO, else
@@ -117,8 +134,9 @@ func DefaultDir() (string, error) {
 const catalogName = "catalog.db"
 
 // Open opens the repository in dir. With opts.Create, a missing or empty
-// directory becomes a new repository; a directory holding anything else is
-// refused and left untouched.
+// directory becomes a new repository (format 2); a directory holding
+// anything else is refused and left untouched. A format-1 repository
+// (catalog.db at the top) opens as it always has, without a log.
 func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 	create := opts.Create
 	if create && opts.ReadOnly {
@@ -128,85 +146,83 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", dir, err)
 	}
-	if err := checkLayout(abs, create); err != nil {
+	lay, err := checkLayout(abs, create)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkCatalogLost(abs); err != nil {
-		return nil, err
+	r := &Repo{Dir: abs, localDir: abs, now: opts.Now, waiting: opts.Waiting, notify: opts.Notify}
+	if r.now == nil {
+		r.now = time.Now
 	}
-	if create {
-		// packs/ and tmp/ are made by blobstore.NewLocal below, once the
-		// catalog is known to be ours: a directory holding another
-		// program's catalog.db is left untouched.
+	if r.notify == nil {
+		r.notify = func(string) {}
+	}
+	if lay == layoutNew {
 		if err := os.MkdirAll(abs, 0o700); err != nil {
 			return nil, fmt.Errorf("create repository %s: %w", abs, err)
 		}
+		if err := createFormat2(ctx, abs, opts, r.now()); err != nil {
+			return nil, err
+		}
+		lay = layoutFormat2
 	}
 	// Without write permission (read-only media, another user's
 	// repository) the catalog is opened read-only, creating nothing beside
 	// it, so that every command that only reads still works.
-	readOnly := opts.ReadOnly || !writable(abs)
-	var db *catalog.DB
-	if readOnly {
-		db, err = catalog.OpenReadOnly(ctx, filepath.Join(abs, catalogName))
+	if lay == layoutFormat2 {
+		r.localDir = filepath.Join(abs, localName)
+		r.readOnly = opts.ReadOnly || !writable(abs) || !writable(r.localDir)
+		if err := r.openFormat2(ctx, opts); err != nil {
+			return nil, err
+		}
 	} else {
-		db, err = catalog.Open(ctx, filepath.Join(abs, catalogName), create)
-	}
-	if err != nil {
-		if errors.Is(err, catalog.ErrNotCatalog) {
-			// The catalog's sentinel would only repeat what ours says.
-			why := strings.TrimSuffix(err.Error(), ": "+catalog.ErrNotCatalog.Error())
-			return nil, fmt.Errorf("%s: %w: %s", abs, ErrNotRepository, why)
+		r.readOnly = opts.ReadOnly || !writable(abs)
+		if err := checkCatalogLost(abs); err != nil {
+			return nil, err
 		}
-		if errors.Is(err, catalog.ErrTooNew) {
-			return nil, fmt.Errorf("%s: %w: %v", abs, ErrTooNew, err)
+		if r.db, err = openCatalog(ctx, abs, r.catalogPath(), r.readOnly, false); err != nil {
+			return nil, err
 		}
-		if errors.Is(err, catalog.ErrNeedsUpgrade) {
-			return nil, fmt.Errorf("%s: %w", abs, err)
+		if err := r.loadMeta(ctx, chunker.Default, 1); err != nil {
+			r.db.Close()
+			return nil, err
 		}
-		return nil, err
-	}
-	r := &Repo{Dir: abs, db: db, now: opts.Now, waiting: opts.Waiting, readOnly: readOnly}
-	if r.now == nil {
-		r.now = time.Now
-	}
-	if err := r.loadMeta(ctx); err != nil {
-		db.Close()
-		return nil, err
 	}
 	r.store = opts.Store
 	if r.store == nil {
-		if r.store, err = blobstore.NewLocal(filepath.Join(abs, "packs"), filepath.Join(abs, "tmp")); err != nil {
-			db.Close()
+		if r.store, err = blobstore.NewLocal(filepath.Join(abs, "packs"), r.tmpDir()); err != nil {
+			r.db.Close()
 			return nil, fmt.Errorf("open packs of %s: %w", abs, err)
 		}
 	}
 	return r, nil
 }
 
-func checkLayout(dir string, create bool) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		if create {
-			return nil
-		}
-		return fmt.Errorf("%w at %s", ErrNoRepository, dir)
+// openCatalog opens the catalog file at path, turning the catalog's
+// refusals into the repository's.
+func openCatalog(ctx context.Context, dir, path string, readOnly, create bool) (*catalog.DB, error) {
+	var db *catalog.DB
+	var err error
+	if readOnly {
+		db, err = catalog.OpenReadOnly(ctx, path)
+	} else {
+		db, err = catalog.Open(ctx, path, create)
 	}
 	if err != nil {
-		return fmt.Errorf("repository %s: %w", dir, err)
-	}
-	for _, e := range entries {
-		if e.Name() == catalogName {
-			return nil
+		if errors.Is(err, catalog.ErrNotCatalog) {
+			// The catalog's sentinel would only repeat what ours says.
+			why := strings.TrimSuffix(err.Error(), ": "+catalog.ErrNotCatalog.Error())
+			return nil, fmt.Errorf("%s: %w: %s", dir, ErrNotRepository, why)
 		}
+		if errors.Is(err, catalog.ErrTooNew) {
+			return nil, fmt.Errorf("%s: %w: %v", dir, ErrTooNew, err)
+		}
+		if errors.Is(err, catalog.ErrNeedsUpgrade) {
+			return nil, fmt.Errorf("%s: %w", dir, err)
+		}
+		return nil, err
 	}
-	if len(entries) > 0 {
-		return fmt.Errorf("%s: %w (it has files but no %s)", dir, ErrNotRepository, catalogName)
-	}
-	if !create {
-		return fmt.Errorf("%w at %s", ErrNoRepository, dir)
-	}
-	return nil
+	return db, nil
 }
 
 // checkCatalogLost refuses a repository whose catalog.db has lost its
@@ -236,21 +252,21 @@ func checkCatalogLost(dir string) error {
 
 // loadMeta reads (or, for a new repository, records) the format version and
 // chunker parameters, which never change under an existing repository.
-func (r *Repo) loadMeta(ctx context.Context) error {
+func (r *Repo) loadMeta(ctx context.Context, params chunker.Params, format int) error {
 	meta, err := r.db.InitMeta(ctx, map[string]string{
-		"repository_format": strconv.Itoa(RepositoryFormat),
-		"chunker":           chunker.Default.String(),
+		"repository_format": strconv.Itoa(format),
+		"chunker":           params.String(),
 		"created":           r.now().UTC().Format(time.RFC3339),
 	})
 	if err != nil {
 		return err
 	}
-	format, err := strconv.Atoi(meta["repository_format"])
+	stored, err := strconv.Atoi(meta["repository_format"])
 	if err != nil {
 		return fmt.Errorf("%s: %w: bad repository format %q", r.Dir, ErrNotRepository, meta["repository_format"])
 	}
-	if format > RepositoryFormat {
-		return fmt.Errorf("%s: %w (repository format %d, this cairn knows up to %d); upgrade cairn", r.Dir, ErrTooNew, format, RepositoryFormat)
+	if stored > RepositoryFormat {
+		return fmt.Errorf("%s: %w (repository format %d, this cairn knows up to %d); upgrade cairn", r.Dir, ErrTooNew, stored, RepositoryFormat)
 	}
 	if r.Params, err = chunker.ParseParams(meta["chunker"]); err != nil {
 		return fmt.Errorf("%s: %w: %v", r.Dir, ErrNotRepository, err)
@@ -258,12 +274,23 @@ func (r *Repo) loadMeta(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the repository.
+// Close releases the repository. In a format-2 repository it first writes
+// a checkpoint of the log when enough records have accumulated since the
+// last one: after the command's work and outside its locks.
 func (r *Repo) Close() error {
+	r.checkpointIfDue(context.Background())
 	return errors.Join(r.store.Close(), r.db.Close())
 }
 
-func (r *Repo) tmpDir() string { return filepath.Join(r.Dir, "tmp") }
+// catalogPath is catalog.db: under local/ in format 2, at the top in format 1.
+func (r *Repo) catalogPath() string { return filepath.Join(r.localDir, catalogName) }
+
+// tmpDir is the scratch directory, on the repository's filesystem.
+func (r *Repo) tmpDir() string { return filepath.Join(r.localDir, "tmp") }
+
+// CatalogPath is the catalog file (REPO/local/catalog.db; REPO/catalog.db
+// in a format-1 repository): for copying it, or reading it with sqlite3.
+func (r *Repo) CatalogPath() string { return r.catalogPath() }
 
 // writable reports whether this process may write the repository in dir:
 // create files there and change its catalog. access(2) answers for the
@@ -291,7 +318,7 @@ func (r *Repo) lockRepo(ctx context.Context, kind repolock.Kind) (*repolock.Lock
 	if r.readOnly && kind == repolock.Exclusive {
 		return nil, r.errReadOnly()
 	}
-	return repolock.Acquire(ctx, filepath.Join(r.Dir, "lock"), kind, "repository lock", r.waiting)
+	return repolock.Acquire(ctx, filepath.Join(r.localDir, "lock"), kind, "repository lock", r.waiting)
 }
 
 // lockForSource takes what writing one source's history needs: the
@@ -315,7 +342,7 @@ func (r *Repo) lockSource(ctx context.Context, source string) (*repolock.Lock, e
 	if r.readOnly {
 		return nil, r.errReadOnly()
 	}
-	dir := filepath.Join(r.Dir, "locks")
+	dir := filepath.Join(r.localDir, "locks")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}

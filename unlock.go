@@ -50,9 +50,6 @@ var (
 	// ErrPasswordRequired: the repository has only key files, and Options
 	// give neither a password nor a key file (nor a way to ask for one).
 	ErrPasswordRequired = errors.New("no password given")
-	// ErrNoKey: the repository has neither local/key nor a key file; its
-	// master key is lost.
-	ErrNoKey = errors.New("repository key is lost")
 	// ErrLastKey refuses to remove a repository's last key.
 	ErrLastKey = errors.New("last key of the repository")
 	// ErrKeyInUse refuses to remove the key the repository was opened
@@ -543,13 +540,4 @@ func (k *keyring) changePassword(ctx context.Context, newPassword []byte) (Key, 
 	k.via = nk.ID
 	nk.Current = true
 	return nk, nil
-}
-
-func syncDir(dir string) error {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	return atomicfile.SyncDir(root, ".")
 }

@@ -36,6 +36,9 @@ type DB struct {
 	r    *sql.DB
 	// Now stamps rows with the time; tests replace it.
 	Now func() time.Time
+	// journal, if set, stores a record of every change to a replicated
+	// table (see journal.go).
+	journal Journal
 }
 
 // busyTimeout bounds how long a write waits for another process's

@@ -202,6 +202,7 @@ func (a *app) open(ctx context.Context, create bool) (*cairn.Repo, error) {
 	opts := cairn.Options{
 		Create:  create,
 		Waiting: func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", msg) },
+		Notify:  func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", displayText(msg)) },
 	}
 	a.credentials(&opts)
 	if a.newRepoPass != nil {

@@ -1,0 +1,284 @@
+package cairn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/cairn-dev/cairn/blobstore"
+	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/internal/repolock"
+	"github.com/cairn-dev/cairn/keys"
+	"github.com/cairn-dev/cairn/metalog"
+)
+
+// openFormat2 opens a format-2 repository's objects, keys, log and
+// catalog. A catalog that is missing or damaged is rebuilt from the log,
+// and records an interrupted command wrote but did not apply are applied.
+func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
+	if err := r.openLog(ctx, opts); err != nil {
+		return err
+	}
+	path := r.catalogPath()
+	why := catalogUnusable(path)
+	var db *catalog.DB
+	var err error
+	if why == "missing" {
+		// A new repository, or one whose creation was interrupted before
+		// anything was written: nothing to rebuild, nothing to say.
+		if empty, err := r.logEmpty(ctx); err != nil {
+			return err
+		} else if empty {
+			why = ""
+		}
+	}
+	if why == "" {
+		db, err = openCatalog(ctx, r.Dir, path, r.readOnly, !r.readOnly)
+		if err != nil && (errors.Is(err, catalog.ErrDamaged) || errors.Is(err, ErrNotRepository)) {
+			// In local/ a file that is not a sound catalog is damage, not
+			// someone else's database: the log has what it held.
+			why, db = fmt.Sprintf("damaged (%v)", err), nil
+		} else if err != nil {
+			return err
+		}
+	}
+	if why != "" {
+		if r.readOnly {
+			return fmt.Errorf("%s: the catalog is %s and the repository is read-only; cairn repair catalog, run with write access, rebuilds it from the log", r.Dir, why)
+		}
+		if _, err := r.rebuildCatalog(ctx, why); err != nil {
+			return err
+		}
+		if db, err = openCatalog(ctx, r.Dir, path, false, false); err != nil {
+			return err
+		}
+	}
+	r.db = db
+	if !r.readOnly {
+		db.SetJournal(r.log)
+		n, err := db.CatchUp(ctx)
+		if err != nil {
+			db.Close()
+			return fmt.Errorf("%s: apply the log to the catalog: %w", r.Dir, err)
+		}
+		if n > 0 {
+			r.notify(fmt.Sprintf("applied %s that an interrupted command had written to the log; nothing is lost", count(n, "record")))
+		}
+	}
+	if err := r.loadMeta(ctx, r.Params, RepositoryFormat); err != nil {
+		db.Close()
+		return err
+	}
+	return nil
+}
+
+// openLog reads cairn.repo, unlocks the master key and opens this
+// installation's log.
+func (r *Repo) openLog(ctx context.Context, opts Options) error {
+	objs, err := blobstore.NewLocalObjects(r.Dir, r.tmpDir())
+	if err != nil {
+		return fmt.Errorf("open repository %s: %w", r.Dir, err)
+	}
+	r.objects = objs
+	rf, params, err := readRepoFile(ctx, r.Dir, objs)
+	if err != nil {
+		return err
+	}
+	r.id, r.Params = rf.ID, params
+	// unlock's errors name the repository already ("wrong password for
+	// repository DIR"); the keyring stays for the key methods (key.go).
+	if r.keyring, err = unlock(ctx, objs, r.localDir, opts); err != nil {
+		return err
+	}
+	if r.keys, err = keys.Derive(r.keyring.master); err != nil {
+		return err
+	}
+	writer, err := writerID(ctx, objs, r.localDir, r.readOnly)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.Dir, err)
+	}
+	if r.log, err = metalog.New(objs, r.keys, r.id, writer); err != nil {
+		return fmt.Errorf("%s: %w", r.Dir, err)
+	}
+	return nil
+}
+
+// catalogUnusable says why the catalog file at path cannot be used as it
+// is ("missing", "empty", "damaged (...)"), or "" when it may be opened.
+// Damage further in shows when SQLite opens it (a damaged header or
+// schema), or in cairn check's integrity_check, which reads every page.
+func catalogUnusable(path string) string {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "missing"
+	}
+	if err != nil || fi.Size() >= 100 {
+		return ""
+	}
+	if wal, err := os.Stat(path + "-wal"); err == nil && wal.Size() > 0 {
+		return "" // SQLite recovers the database from its WAL
+	}
+	if fi.Size() == 0 {
+		return "empty"
+	}
+	return fmt.Sprintf("damaged (%d bytes, less than a SQLite header)", fi.Size())
+}
+
+// logEmpty reports whether this installation's log has neither a record
+// nor a checkpoint.
+func (r *Repo) logEmpty(ctx context.Context) (bool, error) {
+	last, err := r.log.LastSeq(ctx)
+	if err != nil || last > 0 {
+		return false, err
+	}
+	cps, err := r.log.Checkpoints(ctx)
+	return len(cps) == 0, err
+}
+
+// catalogOpens reports whether the catalog at path opens.
+func catalogOpens(ctx context.Context, path string) bool {
+	db, err := catalog.OpenReadOnly(ctx, path)
+	if err != nil {
+		return false
+	}
+	db.Close()
+	return true
+}
+
+// count is n and word, plural when n is not 1.
+func count(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// RebuildReport says what a rebuild of the catalog did.
+type RebuildReport struct {
+	// Checkpoint is the seq of the checkpoint it started from, 0 for none.
+	Checkpoint int64
+	// Applied is the seq of the last record applied.
+	Applied int64
+	// Snapshots is how many snapshots the rebuilt catalog holds.
+	Snapshots int
+	// Aside is where the old catalog file was moved, "" when there was none.
+	Aside string
+	// Skipped are the checkpoints that failed to open, newest first.
+	Skipped []error
+}
+
+// rebuildCatalog rebuilds catalog.db from the newest checkpoint and the
+// log, under the repository lock held exclusive. The old file, if any, is
+// renamed aside (never deleted). why is said on stderr; "" rebuilds on
+// demand (cairn repair catalog) even when the catalog looks fine.
+func (r *Repo) rebuildCatalog(ctx context.Context, why string) (*RebuildReport, error) {
+	if err := os.MkdirAll(r.localDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", r.localDir, err)
+	}
+	lock, err := repolock.Acquire(ctx, filepath.Join(r.localDir, "lock"), repolock.Exclusive, "repository lock", r.waiting)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
+	path := r.catalogPath()
+	if why != "" && catalogUnusable(path) == "" && catalogOpens(ctx, path) {
+		return &RebuildReport{}, nil // another process rebuilt it meanwhile
+	}
+	rep, err := r.rebuildInto(ctx, path+".rebuild")
+	if err != nil {
+		return nil, fmt.Errorf("%s: rebuild the catalog from the log: %w", r.Dir, err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		rep.Aside = fmt.Sprintf("%s.%s.old", path, r.now().UTC().Format("20060102T150405Z"))
+		if err := os.Rename(path, rep.Aside); err != nil {
+			return nil, fmt.Errorf("move the old catalog aside: %w", err)
+		}
+		for _, suffix := range []string{"-wal", "-shm"} {
+			if err := os.Rename(path+suffix, rep.Aside+suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("move the old catalog aside: %w", err)
+			}
+		}
+	}
+	if err := os.Rename(path+".rebuild", path); err != nil {
+		return nil, fmt.Errorf("install the rebuilt catalog: %w", err)
+	}
+	if err := syncDir(r.localDir); err != nil {
+		return nil, fmt.Errorf("install the rebuilt catalog: %w", err)
+	}
+	if why != "" {
+		msg := fmt.Sprintf("the catalog was %s: rebuilt it from the repository's log (%s, up to record %d)", why, count(rep.Snapshots, "snapshot"), rep.Applied)
+		if rep.Aside != "" {
+			msg += "; the old file is " + rep.Aside
+		}
+		r.notify(msg)
+	}
+	return rep, nil
+}
+
+// rebuildInto builds a catalog from checkpoint + log at path (replacing
+// a leftover of an interrupted rebuild), closes it and reports.
+func (r *Repo) rebuildInto(ctx context.Context, path string) (*RebuildReport, error) {
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	seq, state, skipped, err := r.log.Start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var cp io.Reader
+	if state != nil {
+		cp = bytes.NewReader(state)
+	}
+	db, err := catalog.Rebuild(ctx, path, cp, r.log)
+	if err != nil {
+		return nil, err
+	}
+	rep := &RebuildReport{Checkpoint: seq, Skipped: skipped}
+	if rep.Applied, err = db.AppliedSeq(ctx); err == nil {
+		err = db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM snapshot").Scan(&rep.Snapshots)
+	}
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// checkpointIfDue writes a checkpoint of the log when this process wrote
+// records and enough have accumulated since the last one. It runs after
+// the command's work, in a read transaction, outside every lock, so that a
+// snapshot never waits for it; a failure only costs replay time later.
+func (r *Repo) checkpointIfDue(ctx context.Context) {
+	if r.log == nil || r.readOnly || r.db == nil || r.log.Appended() == 0 {
+		return
+	}
+	applied, err := r.db.AppliedSeq(ctx)
+	if err != nil {
+		return
+	}
+	due, err := r.log.Due(ctx, applied)
+	if err != nil || !due {
+		return
+	}
+	if _, err := r.log.WriteCheckpoint(ctx, func(w io.Writer) (int64, error) { return r.db.DumpState(ctx, w) }); err != nil {
+		r.notify(fmt.Sprintf("could not write a checkpoint of the log (%v); the next command tries again", err))
+	}
+}
+
+// pruneLog removes the records and checkpoints that the newest two
+// checkpoints supersede (gc's part in the log).
+func (r *Repo) pruneLog(ctx context.Context) (metalog.PruneReport, error) {
+	if r.log == nil || r.readOnly {
+		return metalog.PruneReport{}, nil
+	}
+	return r.log.Prune(ctx)
+}

@@ -1,0 +1,147 @@
+package metalog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cairn-dev/cairn/blobstore"
+)
+
+// Thresholds for a new checkpoint: after this many records, or this many
+// stored bytes of records, past the newest checkpoint. Replay applies about
+// 1,000 small records in well under a second, and 4 MiB bounds what a
+// rebuild downloads beyond the checkpoint.
+const (
+	RecordsPerCheckpoint = 1000
+	BytesPerCheckpoint   = 4 << 20
+)
+
+// Due reports whether a checkpoint should be written now that the catalog
+// has applied every record up to applied.
+func (l *Log) Due(ctx context.Context, applied int64) (bool, error) {
+	cps, err := l.Checkpoints(ctx)
+	if err != nil {
+		return false, err
+	}
+	var base int64
+	if len(cps) > 0 {
+		base = cps[len(cps)-1].Seq
+	}
+	if applied-base >= RecordsPerCheckpoint {
+		return true, nil
+	}
+	if applied <= base {
+		return false, nil
+	}
+	recs, err := l.Records(ctx)
+	if err != nil {
+		return false, err
+	}
+	var bytes int64
+	for _, e := range recs {
+		if e.Seq > base && e.Seq <= applied {
+			bytes += e.Size
+		}
+	}
+	return bytes >= BytesPerCheckpoint, nil
+}
+
+// WriteCheckpoint stores the state dump writes (the catalog's DumpState,
+// run in one read transaction, which returns the seq the state includes),
+// compressed and sealed. A checkpoint at that seq that exists already is
+// kept: it holds the same state.
+func (l *Log) WriteCheckpoint(ctx context.Context, dump func(w io.Writer) (int64, error)) (int64, error) {
+	var buf bytes.Buffer
+	seq, err := dump(&buf)
+	if err != nil {
+		return 0, fmt.Errorf("write checkpoint: %w", err)
+	}
+	if seq < 1 {
+		return 0, nil // an empty log needs no checkpoint
+	}
+	key := CheckpointKey(l.writer, seq)
+	err = l.objs.PutObject(ctx, key, l.seal(key, buf.Bytes(), true))
+	if err != nil && !errors.Is(err, blobstore.ErrExists) {
+		return 0, fmt.Errorf("write checkpoint %d: %w", seq, err)
+	}
+	return seq, nil
+}
+
+// ReadCheckpoint returns the state stored in checkpoint seq.
+func (l *Log) ReadCheckpoint(ctx context.Context, seq int64) ([]byte, error) {
+	key := CheckpointKey(l.writer, seq)
+	sealed, err := l.objs.GetObject(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint %d: %w", seq, err)
+	}
+	state, err := l.open(key, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint %d: %w", seq, err)
+	}
+	return state, nil
+}
+
+// Start is where a rebuild begins: the newest checkpoint that opens (seq 0
+// and nil state when there is none) and, for each newer one that did not
+// open, its error, for the caller to report. Replay continues from seq+1.
+func (l *Log) Start(ctx context.Context) (seq int64, state []byte, skipped []error, err error) {
+	cps, err := l.Checkpoints(ctx)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	for i := len(cps) - 1; i >= 0; i-- {
+		state, err := l.ReadCheckpoint(ctx, cps[i].Seq)
+		if err == nil {
+			return cps[i].Seq, state, skipped, nil
+		}
+		if ctx.Err() != nil {
+			return 0, nil, skipped, ctx.Err()
+		}
+		skipped = append(skipped, err)
+	}
+	return 0, nil, skipped, nil
+}
+
+// PruneReport says what Prune removed.
+type PruneReport struct {
+	Records, Checkpoints int
+	Bytes                int64
+}
+
+// Prune removes what the newest two checkpoints supersede: every older
+// checkpoint and every record up to the older of the two. With fewer than
+// two checkpoints it removes nothing, so that a record is only ever removed
+// when two checkpoints cover it.
+func (l *Log) Prune(ctx context.Context) (PruneReport, error) {
+	var rep PruneReport
+	cps, err := l.Checkpoints(ctx)
+	if err != nil || len(cps) < 2 {
+		return rep, err
+	}
+	keep := cps[len(cps)-2].Seq
+	recs, err := l.Records(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, e := range recs {
+		if e.Seq > keep {
+			break
+		}
+		if err := l.objs.DeleteObject(ctx, RecordKey(l.writer, e.Seq)); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+			return rep, fmt.Errorf("prune log: %w", err)
+		}
+		rep.Records++
+		rep.Bytes += e.Size
+	}
+	for _, e := range cps[:len(cps)-2] {
+		if err := l.objs.DeleteObject(ctx, CheckpointKey(l.writer, e.Seq)); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+			return rep, fmt.Errorf("prune log: %w", err)
+		}
+		rep.Checkpoints++
+		rep.Bytes += e.Size
+	}
+	return rep, nil
+}
