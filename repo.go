@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/chunker"
 	"github.com/cairn-dev/cairn/internal/repolock"
+	"github.com/cairn-dev/cairn/keys"
 )
 
 // RepositoryFormat is the version of the repository layout this cairn
@@ -57,6 +59,15 @@ type Repo struct {
 	now      func() time.Time
 	waiting  func(msg string)
 	readOnly bool
+
+	// Format 2: the keys derived from the master key and the repository
+	// id (nil and "" in a format-1 repository). The logrepo branch sets
+	// them at Open; until then only tests do (SetKeysForTest).
+	keys *keys.Set
+	id   string
+
+	codecOnce sync.Once
+	packCodec *blobstore.Codec
 }
 
 // Options choose how Open opens a repository. The zero value opens an
@@ -305,4 +316,24 @@ func (r *Repo) lockSource(ctx context.Context, source string) (*repolock.Lock, e
 	}
 	name := blobstore.Sum([]byte(source)).String()[:16] + ".lock"
 	return repolock.Acquire(ctx, filepath.Join(dir, name), repolock.Exclusive, "lock on source "+source, r.waiting)
+}
+
+// codec is the format of the repository's packs, which every reader and
+// writer of packs is handed: nil (format 1) without keys, otherwise sealed
+// blobs and footers bound to the repository id, keyed chunk ids and a
+// keyed gear table (blobstore.Codec).
+func (r *Repo) codec() *blobstore.Codec {
+	r.codecOnce.Do(func() {
+		if r.keys == nil {
+			return
+		}
+		c, err := blobstore.NewCodec(r.keys, r.id)
+		if err != nil {
+			// Keys without an id: a bug in Open, and writing format 1
+			// instead would leave the data in the clear.
+			panic("cairn: format-2 repository without an id: " + err.Error())
+		}
+		r.packCodec = c
+	})
+	return r.packCodec
 }
