@@ -45,6 +45,8 @@ FUZZTIME_SLOW ?= 1000x
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./blobstore
 	$(GO) test -run '^$$' -fuzz '^FuzzParseIndex$$' -fuzztime $(FUZZTIME) ./blobstore
+	$(GO) test -run '^$$' -fuzz '^FuzzParseIndexSealed$$' -fuzztime $(FUZZTIME) ./blobstore
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSealed$$' -fuzztime $(FUZZTIME) ./blobstore
 	$(GO) test -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME) ./chunker
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChunkList$$' -fuzztime $(FUZZTIME) ./catalog
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME) ./catalog

@@ -1,8 +1,30 @@
 package cairn
 
-import "github.com/cairn-dev/cairn/catalog"
+import (
+	"sync"
+
+	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/keys"
+)
 
 // CatalogForTest hands tests of package cairn_test the catalog underneath,
 // for measurements and checks the public API has no business offering
 // (row counts of internal tables).
 func CatalogForTest(r *Repo) *catalog.DB { return r.db }
+
+// SetKeysForTest makes r an encrypted (format-2) repository with master key
+// m and repository id: every pack it writes from now on is sealed. Until
+// the format-2 layout (cairn.repo, local/key) records them, they last as
+// long as r is open.
+func SetKeysForTest(r *Repo, m keys.Master, id string) error {
+	k, err := keys.Derive(m)
+	if err != nil {
+		return err
+	}
+	r.keys, r.id = k, id
+	r.codecOnce, r.packCodec = sync.Once{}, nil
+	return nil
+}
+
+// SealedForTest reports whether r writes format-2 packs.
+func SealedForTest(r *Repo) bool { return r.codec().Sealed() }

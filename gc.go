@@ -28,5 +28,6 @@ func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	}
 	defer rl.Release()
 	opts.TmpDir = r.tmpDir()
+	opts.Codec = r.codec()
 	return gc.Run(ctx, r.db, r.store, opts)
 }

@@ -27,6 +27,7 @@ func (r *Repo) CheckWith(ctx context.Context, opts CheckOptions) (*CheckReport, 
 		return nil, err
 	}
 	defer rl.Release()
+	opts.Codec = r.codec()
 	return check.RunOptions(ctx, r.db, r.store, opts)
 }
 

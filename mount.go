@@ -57,5 +57,5 @@ func (r *Repo) Mount(ctx context.Context, dir string, opts MountOptions) error {
 		return err
 	}
 	defer rl.Release()
-	return mountfs.Serve(ctx, abs, r.db, r.store, source, opts.Ready)
+	return mountfs.Serve(ctx, abs, r.db, r.store, r.codec(), source, opts.Ready)
 }

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -71,6 +72,9 @@ type Repo struct {
 	objects  blobstore.Objects // cairn.repo, keys/, log/, checkpoints/
 	log      *metalog.Log      // this installation's log; nil in format 1
 	keyring  *keyring          // what unlocked it, for the key methods (unlock.go); nil in format 1
+
+	codecOnce sync.Once
+	packCodec *blobstore.Codec
 }
 
 // Options choose how Open opens a repository. The zero value opens an
@@ -348,4 +352,24 @@ func (r *Repo) lockSource(ctx context.Context, source string) (*repolock.Lock, e
 	}
 	name := blobstore.Sum([]byte(source)).String()[:16] + ".lock"
 	return repolock.Acquire(ctx, filepath.Join(dir, name), repolock.Exclusive, "lock on source "+source, r.waiting)
+}
+
+// codec is the format of the repository's packs, which every reader and
+// writer of packs is handed: nil (format 1) without keys, otherwise sealed
+// blobs and footers bound to the repository id, keyed chunk ids and a
+// keyed gear table (blobstore.Codec).
+func (r *Repo) codec() *blobstore.Codec {
+	r.codecOnce.Do(func() {
+		if r.keys == nil {
+			return
+		}
+		c, err := blobstore.NewCodec(r.keys, r.id)
+		if err != nil {
+			// Keys without an id: a bug in Open, and writing format 1
+			// instead would leave the data in the clear.
+			panic("cairn: format-2 repository without an id: " + err.Error())
+		}
+		r.packCodec = c
+	})
+	return r.packCodec
 }

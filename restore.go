@@ -77,7 +77,7 @@ func (r *Repo) Restore(ctx context.Context, reqs []Request, opts RestoreOptions)
 		return nil, err
 	}
 	defer release()
-	d := restore.Deps{DB: r.db, Store: r.store}
+	d := restore.Deps{DB: r.db, Store: r.store, Codec: r.codec()}
 	// The repository inside a source is never deleted by --delete.
 	opts.Skip = append(opts.Skip, r.Dir)
 	plan, releasePlan, err := r.planHeld(ctx, d, reqs, opts)

@@ -25,7 +25,7 @@ import (
 // and gc running meanwhile can make its reads fail, never return wrong
 // bytes. Dump, which knows when it ends, holds the repository lock shared.
 func (r *Repo) SnapshotFS(ctx context.Context, id int64) (fs.FS, error) {
-	view, err := snapshotfs.New(ctx, r.db, r.store, id)
+	view, err := snapshotfs.New(ctx, r.db, r.store, r.codec(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func (r *Repo) Dump(ctx context.Context, userPath string, opts DumpOptions, w io
 	if err != nil {
 		return 0, err
 	}
-	view, err := snapshotfs.New(ctx, r.db, r.store, req.Snapshot.ID)
+	view, err := snapshotfs.New(ctx, r.db, r.store, r.codec(), req.Snapshot.ID)
 	if err != nil {
 		return 0, err
 	}

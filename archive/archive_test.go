@@ -97,7 +97,7 @@ func snapshotView(t *testing.T, src string) *snapshotfs.FS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	view, err := snapshotfs.New(ctx, db, store, res.ID)
+	view, err := snapshotfs.New(ctx, db, store, nil, res.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

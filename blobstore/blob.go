@@ -67,8 +67,8 @@ var decoder = sync.OnceValue(func() *zstd.Decoder {
 	return dec
 })
 
-// Encode appends the stored form of plain to dst: one codec byte, then the
-// payload. Data that zstd shrinks by less than about 3% is stored raw, since
+// Encode appends the format-1 stored form of plain to dst: one codec byte,
+// then the payload (Codec.Encode seals it for format 2). Data that zstd shrinks by less than about 3% is stored raw, since
 // decompressing it would cost time for no real saving. Safe for concurrent
 // use.
 func Encode(dst, plain []byte) []byte {
@@ -87,11 +87,17 @@ func Encode(dst, plain []byte) []byte {
 	return append(dst, plain...)
 }
 
-// Decode appends the plaintext of blob to dst and verifies that it is size
-// bytes long and hashes to want: a blob that holds exactly one chunk.
+// Decode appends the plaintext of blob, a format-1 blob, to dst and
+// verifies that it is size bytes long and hashes to want: a blob that
+// holds exactly one chunk (Codec.Decode reads either format).
 // Every failure wraps ErrCorrupt and names the chunk; on failure dst is
 // returned unchanged. Safe for concurrent use.
 func Decode(dst, blob []byte, want ID, size int) ([]byte, error) {
+	return decode(nil, dst, blob, want, size)
+}
+
+// decode is Decode of an opened blob, with c's chunk ids.
+func decode(c *Codec, dst, blob []byte, want ID, size int) ([]byte, error) {
 	if size < 0 {
 		return dst, fmt.Errorf("chunk %s: negative size %d: %w", want, size, ErrCorrupt)
 	}
@@ -100,7 +106,7 @@ func Decode(dst, blob []byte, want ID, size int) ([]byte, error) {
 	if err == nil && len(out)-start != size {
 		err = fmt.Errorf("blob holds %d bytes, want %d: %w", len(out)-start, size, ErrCorrupt)
 	}
-	if err == nil && Sum(out[start:]) != want {
+	if err == nil && c.Sum(out[start:]) != want {
 		err = fmt.Errorf("hash mismatch: %w", ErrCorrupt)
 	}
 	if err != nil {

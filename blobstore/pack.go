@@ -15,6 +15,10 @@ import (
 
 const (
 	packMagic = "CAIRNPK1"
+	// packMagicSealed starts a format-2 pack: sealed blobs, a sealed
+	// footer, ended by footerMagicSealed.
+	packMagicSealed   = "CAIRNPK2"
+	footerMagicSealed = "CAIRNSF1"
 	// indexMagic ends packs whose footer entries carry a plaintext offset
 	// (blobs that hold several chunks); indexMagicV1 ends packs written
 	// before that, one chunk per blob, which stay readable.
@@ -60,6 +64,7 @@ type PackInfo struct {
 // PackWriter appends encoded blobs to one pack. It is not safe for
 // concurrent use; callers serialize.
 type PackWriter struct {
+	c       *Codec
 	up      Upload
 	bw      *bufio.Writer
 	h       *blake3.Hasher
@@ -69,21 +74,27 @@ type PackWriter struct {
 	done    bool
 }
 
-// NewPackWriter starts a pack in s.
-func NewPackWriter(ctx context.Context, s Store) (*PackWriter, error) {
+// NewPackWriter starts a pack in s, in c's format: blobs added to it must
+// be c.Encode-d.
+func NewPackWriter(ctx context.Context, s Store, c *Codec) (*PackWriter, error) {
 	up, err := s.Create(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("create pack: %w", err)
 	}
 	h := blake3.New()
 	w := &PackWriter{
+		c:  c,
 		up: up,
 		h:  h,
 		// Hashing behind the buffer feeds BLAKE3 large slices, and keeps
 		// thousands of tiny blobs from each costing a write to the upload.
 		bw: bufio.NewWriterSize(io.MultiWriter(h, up), 256<<10),
 	}
-	w.write([]byte(packMagic))
+	if c.Sealed() {
+		w.write([]byte(packMagicSealed))
+	} else {
+		w.write([]byte(packMagic))
+	}
 	return w, nil
 }
 
@@ -98,7 +109,7 @@ func (w *PackWriter) write(b []byte) {
 	w.off += int64(len(b))
 }
 
-// Add appends blob, the Encode-d form of a chunk with plaintext length size.
+// Add appends blob, the Codec.Encode-d form of a chunk with plaintext length size.
 func (w *PackWriter) Add(id ID, size int, blob []byte) (Entry, error) {
 	entries, err := w.AddBlob([]Part{{ID: id, Size: int64(size)}}, blob)
 	if err != nil {
@@ -107,7 +118,7 @@ func (w *PackWriter) Add(id ID, size int, blob []byte) (Entry, error) {
 	return entries[0], nil
 }
 
-// AddBlob appends blob, the Encode-d form of a plaintext that holds parts,
+// AddBlob appends blob, the Codec.Encode-d form of a plaintext that holds parts,
 // which must be in order and must not overlap. It returns one entry per
 // part; the slice is the caller's to read, not to keep past the next call.
 func (w *PackWriter) AddBlob(parts []Part, blob []byte) ([]Entry, error) {
@@ -132,7 +143,7 @@ func (w *PackWriter) AddBlob(parts []Part, blob []byte) ([]Entry, error) {
 		}
 		next = p.PlainOffset + p.Size
 	}
-	if next > MaxBlobPlain || int64(len(blob)) > MaxBlobPlain+1 {
+	if next > MaxBlobPlain || int64(len(blob)) > w.c.maxStored() {
 		return nil, fmt.Errorf("add %s: %d bytes of chunks in %d stored bytes exceed the %d a blob may hold", name, next, len(blob), MaxBlobPlain)
 	}
 	start := len(w.entries)
@@ -176,6 +187,16 @@ func (w *PackWriter) finish(ctx context.Context) (PackInfo, error) {
 		return PackInfo{}, fmt.Errorf("finish pack: %w", err)
 	}
 	var footer []byte
+	if w.c.Sealed() {
+		// The sealed footer begins with the BLAKE3 of every byte before
+		// it, which binds it to its pack's blobs (a reader of the whole
+		// pack can verify it: VerifyPack), and holds its entry count.
+		if err := w.bw.Flush(); err != nil {
+			return PackInfo{}, fmt.Errorf("write pack: %w", err)
+		}
+		footer = w.h.Sum(footer)
+		footer = binary.AppendUvarint(footer, uint64(len(w.entries)))
+	}
 	for _, e := range w.entries {
 		footer = append(footer, e.ID[:]...)
 		footer = binary.AppendUvarint(footer, uint64(e.Offset))
@@ -183,12 +204,17 @@ func (w *PackWriter) finish(ctx context.Context) (PackInfo, error) {
 		footer = binary.AppendUvarint(footer, uint64(e.Size))
 		footer = binary.AppendUvarint(footer, uint64(e.PlainOffset))
 	}
+	count, magic := uint32(len(w.entries)), indexMagic
+	if w.c.Sealed() {
+		footer = w.c.keys.Seal(nil, footer, w.c.footerAAD(w.off))
+		count, magic = 0, footerMagicSealed // the count is inside
+	}
 	if len(footer) > math.MaxUint32 {
 		return PackInfo{}, fmt.Errorf("finish pack: footer of %d bytes exceeds format limit", len(footer))
 	}
 	footer = binary.LittleEndian.AppendUint32(footer, uint32(len(footer)))
-	footer = binary.LittleEndian.AppendUint32(footer, uint32(len(w.entries)))
-	footer = append(footer, indexMagic...)
+	footer = binary.LittleEndian.AppendUint32(footer, count)
+	footer = append(footer, magic...)
 	w.write(footer)
 	if w.err != nil {
 		return PackInfo{}, w.err

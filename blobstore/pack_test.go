@@ -26,7 +26,7 @@ func newTestLocal(t *testing.T) (*Local, string) {
 func writePack(t *testing.T, s Store, chunks [][]byte) PackInfo {
 	t.Helper()
 	ctx := context.Background()
-	w, err := NewPackWriter(ctx, s)
+	w, err := NewPackWriter(ctx, s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestPackLayout(t *testing.T) {
 
 	// ParseIndex accepts the whole file or just footer and trailer.
 	for _, tail := range [][]byte{raw, raw[next:]} {
-		got, err := ParseIndex(tail, info.Size)
+		got, err := ParseIndex(nil, tail, info.Size)
 		if err != nil {
 			t.Fatalf("ParseIndex(%d tail bytes): %v", len(tail), err)
 		}
@@ -102,7 +102,7 @@ func TestPackLayout(t *testing.T) {
 			}
 		}
 	}
-	if _, err := ParseIndex(raw[next+1:], info.Size); !errors.Is(err, ErrCorrupt) {
+	if _, err := ParseIndex(nil, raw[next+1:], info.Size); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("ParseIndex of too short a tail: %v; want ErrCorrupt", err)
 	}
 }
@@ -116,7 +116,7 @@ func TestReadIndexLargeFooter(t *testing.T) {
 		chunks = append(chunks, binary.LittleEndian.AppendUint32(nil, uint32(i)))
 	}
 	info := writePack(t, l, chunks)
-	got, err := ReadIndex(context.Background(), l, info.Name)
+	got, err := ReadIndex(context.Background(), l, nil, info.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func TestReadIndexLargeFooter(t *testing.T) {
 func TestPackWriterEmpty(t *testing.T) {
 	l, _ := newTestLocal(t)
 	info := writePack(t, l, nil)
-	got, err := ReadIndex(context.Background(), l, info.Name)
+	got, err := ReadIndex(context.Background(), l, nil, info.Name)
 	if err != nil || len(got) != 0 || info.Size != 8+16 {
 		t.Errorf("empty pack: ReadIndex = %v, %v; size %d", got, err, info.Size)
 	}
@@ -137,7 +137,7 @@ func TestPackWriterEmpty(t *testing.T) {
 func TestPackWriterLifecycle(t *testing.T) {
 	ctx := context.Background()
 	l, _ := newTestLocal(t)
-	w, err := NewPackWriter(ctx, l)
+	w, err := NewPackWriter(ctx, l, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestPackWriterLifecycle(t *testing.T) {
 	})
 
 	info := writePack(t, l, [][]byte{c})
-	if _, err := ReadIndex(ctx, l, info.Name); err != nil {
+	if _, err := ReadIndex(ctx, l, nil, info.Name); err != nil {
 		t.Errorf("ReadIndex: %v", err)
 	}
 }
@@ -204,7 +204,7 @@ func TestReadChunkDetectsFlippedByte(t *testing.T) {
 	path := filepath.Join(dir, info.Name[:2], info.Name+".pack")
 	for k, e := range info.Entries {
 		flipByte(t, path, e.Offset+e.Length-1) // last byte: payload, never a header bit
-		_, err := ReadChunk(ctx, l, info.Name, e, nil)
+		_, err := ReadChunk(ctx, l, nil, info.Name, e, nil)
 		if !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("chunk %d: %v; want ErrCorrupt", k, err)
 		}
@@ -213,7 +213,7 @@ func TestReadChunkDetectsFlippedByte(t *testing.T) {
 			t.Errorf("error %q does not start with %q", err, want)
 		}
 		flipByte(t, path, e.Offset+e.Length-1)
-		got, err := ReadChunk(ctx, l, info.Name, e, nil)
+		got, err := ReadChunk(ctx, l, nil, info.Name, e, nil)
 		if err != nil || !bytes.Equal(got, chunks[k]) {
 			t.Fatalf("chunk %d after repair: %v", k, err)
 		}
@@ -237,7 +237,7 @@ func TestReadChunkBadEntry(t *testing.T) {
 		{ID: e.ID, Offset: e.Offset, Length: e.Length, Size: e.Size, PlainOffset: MaxBlobPlain},
 	} {
 		dst := []byte("keep")
-		got, err := ReadChunk(ctx, l, info.Name, bad, dst)
+		got, err := ReadChunk(ctx, l, nil, info.Name, bad, dst)
 		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), info.Name) {
 			t.Errorf("ReadChunk(%+v): %v; want ErrCorrupt naming the pack", bad, err)
 		}
@@ -246,7 +246,7 @@ func TestReadChunkBadEntry(t *testing.T) {
 		}
 	}
 	missing := Sum([]byte("no such pack")).String()
-	if _, err := ReadChunk(ctx, l, missing, e, nil); !errors.Is(err, ErrNotFound) {
+	if _, err := ReadChunk(ctx, l, nil, missing, e, nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ReadChunk in missing pack: %v; want ErrNotFound", err)
 	}
 }
@@ -260,12 +260,12 @@ func TestReadIndexTruncated(t *testing.T) {
 		if err := os.Truncate(path, size); err != nil {
 			t.Fatal(err)
 		}
-		_, err := ReadIndex(ctx, l, info.Name)
+		_, err := ReadIndex(ctx, l, nil, info.Name)
 		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), info.Name) {
 			t.Errorf("truncated to %d: %v; want ErrCorrupt naming the pack", size, err)
 		}
 	}
-	if _, err := ReadIndex(ctx, l, Sum(nil).String()); !errors.Is(err, ErrNotFound) {
+	if _, err := ReadIndex(ctx, l, nil, Sum(nil).String()); !errors.Is(err, ErrNotFound) {
 		t.Errorf("ReadIndex of missing pack: %v; want ErrNotFound", err)
 	}
 }
@@ -308,7 +308,7 @@ func TestParseIndexRejects(t *testing.T) {
 	a, b := Entry{ID: Sum([]byte("a")), Offset: 8, Length: 10, Size: 9}, Entry{ID: Sum([]byte("b")), Offset: 18, Length: 5, Size: 100}
 	good := footerOf([]Entry{a, b}, -1, nil)
 	size := 23 + int64(len(good))
-	if got, err := ParseIndex(good, size); err != nil || len(got) != 2 || got[1] != b {
+	if got, err := ParseIndex(nil, good, size); err != nil || len(got) != 2 || got[1] != b {
 		t.Fatalf("valid footer: %v, %v", got, err)
 	}
 	with := func(f func(*Entry)) []Entry {
@@ -348,7 +348,7 @@ func TestParseIndexRejects(t *testing.T) {
 		{"bad varint", footerOf(nil, 1, append(make([]byte, 32), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)), size},
 	}
 	for _, c := range cases {
-		if _, err := ParseIndex(c.tail, c.size); !errors.Is(err, ErrCorrupt) {
+		if _, err := ParseIndex(nil, c.tail, c.size); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: %v; want ErrCorrupt", c.name, err)
 		}
 	}
@@ -357,7 +357,7 @@ func TestParseIndexRejects(t *testing.T) {
 	// overlapping, all within what the blob could hold.
 	c := Entry{ID: Sum([]byte("c")), Offset: 8, Length: 10, Size: 5, PlainOffset: 9}
 	shared := footerV2Of([]Entry{a, c}, -1, nil)
-	if got, err := ParseIndex(shared, 18+int64(len(shared))); err != nil || len(got) != 2 || got[1] != c {
+	if got, err := ParseIndex(nil, shared, 18+int64(len(shared))); err != nil || len(got) != 2 || got[1] != c {
 		t.Fatalf("valid shared blob: %v, %v", got, err)
 	}
 	for name, second := range map[string]Entry{
@@ -367,7 +367,7 @@ func TestParseIndexRejects(t *testing.T) {
 		"other length":       {ID: c.ID, Offset: 8, Length: 9, Size: 5, PlainOffset: 9},
 	} {
 		tail := footerV2Of([]Entry{a, second}, -1, nil)
-		if _, err := ParseIndex(tail, 18+int64(len(tail))); !errors.Is(err, ErrCorrupt) {
+		if _, err := ParseIndex(nil, tail, 18+int64(len(tail))); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: %v; want ErrCorrupt", name, err)
 		}
 	}
@@ -386,7 +386,7 @@ func TestBlobOfSeveralChunks(t *testing.T) {
 		plain = append(plain, c...)
 	}
 	single := compressible(700)
-	w, err := NewPackWriter(ctx, l)
+	w, err := NewPackWriter(ctx, l, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,18 +407,18 @@ func TestBlobOfSeveralChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, err := ReadIndex(ctx, l, info.Name)
+	entries, err := ReadIndex(ctx, l, nil, info.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(entries) != 4 || entries[1].Offset != entries[0].Offset || entries[1].PlainOffset != 5000 || entries[3].PlainOffset != 0 {
 		t.Fatalf("index = %+v", entries)
 	}
-	r := NewReader(l)
+	r := NewReader(l, nil)
 	want := append(chunks, single)
 	for round := range 2 { // the second round reads from the Reader's cache
 		for i, e := range entries {
-			got, err := ReadChunk(ctx, l, info.Name, e, []byte("x"))
+			got, err := ReadChunk(ctx, l, nil, info.Name, e, []byte("x"))
 			if err != nil || !bytes.Equal(got[1:], want[i]) || got[0] != 'x' {
 				t.Fatalf("ReadChunk %d: %v", i, err)
 			}
@@ -434,12 +434,12 @@ func TestBlobOfSeveralChunks(t *testing.T) {
 	if _, err := r.ReadChunk(ctx, info.Name, bad, nil); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("cached read at a wrong offset: %v; want ErrCorrupt", err)
 	}
-	if _, err := ReadChunk(ctx, l, info.Name, bad, nil); !errors.Is(err, ErrCorrupt) {
+	if _, err := ReadChunk(ctx, l, nil, info.Name, bad, nil); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("read at a wrong offset: %v; want ErrCorrupt", err)
 	}
 	// Damage inside the shared blob is caught for every chunk it holds.
 	flipByte(t, filepath.Join(dir, info.Name[:2], info.Name+".pack"), entries[0].Offset+entries[0].Length-1)
-	fresh := NewReader(l)
+	fresh := NewReader(l, nil)
 	for i, e := range entries[:3] {
 		if _, err := fresh.ReadChunk(ctx, info.Name, e, nil); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("chunk %d of the damaged blob: %v; want ErrCorrupt", i, err)
@@ -464,11 +464,11 @@ func TestReadIndexFirstFormat(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, name[:2], name+".pack"), raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	entries, err := ReadIndex(ctx, l, name)
+	entries, err := ReadIndex(ctx, l, nil, name)
 	if err != nil || len(entries) != 1 || entries[0] != e {
 		t.Fatalf("ReadIndex = %+v, %v; want [%+v]", entries, err, e)
 	}
-	got, err := NewReader(l).ReadChunk(ctx, name, e, nil)
+	got, err := NewReader(l, nil).ReadChunk(ctx, name, e, nil)
 	if err != nil || !bytes.Equal(got, chunk) {
 		t.Fatalf("ReadChunk: %v", err)
 	}
@@ -487,7 +487,7 @@ func FuzzParseIndex(f *testing.F) {
 	f.Add(shared, 23+int64(len(shared)))
 	f.Fuzz(func(t *testing.T, tail []byte, packSize int64) {
 		for _, size := range []int64{packSize, int64(len(tail))} {
-			entries, err := ParseIndex(tail, size)
+			entries, err := ParseIndex(nil, tail, size)
 			if err != nil {
 				if !errors.Is(err, ErrCorrupt) {
 					t.Fatalf("error %v does not wrap ErrCorrupt", err)
@@ -518,7 +518,7 @@ func FuzzParseIndex(f *testing.F) {
 func TestReaderConcurrent(t *testing.T) {
 	ctx := context.Background()
 	l, _ := newTestLocal(t)
-	w, err := NewPackWriter(ctx, l)
+	w, err := NewPackWriter(ctx, l, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,7 +542,7 @@ func TestReaderConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := NewReader(l)
+	r := NewReader(l, nil)
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Add(1)

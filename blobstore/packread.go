@@ -6,27 +6,30 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
 )
 
-// ReadIndex reads and validates the footer of pack name. Corruption errors
-// wrap ErrCorrupt; all errors name the pack.
-func ReadIndex(ctx context.Context, s Store, name string) ([]Entry, error) {
+// ReadIndex reads and validates the footer of pack name, written in c's
+// format (a sealed footer is authenticated). Corruption errors wrap
+// ErrCorrupt (and ErrFormat for a pack of the other format); all errors
+// name the pack.
+func ReadIndex(ctx context.Context, s Store, c *Codec, name string) ([]Entry, error) {
 	size, err := s.Stat(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("read index of pack %s: %w", name, err)
 	}
 	if size < headerLen+trailerLen {
-		_, err := parseIndex(nil, size)
+		_, err := parseIndex(c, nil, size)
 		return nil, fmt.Errorf("read index of pack %s: %w", name, err)
 	}
 	tail := make([]byte, min(size, indexReadAhead))
 	if err := readTail(ctx, s, name, tail, size); err != nil {
 		return nil, err
 	}
-	if n := int64(len(tail)); string(tail[n-8:]) == indexMagic || string(tail[n-8:]) == indexMagicV1 {
+	if n := int64(len(tail)); knownMagic(string(tail[n-8:])) {
 		// A footer bigger than the read-ahead needs a second, exact read.
 		// Bounding need by size keeps a garbage length from allocating.
 		need := trailerLen + int64(binary.LittleEndian.Uint32(tail[n-trailerLen:]))
@@ -37,11 +40,15 @@ func ReadIndex(ctx context.Context, s Store, name string) ([]Entry, error) {
 			}
 		}
 	}
-	entries, err := parseIndex(tail, size)
+	entries, err := parseIndex(c, tail, size)
 	if err != nil {
 		return nil, fmt.Errorf("read index of pack %s: %w", name, err)
 	}
 	return entries, nil
+}
+
+func knownMagic(m string) bool {
+	return m == indexMagic || m == indexMagicV1 || m == footerMagicSealed
 }
 
 func readTail(ctx context.Context, s Store, name string, tail []byte, size int64) error {
@@ -52,47 +59,27 @@ func readTail(ctx context.Context, s Store, name string, tail []byte, size int64
 }
 
 // ParseIndex parses the footer and trailer at the end of tail, the last
-// len(tail) bytes of a pack of packSize bytes. It checks that every entry
-// lies inside the blob area, in order and without overlap (chunks of one
-// blob share its offset and length, in order inside its plaintext), so
-// callers can trust the offsets it returns.
-func ParseIndex(tail []byte, packSize int64) ([]Entry, error) {
-	entries, err := parseIndex(tail, packSize)
+// len(tail) bytes of a pack of packSize bytes in c's format. It checks that
+// every entry lies inside the blob area, in order and without overlap
+// (chunks of one blob share its offset and length, in order inside its
+// plaintext), so callers can trust the offsets it returns.
+func ParseIndex(c *Codec, tail []byte, packSize int64) ([]Entry, error) {
+	entries, err := parseIndex(c, tail, packSize)
 	if err != nil {
 		return nil, fmt.Errorf("parse pack index: %w", err)
 	}
 	return entries, nil
 }
 
-func parseIndex(tail []byte, packSize int64) ([]Entry, error) {
-	if packSize < headerLen+trailerLen {
-		return nil, fmt.Errorf("pack of %d bytes is too short: %w", packSize, ErrCorrupt)
+func parseIndex(c *Codec, tail []byte, packSize int64) ([]Entry, error) {
+	f, err := parseTrailer(c, tail, packSize)
+	if err != nil {
+		return nil, err
 	}
-	if int64(len(tail)) > packSize || len(tail) < trailerLen {
-		return nil, fmt.Errorf("tail of %d bytes does not fit pack of %d bytes: %w", len(tail), packSize, ErrCorrupt)
+	footer, count, fields, blobEnd := f.entries, f.count, f.fields, f.blobEnd
+	if count > int64(len(footer))/minEntryLen {
+		return nil, fmt.Errorf("%d entries cannot fit in footer of %d bytes: %w", count, len(footer), ErrCorrupt)
 	}
-	trailer := tail[len(tail)-trailerLen:]
-	fields := 4 // offset, length, size, plaintext offset
-	switch string(trailer[8:]) {
-	case indexMagic:
-	case indexMagicV1:
-		fields = 3
-	default:
-		return nil, fmt.Errorf("bad index magic %q: %w", trailer[8:], ErrCorrupt)
-	}
-	footerLen := int64(binary.LittleEndian.Uint32(trailer[0:4]))
-	count := int64(binary.LittleEndian.Uint32(trailer[4:8]))
-	blobEnd := packSize - trailerLen - footerLen
-	if blobEnd < headerLen {
-		return nil, fmt.Errorf("footer of %d bytes exceeds pack of %d bytes: %w", footerLen, packSize, ErrCorrupt)
-	}
-	if footerLen > int64(len(tail)-trailerLen) {
-		return nil, fmt.Errorf("footer of %d bytes exceeds tail of %d bytes: %w", footerLen, len(tail), ErrCorrupt)
-	}
-	if count > footerLen/minEntryLen {
-		return nil, fmt.Errorf("%d entries cannot fit in footer of %d bytes: %w", count, footerLen, ErrCorrupt)
-	}
-	footer := tail[int64(len(tail))-trailerLen-footerLen : len(tail)-trailerLen]
 	entries := make([]Entry, count)
 	next := headerLen
 	var prev Entry
@@ -111,7 +98,7 @@ func parseIndex(tail []byte, packSize int64) ([]Entry, error) {
 			v[j], footer = x, footer[n:]
 		}
 		off, length, size, plainOff := v[0], v[1], v[2], v[3]
-		if size > MaxBlobPlain || plainOff > MaxBlobPlain || length > MaxBlobPlain+1 {
+		if size > MaxBlobPlain || plainOff > MaxBlobPlain || length > uint64(c.maxStored()) {
 			return nil, fmt.Errorf("entry %d: size %d at %d in %d stored bytes too large: %w", i, size, plainOff, length, ErrCorrupt)
 		}
 		sameBlob := i > 0 && int64(off) == prev.Offset && int64(length) == prev.Length
@@ -124,7 +111,7 @@ func parseIndex(tail []byte, packSize int64) ([]Entry, error) {
 		case off < uint64(next) || off > uint64(blobEnd) || length == 0 || length > uint64(blobEnd)-off:
 			return nil, fmt.Errorf("entry %d: blob at %d+%d outside %d..%d or overlapping: %w", i, off, length, next, blobEnd, ErrCorrupt)
 		}
-		if !plausibleSize(int64(length), int64(plainOff+size)) {
+		if !c.plausible(int64(length), int64(plainOff+size)) {
 			return nil, fmt.Errorf("entry %d: size %d at %d impossible for %d stored bytes: %w", i, size, plainOff, length, ErrCorrupt)
 		}
 		*e = Entry{ID: e.ID, Offset: int64(off), Length: int64(length), Size: int64(size), PlainOffset: int64(plainOff)}
@@ -137,31 +124,103 @@ func parseIndex(tail []byte, packSize int64) ([]Entry, error) {
 	return entries, nil
 }
 
+// footerInfo is what the trailer and, for a sealed footer, its first
+// fields say: the encoded entries, how many there are, the fields per
+// entry, where the blob area ends, and the hash of the blob area (sealed
+// footers only).
+type footerInfo struct {
+	entries   []byte
+	count     int64
+	fields    int
+	blobEnd   int64
+	blobsHash []byte
+}
+
+// parseTrailer checks the trailer at the end of tail and opens a sealed
+// footer.
+func parseTrailer(c *Codec, tail []byte, packSize int64) (footerInfo, error) {
+	var f footerInfo
+	fail := func(format string, args ...any) (footerInfo, error) {
+		return footerInfo{}, fmt.Errorf(format, args...)
+	}
+	if packSize < headerLen+trailerLen {
+		return fail("pack of %d bytes is too short: %w", packSize, ErrCorrupt)
+	}
+	if int64(len(tail)) > packSize || len(tail) < trailerLen {
+		return fail("tail of %d bytes does not fit pack of %d bytes: %w", len(tail), packSize, ErrCorrupt)
+	}
+	trailer := tail[len(tail)-trailerLen:]
+	f.fields = 4 // offset, length, size, plaintext offset
+	sealed := false
+	switch string(trailer[8:]) {
+	case indexMagic:
+	case indexMagicV1:
+		f.fields = 3
+	case footerMagicSealed:
+		sealed = true
+	default:
+		return fail("bad index magic %q: %w", trailer[8:], ErrCorrupt)
+	}
+	if sealed != c.Sealed() {
+		return fail("pack is format %d, the repository's is format %d: %w: %w", 3-c.Format(), c.Format(), ErrFormat, ErrCorrupt)
+	}
+	footerLen := int64(binary.LittleEndian.Uint32(trailer[0:4]))
+	f.count = int64(binary.LittleEndian.Uint32(trailer[4:8]))
+	f.blobEnd = packSize - trailerLen - footerLen
+	if f.blobEnd < headerLen {
+		return fail("footer of %d bytes exceeds pack of %d bytes: %w", footerLen, packSize, ErrCorrupt)
+	}
+	if footerLen > int64(len(tail)-trailerLen) {
+		return fail("footer of %d bytes exceeds tail of %d bytes: %w", footerLen, len(tail), ErrCorrupt)
+	}
+	f.entries = tail[int64(len(tail))-trailerLen-footerLen : len(tail)-trailerLen]
+	if !sealed {
+		return f, nil
+	}
+	if f.count != 0 {
+		return fail("sealed footer with a count of %d in the clear: %w", f.count, ErrCorrupt)
+	}
+	plain, err := c.keys.Open(nil, f.entries, c.footerAAD(f.blobEnd))
+	if err != nil {
+		return fail("open footer: %w: %w", err, ErrCorrupt)
+	}
+	if len(plain) < len(ID{}) {
+		return fail("sealed footer of %d bytes is too short: %w", len(plain), ErrCorrupt)
+	}
+	f.blobsHash, plain = plain[:len(ID{})], plain[len(ID{}):]
+	n, k := binary.Uvarint(plain)
+	if k <= 0 || n > math.MaxUint32 {
+		return fail("sealed footer: bad entry count: %w", ErrCorrupt)
+	}
+	f.entries, f.count = plain[k:], int64(n)
+	return f, nil
+}
+
 // blobBufs recycles the stored-form buffers of ReadChunk, which live only
 // until the chunk is decoded.
 var blobBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-// ReadChunk reads the blob at e from pack name, decodes it, verifies the
-// chunk and appends its plaintext to dst. Errors name the chunk and the
+// ReadChunk reads the blob at e from pack name, opens and decodes it in
+// c's format, verifies the chunk by c's id and appends its plaintext to dst. Errors name the chunk and the
 // pack; on error dst is returned unchanged. A Reader does the same and
 // decompresses a blob of several chunks once for all of them.
-func ReadChunk(ctx context.Context, s Store, name string, e Entry, dst []byte) ([]byte, error) {
-	return readChunk(ctx, s, name, e, dst, nil)
+func ReadChunk(ctx context.Context, s Store, c *Codec, name string, e Entry, dst []byte) ([]byte, error) {
+	return readChunk(ctx, s, c, name, e, dst, nil)
 }
 
 // readChunk is ReadChunk; keep, if set, is handed the whole plaintext of a
 // blob that holds more than this chunk.
-func readChunk(ctx context.Context, s Store, name string, e Entry, dst []byte, keep func(plain []byte)) ([]byte, error) {
-	if err := checkEntry(e); err != nil {
+func readChunk(ctx context.Context, s Store, c *Codec, name string, e Entry, dst []byte, keep func(plain []byte)) ([]byte, error) {
+	if err := checkEntry(c, e); err != nil {
 		return dst, &ChunkError{Chunk: e.ID, Pack: name, Err: err}
 	}
 	start := len(dst)
-	out, err := readBlob(ctx, s, name, e, dst)
+	out, err := readBlob(ctx, s, c, name, e, dst)
 	if err != nil {
 		return dst, err
 	}
 	plain := out[start:]
-	if err := verifyPart(plain, e); err != nil {
+	if err := verifyPart(c, plain, e); err != nil {
 		return dst, &ChunkError{Chunk: e.ID, Pack: name, Err: err}
 	}
 	if int64(len(plain)) != e.Size {
@@ -175,16 +234,16 @@ func readChunk(ctx context.Context, s Store, name string, e Entry, dst []byte, k
 	return out, nil
 }
 
-func checkEntry(e Entry) error {
-	if e.Offset < headerLen || e.Length > MaxBlobPlain+1 || e.Size < 0 || e.PlainOffset < 0 ||
-		e.Size > MaxBlobPlain || e.PlainOffset > MaxBlobPlain || !plausibleSize(e.Length, e.PlainOffset+e.Size) {
+func checkEntry(c *Codec, e Entry) error {
+	if e.Offset < headerLen || e.Length > c.maxStored() || e.Size < 0 || e.PlainOffset < 0 ||
+		e.Size > MaxBlobPlain || e.PlainOffset > MaxBlobPlain || !c.plausible(e.Length, e.PlainOffset+e.Size) {
 		return fmt.Errorf("bad entry at %d+%d size %d at %d: %w", e.Offset, e.Length, e.Size, e.PlainOffset, ErrCorrupt)
 	}
 	return nil
 }
 
 // readBlob reads the blob at e and appends its whole plaintext to dst.
-func readBlob(ctx context.Context, s Store, name string, e Entry, dst []byte) ([]byte, error) {
+func readBlob(ctx context.Context, s Store, c *Codec, name string, e Entry, dst []byte) ([]byte, error) {
 	bp := blobBufs.Get().(*[]byte)
 	defer func() {
 		if cap(*bp) <= 16<<20 {
@@ -200,7 +259,11 @@ func readBlob(ctx context.Context, s Store, name string, e Entry, dst []byte) ([
 		}
 		return dst, &ChunkError{Chunk: e.ID, Pack: name, Err: err}
 	}
-	out, err := expand(dst, blob, e.PlainOffset+e.Size)
+	opened, err := c.open(blob)
+	if err != nil {
+		return dst, &ChunkError{Chunk: e.ID, Pack: name, Err: err}
+	}
+	out, err := expand(dst, opened, e.PlainOffset+e.Size)
 	if err != nil {
 		return dst, &ChunkError{Chunk: e.ID, Pack: name, Err: err}
 	}
@@ -208,11 +271,11 @@ func readBlob(ctx context.Context, s Store, name string, e Entry, dst []byte) ([
 }
 
 // verifyPart checks that the blob plaintext plain holds e's chunk.
-func verifyPart(plain []byte, e Entry) error {
+func verifyPart(c *Codec, plain []byte, e Entry) error {
 	if e.PlainOffset+e.Size > int64(len(plain)) {
 		return fmt.Errorf("blob holds %d bytes, chunk ends at %d: %w", len(plain), e.PlainOffset+e.Size, ErrCorrupt)
 	}
-	if Sum(plain[e.PlainOffset:e.PlainOffset+e.Size]) != e.ID {
+	if c.Sum(plain[e.PlainOffset:e.PlainOffset+e.Size]) != e.ID {
 		return fmt.Errorf("hash mismatch: %w", ErrCorrupt)
 	}
 	return nil
@@ -223,6 +286,7 @@ func verifyPart(plain []byte, e Entry) error {
 // order decompresses each blob once. Safe for concurrent use.
 type Reader struct {
 	s Store
+	c *Codec
 
 	mu     sync.Mutex
 	recent []cachedBlob
@@ -235,26 +299,26 @@ type cachedBlob struct {
 	plain []byte
 }
 
-// NewReader returns a Reader of chunks in s. It keeps two blobs per CPU
+// NewReader returns a Reader of chunks in s, stored in c's format. It keeps two blobs per CPU
 // (at least 8): enough for every goroutine reading a file to keep its own
 // blob while the others read theirs.
-func NewReader(s Store) *Reader {
-	return &Reader{s: s, recent: make([]cachedBlob, max(8, 2*runtime.GOMAXPROCS(0)))}
+func NewReader(s Store, c *Codec) *Reader {
+	return &Reader{s: s, c: c, recent: make([]cachedBlob, max(8, 2*runtime.GOMAXPROCS(0)))}
 }
 
 // ReadChunk is blobstore.ReadChunk through the Reader's cache.
 func (r *Reader) ReadChunk(ctx context.Context, name string, e Entry, dst []byte) ([]byte, error) {
-	if err := checkEntry(e); err != nil {
+	if err := checkEntry(r.c, e); err != nil {
 		return dst, &ChunkError{Chunk: e.ID, Pack: name, Err: err}
 	}
 	start := len(dst)
 	if out, ok := r.cached(name, e, dst); ok {
-		if int64(len(out)-start) != e.Size || Sum(out[start:]) != e.ID {
+		if int64(len(out)-start) != e.Size || r.c.Sum(out[start:]) != e.ID {
 			return dst, fmt.Errorf("read chunk %s in pack %s: hash mismatch: %w", e.ID, name, ErrCorrupt)
 		}
 		return out, nil
 	}
-	return readChunk(ctx, r.s, name, e, dst, func(plain []byte) { r.keep(name, e.Offset, plain) })
+	return readChunk(ctx, r.s, r.c, name, e, dst, func(plain []byte) { r.keep(name, e.Offset, plain) })
 }
 
 // cached appends e's chunk to dst if the Reader holds its blob. The

@@ -12,6 +12,10 @@ var (
 	ErrNotFound = errors.New("blobstore: not found")
 	// ErrCorrupt reports stored bytes that fail validation.
 	ErrCorrupt = errors.New("blobstore: corrupt data")
+	// ErrFormat reports a pack of the other format than the repository's
+	// (a format-1 pack in a format-2 repository, or the reverse). Such
+	// errors wrap ErrCorrupt too.
+	ErrFormat = errors.New("blobstore: pack format differs from the repository's")
 	// ErrInvalidName reports a pack name that fails ValidName.
 	ErrInvalidName = errors.New("blobstore: invalid pack name")
 )

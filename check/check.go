@@ -43,6 +43,9 @@ type Options struct {
 	// Progress, when set with ReadData, is told the bytes read so far and
 	// the packs' total size, after each blob read.
 	Progress func(done, total int64)
+	// Codec is the packs' format (nil: format 1): ReadData opens and
+	// verifies chunks with it.
+	Codec *blobstore.Codec
 }
 
 // OK reports whether nothing is damaged.
@@ -83,7 +86,7 @@ func RunOptions(ctx context.Context, db *catalog.DB, store blobstore.Store, opts
 			return nil, err
 		}
 		r.Chunks += len(chunks)
-		bad, missing := checkPack(ctx, store, p, chunks, readData, r)
+		bad, missing := checkPack(ctx, store, opts.Codec, p, chunks, readData, r)
 		if bad {
 			for _, c := range chunks {
 				badChunks[c.ID] = true
@@ -181,7 +184,7 @@ func RunOptions(ctx context.Context, db *catalog.DB, store blobstore.Store, opts
 // checkPack verifies one pack; bad means the whole pack is unusable
 // (missing or too short), missing that the store does not have it.
 // Damaged chunks of a readable pack are added to r.badChunkIDs.
-func checkPack(ctx context.Context, store blobstore.Store, p catalog.Pack, chunks []catalog.ChunkLoc, readData bool, r *Report) (bad, missing bool) {
+func checkPack(ctx context.Context, store blobstore.Store, codec *blobstore.Codec, p catalog.Pack, chunks []catalog.ChunkLoc, readData bool, r *Report) (bad, missing bool) {
 	size, err := store.Stat(ctx, p.Name)
 	if errors.Is(err, blobstore.ErrNotFound) {
 		if len(chunks) > 0 {
@@ -204,11 +207,11 @@ func checkPack(ctx context.Context, store blobstore.Store, p catalog.Pack, chunk
 	if !readData {
 		return false, false
 	}
-	checkFooter(ctx, store, p, chunks, r)
+	checkFooter(ctx, store, codec, p, chunks, r)
 	var buf []byte
 	// Chunks come in pack order, so a blob holding several is
 	// decompressed once for all of them.
-	blobs := blobstore.NewReader(store)
+	blobs := blobstore.NewReader(store, codec)
 	lastBlob := int64(-1)
 	for _, c := range chunks {
 		data, err := blobs.ReadChunk(ctx, p.Name, c.Entry(), buf[:0])
@@ -238,8 +241,8 @@ func checkPack(ctx context.Context, store blobstore.Store, p catalog.Pack, chunk
 // self-describing: what check verifies alone, and what a lost catalog
 // would be rebuilt from. The footer may list more chunks than the catalog
 // (dead ones, or chunks another snapshot stored first).
-func checkFooter(ctx context.Context, store blobstore.Store, p catalog.Pack, chunks []catalog.ChunkLoc, r *Report) {
-	entries, err := blobstore.ReadIndex(ctx, store, p.Name)
+func checkFooter(ctx context.Context, store blobstore.Store, codec *blobstore.Codec, p catalog.Pack, chunks []catalog.ChunkLoc, r *Report) {
+	entries, err := blobstore.ReadIndex(ctx, store, codec, p.Name)
 	if err != nil {
 		r.Problems = append(r.Problems, fmt.Sprintf("pack %s: footer: %v", p.Name, err))
 		return

@@ -14,9 +14,16 @@
 // window of up to 64 bytes; the paper spreads the mask bits over the word
 // to the same end. The chunk ends after the byte that satisfies the test.
 //
-// The gear table holds 256 values from splitmix64 seeded with gearSeed
-// (0x636169726e2d7631, "cairn-v1" in ASCII). It is not drawn from
-// math/rand, whose sequence may change between Go releases.
+// The public gear table (format 1) holds 256 values from splitmix64 seeded
+// with gearSeed (0x636169726e2d7631, "cairn-v1" in ASCII). It is not drawn
+// from math/rand, whose sequence may change between Go releases. An
+// encrypted repository (format 2) uses its own table (KeyedTable,
+// NewWithTable): 2048 bytes of BLAKE3 in key-derivation mode (context
+// "cairn v2 chunker gear table") from the repository's secret gear seed,
+// so that the boundaries of a known file, and hence its chunk and blob
+// sizes, cannot be computed without the key. Any table of random values
+// cuts with the same statistics (TestKeyedTableStatistics: mean chunk
+// within 2% of the public table's on the same data).
 //
 // Normalized chunking (level 2) narrows the size distribution around Avg:
 // between Min and Avg the mask has log2(Avg)+2 bits (a cut is four times

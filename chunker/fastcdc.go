@@ -4,14 +4,25 @@ import "io"
 
 type cdc struct {
 	window
+	gear          *[256]uint64
 	min, avg, max int
 	maskS, maskL  uint64
 }
 
-// New returns a content-defined splitter over r. buf may be nil; if non-nil
-// and cap(buf) >= BufferSize(p) it is reused (lets callers pool buffers).
-// If p is invalid, Next returns the Validate error.
+// New returns a content-defined splitter over r with the public Gear table
+// (format 1). buf may be nil; if non-nil and cap(buf) >= BufferSize(p) it
+// is reused (lets callers pool buffers). If p is invalid, Next returns the
+// Validate error.
 func New(r io.Reader, p Params, buf []byte) Splitter {
+	return NewWithTable(r, p, nil, buf)
+}
+
+// NewWithTable is New with the Gear table t (KeyedTable); nil is the
+// public table.
+func NewWithTable(r io.Reader, p Params, t *Table, buf []byte) Splitter {
+	if t == nil {
+		t = public
+	}
 	if err := p.Validate(); err != nil {
 		return errSplitter{err}
 	}
@@ -24,6 +35,7 @@ func New(r io.Reader, p Params, buf []byte) Splitter {
 	maskS, maskL := p.masks()
 	return &cdc{
 		window: window{r: r, buf: buf},
+		gear:   &t.t,
 		min:    p.Min, avg: p.Avg, max: p.Max,
 		maskS: maskS, maskL: maskL,
 	}
@@ -60,7 +72,7 @@ func (c *cdc) cut(data []byte) int {
 	}
 	n = min(n, c.max)
 	mid := min(n, c.avg)
-	maskS, maskL := c.maskS, c.maskL
+	maskS, maskL, gear := c.maskS, c.maskL, c.gear
 	var h uint64
 	for i, b := range data[c.min:mid] {
 		h = h<<1 + gear[b]

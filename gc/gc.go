@@ -52,6 +52,9 @@ type Options struct {
 	// and the total to rewrite, after each pack (rewriting is what takes
 	// time; deletions are quick).
 	Progress func(done, total int64)
+	// Codec is the packs' format (nil: format 1): the footers gc reads
+	// and the packs it writes are in it.
+	Codec *blobstore.Codec
 }
 
 // DefaultPackTarget is the size snapshots seal packs at (snapshot's
@@ -125,7 +128,7 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 	if err != nil {
 		return nil, err
 	}
-	if err := crossCheck(ctx, store, refs, p, present, rep); err != nil {
+	if err := crossCheck(ctx, store, opts.Codec, refs, p, present, rep); err != nil {
 		return nil, err
 	}
 	rep.DeadChunks = len(p.dead)
@@ -166,7 +169,7 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 			return rep, fmt.Errorf("delete pack %s: %w", name, err)
 		}
 	}
-	if err := rewrite(ctx, db, store, mergeable(p.repacks), opts.PackTarget, opts.Progress, rep); err != nil {
+	if err := rewrite(ctx, db, store, opts.Codec, mergeable(p.repacks), opts.PackTarget, opts.Progress, rep); err != nil {
 		return rep, err
 	}
 	if opts.TmpDir != "" {
@@ -254,7 +257,7 @@ func makePlan(ctx context.Context, refs *catalog.References, store blobstore.Sto
 // a chunk that a content uses while the catalog does not keep that chunk
 // in a pack that stays in the store. A pack whose footer cannot be read is
 // left alone: nothing proves it dead.
-func crossCheck(ctx context.Context, store blobstore.Store, refs *catalog.References, p *plan, present map[string]int64, rep *Report) error {
+func crossCheck(ctx context.Context, store blobstore.Store, codec *blobstore.Codec, refs *catalog.References, p *plan, present map[string]int64, rep *Report) error {
 	goes := map[int64]bool{} // catalog packs whose file is deleted
 	for _, e := range p.emptyPacks {
 		goes[e.ID] = true
@@ -285,7 +288,7 @@ func crossCheck(ctx context.Context, store blobstore.Store, refs *catalog.Refere
 		return nil
 	}
 	footer := func(name string) ([]blobstore.Entry, bool, error) {
-		entries, err := blobstore.ReadIndex(ctx, store, name)
+		entries, err := blobstore.ReadIndex(ctx, store, codec, name)
 		switch {
 		case err == nil:
 			return entries, true, nil

@@ -6,7 +6,7 @@ import (
 
 // newOrphan writes a durable pack that the catalog does not record.
 func newOrphan(f *fixture) (string, error) {
-	w, err := blobstore.NewPackWriter(f.ctx, f.store)
+	w, err := blobstore.NewPackWriter(f.ctx, f.store, nil)
 	if err != nil {
 		return "", err
 	}

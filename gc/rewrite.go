@@ -34,7 +34,7 @@ type loadedBlob struct {
 //
 // A pack that cannot be read, or fails verification, is left as it is
 // and reported; the others are rewritten.
-func rewrite(ctx context.Context, db *catalog.DB, store blobstore.Store, rs []repack, target int64, progress func(done, total int64), rep *Report) error {
+func rewrite(ctx context.Context, db *catalog.DB, store blobstore.Store, codec *blobstore.Codec, rs []repack, target int64, progress func(done, total int64), rep *Report) error {
 	var (
 		w     *blobstore.PackWriter
 		group []repack // the old packs copied into w
@@ -83,13 +83,13 @@ func rewrite(ctx context.Context, db *catalog.DB, store blobstore.Store, rs []re
 		rep.BytesFreed -= info.Size
 		return nil
 	}
-	reader := blobstore.NewReader(store)
+	reader := blobstore.NewReader(store, codec)
 	var total, done int64
 	for _, r := range rs {
 		total += r.pack.Size
 	}
 	for _, r := range rs {
-		blobs, size, err := load(ctx, store, reader, r)
+		blobs, size, err := load(ctx, store, codec, reader, r)
 		done += r.pack.Size
 		if progress != nil {
 			progress(done, total)
@@ -109,7 +109,7 @@ func rewrite(ctx context.Context, db *catalog.DB, store blobstore.Store, rs []re
 			}
 		}
 		if w == nil {
-			if w, err = blobstore.NewPackWriter(ctx, store); err != nil {
+			if w, err = blobstore.NewPackWriter(ctx, store, codec); err != nil {
 				return err
 			}
 		}
@@ -140,7 +140,7 @@ func rewrite(ctx context.Context, db *catalog.DB, store blobstore.Store, rs []re
 // chunk, so damage is never carried forward. A blob of live chunks only
 // is kept as it is stored; one that also holds dead chunks (holed) is
 // compressed again from its live chunks alone. size is the stored bytes.
-func load(ctx context.Context, store blobstore.Store, reader *blobstore.Reader, r repack) ([]loadedBlob, int64, error) {
+func load(ctx context.Context, store blobstore.Store, codec *blobstore.Codec, reader *blobstore.Reader, r repack) ([]loadedBlob, int64, error) {
 	var out []loadedBlob
 	var size int64
 	var plain []byte
@@ -160,7 +160,7 @@ func load(ctx context.Context, store blobstore.Store, reader *blobstore.Reader, 
 			}
 		}
 		if holed {
-			b.stored = blobstore.Encode(nil, plain)
+			b.stored = codec.Encode(nil, plain)
 		} else {
 			b.stored = make([]byte, blob[0].Length)
 			if err := store.ReadAt(ctx, r.pack.Name, b.stored, blob[0].Offset); err != nil {

@@ -32,14 +32,15 @@ type repo struct {
 	ctx      context.Context
 	db       *catalog.DB
 	store    blobstore.Store
+	codec    *blobstore.Codec
 	only     int64 // the one source shown, 0 for all
 	uid, gid uint32
 }
 
 // New returns the root of the file system: the snapshots of source (an
 // id; 0 shows every source, a directory each). ctx bounds every read.
-func New(ctx context.Context, db *catalog.DB, store blobstore.Store, source int64, uid, gid uint32) gofs.InodeEmbedder {
-	r := &repo{ctx: ctx, db: db, store: store, only: source, uid: uid, gid: gid}
+func New(ctx context.Context, db *catalog.DB, store blobstore.Store, codec *blobstore.Codec, source int64, uid, gid uint32) gofs.InodeEmbedder {
+	r := &repo{ctx: ctx, db: db, store: store, codec: codec, only: source, uid: uid, gid: gid}
 	if source != 0 {
 		return &sourceNode{repo: r, id: source}
 	}
@@ -339,7 +340,7 @@ func (n *snapshotsNode) Lookup(ctx context.Context, name string, out *fuse.Entry
 			return ch, 0
 		}
 	}
-	view, err := snapshotfs.New(n.ctx, n.db, n.store, id)
+	view, err := snapshotfs.New(n.ctx, n.db, n.store, n.codec, id)
 	if err != nil {
 		return nil, errno(err)
 	}

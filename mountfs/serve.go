@@ -25,11 +25,11 @@ var ErrUnavailable = errors.New("mountfs: FUSE is not available")
 // unmounted from outside (fusermount -u). A mount point still in use when
 // ctx ends (a shell inside it) is detached lazily, as umount -l does, so
 // dir is free at once; files open under it then fail.
-func Serve(ctx context.Context, dir string, db *catalog.DB, store blobstore.Store, source int64, ready func()) error {
+func Serve(ctx context.Context, dir string, db *catalog.DB, store blobstore.Store, codec *blobstore.Codec, source int64, ready func()) error {
 	if _, err := os.Stat("/dev/fuse"); err != nil {
 		return fmt.Errorf("mount %s: %w: %v", dir, ErrUnavailable, err)
 	}
-	root := New(ctx, db, store, source, uint32(os.Getuid()), uint32(os.Getgid()))
+	root := New(ctx, db, store, codec, source, uint32(os.Getuid()), uint32(os.Getgid()))
 	opts := &gofs.Options{MountOptions: fuse.MountOptions{
 		FsName: "cairn",
 		Name:   "cairn",

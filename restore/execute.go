@@ -104,7 +104,7 @@ func (p *Plan) executeOne(ctx context.Context, r int, items []*Item) error {
 		return fmt.Errorf("open target %s: %w", base, err)
 	}
 	defer root.Close()
-	w := &writer{ctx: ctx, d: p.d, chunks: blobstore.NewReader(p.d.Store), root: root, base: base, opts: opts, progress: p.progress,
+	w := &writer{ctx: ctx, d: p.d, chunks: blobstore.NewReader(p.d.Store, p.d.Codec), root: root, base: base, opts: opts, progress: p.progress,
 		dirs: dirCache{root: root}}
 	defer w.dirs.close()
 	if opts.CleanTemps && p.dests[r].inPlace {

@@ -14,6 +14,7 @@ import (
 type Deps struct {
 	DB    *catalog.DB
 	Store blobstore.Store
+	Codec *blobstore.Codec // the packs' format: nil is format 1
 }
 
 // Request is one path of one snapshot to restore.

@@ -54,7 +54,7 @@ func (r *testRepo) deps() Deps { return Deps{DB: r.db, Store: r.store} }
 // cat reads one file of snapshot s through the snapshot's view, as the
 // root package's Cat does.
 func (r *testRepo) cat(s catalog.Snapshot, rel string) ([]byte, error) {
-	view, err := snapshotfs.New(context.Background(), r.db, r.store, s.ID)
+	view, err := snapshotfs.New(context.Background(), r.db, r.store, nil, s.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -144,7 +144,7 @@ func (s *run) captureOnce(ctx context.Context, e entry, bufs *buffers) (c *captu
 			return nil, false, sourceError{err}
 		}
 	}
-	if err := s.store(ctx, c, chunker.New(r, s.params, bufs.chunk), bufs); err != nil {
+	if err := s.store(ctx, c, chunker.NewWithTable(r, s.params, s.gear, bufs.chunk), bufs); err != nil {
 		return nil, false, err
 	}
 	after, err := f.Stat()

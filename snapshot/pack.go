@@ -59,7 +59,7 @@ func (p *packer) encoders(frames <-chan *frame, n int, fail func(error)) (wait f
 			defer wg.Done()
 			var enc []byte
 			for f := range frames {
-				enc = blobstore.Encode(enc[:0], f.data)
+				enc = p.codec.Encode(enc[:0], f.data)
 				err := p.add(f, enc)
 				framePool.Put(f.reset())
 				if err != nil {
@@ -78,6 +78,7 @@ func (p *packer) encoders(frames <-chan *frame, n int, fail func(error)) (wait f
 type packer struct {
 	ctx   context.Context
 	store blobstore.Store
+	codec *blobstore.Codec
 	index *chunkIndex
 
 	mu      sync.Mutex
@@ -89,8 +90,8 @@ type packer struct {
 	err     error
 }
 
-func newPacker(ctx context.Context, store blobstore.Store, index *chunkIndex) *packer {
-	return &packer{ctx: ctx, store: store, index: index}
+func newPacker(ctx context.Context, store blobstore.Store, codec *blobstore.Codec, index *chunkIndex) *packer {
+	return &packer{ctx: ctx, store: store, codec: codec, index: index}
 }
 
 // add appends the encoded blob of frame f to the current pack.
@@ -101,7 +102,7 @@ func (p *packer) add(f *frame, blob []byte) error {
 		return p.err
 	}
 	if p.w == nil {
-		w, err := blobstore.NewPackWriter(p.ctx, p.store)
+		w, err := blobstore.NewPackWriter(p.ctx, p.store, p.codec)
 		if err != nil {
 			p.err = fmt.Errorf("write pack: %w", err)
 			p.mu.Unlock()

@@ -129,6 +129,12 @@ type Deps struct {
 	Store  blobstore.Store
 	TmpDir string
 	Params chunker.Params
+	// Codec names chunks and stores blobs: nil writes format-1 packs, a
+	// format-2 codec sealed ones, with keyed chunk ids and the chunker's
+	// gear table drawn from its seed. Whole-file content hashes stay plain
+	// BLAKE3 either way (users compare them with b3sum); they go to the
+	// catalog only, never into a pack.
+	Codec *blobstore.Codec
 }
 
 // racyWindow: a file modified this close to the snapshot's start may
@@ -147,6 +153,7 @@ type run struct {
 	packer      *packer
 	encode      chan *frame // new chunks to compress and store
 	params      chunker.Params
+	gear        *chunker.Table // nil: the public table
 	busyTimeout time.Duration
 	stats       struct{ bytesRead, filesDone atomic.Int64 }
 	// liveFiles, when > 0, counts the live files before the snapshot; a
@@ -268,6 +275,9 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	srcRow, live, hasChunks := base.src, base.live, base.hasChunks
 	r := &run{Deps: d, opts: opts, root: root, src: src, ex: ex, x: x, params: d.Params, busyTimeout: 10 * time.Second,
 		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}}}
+	if seed, ok := d.Codec.GearSeed(); ok {
+		r.gear = chunker.KeyedTable(seed)
+	}
 
 	if part != nil {
 		r.liveFiles = part.liveFiles

@@ -6,7 +6,6 @@ import (
 
 	"github.com/zeebo/blake3"
 
-	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/chunker"
 )
 
@@ -48,7 +47,7 @@ func (s *run) store(ctx context.Context, c *captured, sp chunker.Splitter, bufs 
 		whole.Write(chunk)
 		c.size += int64(len(chunk))
 		s.stats.bytesRead.Add(int64(len(chunk)))
-		id := blobstore.Sum(chunk)
+		id := s.Codec.Sum(chunk)
 		ref, isNew, err := s.index.ref(ctx, id)
 		if err != nil {
 			return err

@@ -150,7 +150,7 @@ func TestContextEndsReads(t *testing.T) {
 	r := newRepo(t)
 	id := r.snap(t, src).Snapshot().ID
 	ctx, cancel := context.WithCancel(context.Background())
-	view, err := snapshotfs.New(ctx, r.db, r.store, id)
+	view, err := snapshotfs.New(ctx, r.db, r.store, nil, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestContextEndsReads(t *testing.T) {
 	if _, err := io.ReadAll(f); !errors.Is(err, context.Canceled) {
 		t.Errorf("read after cancel = %v; want context.Canceled", err)
 	}
-	if _, err := snapshotfs.New(context.Background(), r.db, r.store, id+100); !errors.Is(err, catalog.ErrNotFound) {
+	if _, err := snapshotfs.New(context.Background(), r.db, r.store, nil, id+100); !errors.Is(err, catalog.ErrNotFound) {
 		t.Errorf("New of a missing snapshot = %v; want catalog.ErrNotFound", err)
 	}
 }

@@ -49,7 +49,7 @@ func Example() {
 	}
 
 	// The snapshot as a file system.
-	view, err := snapshotfs.New(ctx, db, store, res.ID)
+	view, err := snapshotfs.New(ctx, db, store, nil, res.ID)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func readTree(t *testing.T, root string) tree {
 // with full runs fstest.TestFS on it too.
 func checkTree(t *testing.T, r *repo, store blobstore.Store, id int64, want tree, full bool) {
 	t.Helper()
-	view, err := snapshotfs.New(context.Background(), r.db, store, id)
+	view, err := snapshotfs.New(context.Background(), r.db, store, nil, id)
 	if err != nil {
 		t.Fatalf("open snapshot %d: %v", id, err)
 	}
@@ -195,7 +195,7 @@ func TestReadFaults(t *testing.T) {
 	store.Set(faultstore.ReadAt, faultstore.Fault{Probability: 0.15})
 	damaging := faultstore.New(store, 6)
 	damaging.Set(faultstore.ReadAt, faultstore.Fault{Probability: 0.15, Damage: true})
-	view, err := snapshotfs.New(context.Background(), r.db, damaging, res.ID)
+	view, err := snapshotfs.New(context.Background(), r.db, damaging, nil, res.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,9 +44,10 @@ type FS struct {
 	root   *catalog.Version // the source's root directory
 }
 
-// New opens a view of snapshot id. ctx bounds every query and read the
-// view makes for as long as it is used.
-func New(ctx context.Context, db *catalog.DB, store blobstore.Store, id int64) (*FS, error) {
+// New opens a view of snapshot id, whose packs are in store in codec's
+// format (nil: format 1). ctx bounds every query and read the view makes
+// for as long as it is used.
+func New(ctx context.Context, db *catalog.DB, store blobstore.Store, codec *blobstore.Codec, id int64) (*FS, error) {
 	snap, err := db.SnapshotByID(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("open snapshot view: %w", err)
@@ -59,7 +60,7 @@ func New(ctx context.Context, db *catalog.DB, store blobstore.Store, id int64) (
 	} else if err != nil {
 		return nil, fmt.Errorf("open snapshot view %d: %w", id, err)
 	}
-	return &FS{ctx: ctx, db: db, chunks: blobstore.NewReader(store), snap: snap, root: root}, nil
+	return &FS{ctx: ctx, db: db, chunks: blobstore.NewReader(store, codec), snap: snap, root: root}, nil
 }
 
 // Snapshot returns the snapshot the view shows.

@@ -70,7 +70,7 @@ func (r *repo) snap(t testing.TB, src string) *snapshotfs.FS {
 	if err != nil {
 		t.Fatalf("snapshot %s: %v", src, err)
 	}
-	view, err := snapshotfs.New(ctx, r.db, r.store, res.ID)
+	view, err := snapshotfs.New(ctx, r.db, r.store, nil, res.ID)
 	if err != nil {
 		t.Fatalf("open view of snapshot %d: %v", res.ID, err)
 	}
@@ -184,5 +184,5 @@ func exec(t testing.TB, db *sql.DB, q string, args ...any) {
 
 func snapshotfsNew(t testing.TB, r *repo, store blobstore.Store, id int64) (*snapshotfs.FS, error) {
 	t.Helper()
-	return snapshotfs.New(context.Background(), r.db, store, id)
+	return snapshotfs.New(context.Background(), r.db, store, nil, id)
 }

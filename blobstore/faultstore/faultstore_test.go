@@ -154,7 +154,7 @@ func TestListCutShort(t *testing.T) {
 func TestDamagedReadIsCaught(t *testing.T) {
 	ctx := context.Background()
 	s := faultstore.New(memstore.New(), 4)
-	w, err := blobstore.NewPackWriter(ctx, s)
+	w, err := blobstore.NewPackWriter(ctx, s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,12 +169,12 @@ func TestDamagedReadIsCaught(t *testing.T) {
 	}
 	s.Set(faultstore.ReadAt, faultstore.Fault{Probability: 1, Damage: true})
 	for range 20 {
-		if _, err := blobstore.ReadChunk(ctx, s, info.Name, e, nil); !errors.Is(err, blobstore.ErrCorrupt) {
+		if _, err := blobstore.ReadChunk(ctx, s, nil, info.Name, e, nil); !errors.Is(err, blobstore.ErrCorrupt) {
 			t.Fatalf("ReadChunk through a damaging store = %v; want ErrCorrupt", err)
 		}
 	}
 	s.Clear()
-	if got, err := blobstore.ReadChunk(ctx, s, info.Name, e, nil); err != nil || !bytes.Equal(got, chunk) {
+	if got, err := blobstore.ReadChunk(ctx, s, nil, info.Name, e, nil); err != nil || !bytes.Equal(got, chunk) {
 		t.Errorf("ReadChunk after Clear = %v", err)
 	}
 }

@@ -412,7 +412,7 @@ func testCommitSameNameTwice(t *testing.T, s blobstore.Store) {
 
 func testPackWriterRoundTrip(t *testing.T, s blobstore.Store) {
 	ctx := context.Background()
-	w, err := blobstore.NewPackWriter(ctx, s)
+	w, err := blobstore.NewPackWriter(ctx, s, nil)
 	if err != nil {
 		t.Fatalf("NewPackWriter: %v", err)
 	}
@@ -456,7 +456,7 @@ func testPackWriterRoundTrip(t *testing.T, s blobstore.Store) {
 		t.Errorf("List = %v; want %s with size %d", got, info.Name, info.Size)
 	}
 
-	entries, err := blobstore.ReadIndex(ctx, s, info.Name)
+	entries, err := blobstore.ReadIndex(ctx, s, nil, info.Name)
 	if err != nil {
 		t.Fatalf("ReadIndex: %v", err)
 	}
@@ -468,7 +468,7 @@ func testPackWriterRoundTrip(t *testing.T, s blobstore.Store) {
 		if e != info.Entries[i] {
 			t.Fatalf("ReadIndex entry %d = %+v; Finish said %+v", i, e, info.Entries[i])
 		}
-		buf, err = blobstore.ReadChunk(ctx, s, info.Name, e, buf[:0])
+		buf, err = blobstore.ReadChunk(ctx, s, nil, info.Name, e, buf[:0])
 		if err != nil {
 			t.Fatalf("ReadChunk %d: %v", i, err)
 		}
