@@ -365,10 +365,27 @@ func storeNewMaster(ctx context.Context, objs blobstore.Objects, localDir string
 	if len(secrets) == 0 {
 		return writeLocalKey(localDir, m)
 	}
+	mine := map[string]bool{}
 	for _, s := range secrets {
-		if _, err := putKeyFile(ctx, objs, m, s, opts.Now); err != nil {
+		f, err := putKeyFile(ctx, objs, m, s, opts.Now)
+		if err != nil {
 			return err
 		}
+		mine[f.ID] = true
+	}
+	// Two processes creating one repository with a password would each
+	// leave a key file for their own master key, and the password would
+	// open both: the one that sees another's key file withdraws its own.
+	// (Both may withdraw; then both fail, and the next try creates it.)
+	files, damaged, err := listKeyFiles(ctx, objs)
+	if err != nil {
+		return err
+	}
+	if len(files)+len(damaged) > len(mine) {
+		for id := range mine {
+			objs.DeleteObject(ctx, keys.ObjectKey(id))
+		}
+		return errors.New("another process is creating this repository at the same time; try again")
 	}
 	return nil
 }

@@ -255,3 +255,26 @@ func TestChangePasswordNeedsAPassword(t *testing.T) {
 		t.Fatalf("passwd on a local/key repository: %v", err)
 	}
 }
+
+// TestCreateRace: of two creations with a password racing in one
+// directory, the one that finds the other's key file withdraws its own,
+// so that one password never opens two master keys.
+func TestCreateRace(t *testing.T) {
+	ctx := context.Background()
+	objs, local := newKeyRepo(t)
+	first, _ := keys.NewMaster()
+	second, _ := keys.NewMaster()
+	if err := storeNewMaster(ctx, objs, local, first, Options{Password: []byte("pw")}); err != nil {
+		t.Fatal(err)
+	}
+	err := storeNewMaster(ctx, objs, local, second, Options{Password: []byte("pw")})
+	if err == nil || !strings.Contains(err.Error(), "at the same time") {
+		t.Fatalf("the second creation: %v", err)
+	}
+	if got := keyObjects(t, objs); len(got) != 1 {
+		t.Fatalf("key files after the race: %v", got)
+	}
+	if m, err := unlockMaster(ctx, objs, local, Options{Password: []byte("pw")}); err != nil || m != first {
+		t.Fatalf("unlock after the race: %v (the first key: %v)", err, m == first)
+	}
+}
