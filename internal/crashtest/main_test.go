@@ -599,7 +599,7 @@ func (k *killStats) log(t *testing.T) {
 
 // tmpFiles counts what interrupted runs left in the repository's tmp/.
 func (e *env) tmpFiles() int {
-	entries, _ := os.ReadDir(filepath.Join(e.repo, "tmp"))
+	entries, _ := os.ReadDir(filepath.Join(e.repo, "local", "tmp"))
 	return len(entries)
 }
 
@@ -614,3 +614,7 @@ func traceTotals(t *testing.T) {
 		t.Logf("trace: %v in cairn commands of %v", time.Duration(cmdTime.Load()-before).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	})
 }
+
+// catalogFile is a repository's catalog.db: REPO/local/catalog.db in
+// format 2.
+func catalogFile(repo string) string { return filepath.Join(repo, "local", "catalog.db") }
