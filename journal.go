@@ -184,10 +184,16 @@ func (r *Repo) rebuildCatalog(ctx context.Context, why string) (*RebuildReport, 
 		return nil, err
 	}
 	defer lock.Release()
-	path := r.catalogPath()
-	if why != "" && catalogUnusable(path) == "" && catalogOpens(ctx, path) {
+	if why != "" && catalogUnusable(r.catalogPath()) == "" && catalogOpens(ctx, r.catalogPath()) {
 		return &RebuildReport{}, nil // another process rebuilt it meanwhile
 	}
+	return r.rebuildLocked(ctx, why)
+}
+
+// rebuildLocked is rebuildCatalog for a caller that holds the repository
+// lock exclusive and has closed the catalog.
+func (r *Repo) rebuildLocked(ctx context.Context, why string) (*RebuildReport, error) {
+	path := r.catalogPath()
 	rep, err := r.rebuildInto(ctx, path+".rebuild")
 	if err != nil {
 		return nil, fmt.Errorf("%s: rebuild the catalog from the log: %w", r.Dir, err)
