@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -233,27 +235,18 @@ func (db *DB) InitMeta(ctx context.Context, kv map[string]string) (map[string]st
 	if out != nil {
 		return out, nil
 	}
-	out = map[string]string{}
-	err := db.Write(ctx, func(tx *sql.Tx) error {
-		for k, v := range kv {
-			if _, err := tx.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", k, v); err != nil {
-				return err
-			}
-			var got string
-			if err := tx.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", k).Scan(&got); err != nil {
-				return err
-			}
-			out[k] = got
-		}
-		return nil
-	})
-	if err != nil {
+	rec := &metaRecord{Keys: slices.Sorted(maps.Keys(kv))}
+	for _, k := range rec.Keys {
+		rec.Values = append(rec.Values, kv[k])
+	}
+	if _, err := db.mutate(ctx, func(tx *sql.Tx) (record, error) { return rec, nil }); err != nil {
 		return nil, fmt.Errorf("initialise repository metadata: %w", err)
 	}
-	return out, nil
+	return rec.got, nil
 }
 
-// Write runs fn in one immediate write transaction.
+// Write runs fn in one immediate write transaction. It bypasses the
+// journal: with one set, it is only for local tables (hold).
 func (db *DB) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if db.w == nil {
 		return fmt.Errorf("write %s: %w", db.path, ErrOpenedReadOnly)

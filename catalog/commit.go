@@ -103,45 +103,49 @@ func (db *DB) CommitSnapshot(ctx context.Context, c *Commit) (int64, error) {
 			defer db.w.ExecContext(context.WithoutCancel(ctx), "PRAGMA cache_size = -2000")
 		}
 	}
-	var snapID int64
-	err := db.Write(ctx, func(tx *sql.Tx) error {
-		var err error
-		snapID, err = commit(ctx, tx, c)
-		return err
+	rec, err := db.mutate(ctx, func(tx *sql.Tx) (record, error) {
+		id, err := nextSnapshotID(ctx, tx)
+		return &snapshotRecord{ID: id, Commit: c}, err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("commit snapshot of %s: %w", c.Source, err)
 	}
-	return snapID, nil
+	return rec.(*snapshotRecord).ID, nil
 }
 
 // bigCommitRows is the size of a commit (new chunks, contents and
 // versions) from which it gets a 32 MiB page cache.
 const bigCommitRows = 200_000
 
-func commit(ctx context.Context, tx *sql.Tx, c *Commit) (int64, error) {
-	sourceID, err := ensureSource(ctx, tx, c.Source)
-	if err != nil {
-		return 0, err
-	}
-	// Snapshot ids never repeat, even after the newest snapshots were
-	// forgotten (SQLite alone would hand out max(id)+1 again): version
-	// intervals that survived the forget still reach up to the old ids,
-	// and a reused id would make such a version part of the new snapshot.
+// nextSnapshotID is the id the next snapshot gets. Snapshot ids never
+// repeat, even after the newest snapshots were forgotten (SQLite alone
+// would hand out max(id)+1 again): version intervals that survived the
+// forget still reach up to the old ids, and a reused id would make such a
+// version part of the new snapshot.
+func nextSnapshotID(ctx context.Context, tx *sql.Tx) (int64, error) {
 	var snapID int64
 	if err := tx.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(id) FROM snapshot), 0),
 		coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'highest_snapshot_id'), 0)) + 1`).Scan(&snapID); err != nil {
 		return 0, fmt.Errorf("next snapshot id: %w", err)
 	}
+	return snapID, nil
+}
+
+// commit applies a snapshot record: c as snapshot snapID.
+func commit(ctx context.Context, tx *sql.Tx, snapID int64, c *Commit) error {
+	sourceID, err := ensureSource(ctx, tx, c.Source)
+	if err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('highest_snapshot_id', ?)
-		ON CONFLICT(key) DO UPDATE SET value = excluded.value`, strconv.FormatInt(snapID, 10)); err != nil {
-		return 0, fmt.Errorf("record snapshot id: %w", err)
+		ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))`, strconv.FormatInt(snapID, 10)); err != nil {
+		return fmt.Errorf("record snapshot id: %w", err)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO snapshot(id, source_id, started_ns, finished_ns, label, tags, file_count, total_bytes, added_bytes, unreadable)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, snapID, sourceID, c.Started.UnixNano(), c.Finished.UnixNano(), c.Label, joinTags(c.Tags),
 		c.FileCount, c.TotalBytes, c.AddedBytes, c.Unreadable)
 	if err != nil {
-		return 0, fmt.Errorf("insert snapshot: %w", err)
+		return fmt.Errorf("insert snapshot: %w", err)
 	}
 
 	packIDs := make([]int64, len(c.Packs))
@@ -149,41 +153,41 @@ func commit(ctx context.Context, tx *sql.Tx, c *Commit) (int64, error) {
 		if packIDs[i], err = upsertReturningID(ctx, tx,
 			"INSERT INTO pack(name, size, created_ns) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
 			"SELECT id FROM pack WHERE name = ?", []any{p.Name, p.Size, c.Finished.UnixNano()}, p.Name); err != nil {
-			return 0, fmt.Errorf("insert pack %s: %w", p.Name, err)
+			return fmt.Errorf("insert pack %s: %w", p.Name, err)
 		}
 	}
 	if err := repointMissing(ctx, tx, c.NewChunks, packIDs); err != nil {
-		return 0, err
+		return err
 	}
 	chunkIDs, err := insertChunks(ctx, tx, c.NewChunks, packIDs)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	contentIDs, err := insertContents(ctx, tx, c.Contents, chunkIDs)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if err := closeVersions(ctx, tx, c.Close, snapID-1); err != nil {
-		return 0, err
+		return err
 	}
 	if err := insertVersions(ctx, tx, sourceID, snapID, c.Versions, contentIDs); err != nil {
-		return 0, err
+		return err
 	}
 	for _, r := range c.Refresh {
 		if _, err := tx.ExecContext(ctx, "UPDATE version SET fp_ctime_ns = ?, fp_ino = ?, fp_extra = ? WHERE id = ?",
 			r.FpCtimeNs, int64(r.FpIno), r.FpExtra, r.ID); err != nil {
-			return 0, fmt.Errorf("refresh version: %w", err)
+			return fmt.Errorf("refresh version: %w", err)
 		}
 	}
 	for _, w := range c.Warnings {
 		if err := insertWarning(ctx, tx, snapID, c.Started, w); err != nil {
-			return 0, err
+			return err
 		}
 	}
 	if err := recordState(ctx, tx, sourceID, snapID, len(c.Versions) > 0 || len(c.Close) > 0); err != nil {
-		return 0, err
+		return err
 	}
-	return snapID, nil
+	return nil
 }
 
 func ensureSource(ctx context.Context, tx *sql.Tx, path string) (int64, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -122,16 +124,12 @@ func (db *DB) SourceStats(ctx context.Context) ([]SourceStats, error) {
 
 // SetTags replaces the tags of snapshots, in one transaction.
 func (db *DB) SetTags(ctx context.Context, tags map[int64][]string) error {
-	return db.Write(ctx, func(tx *sql.Tx) error {
-		for id, t := range tags {
-			res, err := tx.ExecContext(ctx, "UPDATE snapshot SET tags = ? WHERE id = ?", joinTags(t), id)
-			if err != nil {
-				return fmt.Errorf("tag snapshot %d: %w", id, err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return &NoSnapshotError{ID: id}
-			}
+	_, err := db.mutate(ctx, func(tx *sql.Tx) (record, error) {
+		rec := &tagsRecord{IDs: slices.Sorted(maps.Keys(tags))}
+		for _, id := range rec.IDs {
+			rec.Tags = append(rec.Tags, tags[id])
 		}
-		return nil
+		return rec, nil
 	})
+	return err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 )
 
 // SourceSettings changes some of a source's settings; nil fields are left
@@ -19,33 +18,10 @@ type SourceSettings struct {
 // SetSourceSettings stores settings of a source, creating the source row if
 // it has never been snapshotted.
 func (db *DB) SetSourceSettings(ctx context.Context, source string, s SourceSettings) error {
-	return db.Write(ctx, func(tx *sql.Tx) error {
-		id, err := ensureSource(ctx, tx, source)
-		if err != nil {
-			return err
-		}
-		if s.Policy != nil {
-			if _, err := tx.ExecContext(ctx, "UPDATE source SET policy = ? WHERE id = ?", *s.Policy, id); err != nil {
-				return err
-			}
-		}
-		if s.Runtime != nil {
-			if _, err := tx.ExecContext(ctx, "UPDATE source SET runtime = ? WHERE id = ?", strings.Join(*s.Runtime, "\n"), id); err != nil {
-				return err
-			}
-		}
-		if s.Excludes != nil {
-			if _, err := tx.ExecContext(ctx, "UPDATE source SET excludes = nullif(?, '') WHERE id = ?", *s.Excludes, id); err != nil {
-				return err
-			}
-		}
-		if s.MassDeletion != nil {
-			if _, err := tx.ExecContext(ctx, "UPDATE source SET mass_deletion = ? WHERE id = ?", *s.MassDeletion, id); err != nil {
-				return err
-			}
-		}
-		return nil
+	_, err := db.mutate(ctx, func(tx *sql.Tx) (record, error) {
+		return &settingsRecord{Source: source, Settings: s}, nil
 	})
+	return err
 }
 
 // SetPolicy stores a source's retention policy (JSON).
@@ -76,59 +52,36 @@ func (db *DB) ForgetUnheld(ctx context.Context, ids, deadHolds []int64) (ForgetS
 }
 
 func (db *DB) forget(ctx context.Context, ids, deadHolds []int64, unheld bool) (ForgetStats, []int64, error) {
-	var st ForgetStats
 	var kept []int64
-	err := db.Write(ctx, func(tx *sql.Tx) error {
-		st, kept = ForgetStats{}, nil
+	rec, err := db.mutate(ctx, func(tx *sql.Tx) (record, error) {
+		// Holds are local: which snapshots they keep is decided here, and
+		// the record names only the snapshots that go.
+		kept = nil
 		for _, h := range deadHolds {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM hold WHERE id = ?", h); err != nil {
-				return fmt.Errorf("delete dead hold: %w", err)
+				return nil, fmt.Errorf("delete dead hold: %w", err)
 			}
 		}
-		sources := map[int64]bool{}
+		rec := &forgetRecord{}
 		for _, id := range ids {
 			if unheld {
 				var held bool
 				if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM hold WHERE snapshot_id = ? AND holder IS NOT NULL)", id).Scan(&held); err != nil {
-					return fmt.Errorf("read holds: %w", err)
+					return nil, fmt.Errorf("read holds: %w", err)
 				}
 				if held {
 					kept = append(kept, id)
 					continue
 				}
 			}
-			var src int64
-			err := tx.QueryRowContext(ctx, "SELECT source_id FROM snapshot WHERE id = ?", id).Scan(&src)
-			if err == sql.ErrNoRows {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			sources[src] = true
-			if _, err := tx.ExecContext(ctx, "DELETE FROM snapshot WHERE id = ?", id); err != nil {
-				return fmt.Errorf("delete snapshot %d: %w", id, err)
-			}
-			st.Snapshots++
+			rec.IDs = append(rec.IDs, id)
 		}
-		for src := range sources {
-			res, err := tx.ExecContext(ctx, `DELETE FROM version WHERE source_id = ?1 AND NOT EXISTS (
-				SELECT 1 FROM snapshot s WHERE s.source_id = ?1 AND s.id >= version.first_snapshot_id
-				AND (version.last_snapshot_id IS NULL OR s.id <= version.last_snapshot_id))`, src)
-			if err != nil {
-				return fmt.Errorf("delete unseen versions: %w", err)
-			}
-			n, _ := res.RowsAffected()
-			st.Versions += int(n)
-		}
-		n, err := deleteUnusedContents(ctx, tx)
-		st.Contents = n
-		return err
+		return rec, nil
 	})
 	if err != nil {
-		return st, nil, fmt.Errorf("forget: %w", err)
+		return ForgetStats{}, nil, fmt.Errorf("forget: %w", err)
 	}
-	return st, kept, nil
+	return rec.(*forgetRecord).stats, kept, nil
 }
 
 func deleteUnusedContents(ctx context.Context, tx *sql.Tx) (int, error) {

@@ -174,39 +174,13 @@ func scanRows(ctx context.Context, tx *sql.Tx, query string, fn func(*sql.Rows) 
 // left with no chunks, in one transaction, and returns the names of those
 // packs: their files may be deleted once this returns.
 func (db *DB) Drop(ctx context.Context, contents, dead, emptyPacks []int64) ([]string, error) {
-	var names []string
-	err := db.Write(ctx, func(tx *sql.Tx) error {
-		for _, q := range []struct {
-			stmt string
-			ids  []int64
-		}{{"DELETE FROM content WHERE id = ?", contents}, {"DELETE FROM chunk WHERE id = ?", dead}} {
-			st, err := tx.PrepareContext(ctx, q.stmt)
-			if err != nil {
-				return err
-			}
-			for _, id := range q.ids {
-				if _, err := st.ExecContext(ctx, id); err != nil {
-					st.Close()
-					return fmt.Errorf("%s (%d): %w", q.stmt, id, err)
-				}
-			}
-			st.Close()
-		}
-		for _, p := range emptyPacks {
-			var name string
-			err := tx.QueryRowContext(ctx, `DELETE FROM pack WHERE id = ? AND NOT EXISTS (SELECT 1 FROM chunk WHERE pack_id = pack.id)
-				RETURNING name`, p).Scan(&name)
-			if err == sql.ErrNoRows {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("delete pack %d: %w", p, err)
-			}
-			names = append(names, name)
-		}
-		return nil
+	rec, err := db.mutate(ctx, func(tx *sql.Tx) (record, error) {
+		return &dropRecord{Contents: contents, Dead: dead, EmptyPacks: emptyPacks}, nil
 	})
-	return names, err
+	if err != nil {
+		return nil, err
+	}
+	return rec.(*dropRecord).names, nil
 }
 
 // Move is a chunk's new place after a repack.
@@ -224,44 +198,12 @@ type Move struct {
 // an old pack left holding chunks, fails the whole transaction: the old
 // files must stay then.
 func (db *DB) Repacked(ctx context.Context, oldPacks []int64, newPack NewPack, moves []Move) ([]string, error) {
-	var oldNames []string
-	err := db.Write(ctx, func(tx *sql.Tx) error {
-		var newID int64
-		err := tx.QueryRowContext(ctx, "INSERT INTO pack(name, size, created_ns) VALUES (?, ?, ?) RETURNING id",
-			newPack.Name, newPack.Size, db.Now().UnixNano()).Scan(&newID)
-		if err != nil {
-			return fmt.Errorf("insert pack %s: %w", newPack.Name, err)
-		}
-		st, err := tx.PrepareContext(ctx, "UPDATE chunk SET pack_id = ?, offset = ?, length = ?, plain_offset = ? WHERE id = ? AND pack_id = ?")
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, m := range moves {
-			res, err := st.ExecContext(ctx, newID, m.Offset, m.Length, m.PlainOffset, m.ChunkID, m.FromPack)
-			if err != nil {
-				return fmt.Errorf("move chunk %d: %w", m.ChunkID, err)
-			}
-			if n, _ := res.RowsAffected(); n != 1 {
-				return fmt.Errorf("move chunk %d: it is no longer in pack %d", m.ChunkID, m.FromPack)
-			}
-		}
-		for _, old := range oldPacks {
-			var name string
-			err = tx.QueryRowContext(ctx, `DELETE FROM pack WHERE id = ? AND NOT EXISTS (SELECT 1 FROM chunk WHERE pack_id = pack.id)
-				RETURNING name`, old).Scan(&name)
-			if err == sql.ErrNoRows {
-				return fmt.Errorf("pack %d still holds chunks after the repack", old)
-			}
-			if err != nil {
-				return fmt.Errorf("delete pack %d: %w", old, err)
-			}
-			oldNames = append(oldNames, name)
-		}
-		return nil
+	created := db.Now().UnixNano()
+	rec, err := db.mutate(ctx, func(tx *sql.Tx) (record, error) {
+		return &repackRecord{Old: oldPacks, New: newPack, CreatedNs: created, Moves: moves}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	return oldNames, nil
+	return rec.(*repackRecord).oldNames, nil
 }

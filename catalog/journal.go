@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/cairn-dev/cairn/blobstore"
 )
@@ -63,26 +62,189 @@ func isNoRecord(err error) bool {
 	return errors.Is(err, blobstore.ErrNotFound) || errors.Is(err, ErrNotFound)
 }
 
+// errSeqTaken is mutate's signal that another process appended the
+// record at the seq this catalog would use next.
+type errSeqTaken struct{ err error }
+
+func (e *errSeqTaken) Error() string { return e.err.Error() }
+func (e *errSeqTaken) Unwrap() error { return e.err }
+
+// mutate runs one change of the replicated tables, in one write
+// transaction: prepare computes the record from what the catalog holds
+// (the next snapshot id, the snapshots a forget may delete; it may also
+// change local tables, such as dead holds), the record is applied with the
+// function replay uses, and with a journal, if the record changed any row,
+// it is appended at applied+1 and the applied seq recorded before COMMIT.
+// So a record that fails to apply is never appended, and one appended is
+// one that applies to the state it follows. A crash after the Append
+// leaves the record for CatchUp. If another process holds that seq (its
+// record is not applied here yet), mutate rolls back, catches up and tries
+// once more. prepare returning nil means there is nothing to do.
+func (db *DB) mutate(ctx context.Context, prepare func(tx *sql.Tx) (record, error)) (record, error) {
+	for attempt := 0; ; attempt++ {
+		var rec record
+		err := db.Write(ctx, func(tx *sql.Tx) error {
+			var err error
+			if rec, err = prepare(tx); err != nil || rec == nil {
+				return err
+			}
+			if db.journal == nil {
+				return rec.apply(ctx, tx)
+			}
+			return db.applyAndAppend(ctx, tx, rec)
+		})
+		var taken *errSeqTaken
+		if errors.As(err, &taken) && attempt == 0 {
+			if _, err := db.CatchUp(ctx); err != nil {
+				return nil, fmt.Errorf("catch up with the log: %w", err)
+			}
+			continue
+		}
+		return rec, err
+	}
+}
+
+func (db *DB) applyAndAppend(ctx context.Context, tx *sql.Tx, rec record) error {
+	before, err := totalChanges(ctx, tx)
+	if err != nil {
+		return err
+	}
+	// The record is encoded (and compressed) while it is applied: apply
+	// only reads it, and on two cores the encoding of a big first
+	// snapshot then costs next to no wall time.
+	encoded := make(chan []byte, 1)
+	go func() { encoded <- encodeRecord(rec) }()
+	if err := rec.apply(ctx, tx); err != nil {
+		<-encoded
+		return err
+	}
+	b := <-encoded
+	after, err := totalChanges(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if after == before {
+		return nil // nothing changed: nothing to replay
+	}
+	seq, err := appliedSeq(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if err := db.journal.Append(ctx, seq+1, b); err != nil {
+		if errors.Is(err, blobstore.ErrExists) {
+			return &errSeqTaken{fmt.Errorf("append log record %d: %w", seq+1, err)}
+		}
+		return fmt.Errorf("append log record %d: %w", seq+1, err)
+	}
+	if _, err := tx.ExecContext(ctx, updateApplied, seq+1); err != nil {
+		return fmt.Errorf("record applied log seq: %w", err)
+	}
+	return nil
+}
+
+// totalChanges counts the rows changed on the writer connection so far.
+func totalChanges(ctx context.Context, tx *sql.Tx) (int64, error) {
+	var n int64
+	if err := tx.QueryRowContext(ctx, "SELECT total_changes()").Scan(&n); err != nil {
+		return 0, fmt.Errorf("count changes: %w", err)
+	}
+	return n, nil
+}
+
+// catchUpBatch is how many records CatchUp applies in one transaction:
+// one fsync per batch, not per record.
+const catchUpBatch = 256
+
 // CatchUp applies the records that follow the applied seq, in order, until
 // the journal has no next one, and returns how many it applied. It is how
 // a record appended by a process that crashed before its commit gets
-// applied, and it is idempotent: records already applied are never read.
+// applied, and it is idempotent: records already applied are never read
+// again. A record that does not decode or does not apply stops it with an
+// error wrapping ErrRecord; the records before it stay applied.
 func (db *DB) CatchUp(ctx context.Context) (applied int, err error) {
 	if db.journal == nil {
 		return 0, nil
 	}
-	return 0, errors.New("catalog: CatchUp not implemented yet")
+	for {
+		n, more, err := db.catchUpBatch(ctx)
+		applied += n
+		if err != nil || !more {
+			return applied, err
+		}
+	}
 }
 
-// DumpState writes a checkpoint of every replicated row to w, from one read
-// transaction, and returns the seq of the last record the rows reflect.
-func (db *DB) DumpState(ctx context.Context, w io.Writer) (seq int64, err error) {
-	return 0, errors.New("catalog: DumpState not implemented yet")
+func (db *DB) catchUpBatch(ctx context.Context) (applied int, more bool, err error) {
+	// Usually there is no next record: find out without the write lock.
+	seq, err := db.AppliedSeq(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	next, err := db.journal.Read(ctx, seq+1)
+	if isNoRecord(err) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("read log record %d: %w", seq+1, err)
+	}
+	var bad error
+	err = db.Write(ctx, func(tx *sql.Tx) error {
+		applied, more, bad = 0, false, nil
+		cur, err := appliedSeq(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if cur != seq {
+			more = true // another process applied records meanwhile
+			return nil
+		}
+		for {
+			if bad = applyStored(ctx, tx, seq+1, next); bad != nil {
+				break
+			}
+			seq++
+			applied++
+			if applied == catchUpBatch {
+				more = true
+				break
+			}
+			next, err = db.journal.Read(ctx, seq+1)
+			if isNoRecord(err) {
+				break
+			}
+			if err != nil {
+				bad = fmt.Errorf("read log record %d: %w", seq+1, err)
+				break
+			}
+		}
+		if applied == 0 {
+			return bad
+		}
+		_, err = tx.ExecContext(ctx, updateApplied, seq)
+		return err
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return applied, more && bad == nil, bad
 }
 
-// Rebuild makes a new catalog at path from a checkpoint (nil: none, start
-// empty) and the records of j that follow it, and returns it open with j
-// set as its journal. path must not exist.
-func Rebuild(ctx context.Context, path string, checkpoint io.Reader, j Journal) (*DB, error) {
-	return nil, errors.New("catalog: Rebuild not implemented yet")
+// applyStored decodes and applies record seq inside a savepoint, so that
+// one that fails leaves the records before it applied.
+func applyStored(ctx context.Context, tx *sql.Tx, seq int64, b []byte) error {
+	rec, err := decodeRecord(b)
+	if err != nil {
+		return fmt.Errorf("log record %d: %w", seq, err)
+	}
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT record"); err != nil {
+		return err
+	}
+	if err := rec.apply(ctx, tx); err != nil {
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO record; RELEASE record"); rerr != nil {
+			return rerr
+		}
+		return fmt.Errorf("apply log record %d: %w: %w", seq, ErrRecord, err)
+	}
+	_, err = tx.ExecContext(ctx, "RELEASE record")
+	return err
 }

@@ -23,19 +23,10 @@ func (db *DB) SetPacksMissing(ctx context.Context, missing, present []string) er
 		return nil
 	}
 	now := db.Now().UnixNano()
-	return db.Write(ctx, func(tx *sql.Tx) error {
-		for _, name := range missing {
-			if _, err := tx.ExecContext(ctx, "UPDATE pack SET missing_ns = ? WHERE name = ? AND missing_ns IS NULL", now, name); err != nil {
-				return fmt.Errorf("record pack %s missing: %w", name, err)
-			}
-		}
-		for _, name := range present {
-			if _, err := tx.ExecContext(ctx, "UPDATE pack SET missing_ns = NULL WHERE name = ?", name); err != nil {
-				return fmt.Errorf("record pack %s present: %w", name, err)
-			}
-		}
-		return nil
+	_, err := db.mutate(ctx, func(tx *sql.Tx) (record, error) {
+		return &missingRecord{Now: now, Missing: missing, Present: present}, nil
 	})
+	return err
 }
 
 // hasMissingPacks reports whether any pack is recorded missing; the pack
