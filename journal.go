@@ -194,7 +194,7 @@ func (r *Repo) rebuildCatalog(ctx context.Context, why string) (*RebuildReport, 
 // lock exclusive and has closed the catalog.
 func (r *Repo) rebuildLocked(ctx context.Context, why string) (*RebuildReport, error) {
 	path := r.catalogPath()
-	rep, err := r.rebuildInto(ctx, path+".rebuild")
+	rep, err := r.rebuildInto(ctx, path+".rebuilt")
 	if err != nil {
 		return nil, fmt.Errorf("%s: rebuild the catalog from the log: %w", r.Dir, err)
 	}
@@ -209,7 +209,7 @@ func (r *Repo) rebuildLocked(ctx context.Context, why string) (*RebuildReport, e
 			}
 		}
 	}
-	if err := os.Rename(path+".rebuild", path); err != nil {
+	if err := os.Rename(path+".rebuilt", path); err != nil {
 		return nil, fmt.Errorf("install the rebuilt catalog: %w", err)
 	}
 	if err := syncDir(r.localDir); err != nil {

@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/gc"
+	"github.com/cairn-dev/cairn/internal/repolock"
+	"github.com/cairn-dev/cairn/metalog"
 )
 
 // ErrNoLog means the repository keeps no log (format 1): its catalog
@@ -158,4 +161,43 @@ func (r *Repo) replayMatches(ctx context.Context) (match, int64, error) {
 		return matchYes, gotSeq, nil
 	}
 	return matchNo, gotSeq, nil
+}
+
+// LogRepairReport says what RepairLog did.
+type LogRepairReport struct {
+	// Checkpoint is the seq of the checkpoint written from the catalog.
+	Checkpoint int64
+	// Removed counts the records and older checkpoints it superseded.
+	Removed metalog.PruneReport
+}
+
+// RepairLog re-bases a damaged log on a sound catalog: it verifies the
+// catalog file (integrity_check), writes a checkpoint of it at the seq it
+// has applied, and removes every record and older checkpoint that
+// checkpoint supersedes, damaged ones included. What the damaged records
+// said is in the catalog, so nothing is lost.
+func (r *Repo) RepairLog(ctx context.Context) (*LogRepairReport, error) {
+	if r.log == nil {
+		return nil, fmt.Errorf("%s: %w", r.Dir, ErrNoLog)
+	}
+	if r.readOnly {
+		return nil, r.errReadOnly()
+	}
+	rl, err := r.lockRepo(ctx, repolock.Exclusive)
+	if err != nil {
+		return nil, err
+	}
+	defer rl.Release()
+	if err := r.db.IntegrityCheck(ctx); err != nil {
+		return nil, fmt.Errorf("%s: the catalog is damaged too (%w): the log cannot be re-based on it", r.Dir, err)
+	}
+	seq, err := r.log.WriteCheckpoint(ctx, func(w io.Writer) (int64, error) { return r.db.DumpState(ctx, w) })
+	if err != nil {
+		return nil, err
+	}
+	rep := &LogRepairReport{Checkpoint: seq}
+	if rep.Removed, err = r.log.PruneThrough(ctx, seq); err != nil {
+		return nil, err
+	}
+	return rep, nil
 }

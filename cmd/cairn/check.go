@@ -69,7 +69,11 @@ that are unrecoverable: no source still has their bytes.
 			}
 			if !rep.OK() {
 				fmt.Fprintf(a.stdout, "check: %s in %s, %s, %s%s\n", plural(len(rep.Problems), "problem"), plural(rep.Packs, "pack"), plural(rep.Chunks, "chunk"), plural(rep.Contents, "content"), read)
-				fmt.Fprintf(a.stderr, "cairn: the repository is damaged: %s; undamaged files still restore\n", plural(len(rep.Problems), "problem"))
+				hint := ""
+				if repo.HasLog() {
+					hint = " (cairn repair catalog rebuilds the catalog from the log)"
+				}
+				fmt.Fprintf(a.stderr, "cairn: the repository is damaged: %s; undamaged files still restore%s\n", plural(len(rep.Problems), "problem"), hint)
 				return errDamaged
 			}
 			fmt.Fprintf(a.stdout, "check: ok, %s, %s, %s%s\n", plural(rep.Packs, "pack"), plural(rep.Chunks, "chunk"), plural(rep.Contents, "content"), read)

@@ -179,19 +179,29 @@ prints UTC, with one schema for every command (docs/json.md).`,
 	root.AddCommand(a.initCommand(), a.snapCommand(), a.snapshotsCommand(), a.lsCommand(), a.logCommand(),
 		a.diffCommand(), a.restoreCommand(), a.catCommand(), a.sqlCommand(), a.checkCommand(), a.forgetCommand(),
 		a.gcCommand(), a.policyCommand(), a.dumpCommand(), a.importCommand(), a.mountCommand(), a.watchCommand(), a.versionCommand())
+	root.AddCommand(a.repairCommand())
 	root.AddCommand(a.findCommand(), a.statsCommand(), a.tagCommand())
 	a.registerCompletions(root)
 	return root
 }
 
 // open opens the repository; create says whether the command may make it.
+// repoDir is the repository's directory: --repo, else the default.
+func (a *app) repoDir() (string, error) {
+	if a.repoFlag != "" {
+		return a.repoFlag, nil
+	}
+	dir, err := cairn.DefaultDir()
+	if err != nil {
+		return "", fmt.Errorf("%w (set CAIRN_REPO or use --repo)", err)
+	}
+	return dir, nil
+}
+
 func (a *app) open(ctx context.Context, create bool) (*cairn.Repo, error) {
-	dir := a.repoFlag
-	if dir == "" {
-		var err error
-		if dir, err = cairn.DefaultDir(); err != nil {
-			return nil, fmt.Errorf("%w (set CAIRN_REPO or use --repo)", err)
-		}
+	dir, err := a.repoDir()
+	if err != nil {
+		return nil, err
 	}
 	r, err := cairn.Open(ctx, dir, cairn.Options{
 		Create:  create,
