@@ -76,4 +76,3 @@ func storeNewMaster(ctx context.Context, objs blobstore.Objects, localDir string
 	}
 	return nil
 }
-

@@ -49,11 +49,11 @@ only) are not part of the log and start empty. A repository of format 1
 			for _, e := range rep.Skipped {
 				fmt.Fprintf(a.stderr, "warning: %s; started from an older checkpoint\n", displayText(e.Error()))
 			}
-			from := "the start of the log"
+			from := "the log"
 			if rep.Checkpoint > 0 {
-				from = fmt.Sprintf("checkpoint %d", rep.Checkpoint)
+				from = fmt.Sprintf("checkpoint %d and the log", rep.Checkpoint)
 			}
-			fmt.Fprintf(a.stdout, "rebuilt the catalog from %s and the log up to record %d: %s\n", from, rep.Applied, plural(rep.Snapshots, "snapshot"))
+			fmt.Fprintf(a.stdout, "rebuilt the catalog from %s up to record %d: %s\n", from, rep.Applied, plural(rep.Snapshots, "snapshot"))
 			if rep.Aside != "" {
 				fmt.Fprintf(a.stdout, "the old catalog is %s\n", displayPath(rep.Aside))
 			}
