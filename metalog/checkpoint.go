@@ -13,10 +13,11 @@ import (
 // Thresholds for a new checkpoint: after this many records, or this many
 // stored bytes of records, past the newest checkpoint. Replay applies about
 // 1,000 small records in well under a second, and 4 MiB bounds what a
-// rebuild downloads beyond the checkpoint.
-const (
-	RecordsPerCheckpoint = 1000
-	BytesPerCheckpoint   = 4 << 20
+// rebuild downloads beyond the checkpoint. Variables so that tests can
+// make checkpoints frequent; nothing else changes them.
+var (
+	RecordsPerCheckpoint int64 = 1000
+	BytesPerCheckpoint   int64 = 4 << 20
 )
 
 // Due reports whether a checkpoint should be written now that the catalog
