@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cairn-dev/cairn/blobstore"
@@ -66,7 +68,7 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 	}
 	r.db = db
 	if !r.readOnly {
-		db.SetJournal(r.log)
+		db.SetJournal(journalFor(r.log))
 		n, err := db.CatchUp(ctx)
 		if err != nil {
 			db.Close()
@@ -145,6 +147,38 @@ func damageReason(err error, path string) string {
 		msg = strings.TrimSpace(msg[i+len(path):])
 	}
 	return strings.TrimSuffix(msg, "; restore catalog.db from a copy, the packs are intact")
+}
+
+// killAfterAppendEnv names the crash tests' hook: with it set to N, the
+// process SIGKILLs itself right after its Nth record is durable, before
+// the catalog transaction that applies it commits, the one moment random
+// kills rarely hit.
+const killAfterAppendEnv = "CAIRN_CRASHTEST_KILL_AFTER_APPEND"
+
+// journalFor is the log as the catalog's journal: the log itself, or,
+// for the crash tests, the log wrapped in the hook above.
+func journalFor(l *metalog.Log) catalog.Journal {
+	n, err := strconv.Atoi(os.Getenv(killAfterAppendEnv))
+	if err != nil || n < 1 {
+		return l
+	}
+	return &killingJournal{Log: l, after: n}
+}
+
+type killingJournal struct {
+	*metalog.Log
+	after, appended int
+}
+
+func (k *killingJournal) Append(ctx context.Context, seq int64, rec []byte) error {
+	if err := k.Log.Append(ctx, seq, rec); err != nil {
+		return err
+	}
+	if k.appended++; k.appended == k.after {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
+	}
+	return nil
 }
 
 // logEmpty reports whether this installation's log has neither a record

@@ -79,7 +79,7 @@ func (r *Repo) gcRebuilding(ctx context.Context, opts GCOptions) (*GCReport, err
 	if oerr != nil {
 		return nil, errors.Join(err, oerr)
 	}
-	db.SetJournal(r.log)
+	db.SetJournal(journalFor(r.log))
 	r.db = db
 	return gc.Run(ctx, r.db, r.store, opts)
 }

@@ -170,6 +170,8 @@ type env struct {
 	repo    string
 	scratch string
 	nscr    int
+	// extraEnv is added to every command's environment (a test hook).
+	extraEnv []string
 }
 
 func newEnv(t *testing.T) *env {
@@ -264,6 +266,7 @@ func (e *env) startIn(repo string, args ...string) *proc {
 	p := &proc{cancel: cancel, done: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, cairnBin, full...)
 	p.cmd.Env = append(os.Environ(), "HOME="+e.scratch, "XDG_DATA_HOME="+e.scratch, "CAIRN_REPO=")
+	p.cmd.Env = append(p.cmd.Env, e.extraEnv...)
 	p.cmd.Dir = e.scratch
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	p.res.args = args
