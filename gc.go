@@ -2,6 +2,7 @@ package cairn
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/cairn-dev/cairn/gc"
 	"github.com/cairn-dev/cairn/internal/repolock"
@@ -29,5 +30,14 @@ func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	defer rl.Release()
 	opts.TmpDir = r.tmpDir()
 	opts.Codec = r.codec()
-	return gc.Run(ctx, r.db, r.store, opts)
+	rep, err := r.gcRebuilding(ctx, opts)
+	if err != nil || opts.DryRun {
+		return rep, err
+	}
+	// The log's share: records and checkpoints the newest two checkpoints
+	// supersede. Failing that costs space only.
+	if _, err := r.pruneLog(ctx); err != nil {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("could not remove superseded log records: %v", err))
+	}
+	return rep, nil
 }

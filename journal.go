@@ -9,6 +9,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/catalog"
@@ -38,13 +42,17 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 		}
 	}
 	if why == "" {
-		db, err = openCatalog(ctx, r.Dir, path, r.readOnly, !r.readOnly)
-		if err != nil && (errors.Is(err, catalog.ErrDamaged) || errors.Is(err, ErrNotRepository)) {
+		if r.readOnly {
+			db, err = catalog.OpenReadOnly(ctx, path)
+		} else {
+			db, err = catalog.Open(ctx, path, true)
+		}
+		if err != nil && (errors.Is(err, catalog.ErrDamaged) || errors.Is(err, catalog.ErrNotCatalog)) {
 			// In local/ a file that is not a sound catalog is damage, not
 			// someone else's database: the log has what it held.
-			why, db = fmt.Sprintf("damaged (%v)", err), nil
+			why, db = fmt.Sprintf("damaged (%s)", damageReason(err, path)), nil
 		} else if err != nil {
-			return err
+			return catalogError(r.Dir, err)
 		}
 	}
 	if why != "" {
@@ -60,7 +68,7 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 	}
 	r.db = db
 	if !r.readOnly {
-		db.SetJournal(r.log)
+		db.SetJournal(journalFor(r.log))
 		n, err := db.CatchUp(ctx)
 		if err != nil {
 			db.Close()
@@ -129,6 +137,51 @@ func catalogUnusable(path string) string {
 	return fmt.Sprintf("damaged (%d bytes, less than a SQLite header)", fi.Size())
 }
 
+// damageReason is what the catalog said about a damaged file, without
+// its path and sentinels, which the message around it already says.
+func damageReason(err error, path string) string {
+	msg := err.Error()
+	for _, sentinel := range []error{catalog.ErrDamaged, catalog.ErrNotCatalog} {
+		msg = strings.TrimSuffix(msg, ": "+sentinel.Error())
+	}
+	if i := strings.Index(msg, path); i >= 0 {
+		msg = strings.TrimSpace(msg[i+len(path):])
+	}
+	return strings.TrimSuffix(msg, "; restore catalog.db from a copy, the packs are intact")
+}
+
+// killAfterAppendEnv names the crash tests' hook: with it set to N, the
+// process SIGKILLs itself right after its Nth record is durable, before
+// the catalog transaction that applies it commits, the one moment random
+// kills rarely hit.
+const killAfterAppendEnv = "CAIRN_CRASHTEST_KILL_AFTER_APPEND"
+
+// journalFor is the log as the catalog's journal: the log itself, or,
+// for the crash tests, the log wrapped in the hook above.
+func journalFor(l *metalog.Log) catalog.Journal {
+	n, err := strconv.Atoi(os.Getenv(killAfterAppendEnv))
+	if err != nil || n < 1 {
+		return l
+	}
+	return &killingJournal{Log: l, after: n}
+}
+
+type killingJournal struct {
+	*metalog.Log
+	after, appended int
+}
+
+func (k *killingJournal) Append(ctx context.Context, seq int64, rec []byte) error {
+	if err := k.Log.Append(ctx, seq, rec); err != nil {
+		return err
+	}
+	if k.appended++; k.appended == k.after {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
+	}
+	return nil
+}
+
 // logEmpty reports whether this installation's log has neither a record
 // nor a checkpoint.
 func (r *Repo) logEmpty(ctx context.Context) (bool, error) {
@@ -158,6 +211,10 @@ func count(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
+// ErrLogDamaged means the catalog had to be rebuilt from the log and the
+// log is damaged: a record missing, altered or moved.
+var ErrLogDamaged = errors.New("the repository's log is damaged, so the catalog cannot be rebuilt from it")
+
 // RebuildReport says what a rebuild of the catalog did.
 type RebuildReport struct {
 	// Checkpoint is the seq of the checkpoint it started from, 0 for none.
@@ -185,16 +242,25 @@ func (r *Repo) rebuildCatalog(ctx context.Context, why string) (*RebuildReport, 
 		return nil, err
 	}
 	defer lock.Release()
-	path := r.catalogPath()
-	if why != "" && catalogUnusable(path) == "" && catalogOpens(ctx, path) {
+	if why != "" && catalogUnusable(r.catalogPath()) == "" && catalogOpens(ctx, r.catalogPath()) {
 		return &RebuildReport{}, nil // another process rebuilt it meanwhile
 	}
-	rep, err := r.rebuildInto(ctx, path+".rebuild")
+	return r.rebuildLocked(ctx, why)
+}
+
+// rebuildLocked is rebuildCatalog for a caller that holds the repository
+// lock exclusive and has closed the catalog.
+func (r *Repo) rebuildLocked(ctx context.Context, why string) (*RebuildReport, error) {
+	path := r.catalogPath()
+	rep, err := r.rebuildInto(ctx, path+".rebuilt")
 	if err != nil {
-		return nil, fmt.Errorf("%s: rebuild the catalog from the log: %w", r.Dir, err)
+		if errors.Is(err, keys.ErrAuth) || errors.Is(err, metalog.ErrGap) || errors.Is(err, metalog.ErrCorrupt) || errors.Is(err, catalog.ErrRecord) {
+			return nil, fmt.Errorf("%s: %w: %w", r.Dir, ErrLogDamaged, err)
+		}
+		return nil, fmt.Errorf("%s: %w", r.Dir, err)
 	}
 	if _, err := os.Stat(path); err == nil {
-		rep.Aside = fmt.Sprintf("%s.%s.old", path, r.now().UTC().Format("20060102T150405Z"))
+		rep.Aside = asideName(path, r.now())
 		if err := os.Rename(path, rep.Aside); err != nil {
 			return nil, fmt.Errorf("move the old catalog aside: %w", err)
 		}
@@ -204,7 +270,7 @@ func (r *Repo) rebuildCatalog(ctx context.Context, why string) (*RebuildReport, 
 			}
 		}
 	}
-	if err := os.Rename(path+".rebuild", path); err != nil {
+	if err := os.Rename(path+".rebuilt", path); err != nil {
 		return nil, fmt.Errorf("install the rebuilt catalog: %w", err)
 	}
 	if err := syncDir(r.localDir); err != nil {
@@ -218,6 +284,19 @@ func (r *Repo) rebuildCatalog(ctx context.Context, why string) (*RebuildReport, 
 		r.notify(msg)
 	}
 	return rep, nil
+}
+
+// asideName is a free name for the old catalog: path.<time>.old, with -2,
+// -3... when a rebuild in the same second already took it.
+func asideName(path string, now time.Time) string {
+	base := fmt.Sprintf("%s.%s", path, now.UTC().Format("20060102T150405Z"))
+	name := base + ".old"
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			return name
+		}
+		name = fmt.Sprintf("%s-%d.old", base, i)
+	}
 }
 
 // rebuildInto builds a catalog from checkpoint + log at path (replacing

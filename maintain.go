@@ -2,7 +2,9 @@ package cairn
 
 import (
 	"context"
+	"strings"
 
+	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/check"
 	"github.com/cairn-dev/cairn/internal/repolock"
 )
@@ -28,7 +30,19 @@ func (r *Repo) CheckWith(ctx context.Context, opts CheckOptions) (*CheckReport, 
 	}
 	defer rl.Release()
 	opts.Codec = r.codec()
-	return check.RunOptions(ctx, r.db, r.store, opts)
+	rep, err := check.RunOptions(ctx, r.db, r.store, opts)
+	if err != nil || r.log == nil {
+		return rep, err
+	}
+	if !rep.OK() && strings.HasPrefix(rep.Problems[0], catalog.ErrCatalogDamaged.Error()) {
+		return rep, nil // the file is damaged: comparing it with the log says no more
+	}
+	problems, err := r.verifyLog(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep.Problems = append(rep.Problems, problems...)
+	return rep, nil
 }
 
 // Checkpoint folds the catalog's write-ahead log into catalog.db, so that

@@ -213,20 +213,27 @@ func openCatalog(ctx context.Context, dir, path string, readOnly, create bool) (
 		db, err = catalog.Open(ctx, path, create)
 	}
 	if err != nil {
+		return nil, catalogError(dir, err)
+	}
+	return db, nil
+}
+
+// catalogError turns the catalog's refusals into the repository's.
+func catalogError(dir string, err error) error {
+	{
 		if errors.Is(err, catalog.ErrNotCatalog) {
 			// The catalog's sentinel would only repeat what ours says.
 			why := strings.TrimSuffix(err.Error(), ": "+catalog.ErrNotCatalog.Error())
-			return nil, fmt.Errorf("%s: %w: %s", dir, ErrNotRepository, why)
+			return fmt.Errorf("%s: %w: %s", dir, ErrNotRepository, why)
 		}
 		if errors.Is(err, catalog.ErrTooNew) {
-			return nil, fmt.Errorf("%s: %w: %v", dir, ErrTooNew, err)
+			return fmt.Errorf("%s: %w: %v", dir, ErrTooNew, err)
 		}
 		if errors.Is(err, catalog.ErrNeedsUpgrade) {
-			return nil, fmt.Errorf("%s: %w", dir, err)
+			return fmt.Errorf("%s: %w", dir, err)
 		}
-		return nil, err
+		return err
 	}
-	return db, nil
 }
 
 // checkCatalogLost refuses a repository whose catalog.db has lost its

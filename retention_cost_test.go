@@ -54,8 +54,8 @@ func TestRetentionCostOfFrequentSnapshots(t *testing.T) {
 			t.Fatal(err)
 		}
 		var size int64
-		for _, name := range []string{"catalog.db", "catalog.db-wal"} {
-			if fi, err := os.Stat(filepath.Join(repo.Dir, name)); err == nil {
+		for _, name := range []string{repo.CatalogPath(), repo.CatalogPath() + "-wal"} {
+			if fi, err := os.Stat(name); err == nil {
 				size += fi.Size()
 			}
 		}

@@ -1066,8 +1066,8 @@ func TestRoundTripUnchangedHistoryIsCheap(t *testing.T) {
 			t.Fatal(err)
 		}
 		var n int64
-		for _, name := range []string{"catalog.db", "catalog.db-wal"} {
-			fi, err := os.Stat(filepath.Join(repo.Dir, name))
+		for _, name := range []string{repo.CatalogPath(), repo.CatalogPath() + "-wal"} {
+			fi, err := os.Stat(name)
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}

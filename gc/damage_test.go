@@ -186,7 +186,7 @@ func snapshotCatalog(t *testing.T, f *fixture) string {
 	if err := f.repo.Checkpoint(f.ctx); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(f.repo.Dir, "catalog.db"))
+	data, err := os.ReadFile(f.repo.CatalogPath())
 	if err != nil {
 		t.Fatal(err)
 	}

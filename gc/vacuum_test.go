@@ -3,7 +3,6 @@ package gc_test
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/cairn-dev/cairn"
@@ -17,7 +16,7 @@ func catalogBytes(t *testing.T, repo *cairn.Repo) int64 {
 	}
 	var n int64
 	for _, suffix := range []string{"", "-wal"} {
-		if fi, err := os.Stat(filepath.Join(repo.Dir, "catalog.db") + suffix); err == nil {
+		if fi, err := os.Stat(repo.CatalogPath() + suffix); err == nil {
 			n += fi.Size()
 		}
 	}

@@ -13,10 +13,11 @@ import (
 // Thresholds for a new checkpoint: after this many records, or this many
 // stored bytes of records, past the newest checkpoint. Replay applies about
 // 1,000 small records in well under a second, and 4 MiB bounds what a
-// rebuild downloads beyond the checkpoint.
-const (
-	RecordsPerCheckpoint = 1000
-	BytesPerCheckpoint   = 4 << 20
+// rebuild downloads beyond the checkpoint. Variables so that tests can
+// make checkpoints frequent; nothing else changes them.
+var (
+	RecordsPerCheckpoint int64 = 1000
+	BytesPerCheckpoint   int64 = 4 << 20
 )
 
 // Due reports whether a checkpoint should be written now that the catalog
@@ -63,8 +64,18 @@ func (l *Log) WriteCheckpoint(ctx context.Context, dump func(w io.Writer) (int64
 		return 0, nil // an empty log needs no checkpoint
 	}
 	key := CheckpointKey(l.writer, seq)
-	err = l.objs.PutObject(ctx, key, l.seal(key, buf.Bytes(), true))
-	if err != nil && !errors.Is(err, blobstore.ErrExists) {
+	sealed := l.seal(key, buf.Bytes(), true)
+	err = l.objs.PutObject(ctx, key, sealed)
+	if errors.Is(err, blobstore.ErrExists) {
+		if _, rerr := l.ReadCheckpoint(ctx, seq); rerr == nil {
+			return seq, nil // the same state, written before
+		}
+		// A damaged checkpoint in the way: replace it.
+		if err = l.objs.DeleteObject(ctx, key); err == nil {
+			err = l.objs.PutObject(ctx, key, sealed)
+		}
+	}
+	if err != nil {
 		return 0, fmt.Errorf("write checkpoint %d: %w", seq, err)
 	}
 	return seq, nil
@@ -121,7 +132,26 @@ func (l *Log) Prune(ctx context.Context) (PruneReport, error) {
 	if err != nil || len(cps) < 2 {
 		return rep, err
 	}
-	keep := cps[len(cps)-2].Seq
+	return l.prune(ctx, cps, cps[len(cps)-2].Seq)
+}
+
+// PruneThrough removes every record up to seq and every checkpoint before
+// seq: a repair that has just written checkpoint seq from a sound catalog
+// re-bases the log on it, damaged records and broken chains included.
+func (l *Log) PruneThrough(ctx context.Context, seq int64) (PruneReport, error) {
+	cps, err := l.Checkpoints(ctx)
+	if err != nil {
+		return PruneReport{}, err
+	}
+	if len(cps) == 0 || cps[len(cps)-1].Seq != seq {
+		return PruneReport{}, fmt.Errorf("prune log through %d: no checkpoint %d is the newest", seq, seq)
+	}
+	return l.prune(ctx, cps, seq)
+}
+
+// prune removes the records up to keep and the checkpoints before keep.
+func (l *Log) prune(ctx context.Context, cps []Entry, keep int64) (PruneReport, error) {
+	var rep PruneReport
 	recs, err := l.Records(ctx)
 	if err != nil {
 		return rep, err
@@ -136,7 +166,10 @@ func (l *Log) Prune(ctx context.Context) (PruneReport, error) {
 		rep.Records++
 		rep.Bytes += e.Size
 	}
-	for _, e := range cps[:len(cps)-2] {
+	for _, e := range cps {
+		if e.Seq >= keep {
+			break
+		}
 		if err := l.objs.DeleteObject(ctx, CheckpointKey(l.writer, e.Seq)); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
 			return rep, fmt.Errorf("prune log: %w", err)
 		}

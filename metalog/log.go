@@ -209,11 +209,7 @@ func (l *Log) Read(ctx context.Context, seq int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read log record %d: %w", seq, err)
 	}
-	rec, err := l.open(key, sealed)
-	if err != nil {
-		return nil, fmt.Errorf("read log record %d: %w", seq, err)
-	}
-	return rec, nil
+	return l.open(key, sealed) // its errors name the record's key
 }
 
 // Entry is one stored record or checkpoint: its seq and stored size.

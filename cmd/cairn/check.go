@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -69,7 +70,11 @@ that are unrecoverable: no source still has their bytes.
 			}
 			if !rep.OK() {
 				fmt.Fprintf(a.stdout, "check: %s in %s, %s, %s%s\n", plural(len(rep.Problems), "problem"), plural(rep.Packs, "pack"), plural(rep.Chunks, "chunk"), plural(rep.Contents, "content"), read)
-				fmt.Fprintf(a.stderr, "cairn: the repository is damaged: %s; undamaged files still restore\n", plural(len(rep.Problems), "problem"))
+				hint := ""
+				if repo.HasLog() {
+					hint = repairHint(rep.Problems)
+				}
+				fmt.Fprintf(a.stderr, "cairn: the repository is damaged: %s; undamaged files still restore%s\n", plural(len(rep.Problems), "problem"), hint)
 				return errDamaged
 			}
 			fmt.Fprintf(a.stdout, "check: ok, %s, %s, %s%s\n", plural(rep.Packs, "pack"), plural(rep.Chunks, "chunk"), plural(rep.Contents, "content"), read)
@@ -79,4 +84,28 @@ that are unrecoverable: no source still has their bytes.
 	c.Flags().BoolVar(&readData, "read-data", false, "read and verify every chunk")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON (docs/json.md); damage still exits 4")
 	return c
+}
+
+// repairHint says which repair fits the problems of a repository with a
+// log: a damaged log is re-based on the sound catalog, a damaged catalog
+// (or one that differs from the log's replay) is rebuilt from the log.
+func repairHint(problems []string) string {
+	var logDamaged, catalogDamaged bool
+	for _, p := range problems {
+		switch {
+		case strings.HasPrefix(p, "log ") || strings.HasPrefix(p, "checkpoint "):
+			logDamaged = true
+		case strings.HasPrefix(p, "catalog: damaged") || strings.HasPrefix(p, "the catalog differs"):
+			catalogDamaged = true
+		}
+	}
+	switch {
+	case logDamaged && catalogDamaged:
+		return " (both the catalog and the log are damaged: put back a copy of local/catalog.db if there is one, then cairn repair log)"
+	case logDamaged:
+		return " (the catalog is sound: cairn repair log re-bases the log on it)"
+	case catalogDamaged:
+		return " (cairn repair catalog rebuilds the catalog from the log)"
+	}
+	return ""
 }

@@ -20,8 +20,8 @@ func TestUserMessage(t *testing.T) {
 		{fmt.Errorf("content 5: %w", cairn.ErrNotFound), "content 5: not in the catalog"},
 		// Hints are the CLI's: the library's errors name no command or flag.
 		{fmt.Errorf("%w at /r", cairn.ErrNoRepository), "no cairn repository at /r (cairn snap or cairn init creates one)"},
-		{fmt.Errorf("/r: %w (it has files but no catalog.db)", cairn.ErrNotRepository),
-			"/r: not a cairn repository (it has files but no catalog.db); choose another --repo"},
+		{fmt.Errorf("/r: %w (it has files but no cairn.repo)", cairn.ErrNotRepository),
+			"/r: not a cairn repository (it has files but no cairn.repo); choose another --repo"},
 		{fmt.Errorf("x: %w", cairn.ErrNoSource), "x: not inside any snapshotted source (cairn snapshots lists them)"},
 		{errors.New("unknown command \"snpa\" for \"cairn\"\n\nDid you mean this?\n\tsnap\n"),
 			`unknown command "snpa" for "cairn"; did you mean snap?`},

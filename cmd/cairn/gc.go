@@ -58,6 +58,9 @@ func (a *app) gc(cmd *cobra.Command, repo *cairn.Repo, opts cairn.GCOptions) (*c
 	rep, err := repo.GC(cmd.Context(), opts)
 	p.clear()
 	if errors.Is(err, cairn.ErrGCUnsafe) {
+		if repo.HasLog() {
+			return nil, fmt.Errorf("%w; nothing was deleted: run cairn check, and cairn repair catalog if it reports the catalog damaged", err)
+		}
 		return nil, fmt.Errorf("%w; nothing was deleted: run cairn check, and restore catalog.db from a copy if it reports the catalog damaged", err)
 	}
 	if err != nil {

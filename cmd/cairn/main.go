@@ -185,6 +185,7 @@ prints UTC, with one schema for every command (docs/json.md).`,
 	root.AddCommand(a.initCommand(), a.snapCommand(), a.snapshotsCommand(), a.lsCommand(), a.logCommand(),
 		a.diffCommand(), a.restoreCommand(), a.catCommand(), a.sqlCommand(), a.checkCommand(), a.forgetCommand(),
 		a.gcCommand(), a.policyCommand(), a.dumpCommand(), a.importCommand(), a.mountCommand(), a.watchCommand(), a.versionCommand())
+	root.AddCommand(a.repairCommand())
 	root.AddCommand(a.findCommand(), a.statsCommand(), a.tagCommand(), a.keyCommand(), a.upgradeCommand())
 	a.registerCompletions(root)
 	return root

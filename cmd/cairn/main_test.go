@@ -48,6 +48,8 @@ func TestScripts(t *testing.T) {
 			"sqlexec":     cmdSqlexec,
 			"writeq":      cmdWriteq,
 			"jsonschema":  cmdJSONSchema,
+			"swapfiles":   cmdSwapfiles,
+			"rmglob":      cmdRmglob,
 		},
 	})
 }
@@ -137,14 +139,9 @@ func cmdFlipbyte(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: flipbyte glob offset")
 	}
-	files, err := filepath.Glob(ts.MkAbs(args[0]))
-	ts.Check(err)
-	if len(files) != 1 {
-		ts.Fatalf("%s matches %d files, want 1", args[0], len(files))
-	}
 	off, err := strconv.ParseInt(args[1], 10, 64)
 	ts.Check(err)
-	f, err := os.OpenFile(files[0], os.O_RDWR, 0)
+	f, err := os.OpenFile(globOne(ts, args[0]), os.O_RDWR, 0)
 	ts.Check(err)
 	defer f.Close()
 	b := make([]byte, 1)
@@ -153,6 +150,55 @@ func cmdFlipbyte(ts *testscript.TestScript, neg bool, args []string) {
 	b[0] ^= 0xff
 	_, err = f.WriteAt(b, off)
 	ts.Check(err)
+}
+
+// globOne is the one file matching glob.
+func globOne(ts *testscript.TestScript, glob string) string {
+	files, err := filepath.Glob(ts.MkAbs(glob))
+	ts.Check(err)
+	if len(files) != 1 {
+		ts.Fatalf("%s matches %d files, want 1", glob, len(files))
+	}
+	return files[0]
+}
+
+// swapfiles glob swaps the contents of the last two files matching glob
+// in name order (the two newest log records trading places).
+func cmdSwapfiles(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: swapfiles glob")
+	}
+	files, err := filepath.Glob(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if len(files) < 2 {
+		ts.Fatalf("%s matches %d files, want 2 or more", args[0], len(files))
+	}
+	a, b := files[len(files)-2], files[len(files)-1]
+	ba, err := os.ReadFile(a)
+	ts.Check(err)
+	bb, err := os.ReadFile(b)
+	ts.Check(err)
+	ts.Check(os.WriteFile(a, bb, 0o600))
+	ts.Check(os.WriteFile(b, ba, 0o600))
+}
+
+// rmglob glob N removes the Nth file matching glob in name order (from
+// the end when N is negative: -2 is the one before the last).
+func cmdRmglob(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: rmglob glob N")
+	}
+	files, err := filepath.Glob(ts.MkAbs(args[0]))
+	ts.Check(err)
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	if n < 0 {
+		n += len(files)
+	}
+	if n < 0 || n >= len(files) {
+		ts.Fatalf("%s matches %d files, no file %s", args[0], len(files), args[1])
+	}
+	ts.Check(os.Remove(files[n]))
 }
 
 // mksock path leaves a Unix socket at path.

@@ -263,7 +263,7 @@ func TestDamagedCatalog(t *testing.T) {
 	e := newEnv(t)
 	newCorpus(t, e.src, 21, corpusSpec{small: 100, big: 1, bigSize: 1 << 20})
 	e.must("snap", e.src)
-	if _, err := os.Stat(filepath.Join(e.repo, "catalog.db-wal")); err == nil {
+	if _, err := os.Stat(catalogFile(e.repo) + "-wal"); err == nil {
 		t.Fatal("catalog.db-wal left after cairn exited")
 	}
 	cases := []struct {
@@ -303,7 +303,7 @@ func TestDamagedCatalog(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			repo := filepath.Join(e.scratch, "repo-"+strings.ReplaceAll(tc.name, " ", "-"))
 			copyTree(t, e.repo, repo)
-			cat := filepath.Join(repo, "catalog.db")
+			cat := catalogFile(repo)
 			if err := tc.damage(cat); err != nil {
 				t.Fatal(err)
 			}

@@ -157,7 +157,7 @@ func (e *env) makeDB(t *testing.T, path string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make a database: %v %s", err, out)
 	}
-	b, err := os.ReadFile(filepath.Join(tmp, "repo", "catalog.db"))
+	b, err := os.ReadFile(catalogFile(filepath.Join(tmp, "repo")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestSignalStopsSnap(t *testing.T) {
 			e := newEnv(t)
 			os.WriteFile(filepath.Join(e.src, "a.txt"), []byte("a\n"), 0o644)
 			e.must("snap", e.src)
-			h := startHolder(t, 0, false, filepath.Join(e.repo, "lock"))
+			h := startHolder(t, 0, false, filepath.Join(e.repo, "local", "lock"))
 			p := e.start("snap", e.src)
 			deadline := time.Now().Add(10 * time.Second)
 			for !strings.Contains(p.stderr.String(), "waiting for") && time.Now().Before(deadline) {

@@ -24,7 +24,7 @@ import (
 
 func openStore(t *testing.T, repo string) blobstore.Store {
 	t.Helper()
-	s, err := blobstore.NewLocal(filepath.Join(repo, "packs"), filepath.Join(repo, "tmp"))
+	s, err := blobstore.NewLocal(filepath.Join(repo, "packs"), filepath.Join(repo, "local", "tmp"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func storePacks(t *testing.T, repo string) []string {
 // returns the first column of every row.
 func catalogQuery(t *testing.T, repo, query string, args ...any) []string {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(repo, "catalog.db")+"?mode=ro")
+	db, err := sql.Open("sqlite3", "file:"+catalogFile(repo)+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func catalogQuery(t *testing.T, repo, query string, args ...any) []string {
 
 func catalogExec(t *testing.T, repo, stmt string, args ...any) {
 	t.Helper()
-	db, err := sql.Open("sqlite3", "file:"+filepath.Join(repo, "catalog.db"))
+	db, err := sql.Open("sqlite3", "file:"+catalogFile(repo))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestGCRefusesStaleIndex(t *testing.T) {
 		writeOld(t, filepath.Join(e.src, fmt.Sprintf("old%d.bin", i)), randomBytes(3000, byte(i)))
 	}
 	e.must("snap", e.src)
-	early, err := os.ReadFile(filepath.Join(e.repo, "catalog.db"))
+	early, err := os.ReadFile(catalogFile(e.repo))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestGCRefusesStaleIndex(t *testing.T) {
 	root := catalogQuery(t, e.repo, "SELECT rootpage FROM sqlite_schema WHERE name = 'version_by_content'")
 	var page int
 	fmt.Sscan(root[0], &page)
-	cat := filepath.Join(e.repo, "catalog.db")
+	cat := catalogFile(e.repo)
 	data, err := os.ReadFile(cat)
 	if err != nil {
 		t.Fatal(err)
@@ -451,7 +451,7 @@ func TestForeignWALCatalog(t *testing.T) {
 	if err := os.MkdirAll(e.repo, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cat := filepath.Join(e.repo, "catalog.db")
+	cat := filepath.Join(e.repo, "catalog.db") // at the top: a format-1 layout
 	db, err := sql.Open("sqlite3", "file:"+cat+"?_journal_mode=WAL")
 	if err != nil {
 		t.Fatal(err)

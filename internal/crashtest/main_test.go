@@ -170,6 +170,8 @@ type env struct {
 	repo    string
 	scratch string
 	nscr    int
+	// extraEnv is added to every command's environment (a test hook).
+	extraEnv []string
 }
 
 func newEnv(t *testing.T) *env {
@@ -264,6 +266,7 @@ func (e *env) startIn(repo string, args ...string) *proc {
 	p := &proc{cancel: cancel, done: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, cairnBin, full...)
 	p.cmd.Env = append(os.Environ(), "HOME="+e.scratch, "XDG_DATA_HOME="+e.scratch, "CAIRN_REPO=")
+	p.cmd.Env = append(p.cmd.Env, e.extraEnv...)
 	p.cmd.Dir = e.scratch
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	p.res.args = args
@@ -599,7 +602,7 @@ func (k *killStats) log(t *testing.T) {
 
 // tmpFiles counts what interrupted runs left in the repository's tmp/.
 func (e *env) tmpFiles() int {
-	entries, _ := os.ReadDir(filepath.Join(e.repo, "tmp"))
+	entries, _ := os.ReadDir(filepath.Join(e.repo, "local", "tmp"))
 	return len(entries)
 }
 
@@ -614,3 +617,7 @@ func traceTotals(t *testing.T) {
 		t.Logf("trace: %v in cairn commands of %v", time.Duration(cmdTime.Load()-before).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	})
 }
+
+// catalogFile is a repository's catalog.db: REPO/local/catalog.db in
+// format 2.
+func catalogFile(repo string) string { return filepath.Join(repo, "local", "catalog.db") }

@@ -225,7 +225,7 @@ func TestWaitingSaysForWhat(t *testing.T) {
 	e := newEnv(t)
 	c := newCorpus(t, e.src, 15, corpusSpec{small: 20})
 	e.must("snap", e.src)
-	lock := filepath.Join(e.repo, "lock")
+	lock := filepath.Join(e.repo, "local", "lock")
 
 	// gc-like holder of the exclusive repository lock.
 	c.mutate(false)
@@ -240,7 +240,7 @@ func TestWaitingSaysForWhat(t *testing.T) {
 	}
 
 	// A snap-like holder of the shared lock and the source's lock.
-	sourceLocks, _ := filepath.Glob(filepath.Join(e.repo, "locks", "*.lock"))
+	sourceLocks, _ := filepath.Glob(filepath.Join(e.repo, "local", "locks", "*.lock"))
 	if len(sourceLocks) != 1 {
 		t.Fatalf("want one source lock file, have %v", sourceLocks)
 	}
@@ -268,8 +268,8 @@ func TestKilledHolderNeverBlocks(t *testing.T) {
 	e.must("snap", e.src)
 	h := history{}
 	e.adopt(h, state)
-	locks, _ := filepath.Glob(filepath.Join(e.repo, "locks", "*.lock"))
-	locks = append(locks, filepath.Join(e.repo, "lock"))
+	locks, _ := filepath.Glob(filepath.Join(e.repo, "local", "locks", "*.lock"))
+	locks = append(locks, filepath.Join(e.repo, "local", "lock"))
 
 	c.mutate(true)
 	state = scan(t, e.src)
