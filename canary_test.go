@@ -449,3 +449,80 @@ func TestEncryptedCanary(t *testing.T) {
 		t.Errorf("the scan of a format-1 repository found %d plaintext windows and %d needles; it should find both", windows, ids)
 	}
 }
+
+// Damage to a sealed pack is found and named: a flipped byte in a blob
+// fails the chunks of that blob (check --read-data, restore), one in the
+// footer fails the footer, and the rest of the repository still reads.
+func TestEncryptedDamage(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	src := filepath.Join(base, "src")
+	for i := range 20 {
+		p := filepath.Join(src, fmt.Sprintf("file-%02d.txt", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, bytes.Repeat([]byte(fmt.Sprintf("line %d of a file\n", i)), 2000+i*100), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(base, "repo")
+	repo, err := cairn.Open(ctx, dir, cairn.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	if !cairn.SealedForTest(repo) {
+		if err := cairn.SetKeysForTest(repo, canaryMaster(), "5eed5eed5eed5eed5eed5eed5eed5eed"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := repo.Snapshot(ctx, src, cairn.SnapshotOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := repo.Check(ctx, true); err != nil || !rep.OK() {
+		t.Fatalf("check of an undamaged repository: %v, %v", rep, err)
+	}
+	packs, err := filepath.Glob(filepath.Join(dir, "packs", "*", "*.pack"))
+	if err != nil || len(packs) != 1 {
+		t.Fatalf("packs %v, %v", packs, err)
+	}
+	raw, err := os.ReadFile(packs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimSuffix(filepath.Base(packs[0]), ".pack")
+	for _, tc := range []struct {
+		what string
+		off  int
+		want string
+	}{
+		{"blob", 100, "read chunk"},
+		{"footer", len(raw) - 40, "footer"},
+	} {
+		bad := bytes.Clone(raw)
+		bad[tc.off] ^= 0x40
+		if err := os.WriteFile(packs[0], bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := repo.Check(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, p := range rep.Problems {
+			if strings.Contains(p, name) && strings.Contains(p, tc.want) && strings.Contains(p, "authentication failed") {
+				found = true
+			}
+		}
+		if rep.OK() || !found {
+			t.Errorf("%s damaged: check --read-data problems %q; want one naming pack %s and the failed authentication", tc.what, rep.Problems, name)
+		}
+	}
+	if err := os.WriteFile(packs[0], raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := repo.Check(ctx, true); err != nil || !rep.OK() {
+		t.Fatalf("check after the pack was put back: %v, %v", rep, err)
+	}
+}
