@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zeebo/blake3"
 
@@ -524,5 +525,84 @@ func TestEncryptedDamage(t *testing.T) {
 	}
 	if rep, err := repo.Check(ctx, true); err != nil || !rep.OK() {
 		t.Fatalf("check after the pack was put back: %v, %v", rep, err)
+	}
+}
+
+// gc in an encrypted repository: a blob holding live and dead chunks is
+// compressed and sealed again from its live chunks alone, and what gc
+// writes is as opaque as what snapshots write.
+func TestEncryptedGCHoledBlob(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	src := filepath.Join(base, "src-holed-heron")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "repo")
+	repo, err := cairn.Open(ctx, dir, cairn.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	if !cairn.SealedForTest(repo) {
+		if err := cairn.SetKeysForTest(repo, canaryMaster(), "5eed5eed5eed5eed5eed5eed5eed5eed"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string][]byte{}
+	for i := range 100 { // about 220 KiB: more than one blob
+		rel := fmt.Sprintf("heron-file-%03d.json", i)
+		files[rel] = []byte(strings.Repeat(fmt.Sprintf(`{"file": %d, "text": "heron keeps state"}`+"\n", i), 50))
+		if err := os.WriteFile(filepath.Join(src, rel), files[rel], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Hour)
+		os.Chtimes(filepath.Join(src, rel), old, old)
+	}
+	first, err := repo.Snapshot(ctx, src, cairn.SnapshotOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rel := range files {
+		if rel != "heron-file-050.json" {
+			os.Remove(filepath.Join(src, rel))
+		}
+	}
+	second, err := repo.Snapshot(ctx, src, cairn.SnapshotOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Forget(ctx, cairn.ForgetOptions{IDs: []int64{first.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := repo.GC(ctx, cairn.GCOptions{MaxUnused: 0.01})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DeadChunks != 99 || rep.RepackedPacks != 1 || len(rep.Problems) != 0 {
+		t.Fatalf("gc report %+v; want 99 dead chunks and the pack repacked", rep)
+	}
+	if c, err := repo.Check(ctx, true); err != nil || !c.OK() {
+		t.Fatalf("check after gc: %v, %v", c, err)
+	}
+	req, _, err := repo.Resolve(ctx, filepath.Join(src, "heron-file-050.json"), second.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := repo.Cat(ctx, req, &buf); err != nil || !bytes.Equal(buf.Bytes(), files["heron-file-050.json"]) {
+		t.Fatalf("cat after gc: %d bytes, %v", buf.Len(), err)
+	}
+	var plain [][]byte
+	for _, data := range files {
+		plain = append(plain, data)
+	}
+	needles := [][]byte{[]byte(src), []byte("heron-file-050.json")}
+	leaks, packs, _ := scanRepository(t, dir, newLeakScanner(plain, needles), needles)
+	if packs != 1 {
+		t.Errorf("%d packs after gc, want 1", packs)
+	}
+	for _, l := range leaks {
+		t.Errorf("after gc the repository leaks: %s", l)
 	}
 }
