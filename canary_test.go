@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zeebo/blake3"
 
@@ -447,5 +448,161 @@ func TestEncryptedCanary(t *testing.T) {
 	t.Logf("control: the format-1 repository shows %d plaintext windows and %d needles (at most 5 of each per file)", windows, ids)
 	if windows == 0 || ids == 0 {
 		t.Errorf("the scan of a format-1 repository found %d plaintext windows and %d needles; it should find both", windows, ids)
+	}
+}
+
+// Damage to a sealed pack is found and named: a flipped byte in a blob
+// fails the chunks of that blob (check --read-data, restore), one in the
+// footer fails the footer, and the rest of the repository still reads.
+func TestEncryptedDamage(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	src := filepath.Join(base, "src")
+	for i := range 20 {
+		p := filepath.Join(src, fmt.Sprintf("file-%02d.txt", i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, bytes.Repeat([]byte(fmt.Sprintf("line %d of a file\n", i)), 2000+i*100), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(base, "repo")
+	repo, err := cairn.Open(ctx, dir, cairn.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	if !cairn.SealedForTest(repo) {
+		if err := cairn.SetKeysForTest(repo, canaryMaster(), "5eed5eed5eed5eed5eed5eed5eed5eed"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := repo.Snapshot(ctx, src, cairn.SnapshotOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := repo.Check(ctx, true); err != nil || !rep.OK() {
+		t.Fatalf("check of an undamaged repository: %v, %v", rep, err)
+	}
+	packs, err := filepath.Glob(filepath.Join(dir, "packs", "*", "*.pack"))
+	if err != nil || len(packs) != 1 {
+		t.Fatalf("packs %v, %v", packs, err)
+	}
+	raw, err := os.ReadFile(packs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.TrimSuffix(filepath.Base(packs[0]), ".pack")
+	for _, tc := range []struct {
+		what string
+		off  int
+		want string
+	}{
+		{"blob", 100, "read chunk"},
+		{"footer", len(raw) - 40, "footer"},
+	} {
+		bad := bytes.Clone(raw)
+		bad[tc.off] ^= 0x40
+		if err := os.WriteFile(packs[0], bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := repo.Check(ctx, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, p := range rep.Problems {
+			if strings.Contains(p, name) && strings.Contains(p, tc.want) && strings.Contains(p, "authentication failed") {
+				found = true
+			}
+		}
+		if rep.OK() || !found {
+			t.Errorf("%s damaged: check --read-data problems %q; want one naming pack %s and the failed authentication", tc.what, rep.Problems, name)
+		}
+	}
+	if err := os.WriteFile(packs[0], raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := repo.Check(ctx, true); err != nil || !rep.OK() {
+		t.Fatalf("check after the pack was put back: %v, %v", rep, err)
+	}
+}
+
+// gc in an encrypted repository: a blob holding live and dead chunks is
+// compressed and sealed again from its live chunks alone, and what gc
+// writes is as opaque as what snapshots write.
+func TestEncryptedGCHoledBlob(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	src := filepath.Join(base, "src-holed-heron")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "repo")
+	repo, err := cairn.Open(ctx, dir, cairn.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	if !cairn.SealedForTest(repo) {
+		if err := cairn.SetKeysForTest(repo, canaryMaster(), "5eed5eed5eed5eed5eed5eed5eed5eed"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string][]byte{}
+	for i := range 100 { // about 220 KiB: more than one blob
+		rel := fmt.Sprintf("heron-file-%03d.json", i)
+		files[rel] = []byte(strings.Repeat(fmt.Sprintf(`{"file": %d, "text": "heron keeps state"}`+"\n", i), 50))
+		if err := os.WriteFile(filepath.Join(src, rel), files[rel], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Hour)
+		os.Chtimes(filepath.Join(src, rel), old, old)
+	}
+	first, err := repo.Snapshot(ctx, src, cairn.SnapshotOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rel := range files {
+		if rel != "heron-file-050.json" {
+			os.Remove(filepath.Join(src, rel))
+		}
+	}
+	second, err := repo.Snapshot(ctx, src, cairn.SnapshotOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := repo.Forget(ctx, cairn.ForgetOptions{IDs: []int64{first.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := repo.GC(ctx, cairn.GCOptions{MaxUnused: 0.01})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DeadChunks != 99 || rep.RepackedPacks != 1 || len(rep.Problems) != 0 {
+		t.Fatalf("gc report %+v; want 99 dead chunks and the pack repacked", rep)
+	}
+	if c, err := repo.Check(ctx, true); err != nil || !c.OK() {
+		t.Fatalf("check after gc: %v, %v", c, err)
+	}
+	req, _, err := repo.Resolve(ctx, filepath.Join(src, "heron-file-050.json"), second.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := repo.Cat(ctx, req, &buf); err != nil || !bytes.Equal(buf.Bytes(), files["heron-file-050.json"]) {
+		t.Fatalf("cat after gc: %d bytes, %v", buf.Len(), err)
+	}
+	var plain [][]byte
+	for _, data := range files {
+		plain = append(plain, data)
+	}
+	needles := [][]byte{[]byte(src), []byte("heron-file-050.json")}
+	leaks, packs, _ := scanRepository(t, dir, newLeakScanner(plain, needles), needles)
+	if packs != 1 {
+		t.Errorf("%d packs after gc, want 1", packs)
+	}
+	for _, l := range leaks {
+		t.Errorf("after gc the repository leaks: %s", l)
 	}
 }

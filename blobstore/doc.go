@@ -43,6 +43,32 @@
 // blobs could hold several chunks end in "CAIRNIDX" and lack the last field
 // (each chunk is a blob of its own); they remain readable.
 //
+// # Format 2: sealed packs
+//
+// A Codec from NewCodec (a repository's keys and id) writes format 2; the
+// nil Codec is format 1, and every reader and writer takes one:
+//
+//	offset 0          "CAIRNPK2"                      8-byte magic
+//	offset 8          sealed blob, sealed blob, ...   back to back
+//	footer            sealed:
+//	                    BLAKE3 of pack bytes [0, footer)  32 bytes
+//	                    entry count                   uvarint
+//	                    entries as above              4 uvarints each
+//	last 16 bytes     sealed footer length            uint32
+//	                  zero                            uint32
+//	                  "CAIRNSF1"                      8-byte magic
+//
+// A sealed blob is keys.Set.Seal of the format-1 blob (nonce, ciphertext,
+// tag: keys.Overhead bytes more), with associated data "cairn v2 blob\x00"
+// and the repository id; an entry's stored length includes the overhead.
+// The footer's associated data is "cairn v2 pack footer\x00", the
+// repository id, a zero byte and the footer's offset (uint64
+// little-endian); the hash it begins with binds it to its pack's blobs
+// (VerifyPack checks it). Chunk ids are keyed BLAKE3 (Codec.Sum). The pack
+// name stays the plain BLAKE3 of the stored bytes, so a pack's integrity can
+// be verified without a key. docs/design.md says what this hides and what
+// it does not.
+//
 // The catalog is the primary index of where each chunk lives; the footer
 // makes a pack self-describing so that it can be verified on its own
 // (ReadIndex, ReadChunk) and a lost catalog could be rebuilt from the packs.
