@@ -53,15 +53,29 @@ func BenchmarkCommitFirstSnapshot(b *testing.B) {
 	}
 	c := firstSnapshot(files)
 	pragma := os.Getenv("CAIRN_BENCH_PRAGMA") // an A/B of writer settings, e.g. "PRAGMA cache_size = -65536"
+	// CAIRN_BENCH_JOURNAL=1: with a journal (records kept in memory), as
+	// in a format-2 repository.
+	journal := os.Getenv("CAIRN_BENCH_JOURNAL") == "1"
+	var recordBytes int
 	// CPU time, not only wall time: the machine is shared, and a loaded
 	// one stretches the wall time of everything.
 	var cpu time.Duration
-	defer func() { b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op") }()
+	defer func() {
+		b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+		if journal {
+			b.ReportMetric(float64(recordBytes), "record-bytes")
+		}
+	}()
 	for b.Loop() {
 		b.StopTimer()
 		db, err := Open(ctx, filepath.Join(b.TempDir(), "catalog.db"), true)
 		if err != nil {
 			b.Fatal(err)
+		}
+		var j *testJournal
+		if journal {
+			j = newTestJournal()
+			db.SetJournal(j)
 		}
 		if pragma != "" {
 			if _, err := db.w.ExecContext(ctx, pragma); err != nil {
@@ -75,6 +89,9 @@ func BenchmarkCommitFirstSnapshot(b *testing.B) {
 		}
 		cpu += cpuTime() - before
 		b.StopTimer()
+		if j != nil {
+			recordBytes = len(j.recs[1])
+		}
 		db.Close()
 		b.StartTimer()
 	}
