@@ -17,11 +17,16 @@ import (
 
 // testJournal keeps records in a map (the real one, metalog, belongs to
 // the repository). crashNext makes the next Append store its record and
-// then fail, as if the process died between the Append and the COMMIT.
+// then fail, as if the process died between the Append and the COMMIT
+// (the Read that follows fails too: the process is gone). loseNext makes
+// the next Append store its record and report an error, as a store whose
+// response was lost does.
 type testJournal struct {
 	mu        sync.Mutex
 	recs      map[int64][]byte
 	crashNext bool
+	loseNext  bool
+	dead      bool
 	appends   int
 }
 
@@ -44,8 +49,12 @@ func (j *testJournal) Append(ctx context.Context, seq int64, rec []byte) error {
 	j.recs[seq] = slices.Clone(rec)
 	j.appends++
 	if j.crashNext {
-		j.crashNext = false
+		j.crashNext, j.dead = false, true
 		return errCrash
+	}
+	if j.loseNext {
+		j.loseNext = false
+		return errors.New("response lost")
 	}
 	return nil
 }
@@ -53,6 +62,10 @@ func (j *testJournal) Append(ctx context.Context, seq int64, rec []byte) error {
 func (j *testJournal) Read(ctx context.Context, seq int64) ([]byte, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.dead {
+		j.dead = false
+		return nil, errCrash
+	}
 	rec, ok := j.recs[seq]
 	if !ok {
 		return nil, fmt.Errorf("record %d: %w", seq, blobstore.ErrNotFound)
@@ -312,6 +325,23 @@ func TestCatchUpStopsAtDamagedRecord(t *testing.T) {
 	if seq, _ := fresh.AppliedSeq(ctx); seq != 2 {
 		t.Fatalf("applied %d, want 2", seq)
 	}
+}
+
+// An Append whose response was lost after the record was stored: the
+// catalog reads the record back, finds its own, and commits.
+func TestAppendResponseLost(t *testing.T) {
+	ctx := context.Background()
+	j := newTestJournal()
+	db := openJournaled(t, j)
+	commitHistory(t, db)
+	j.loseNext = true
+	if err := db.SetPolicy(ctx, "/src", "{}"); err != nil {
+		t.Fatalf("SetPolicy with a lost response: %v", err)
+	}
+	if seq, _ := db.AppliedSeq(ctx); seq != 4 || j.len() != 4 {
+		t.Fatalf("applied %d of %d records, want 4 of 4", seq, j.len())
+	}
+	sameRows(t, "rebuilt", db, rebuild(t, nil, j))
 }
 
 func TestCheckpointRoundTrip(t *testing.T) {
