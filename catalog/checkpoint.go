@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/zeebo/blake3"
 )
 
 // A checkpoint is every replicated row, generic so that a column added by
@@ -65,6 +66,39 @@ var ErrCheckpoint = errors.New("catalog: bad checkpoint")
 // for a catalog without a log: the checkpoint then stands for all its
 // history, and the log starts at 1).
 func (db *DB) DumpState(ctx context.Context, w io.Writer) (seq int64, err error) {
+	if _, err := io.WriteString(w, checkpointMagic+"\x01"); err != nil {
+		return 0, fmt.Errorf("write checkpoint: %w", err)
+	}
+	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return 0, err
+	}
+	defer zw.Close()
+	if seq, err = db.dump(ctx, zw, false); err != nil {
+		return 0, err
+	}
+	if err := zw.Close(); err != nil {
+		return 0, fmt.Errorf("write checkpoint: %w", err)
+	}
+	return seq, nil
+}
+
+// StateDigest is a BLAKE3 digest of every replicated row, from one read
+// transaction, and the seq they reflect: a catalog rebuilt from checkpoint
+// and log has the digest of the live catalog at the same seq (check
+// compares them). Warning holds count without their ids, which process
+// holds (local) push apart.
+func (db *DB) StateDigest(ctx context.Context) (seq int64, digest [32]byte, err error) {
+	h := blake3.New()
+	if seq, err = db.dump(ctx, h, true); err != nil {
+		return 0, digest, err
+	}
+	h.Sum(digest[:0])
+	return seq, digest, nil
+}
+
+// dump writes the stream a checkpoint compresses.
+func (db *DB) dump(ctx context.Context, w io.Writer, digest bool) (seq int64, err error) {
 	tx, err := db.r.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("dump catalog: %w", err)
@@ -74,17 +108,9 @@ func (db *DB) DumpState(ctx context.Context, w io.Writer) (seq int64, err error)
 	if err := tx.QueryRowContext(ctx, "SELECT (SELECT user_version FROM pragma_user_version), "+strings.TrimPrefix(selectApplied, "SELECT ")).Scan(&version, &seq); err != nil {
 		return 0, fmt.Errorf("dump catalog: %w", err)
 	}
-	if _, err := io.WriteString(w, checkpointMagic+"\x01"); err != nil {
-		return 0, fmt.Errorf("write checkpoint: %w", err)
-	}
-	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		return 0, err
-	}
-	defer zw.Close()
 	var e encoder
 	flush := func() error {
-		_, err := zw.Write(e.b)
+		_, err := w.Write(e.b)
 		e.b = e.b[:0]
 		return err
 	}
@@ -96,7 +122,11 @@ func (db *DB) DumpState(ctx context.Context, w io.Writer) (seq int64, err error)
 		if t.where != "" {
 			q += " WHERE " + t.where
 		}
-		rows, err := tx.QueryContext(ctx, q+" ORDER BY "+t.order)
+		q += " ORDER BY " + t.order
+		if digest && t.name == "hold" {
+			q = "SELECT snapshot_id, reason, holder, pid, created_ns, expires_ns FROM hold WHERE " + t.where + " ORDER BY 1, 2, 5, 6"
+		}
+		rows, err := tx.QueryContext(ctx, q)
 		if err != nil {
 			return 0, fmt.Errorf("dump %s: %w", t.name, err)
 		}
@@ -141,9 +171,6 @@ func (db *DB) DumpState(ctx context.Context, w io.Writer) (seq int64, err error)
 	e.str("")
 	e.uvarint(total)
 	if err := flush(); err != nil {
-		return 0, fmt.Errorf("write checkpoint: %w", err)
-	}
-	if err := zw.Close(); err != nil {
 		return 0, fmt.Errorf("write checkpoint: %w", err)
 	}
 	return seq, nil

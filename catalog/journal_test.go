@@ -3,6 +3,7 @@ package catalog
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -130,6 +131,16 @@ func replicatedRows(t testing.TB, db *DB) map[string][]string {
 // sameRows fails the test where two catalogs' replicated rows differ.
 func sameRows(t testing.TB, what string, want, got *DB) {
 	t.Helper()
+	defer func() {
+		if t.Failed() {
+			return
+		}
+		ws, wd, err1 := want.StateDigest(context.Background())
+		gs, gd, err2 := got.StateDigest(context.Background())
+		if err1 != nil || err2 != nil || ws != gs || wd != gd {
+			t.Fatalf("%s: same rows, but StateDigest says seq %d %x / %d %x (%v, %v)", what, ws, wd, gs, gd, err1, err2)
+		}
+	}()
 	w, g := replicatedRows(t, want), replicatedRows(t, got)
 	for _, tb := range checkpointTables {
 		a, b := w[tb.name], g[tb.name]
@@ -211,7 +222,19 @@ func TestJournalRecordsEveryChange(t *testing.T) {
 	if j.len() != 8 {
 		t.Fatalf("a forget of nothing wrote a record")
 	}
-	sameRows(t, "rebuilt from the log", db, rebuild(t, nil, j))
+	rebuilt := rebuild(t, nil, j)
+	sameRows(t, "rebuilt from the log", db, rebuilt)
+	// One changed value changes the digest.
+	_, before, _ := rebuilt.StateDigest(ctx)
+	if err := rebuilt.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("UPDATE version SET fp_ino = fp_ino + 1 WHERE id = 1")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, after, _ := rebuilt.StateDigest(ctx); after == before {
+		t.Fatal("StateDigest did not change with a row")
+	}
 }
 
 func TestNoJournalWritesNoSeq(t *testing.T) {
