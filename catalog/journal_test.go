@@ -140,6 +140,16 @@ func sameRows(t testing.TB, what string, want, got *DB) {
 		if err1 != nil || err2 != nil || ws != gs || wd != gd {
 			t.Fatalf("%s: same rows, but StateDigest says seq %d %x / %d %x (%v, %v)", what, ws, wd, gs, gd, err1, err2)
 		}
+		var a, b bytes.Buffer
+		if _, err := want.DumpState(context.Background(), &a); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := got.DumpState(context.Background(), &b); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a.Bytes(), b.Bytes()) {
+			t.Fatalf("%s: same rows, but the checkpoints differ", what)
+		}
 	}()
 	w, g := replicatedRows(t, want), replicatedRows(t, got)
 	for _, tb := range checkpointTables {
@@ -433,7 +443,7 @@ func TestEveryTableClassified(t *testing.T) {
 			t.Errorf("a table uses AUTOINCREMENT: replayed ids would not match the live ones after a checkpoint")
 			continue
 		}
-		replicated := slices.ContainsFunc(checkpointTables, func(c struct{ name, where, order string }) bool { return c.name == name })
+		replicated := slices.ContainsFunc(checkpointTables, func(c checkpointTable) bool { return c.name == name })
 		if !replicated && !slices.Contains(local, name) {
 			t.Errorf("table %s is neither replicated (checkpointTables, records) nor local", name)
 		}
