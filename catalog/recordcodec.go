@@ -63,7 +63,8 @@ var recordDecoder = sync.OnceValue(func() *zstd.Decoder {
 // it when that pays.
 func frameRecord(kind recordKind, body []byte) []byte {
 	if len(body) >= compressFrom {
-		out := []byte{recordVersion, byte(kind), codecZstd}
+		out := make([]byte, 0, 16+len(body)/2)
+		out = append(out, recordVersion, byte(kind), codecZstd)
 		out = binary.AppendUvarint(out, uint64(len(body)))
 		head := len(out)
 		out = recordEncoder().EncodeAll(body, out)
