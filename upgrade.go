@@ -107,6 +107,12 @@ func Upgrade(ctx context.Context, dir string, opts Options) (*UpgradeReport, err
 		return nil, err
 	}
 	defer lock.Release()
+	// Another upgrade may have finished while this one waited for the
+	// lock: the directory is format 2 now, and its local/ must not be
+	// taken for an interrupted attempt's.
+	if _, err := os.Stat(filepath.Join(abs, repoFileName)); err == nil {
+		return &UpgradeReport{Done: true, Duration: time.Since(start)}, nil
+	}
 	rep, oldPacks, err := r.convert(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("upgrade %s: %w", abs, err)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,6 +234,12 @@ func TestUpgradeInterrupted(t *testing.T) {
 					t.Fatalf("snapshot of the format-1 repository after a crash at %s: %v", at, err)
 				}
 				want = contents(t, r, src)
+				if chk, err := r.Check(ctx, true); err != nil || len(chk.Problems) > 0 {
+					t.Fatalf("check of the format-1 repository after a crash at %s: %+v, %v", at, chk, err)
+				}
+				if _, err := r.GC(ctx, GCOptions{}); err != nil {
+					t.Fatalf("gc of the format-1 repository after a crash at %s: %v", at, err)
+				}
 			}
 			r.Close()
 			rep, err := Upgrade(ctx, repo, Options{})
@@ -289,4 +296,46 @@ func TestUpgradeRetiresTheOldCatalog(t *testing.T) {
 	if snaps, _ := r.Snapshots(ctx, SnapshotFilter{}); len(snaps) != 2 {
 		t.Fatalf("the upgraded repository has %d snapshots, want 2", len(snaps))
 	}
+}
+
+// TestUpgradeTwiceAtOnce: an upgrade that waited for the lock while
+// another ran finds format 2 and leaves it alone (it must not take the new
+// local/, with the only copy of the key, for an interrupted attempt's).
+func TestUpgradeTwiceAtOnce(t *testing.T) {
+	ctx := context.Background()
+	repo, src := newFormat1(t)
+	r, _ := Open(ctx, repo, Options{})
+	want := contents(t, r, src)
+	r.Close()
+	type result struct {
+		rep *UpgradeReport
+		err error
+	}
+	second := make(chan result, 1)
+	var once sync.Once
+	waiting := make(chan struct{})
+	upgradeStep = func(s string) error {
+		once.Do(func() {
+			go func() {
+				rep, err := Upgrade(ctx, repo, Options{Waiting: func(string) { close(waiting) }})
+				second <- result{rep, err}
+			}()
+			<-waiting // the second upgrade is blocked on the lock
+		})
+		return nil
+	}
+	defer func() { upgradeStep = nil }()
+	if _, err := Upgrade(ctx, repo, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	got := <-second
+	if got.err != nil || !got.rep.Done {
+		t.Fatalf("the second upgrade: %+v, %v", got.rep, got.err)
+	}
+	r, err := Open(ctx, repo, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	sameContents(t, contents(t, r, src), want)
 }
