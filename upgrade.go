@@ -31,8 +31,8 @@ import (
 //     local/catalog.db;
 //  4. cairn.repo is written: the switch. Before it, the directory is a
 //     format-1 repository that works as it did (what the attempt wrote is
-//     unreferenced, and the next attempt removes it); after it, a format-2
-//     one;
+//     unreferenced, and the next attempt removes it, new packs included);
+//     after it, a format-2 one;
 //  5. the old catalog is retired (a process that opened it before gets an
 //     error at its next write), the old packs are deleted, then the old
 //     catalog. A crash here leaves leftovers that the next cairn upgrade
@@ -159,6 +159,9 @@ func (r *Repo) convert(ctx context.Context, opts Options) (*UpgradeReport, []str
 			return nil, nil, fmt.Errorf("remove what an interrupted upgrade left: %w", err)
 		}
 	}
+	if err := r.removeAbandonedPacks(ctx); err != nil {
+		return nil, nil, err
+	}
 	objs, err := blobstore.NewLocalObjects(r.Dir, filepath.Join(local, "tmp"))
 	if err != nil {
 		return nil, nil, err
@@ -272,6 +275,39 @@ func (r *Repo) convert(ctx context.Context, opts Options) (*UpgradeReport, []str
 		return nil, nil, fmt.Errorf("switch to format 2: %w", err)
 	}
 	return rep, oldNames, nil
+}
+
+// sealedPackMagic starts every format-2 pack (blobstore/pack.go).
+const sealedPackMagic = "CAIRNPK2"
+
+// removeAbandonedPacks deletes the format-2 packs an interrupted upgrade
+// wrote: a format-1 catalog never refers to one, so every such pack in a
+// format-1 repository is an attempt's, and without this each retry would
+// leave another copy of the repository's data behind.
+func (r *Repo) removeAbandonedPacks(ctx context.Context) error {
+	var names []string
+	err := r.store.List(ctx, func(name string, size int64) error {
+		if size < int64(len(sealedPackMagic)) {
+			return nil
+		}
+		magic := make([]byte, len(sealedPackMagic))
+		if err := r.store.ReadAt(ctx, name, magic, 0); err != nil {
+			return err
+		}
+		if string(magic) == sealedPackMagic {
+			names = append(names, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list what an interrupted upgrade left: %w", err)
+	}
+	for _, name := range names {
+		if err := r.store.Delete(ctx, name); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+			return fmt.Errorf("remove what an interrupted upgrade left: %w", err)
+		}
+	}
+	return nil
 }
 
 // rekeyPack re-encodes the chunks of one old pack into one new pack and

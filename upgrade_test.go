@@ -258,7 +258,7 @@ func TestUpgradeInterrupted(t *testing.T) {
 			}
 			defer r.Close()
 			sameContents(t, contents(t, r, src), want)
-			if chk, err := r.Check(ctx, true); err != nil || len(chk.Problems) > 0 {
+			if chk, err := r.Check(ctx, true); err != nil || len(chk.Problems) > 0 || len(chk.Unreferenced) > 0 {
 				t.Fatalf("check after the finished upgrade: %+v, %v", chk, err)
 			}
 			if ks, _ := r.Keys(ctx); len(ks) != 1 || ks[0].Kind != KeyLocal {
