@@ -339,3 +339,46 @@ func TestUpgradeTwiceAtOnce(t *testing.T) {
 	defer r.Close()
 	sameContents(t, contents(t, r, src), want)
 }
+
+// TestMeasureUpgrade times the upgrade of a format-1 repository holding
+// one snapshot of $CAIRN_UPGRADE_CORPUS (e.g. $(go env GOROOT)/src), and
+// the unchanged snapshot after it.
+func TestMeasureUpgrade(t *testing.T) {
+	corpus := os.Getenv("CAIRN_UPGRADE_CORPUS")
+	if corpus == "" {
+		t.Skip("set CAIRN_UPGRADE_CORPUS to a directory to measure")
+	}
+	ctx := context.Background()
+	repo := filepath.Join(t.TempDir(), "repo")
+	os.MkdirAll(repo, 0o700)
+	db, err := catalog.Open(ctx, filepath.Join(repo, catalogName), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	r, err := Open(ctx, repo, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := r.Snapshot(ctx, corpus, SnapshotOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	rep, err := Upgrade(ctx, repo, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("format-1 snapshot: %d files, %d bytes, %d stored in %v; upgrade: %d packs, %d chunks, %d bytes read, %d written in %v",
+		first.Files, first.TotalBytes, first.BytesAdded, first.Duration, rep.Packs, rep.Chunks, rep.BytesRead, rep.BytesWritten, rep.Duration)
+	r, err = Open(ctx, repo, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	next, err := r.Snapshot(ctx, corpus, SnapshotOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("unchanged snapshot after the upgrade: %d bytes read, %d added", next.BytesRead, next.BytesAdded)
+}
