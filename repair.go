@@ -67,7 +67,7 @@ func (r *Repo) gcRebuilding(ctx context.Context, opts GCOptions) (*GCReport, err
 	if !errors.Is(ierr, catalog.ErrCatalogDamaged) {
 		return rep, err
 	}
-	why := fmt.Sprintf("damaged (%v)", ierr)
+	why := fmt.Sprintf("damaged (%s)", firstProblem(ierr.Error()))
 	if cerr := r.db.Close(); cerr != nil {
 		return nil, errors.Join(err, cerr)
 	}
@@ -132,7 +132,11 @@ const (
 // replayMatches rebuilds a scratch catalog from checkpoint + log and
 // compares its dump with the live catalog's.
 func (r *Repo) replayMatches(ctx context.Context) (match, int64, error) {
-	dir, err := os.MkdirTemp(r.tmpDir(), "check-replay-")
+	scratch := r.tmpDir()
+	if r.readOnly {
+		scratch = "" // the system's temporary directory
+	}
+	dir, err := os.MkdirTemp(scratch, "check-replay-")
 	if err != nil {
 		return 0, 0, err
 	}
