@@ -172,3 +172,19 @@ func BenchmarkRebuild(b *testing.B) {
 		out.Close()
 	}
 }
+
+// BenchmarkEncodeRecord times the encoding and compression of a first
+// snapshot's record (CAIRN_BENCH_FILES files, default 100k), which runs
+// beside the commit's transaction when a journal is set.
+func BenchmarkEncodeRecord(b *testing.B) {
+	files := 100_000
+	if n, err := strconv.Atoi(os.Getenv("CAIRN_BENCH_FILES")); err == nil {
+		files = n
+	}
+	rec := &snapshotRecord{ID: 1, Commit: firstSnapshot(files)}
+	var n int
+	for b.Loop() {
+		n = len(encodeRecord(rec))
+	}
+	b.ReportMetric(float64(n), "record-bytes")
+}
