@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
+	"github.com/zeebo/blake3"
 )
 
 // A checkpoint is every replicated row, generic so that a column added by
@@ -32,7 +33,8 @@ import (
 //	strings (names) are uvarint length + bytes
 //
 // Rows are in rowid order (meta: by key) and load with their ids, so
-// records replayed after a checkpoint get the ids the live catalog gave.
+// records replayed after a checkpoint get the ids the live catalog gave
+// (warning holds are the exception, see checkpointTables).
 // A checkpoint loads into a catalog of the same or a newer schema (a
 // column it lacks takes its default); one naming a column this cairn does
 // not know is refused.
@@ -44,18 +46,23 @@ const (
 // checkpointTables are the tables a checkpoint holds, in the order they
 // load. hold is local, except for the holds a snapshot's warnings place
 // (holder NULL): replay of the snapshot record makes them, so a
-// checkpoint carries them too. log_applied is local.
-var checkpointTables = []struct{ name, where, order string }{
-	{"meta", "", "key"},
-	{"source", "", "rowid"},
-	{"snapshot", "", "rowid"},
-	{"pack", "", "rowid"},
-	{"chunk", "", "rowid"},
-	{"content", "", "rowid"},
-	{"version", "", "rowid"},
-	{"warning", "", "rowid"},
-	{"hold", "holder IS NULL", "rowid"},
+// checkpoint carries them too, without their ids (process holds, which
+// are local, take ids between them) and in an order of their own, so that
+// the checkpoint of a rebuilt catalog is byte for byte the live one's.
+// log_applied is local.
+var checkpointTables = []checkpointTable{
+	{"meta", "*", "", "key"},
+	{"source", "*", "", "rowid"},
+	{"snapshot", "*", "", "rowid"},
+	{"pack", "*", "", "rowid"},
+	{"chunk", "*", "", "rowid"},
+	{"content", "*", "", "rowid"},
+	{"version", "*", "", "rowid"},
+	{"warning", "*", "", "rowid"},
+	{"hold", "snapshot_id, reason, holder, pid, created_ns, expires_ns", "holder IS NULL", "snapshot_id, reason, created_ns, expires_ns, rowid"},
 }
+
+type checkpointTable struct{ name, cols, where, order string }
 
 // ErrCheckpoint means a checkpoint does not decode or does not load.
 var ErrCheckpoint = errors.New("catalog: bad checkpoint")
@@ -65,6 +72,39 @@ var ErrCheckpoint = errors.New("catalog: bad checkpoint")
 // for a catalog without a log: the checkpoint then stands for all its
 // history, and the log starts at 1).
 func (db *DB) DumpState(ctx context.Context, w io.Writer) (seq int64, err error) {
+	if _, err := io.WriteString(w, checkpointMagic+"\x01"); err != nil {
+		return 0, fmt.Errorf("write checkpoint: %w", err)
+	}
+	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return 0, err
+	}
+	defer zw.Close()
+	if seq, err = db.dump(ctx, zw); err != nil {
+		return 0, err
+	}
+	if err := zw.Close(); err != nil {
+		return 0, fmt.Errorf("write checkpoint: %w", err)
+	}
+	return seq, nil
+}
+
+// StateDigest is a BLAKE3 digest of every replicated row (of the stream a
+// checkpoint compresses), from one read transaction, and the seq they
+// reflect: a catalog rebuilt from checkpoint and log has the digest of the
+// live catalog at the same seq. Cheaper than comparing two DumpStates,
+// which are equal byte for byte too.
+func (db *DB) StateDigest(ctx context.Context) (seq int64, digest [32]byte, err error) {
+	h := blake3.New()
+	if seq, err = db.dump(ctx, h); err != nil {
+		return 0, digest, err
+	}
+	h.Sum(digest[:0])
+	return seq, digest, nil
+}
+
+// dump writes the stream a checkpoint compresses.
+func (db *DB) dump(ctx context.Context, w io.Writer) (seq int64, err error) {
 	tx, err := db.r.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("dump catalog: %w", err)
@@ -74,17 +114,9 @@ func (db *DB) DumpState(ctx context.Context, w io.Writer) (seq int64, err error)
 	if err := tx.QueryRowContext(ctx, "SELECT (SELECT user_version FROM pragma_user_version), "+strings.TrimPrefix(selectApplied, "SELECT ")).Scan(&version, &seq); err != nil {
 		return 0, fmt.Errorf("dump catalog: %w", err)
 	}
-	if _, err := io.WriteString(w, checkpointMagic+"\x01"); err != nil {
-		return 0, fmt.Errorf("write checkpoint: %w", err)
-	}
-	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
-	if err != nil {
-		return 0, err
-	}
-	defer zw.Close()
 	var e encoder
 	flush := func() error {
-		_, err := zw.Write(e.b)
+		_, err := w.Write(e.b)
 		e.b = e.b[:0]
 		return err
 	}
@@ -92,11 +124,12 @@ func (db *DB) DumpState(ctx context.Context, w io.Writer) (seq int64, err error)
 	e.uvarint(uint64(seq))
 	var total uint64
 	for _, t := range checkpointTables {
-		q := "SELECT * FROM " + t.name
+		q := "SELECT " + t.cols + " FROM " + t.name
 		if t.where != "" {
 			q += " WHERE " + t.where
 		}
-		rows, err := tx.QueryContext(ctx, q+" ORDER BY "+t.order)
+		q += " ORDER BY " + t.order
+		rows, err := tx.QueryContext(ctx, q)
 		if err != nil {
 			return 0, fmt.Errorf("dump %s: %w", t.name, err)
 		}
@@ -141,9 +174,6 @@ func (db *DB) DumpState(ctx context.Context, w io.Writer) (seq int64, err error)
 	e.str("")
 	e.uvarint(total)
 	if err := flush(); err != nil {
-		return 0, fmt.Errorf("write checkpoint: %w", err)
-	}
-	if err := zw.Close(); err != nil {
 		return 0, fmt.Errorf("write checkpoint: %w", err)
 	}
 	return seq, nil
@@ -308,7 +338,7 @@ func (db *DB) loadCheckpoint(ctx context.Context, r io.Reader) (seq int64, err e
 			if name == "" {
 				break
 			}
-			i := slices.IndexFunc(checkpointTables, func(t struct{ name, where, order string }) bool { return t.name == name })
+			i := slices.IndexFunc(checkpointTables, func(t checkpointTable) bool { return t.name == name })
 			if i < 0 || slices.Contains(done, name) {
 				return fmt.Errorf("unexpected table %q", name)
 			}

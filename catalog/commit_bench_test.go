@@ -53,15 +53,29 @@ func BenchmarkCommitFirstSnapshot(b *testing.B) {
 	}
 	c := firstSnapshot(files)
 	pragma := os.Getenv("CAIRN_BENCH_PRAGMA") // an A/B of writer settings, e.g. "PRAGMA cache_size = -65536"
+	// CAIRN_BENCH_JOURNAL=1: with a journal (records kept in memory), as
+	// in a format-2 repository.
+	journal := os.Getenv("CAIRN_BENCH_JOURNAL") == "1"
+	var recordBytes int
 	// CPU time, not only wall time: the machine is shared, and a loaded
 	// one stretches the wall time of everything.
 	var cpu time.Duration
-	defer func() { b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op") }()
+	defer func() {
+		b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+		if journal {
+			b.ReportMetric(float64(recordBytes), "record-bytes")
+		}
+	}()
 	for b.Loop() {
 		b.StopTimer()
 		db, err := Open(ctx, filepath.Join(b.TempDir(), "catalog.db"), true)
 		if err != nil {
 			b.Fatal(err)
+		}
+		var j *testJournal
+		if journal {
+			j = newTestJournal()
+			db.SetJournal(j)
 		}
 		if pragma != "" {
 			if _, err := db.w.ExecContext(ctx, pragma); err != nil {
@@ -75,6 +89,9 @@ func BenchmarkCommitFirstSnapshot(b *testing.B) {
 		}
 		cpu += cpuTime() - before
 		b.StopTimer()
+		if j != nil {
+			recordBytes = len(j.recs[1])
+		}
 		db.Close()
 		b.StartTimer()
 	}
@@ -85,4 +102,89 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkRebuild times Rebuild from the whole log of a source of
+// CAIRN_BENCH_FILES files (default 20,000, the agent-state corpus) with
+// 200 snapshots, each changing 1% of the files (go test ./catalog -run '^$'
+// -bench Rebuild -benchtime 3x). It reports the log's size too.
+func BenchmarkRebuild(b *testing.B) {
+	ctx := context.Background()
+	files := 20_000
+	if n, err := strconv.Atoi(os.Getenv("CAIRN_BENCH_FILES")); err == nil {
+		files = n
+	}
+	j := newTestJournal()
+	db, err := Open(ctx, filepath.Join(b.TempDir(), "catalog.db"), true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetJournal(j)
+	if _, err := db.CommitSnapshot(ctx, firstSnapshot(files)); err != nil {
+		b.Fatal(err)
+	}
+	src, err := db.SourceByPath(ctx, "/scale")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var h [8]byte
+	for s := 1; s < 200; s++ {
+		live, err := db.LiveVersions(ctx, src.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Now()
+		c := &Commit{Source: "/scale", Started: now, Finished: now, FileCount: int64(files),
+			Packs: []NewPack{{Name: fmt.Sprintf("%064x", s+1), Size: 60 * int64(files/100)}}}
+		for i := range files / 100 {
+			f := (s*7919 + i*101) % files
+			v := live[fmt.Sprintf("d%04d/f%03d.json", f/100, f%100)]
+			binary.LittleEndian.PutUint64(h[:], uint64(s)<<32|uint64(f))
+			hash := blake3.Sum256(h[:])
+			c.NewChunks = append(c.NewChunks, NewChunk{Hash: hash, Offset: int64(8 + i*100), Length: 100, Size: 100})
+			c.Contents = append(c.Contents, NewContent{Hash: blake3.Sum256(hash[:]), Size: 100, Chunking: "cdc", Chunks: []ChunkRef{ChunkRef(-i - 1)}})
+			nv := NewVersion{Version: *v, Content: len(c.Contents) - 1}
+			nv.MtimeNs = now.UnixNano()
+			c.Versions = append(c.Versions, nv)
+			c.Close = append(c.Close, v.ID)
+		}
+		if _, err := db.CommitSnapshot(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var logBytes int
+	for _, r := range j.recs {
+		logBytes += len(r)
+	}
+	b.ReportMetric(float64(logBytes), "log-bytes")
+	b.ReportMetric(float64(len(j.recs)), "records")
+	var cpu time.Duration
+	defer func() { b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op") }()
+	for b.Loop() {
+		path := filepath.Join(b.TempDir(), "rebuilt.db")
+		before := cpuTime()
+		out, err := Rebuild(ctx, path, nil, j)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cpu += cpuTime() - before
+		out.Close()
+	}
+}
+
+// BenchmarkEncodeRecord times the encoding and compression of a first
+// snapshot's record (CAIRN_BENCH_FILES files, default 100k), which runs
+// beside the commit's transaction when a journal is set.
+func BenchmarkEncodeRecord(b *testing.B) {
+	files := 100_000
+	if n, err := strconv.Atoi(os.Getenv("CAIRN_BENCH_FILES")); err == nil {
+		files = n
+	}
+	rec := &snapshotRecord{ID: 1, Commit: firstSnapshot(files)}
+	var n int
+	for b.Loop() {
+		n = len(encodeRecord(rec))
+	}
+	b.ReportMetric(float64(n), "record-bytes")
 }

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -17,7 +18,10 @@ import (
 type Journal interface {
 	// Append stores rec as record seq, durably, before it returns. A seq
 	// already stored is an error wrapping blobstore.ErrExists, and the
-	// stored record is left as it is.
+	// stored record is left as it is. After any error the catalog reads
+	// seq back: if it holds rec (a response lost after the write), the
+	// write commits; otherwise it rolls back, and a record that was
+	// stored after all is applied by the next CatchUp, as after a crash.
 	Append(ctx context.Context, seq int64, rec []byte) error
 	// Read returns record seq; an absent one is an error wrapping
 	// blobstore.ErrNotFound (catalog.ErrNotFound is accepted too).
@@ -130,7 +134,7 @@ func (db *DB) applyAndAppend(ctx context.Context, tx *sql.Tx, rec record) error 
 	if err != nil {
 		return err
 	}
-	if err := db.journal.Append(ctx, seq+1, b); err != nil {
+	if err := db.journal.Append(ctx, seq+1, b); err != nil && !db.stored(ctx, seq+1, b) {
 		if errors.Is(err, blobstore.ErrExists) {
 			return &errSeqTaken{fmt.Errorf("append log record %d: %w", seq+1, err)}
 		}
@@ -140,6 +144,16 @@ func (db *DB) applyAndAppend(ctx context.Context, tx *sql.Tx, rec record) error 
 		return fmt.Errorf("record applied log seq: %w", err)
 	}
 	return nil
+}
+
+// stored reports whether record seq is b after an Append that failed: a
+// store whose response was lost after the write succeeded, or a retried
+// PUT that found its own first attempt, has stored the record, and the
+// write may commit. Anything else (another record, an error) counts as
+// not stored.
+func (db *DB) stored(ctx context.Context, seq int64, b []byte) bool {
+	got, err := db.journal.Read(ctx, seq)
+	return err == nil && bytes.Equal(got, b)
 }
 
 // totalChanges counts the rows changed on the writer connection so far.

@@ -3,6 +3,7 @@ package catalog
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -17,11 +18,16 @@ import (
 
 // testJournal keeps records in a map (the real one, metalog, belongs to
 // the repository). crashNext makes the next Append store its record and
-// then fail, as if the process died between the Append and the COMMIT.
+// then fail, as if the process died between the Append and the COMMIT
+// (the Read that follows fails too: the process is gone). loseNext makes
+// the next Append store its record and report an error, as a store whose
+// response was lost does.
 type testJournal struct {
 	mu        sync.Mutex
 	recs      map[int64][]byte
 	crashNext bool
+	loseNext  bool
+	dead      bool
 	appends   int
 }
 
@@ -44,8 +50,12 @@ func (j *testJournal) Append(ctx context.Context, seq int64, rec []byte) error {
 	j.recs[seq] = slices.Clone(rec)
 	j.appends++
 	if j.crashNext {
-		j.crashNext = false
+		j.crashNext, j.dead = false, true
 		return errCrash
+	}
+	if j.loseNext {
+		j.loseNext = false
+		return errors.New("response lost")
 	}
 	return nil
 }
@@ -53,6 +63,10 @@ func (j *testJournal) Append(ctx context.Context, seq int64, rec []byte) error {
 func (j *testJournal) Read(ctx context.Context, seq int64) ([]byte, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.dead {
+		j.dead = false
+		return nil, errCrash
+	}
 	rec, ok := j.recs[seq]
 	if !ok {
 		return nil, fmt.Errorf("record %d: %w", seq, blobstore.ErrNotFound)
@@ -117,6 +131,26 @@ func replicatedRows(t testing.TB, db *DB) map[string][]string {
 // sameRows fails the test where two catalogs' replicated rows differ.
 func sameRows(t testing.TB, what string, want, got *DB) {
 	t.Helper()
+	defer func() {
+		if t.Failed() {
+			return
+		}
+		ws, wd, err1 := want.StateDigest(context.Background())
+		gs, gd, err2 := got.StateDigest(context.Background())
+		if err1 != nil || err2 != nil || ws != gs || wd != gd {
+			t.Fatalf("%s: same rows, but StateDigest says seq %d %x / %d %x (%v, %v)", what, ws, wd, gs, gd, err1, err2)
+		}
+		var a, b bytes.Buffer
+		if _, err := want.DumpState(context.Background(), &a); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := got.DumpState(context.Background(), &b); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a.Bytes(), b.Bytes()) {
+			t.Fatalf("%s: same rows, but the checkpoints differ", what)
+		}
+	}()
 	w, g := replicatedRows(t, want), replicatedRows(t, got)
 	for _, tb := range checkpointTables {
 		a, b := w[tb.name], g[tb.name]
@@ -198,7 +232,19 @@ func TestJournalRecordsEveryChange(t *testing.T) {
 	if j.len() != 8 {
 		t.Fatalf("a forget of nothing wrote a record")
 	}
-	sameRows(t, "rebuilt from the log", db, rebuild(t, nil, j))
+	rebuilt := rebuild(t, nil, j)
+	sameRows(t, "rebuilt from the log", db, rebuilt)
+	// One changed value changes the digest.
+	_, before, _ := rebuilt.StateDigest(ctx)
+	if err := rebuilt.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.Exec("UPDATE version SET fp_ino = fp_ino + 1 WHERE id = 1")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, after, _ := rebuilt.StateDigest(ctx); after == before {
+		t.Fatal("StateDigest did not change with a row")
+	}
 }
 
 func TestNoJournalWritesNoSeq(t *testing.T) {
@@ -314,6 +360,23 @@ func TestCatchUpStopsAtDamagedRecord(t *testing.T) {
 	}
 }
 
+// An Append whose response was lost after the record was stored: the
+// catalog reads the record back, finds its own, and commits.
+func TestAppendResponseLost(t *testing.T) {
+	ctx := context.Background()
+	j := newTestJournal()
+	db := openJournaled(t, j)
+	commitHistory(t, db)
+	j.loseNext = true
+	if err := db.SetPolicy(ctx, "/src", "{}"); err != nil {
+		t.Fatalf("SetPolicy with a lost response: %v", err)
+	}
+	if seq, _ := db.AppliedSeq(ctx); seq != 4 || j.len() != 4 {
+		t.Fatalf("applied %d of %d records, want 4 of 4", seq, j.len())
+	}
+	sameRows(t, "rebuilt", db, rebuild(t, nil, j))
+}
+
 func TestCheckpointRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	j := newTestJournal()
@@ -356,5 +419,33 @@ func TestRebuildRefusesExistingPath(t *testing.T) {
 	_, path := openNew(t)
 	if _, err := Rebuild(context.Background(), path, nil, newTestJournal()); err == nil {
 		t.Fatal("Rebuild over an existing catalog succeeded")
+	}
+}
+
+// Every table is either replicated (in every checkpoint, changed only
+// through records) or local; a migration that adds a table must say
+// which. Replay's ids come from max(id)+1, so no table may use
+// AUTOINCREMENT, whose sqlite_sequence a checkpoint does not carry.
+func TestEveryTableClassified(t *testing.T) {
+	db, _ := openNew(t)
+	local := []string{"hold", "log_applied"} // hold: its holder IS NULL rows are checkpointed
+	rows, err := db.r.Query("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		if name == "sqlite_sequence" {
+			t.Errorf("a table uses AUTOINCREMENT: replayed ids would not match the live ones after a checkpoint")
+			continue
+		}
+		replicated := slices.ContainsFunc(checkpointTables, func(c checkpointTable) bool { return c.name == name })
+		if !replicated && !slices.Contains(local, name) {
+			t.Errorf("table %s is neither replicated (checkpointTables, records) nor local", name)
+		}
 	}
 }

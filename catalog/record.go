@@ -64,6 +64,12 @@ type record interface {
 // encodeRecord is the stored form of rec.
 func encodeRecord(rec record) []byte {
 	var e encoder
+	if r, ok := rec.(*snapshotRecord); ok {
+		// The body of a big first snapshot is tens of MiB: room up front
+		// spares the copies of a doubling buffer (and their peak memory).
+		c := r.Commit
+		e.b = make([]byte, 0, 256+48*len(c.NewChunks)+48*len(c.Contents)+48*len(c.Versions)+4*len(c.Close)+16*len(c.Refresh))
+	}
 	rec.encode(&e)
 	return frameRecord(rec.kind(), e.b)
 }
