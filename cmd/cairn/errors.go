@@ -44,6 +44,8 @@ func hint(err error) string {
 		return "; only commands that read work here"
 	case errors.Is(err, cairn.ErrNoSource):
 		return " (cairn snapshots lists them)"
+	case errors.Is(err, cairn.ErrNoKey):
+		return "; a repository made without a password keeps its key in local/key: put back a copy of that file"
 	case errors.Is(err, cairn.ErrLogDamaged):
 		return "; put back a copy of local/catalog.db if there is one (the rebuild moved the old one aside as catalog.db.*.old) and run cairn repair log"
 	}
