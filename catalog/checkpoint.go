@@ -485,7 +485,9 @@ func Rebuild(ctx context.Context, path string, checkpoint io.Reader, j Journal) 
 		removeDB()
 		return nil, fmt.Errorf("rebuild catalog %s: %w", path, err)
 	}
-	if _, err := db.w.ExecContext(ctx, "PRAGMA synchronous = OFF"); err != nil {
+	// A rebuild is one long write: durability comes from the sync before
+	// the rename, and it gets the page cache of a big commit.
+	if _, err := db.w.ExecContext(ctx, "PRAGMA synchronous = OFF; PRAGMA cache_size = -32768"); err != nil {
 		return fail(err)
 	}
 	if checkpoint != nil {
