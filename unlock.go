@@ -5,14 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/cairn-dev/cairn/blobstore"
-	"github.com/cairn-dev/cairn/internal/atomicfile"
 	"github.com/cairn-dev/cairn/keys"
 )
 
@@ -46,32 +44,7 @@ func unlockMaster(ctx context.Context, objs blobstore.Objects, localDir string, 
 // replaces a key: of two processes creating one repository at once, the
 // first key stored is the one both use.
 func storeNewMaster(ctx context.Context, objs blobstore.Objects, localDir string, m keys.Master, opts Options) error {
-	if err := os.MkdirAll(localDir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", localDir, err)
-	}
-	f, err := os.CreateTemp(localDir, atomicfile.TempPrefix+"key-*")
-	if err != nil {
-		return fmt.Errorf("store master key: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, err = io.WriteString(f, hex.EncodeToString(m[:])+"\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		// link(2) fails if the name exists, so a key is never replaced.
-		if err = os.Link(tmp, filepath.Join(localDir, localKeyName)); errors.Is(err, fs.ErrExist) {
-			return nil
-		}
-	}
-	if err == nil {
-		err = syncDir(localDir)
-	}
-	if err != nil {
+	if err := createLocalFile(localDir, localKeyName, hex.EncodeToString(m[:])+"\n"); err != nil {
 		return fmt.Errorf("store master key: %w", err)
 	}
 	return nil
