@@ -32,9 +32,12 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 	why := catalogUnusable(path)
 	var db *catalog.DB
 	var err error
-	if why == "missing" {
-		// A new repository, or one whose creation was interrupted before
-		// anything was written: nothing to rebuild, nothing to say.
+	if why == "missing" || why == "empty" {
+		// A new repository, one whose creation was interrupted before
+		// anything was written, or one another process is creating right
+		// now (its catalog file exists, still empty): nothing to rebuild,
+		// nothing to say. A catalog with records behind it is never
+		// empty: rebuilds rename a complete file into place.
 		if empty, err := r.logEmpty(ctx); err != nil {
 			return err
 		} else if empty {
@@ -147,7 +150,23 @@ func damageReason(err error, path string) string {
 	if i := strings.Index(msg, path); i >= 0 {
 		msg = strings.TrimSpace(msg[i+len(path):])
 	}
-	return strings.TrimSuffix(msg, "; restore catalog.db from a copy, the packs are intact")
+	msg = strings.TrimSuffix(msg, "; restore catalog.db from a copy, the packs are intact")
+	msg = strings.TrimPrefix(msg, "is ")
+	if inner, ok := strings.CutPrefix(msg, "damaged ("); ok && strings.HasSuffix(inner, ")") {
+		msg = strings.TrimSuffix(inner, ")")
+	}
+	return firstProblem(msg)
+}
+
+// firstProblem shortens integrity_check's list ("a; b; c") to its first
+// item and a count, to keep the message one readable line.
+func firstProblem(msg string) string {
+	msg = strings.TrimPrefix(msg, catalog.ErrCatalogDamaged.Error()+": ")
+	items := strings.Split(msg, "; ")
+	if len(items) <= 1 {
+		return msg
+	}
+	return fmt.Sprintf("%s, and %d more problems", items[0], len(items)-1)
 }
 
 // killAfterAppendEnv names the crash tests' hook: with it set to N, the

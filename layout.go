@@ -135,6 +135,9 @@ func createFormat2(ctx context.Context, dir string, opts Options, now time.Time)
 	if err := storeNewMaster(ctx, objs, local, m, opts); err != nil {
 		return fmt.Errorf("create repository %s: %w", dir, err)
 	}
+	if _, err := writerID(ctx, objs, local, false); err != nil {
+		return fmt.Errorf("create repository %s: %w", dir, err)
+	}
 	if err := objs.PutObject(ctx, repoFileName, append(rf, '\n')); err != nil {
 		if errors.Is(err, blobstore.ErrExists) {
 			return nil
@@ -205,10 +208,51 @@ func writerID(ctx context.Context, objs blobstore.Objects, localDir string, read
 	if readOnly {
 		return w, nil
 	}
-	if err := writeLocalFile(localDir, writerName, w+"\n"); err != nil {
+	// Create-only: of two processes making the id at once (two first
+	// commands of a new repository), both use the one stored first, or
+	// their records would go to two logs.
+	if err := createLocalFile(localDir, writerName, w+"\n"); err != nil {
 		return "", err
 	}
-	return w, nil
+	b, err = os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read writer id: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// createLocalFile makes local/name durable with content unless it exists
+// (link(2) of a synced temp file, which fails if the name is taken; then
+// the existing file is kept).
+func createLocalFile(localDir, name, content string) error {
+	if err := os.MkdirAll(localDir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", localDir, err)
+	}
+	f, err := os.CreateTemp(localDir, atomicfile.TempPrefix+name+"-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Join(localDir, name), err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	_, err = io.WriteString(f, content)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		if err = os.Link(tmp, filepath.Join(localDir, name)); errors.Is(err, fs.ErrExist) {
+			return nil
+		}
+	}
+	if err == nil {
+		err = syncDir(localDir)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Join(localDir, name), err)
+	}
+	return nil
 }
 
 // writeLocalFile writes local/name durably (atomicfile: temp, fsync,

@@ -360,3 +360,55 @@ func tableRows(t *testing.T, db *sql.DB, q string) [][]any {
 	}
 	return out
 }
+
+// TestCheckpointsAndGCPruneTheLog: snapshots write checkpoints as records
+// accumulate (in one open repository, as cairn watch keeps it), and gc
+// removes what the newest two supersede; a rebuild then starts from the
+// newest checkpoint and equals the live catalog.
+func TestCheckpointsAndGCPruneTheLog(t *testing.T) {
+	defer func(r int64) { metalog.RecordsPerCheckpoint = r }(metalog.RecordsPerCheckpoint)
+	metalog.RecordsPerCheckpoint = 4
+	ctx := t.Context()
+	base := canonicalTempDir(t)
+	e := &propertyEnv{t: t, rng: rand.New(rand.NewPCG(3, 4)), base: base, dir: filepath.Join(base, "repo"),
+		clock: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), taken: map[int64]manifest{}}
+	src := filepath.Join(base, "src")
+	os.MkdirAll(src, 0o755)
+	e.open()
+	for range 15 {
+		e.clock = e.clock.Add(time.Hour)
+		e.mutate(src)
+		if _, err := e.repo.Snapshot(ctx, src, snapshot.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(dir string) int {
+		m, _ := filepath.Glob(filepath.Join(e.dir, dir, "*", "*"))
+		return len(m)
+	}
+	cps, recs := count("checkpoints"), count("log")
+	if cps < 3 {
+		t.Fatalf("%d checkpoints after 15 snapshots with a checkpoint every 4 records", cps)
+	}
+	if _, err := e.repo.GC(ctx, cairn.GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := count("checkpoints"); got != 2 {
+		t.Fatalf("gc left %d checkpoints, want the newest 2", got)
+	}
+	if got := count("log"); got >= recs || got > 2*4+2 {
+		t.Fatalf("gc left %d of %d records", got, recs)
+	}
+	if rep, err := e.repo.Check(ctx, false); err != nil || !rep.OK() {
+		t.Fatalf("check after gc pruned the log: %v %v", rep, err)
+	}
+	e.close()
+	rb, err := cairn.RepairCatalog(ctx, e.dir, cairn.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb.Checkpoint == 0 {
+		t.Fatal("the rebuild did not start from a checkpoint")
+	}
+	compareCatalogs(t, rb.Aside, filepath.Join(e.dir, "local", "catalog.db"))
+}

@@ -1,7 +1,6 @@
 package cairn
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -67,7 +66,7 @@ func (r *Repo) gcRebuilding(ctx context.Context, opts GCOptions) (*GCReport, err
 	if !errors.Is(ierr, catalog.ErrCatalogDamaged) {
 		return rep, err
 	}
-	why := fmt.Sprintf("damaged (%v)", ierr)
+	why := fmt.Sprintf("damaged (%s)", firstProblem(ierr.Error()))
 	if cerr := r.db.Close(); cerr != nil {
 		return nil, errors.Join(err, cerr)
 	}
@@ -130,9 +129,14 @@ const (
 )
 
 // replayMatches rebuilds a scratch catalog from checkpoint + log and
-// compares its dump with the live catalog's.
+// compares its rows with the live catalog's (catalog.StateDigest: a
+// digest of the checkpoint stream both would dump).
 func (r *Repo) replayMatches(ctx context.Context) (match, int64, error) {
-	dir, err := os.MkdirTemp(r.tmpDir(), "check-replay-")
+	scratch := r.tmpDir()
+	if r.readOnly {
+		scratch = "" // the system's temporary directory
+	}
+	dir, err := os.MkdirTemp(scratch, "check-replay-")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -145,19 +149,18 @@ func (r *Repo) replayMatches(ctx context.Context) (match, int64, error) {
 		return 0, 0, err
 	}
 	defer replayed.Close()
-	var want, got bytes.Buffer
-	wantSeq, err := replayed.DumpState(ctx, &want)
+	wantSeq, want, err := replayed.StateDigest(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
-	gotSeq, err := r.db.DumpState(ctx, &got)
+	gotSeq, got, err := r.db.StateDigest(ctx)
 	if err != nil {
 		return 0, 0, err
 	}
 	switch {
 	case gotSeq != wantSeq:
 		return matchMoved, gotSeq, nil
-	case bytes.Equal(want.Bytes(), got.Bytes()):
+	case want == got:
 		return matchYes, gotSeq, nil
 	}
 	return matchNo, gotSeq, nil

@@ -47,7 +47,12 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts SnapshotOptions
 	if err != nil {
 		return nil, err
 	}
-	defer release()
+	defer func() {
+		release()
+		// Outside the locks: a long-running watch checkpoints its log
+		// too, and no snapshot waits for it.
+		r.checkpointIfDue(ctx)
+	}()
 	if opts.Now == nil {
 		opts.Now = r.now
 	}

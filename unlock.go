@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/blobstore"
-	"github.com/cairn-dev/cairn/internal/atomicfile"
 	"github.com/cairn-dev/cairn/keys"
 )
 
@@ -291,34 +290,7 @@ func readLocalKey(localDir string) (m keys.Master, ok bool, err error) {
 // once, the first key stored is the one both use (link(2) fails if the
 // name exists).
 func writeLocalKey(localDir string, m keys.Master) error {
-	if err := os.MkdirAll(localDir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", localDir, err)
-	}
-	f, err := os.CreateTemp(localDir, atomicfile.TempPrefix+"key-*")
-	if err != nil {
-		return fmt.Errorf("store master key: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, err = io.WriteString(f, hex.EncodeToString(m[:])+"\n")
-	if err == nil {
-		err = f.Chmod(0o600)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		if err = os.Link(tmp, filepath.Join(localDir, localKeyName)); errors.Is(err, fs.ErrExist) {
-			return nil
-		}
-	}
-	if err == nil {
-		err = syncDir(localDir)
-	}
-	if err != nil {
+	if err := createLocalFile(localDir, localKeyName, hex.EncodeToString(m[:])+"\n"); err != nil {
 		return fmt.Errorf("store master key: %w", err)
 	}
 	return nil

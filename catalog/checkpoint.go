@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -272,10 +273,24 @@ func (d *streamDecoder) bytes() []byte {
 		d.fail(fmt.Errorf("value of %d bytes", n))
 		return nil
 	}
-	b := make([]byte, n)
-	_, err := io.ReadFull(d.r, b)
-	d.fail(err)
-	return b
+	if n <= 64<<10 {
+		b := make([]byte, n)
+		_, err := io.ReadFull(d.r, b)
+		d.fail(err)
+		return b
+	}
+	// A damaged length must not allocate what the stream does not hold:
+	// grow with the bytes that arrive.
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(d.r, int64(n))); err != nil {
+		d.fail(err)
+		return nil
+	}
+	if uint64(buf.Len()) != n {
+		d.fail(io.ErrUnexpectedEOF)
+		return nil
+	}
+	return buf.Bytes()
 }
 
 func (d *streamDecoder) value() any {
@@ -485,7 +500,9 @@ func Rebuild(ctx context.Context, path string, checkpoint io.Reader, j Journal) 
 		removeDB()
 		return nil, fmt.Errorf("rebuild catalog %s: %w", path, err)
 	}
-	if _, err := db.w.ExecContext(ctx, "PRAGMA synchronous = OFF"); err != nil {
+	// A rebuild is one long write: durability comes from the sync before
+	// the rename, and it gets the page cache of a big commit.
+	if _, err := db.w.ExecContext(ctx, "PRAGMA synchronous = OFF; PRAGMA cache_size = -32768"); err != nil {
 		return fail(err)
 	}
 	if checkpoint != nil {

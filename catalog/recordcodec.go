@@ -36,9 +36,12 @@ const (
 // that the fuzz test can lower it.
 var maxRecordBody uint64 = 2 << 30
 
+// SpeedFastest: on the record of a first snapshot of 1M files (a 124 MB
+// body, mostly hashes that do not compress) it wrote 71.6 MB in 0.62 CPU
+// s, where SpeedDefault wrote 73.2 MB in 0.88 s.
 var recordEncoder = sync.OnceValue(func() *zstd.Encoder {
 	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
 		zstd.WithEncoderConcurrency(1),
 		zstd.WithZeroFrames(true),
 		// The record is authenticated by its seal (metalog), which covers

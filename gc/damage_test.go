@@ -233,9 +233,9 @@ func TestGCRefusesDanglingReferences(t *testing.T) {
 			f := newFixture(t)
 			f.write("a.bin", random(8<<10))
 			f.snap()
-			dir := f.repo.Dir
+			dir, cat := f.repo.Dir, f.repo.CatalogPath()
 			f.repo.Close()
-			db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, "catalog.db")+"?_foreign_keys=off")
+			db, err := sql.Open("sqlite3", "file:"+cat+"?_foreign_keys=off")
 			if err != nil {
 				t.Fatal(err)
 			}

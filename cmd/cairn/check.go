@@ -21,6 +21,12 @@ every pack's footer (it must agree with the catalog) and read, decompress
 and verify every chunk. On damage, lists the damaged packs and the files and
 snapshots that depend on them, and exits with status 4.
 
+In a repository with a log (format 2), also verify the log: every record
+and checkpoint authenticates, none is missing, and replaying checkpoint and
+log gives the catalog, row for row. A damaged log beside a sound catalog is
+re-based on it by cairn repair log; a damaged catalog is rebuilt from the
+log by cairn repair catalog.
+
 A pack found missing is recorded in the catalog: the next cairn snap of a
 source stores its chunks again from the files that still hold them, which
 heals every snapshot that shares those bytes. Files listed as affected after

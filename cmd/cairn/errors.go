@@ -58,6 +58,8 @@ func hint(err error) string {
 		return " (cairn key list lists them)"
 	case errors.Is(err, cairn.ErrNoKeys):
 		return "; cairn upgrade makes it format 2"
+	case errors.Is(err, cairn.ErrNoKey):
+		return "; a repository made without a password keeps its key in local/key: put back a copy of that file"
 	case errors.Is(err, cairn.ErrLogDamaged):
 		return "; put back a copy of local/catalog.db if there is one (the rebuild moved the old one aside as catalog.db.*.old) and run cairn repair log"
 	}

@@ -29,6 +29,10 @@ what is referenced without trusting any index, and reads the footer of
 every pack it is about to delete or repack: if a footer holds a chunk that
 a file still uses and the catalog keeps nowhere else, or the catalog is
 damaged in any way, gc deletes nothing and says so. Run cairn check then.
+In a repository with a log (format 2), a catalog file that fails
+integrity_check is rebuilt from the log first (gc says so) and collected
+on; gc also removes the log records and checkpoints that the newest two
+checkpoints supersede.
 `,
 		Example: "  cairn gc\n  cairn gc --max-unused 25% --dry-run",
 		Args:    cobra.NoArgs,

@@ -255,13 +255,17 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // TestDamagedCatalog: a catalog truncated (to half, to less than a
-// SQLite header, to nothing) or from a newer cairn is refused by every
-// command with one clear line, and nothing in the repository changes —
-// above all, no pack is deleted as an "orphan".
+// SQLite header, to nothing) is rebuilt from the repository's log by the
+// next command, whichever it is, which says so in one line; the damaged
+// file is kept aside unchanged, no pack is deleted as an "orphan", and the
+// snapshot restores byte for byte. A catalog from a newer cairn is not
+// damage: every command refuses it with one clear line and changes
+// nothing.
 func TestDamagedCatalog(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	newCorpus(t, e.src, 21, corpusSpec{small: 100, big: 1, bigSize: 1 << 20})
+	state := scan(t, e.src)
 	e.must("snap", e.src)
 	if _, err := os.Stat(catalogFile(e.repo) + "-wal"); err == nil {
 		t.Fatal("catalog.db-wal left after cairn exited")
@@ -269,7 +273,7 @@ func TestDamagedCatalog(t *testing.T) {
 	cases := []struct {
 		name   string
 		damage func(path string) error
-		says   []string
+		says   []string // for a refusal; nil: rebuilt
 	}{
 		{"truncated to half", func(p string) error {
 			fi, err := os.Stat(p)
@@ -277,10 +281,10 @@ func TestDamagedCatalog(t *testing.T) {
 				return err
 			}
 			return os.Truncate(p, fi.Size()/2)
-		}, []string{"catalog", "damaged"}},
-		{"truncated inside the header", func(p string) error { return os.Truncate(p, 50) }, []string{"catalog", "damaged"}},
-		{"truncated to one byte", func(p string) error { return os.Truncate(p, 1) }, []string{"catalog", "damaged"}},
-		{"truncated to nothing", func(p string) error { return os.Truncate(p, 0) }, []string{"catalog", "damaged"}},
+		}, nil},
+		{"truncated inside the header", func(p string) error { return os.Truncate(p, 50) }, nil},
+		{"truncated to one byte", func(p string) error { return os.Truncate(p, 1) }, nil},
+		{"truncated to nothing", func(p string) error { return os.Truncate(p, 0) }, nil},
 		{"newer version", func(p string) error {
 			// user_version is the big-endian uint32 at offset 60 of the
 			// database header.
@@ -311,6 +315,42 @@ func TestDamagedCatalog(t *testing.T) {
 			catBefore, err := os.ReadFile(cat)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.says == nil {
+				for i, args := range commands[:5] {
+					args = append([]string(nil), args...)
+					to := ""
+					for i, a := range args {
+						if a == "DIR" {
+							to = e.fresh("restore")
+							args[i] = to
+						}
+					}
+					r := e.runIn(repo, args...)
+					if r.code != 0 {
+						t.Fatalf("after the damage: %v", r)
+					}
+					rebuilt := strings.Contains(r.stderr, "rebuilt it from the repository's log (1 snapshot")
+					if rebuilt != (i == 0) || strings.Count(r.stderr, "\n") > 1 {
+						t.Fatalf("want the first command alone to say, in one line, that it rebuilt the catalog: %v", r)
+					}
+					if to != "" {
+						if d := diffManifest(state, scan(t, to), true); len(d) > 0 {
+							t.Fatalf("the snapshot restored from the rebuilt catalog differs:\n%s", strings.Join(d, "\n"))
+						}
+					}
+				}
+				if after := packFiles(t, repo); len(after) < len(packs) {
+					t.Fatalf("packs lost under a damaged catalog:\nbefore %v\nafter  %v", packs, after)
+				}
+				aside, _ := filepath.Glob(cat + ".*.old")
+				if len(aside) != 1 {
+					t.Fatalf("damaged catalog kept aside as %v, want one file", aside)
+				}
+				if b, err := os.ReadFile(aside[0]); err != nil || !bytes.Equal(b, catBefore) {
+					t.Fatalf("the damaged catalog kept aside was modified (%v)", err)
+				}
+				return
 			}
 			for _, args := range commands {
 				args = append([]string(nil), args...)
