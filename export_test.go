@@ -28,3 +28,7 @@ func SetKeysForTest(r *Repo, m keys.Master, id string) error {
 
 // SealedForTest reports whether r writes format-2 packs.
 func SealedForTest(r *Repo) bool { return r.codec().Sealed() }
+
+// GearSeedForTest returns the seed of r's keyed gear table (ok false in
+// format 1), for tests that cut files as the repository does.
+func GearSeedForTest(r *Repo) (seed [32]byte, ok bool) { return r.codec().GearSeed() }

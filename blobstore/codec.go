@@ -37,12 +37,9 @@ const (
 	adFooter = "cairn v2 pack footer\x00"
 )
 
-// keys.Seal puts a 24-byte nonce in front of the ciphertext and a 16-byte
-// tag behind it.
-const (
-	sealNonce = 24
-	sealTag   = keys.Overhead - sealNonce
-)
+// sealNonce is the nonce keys.Seal puts in front of the ciphertext (the
+// 16-byte tag goes behind it).
+const sealNonce = 24
 
 // NewCodec returns the format-2 codec of the repository with id repoID
 // whose keys are k.
