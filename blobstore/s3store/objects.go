@@ -28,10 +28,13 @@ func (s *Store) PutObject(ctx context.Context, key string, data []byte) error {
 }
 
 func (s *Store) putObject(ctx context.Context, full string, data []byte) error {
-	if s.noCondPut.Load() {
+	if s.noCondPut.Load() || len(data) == 0 {
 		// Without If-None-Match a HEAD is the check; it narrows the race
 		// between two writers of one key to the time between the HEAD and
 		// the PUT (a key has one writer, under its lock, anyway).
+		// versitygw v1.8.0 ignores If-None-Match on about 1 in 12 puts of
+		// an empty object (25 of 300 here; never on 300 non-empty ones),
+		// so empty objects get the HEAD too.
 		switch _, err := s.stat(ctx, "put", full); {
 		case err == nil:
 			return blobstore.ErrExists
