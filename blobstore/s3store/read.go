@@ -40,8 +40,17 @@ func (s *Store) ReadAt(ctx context.Context, name string, p []byte, off int64) er
 		return nil
 	}
 	if s.cache != nil {
-		if n, hit, eof := s.cache.get(name, p, off); hit {
+		n, hit, eof := s.cache.get(name, p, off)
+		if hit {
 			return readResult(name, off, n, len(p), eof)
+		}
+		if n > 0 {
+			// The start came ahead with an earlier read; fetch the rest.
+			err := s.ReadAt(ctx, name, p[n:], off+int64(n))
+			if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("read pack %s at %d: %w", name, off, io.ErrUnexpectedEOF)
+			}
+			return err
 		}
 	}
 	ahead := 0
@@ -112,7 +121,9 @@ func (s *Store) getRange(ctx context.Context, key string, p []byte, off int64) (
 }
 
 // readCache holds spans of packs fetched ahead of neighbouring reads, and
-// for each recently read pack where its last read ended.
+// for each recently read pack where its last few reads ended: several
+// readers of one pack (restore workers writing different files) each
+// keep their own run of neighbouring reads.
 type readCache struct {
 	mu       sync.Mutex
 	spans    []*span
@@ -120,7 +131,7 @@ type readCache struct {
 	maxBytes int
 	maxAhead int
 	tick     uint64
-	last     map[string]lastRead
+	last     map[string]*[streams]lastRead
 }
 
 type span struct {
@@ -131,60 +142,110 @@ type span struct {
 	used uint64
 }
 
+// lastRead is where one run of reads of a pack has got to.
 type lastRead struct {
+	start int64
 	end   int64
 	ahead int
+	used  uint64
 }
+
+// streams is how many runs of reads of one pack are followed.
+const streams = 4
 
 // nearby is how far after the previous read's end a read still counts as
 // its neighbour (a few small blobs of other files in between).
 const nearby = 256 << 10
 
 func newReadCache(maxBytes, maxAhead int) *readCache {
-	return &readCache{maxBytes: maxBytes, maxAhead: maxAhead, last: map[string]lastRead{}}
+	return &readCache{maxBytes: maxBytes, maxAhead: maxAhead, last: map[string]*[streams]lastRead{}}
 }
 
-// get copies [off, off+len(p)) of pack from a span that covers its start,
-// if there is one: n bytes, and eof when the span ends at the pack's end.
+// get copies [off, off+len(p)) of pack from a span that covers it, if
+// there is one (hit: n bytes, and eof when the span ends at the pack's
+// end). Otherwise it copies the longest start of the range a span holds
+// and returns its length, for the caller to fetch the rest.
 func (c *readCache) get(pack string, p []byte, off int64) (n int, hit, eof bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var best *span
+	bestLen := int64(0)
 	for _, sp := range c.spans {
-		if sp.pack != pack || off < sp.off || off > sp.off+int64(len(sp.data)) {
+		if sp.pack != pack || off < sp.off || off >= sp.off+int64(len(sp.data)) {
 			continue
 		}
-		n = copy(p, sp.data[off-sp.off:])
-		if n < len(p) && !sp.eof {
-			continue // runs past the span: not a hit
+		if have := sp.off + int64(len(sp.data)) - off; have >= int64(len(p)) || sp.eof {
+			n = copy(p, sp.data[off-sp.off:])
+			c.tick++
+			sp.used = c.tick
+			if st := c.stream(pack, off); st != nil {
+				st.end, st.used = max(st.end, off+int64(len(p))), c.tick
+			}
+			return n, true, sp.eof
+		} else if have > bestLen {
+			best, bestLen = sp, have
 		}
-		c.tick++
-		sp.used = c.tick
-		c.note(pack, off+int64(len(p)), c.last[pack].ahead)
-		return n, true, sp.eof
 	}
-	return 0, false, false
+	if best == nil {
+		return 0, false, false
+	}
+	c.tick++
+	best.used = c.tick
+	return copy(p, best.data[off-best.off:]), false, false
+}
+
+// stream returns the run of reads of pack that a read at off continues,
+// or nil.
+func (c *readCache) stream(pack string, off int64) *lastRead {
+	ss := c.last[pack]
+	if ss == nil {
+		return nil
+	}
+	for i := range ss {
+		// Readers working in parallel along one run read a little out
+		// of order: anything from its start to just past its end
+		// continues it.
+		if st := &ss[i]; st.used > 0 && off >= st.start && off <= st.end+nearby {
+			return st
+		}
+	}
+	return nil
 }
 
 // ahead says how much more than n to fetch for a read of pack at off: 0
-// for a read with no neighbour before it, then 256 KiB, doubling with
-// each neighbouring read up to maxAhead. Reads as large as that go alone.
+// for a read that continues no run, then 256 KiB, doubling with each
+// neighbouring read up to maxAhead. Reads as large as that go alone.
 func (c *readCache) ahead(pack string, off int64, n int) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	l, ok := c.last[pack]
+	c.tick++
+	st := c.stream(pack, off)
 	a := 0
-	if ok && off >= l.end && off-l.end <= nearby && n < c.maxAhead {
-		a = min(max(2*l.ahead, nearby), c.maxAhead)
+	if st != nil && n < c.maxAhead {
+		a = min(max(2*st.ahead, nearby), c.maxAhead)
 	}
-	c.note(pack, off+int64(n), a)
+	if st == nil {
+		// Start a run in the slot used longest ago.
+		if len(c.last) > 1024 {
+			clear(c.last)
+		}
+		ss := c.last[pack]
+		if ss == nil {
+			ss = new([streams]lastRead)
+			c.last[pack] = ss
+		}
+		st = &ss[0]
+		for i := range ss {
+			if ss[i].used < st.used {
+				st = &ss[i]
+			}
+		}
+	}
+	if st.used == 0 || !(off >= st.start && off <= st.end+nearby) {
+		*st = lastRead{start: off}
+	}
+	st.end, st.ahead, st.used = max(st.end, off+int64(n+a)), a, c.tick
 	return a
-}
-
-func (c *readCache) note(pack string, end int64, ahead int) {
-	if len(c.last) > 1024 {
-		clear(c.last)
-	}
-	c.last[pack] = lastRead{end: end, ahead: ahead}
 }
 
 // put keeps a fetched span, dropping the least recently used beyond
