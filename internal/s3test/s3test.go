@@ -204,7 +204,8 @@ func (s *Server) Env() []string {
 	return []string{"AWS_ACCESS_KEY_ID=" + s.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s.SecretKey, "AWS_REGION=us-east-1"}
 }
 
-// start runs one server process with its output in dir/<name>.log.
+// start runs one server process in dir with its output in
+// dir/<name>-*.log.
 func (s *Server) start(dir, name string, env []string, bin string, args ...string) (*proc, error) {
 	log, err := os.CreateTemp(dir, name+"-*.log")
 	if err != nil {
@@ -212,6 +213,7 @@ func (s *Server) start(dir, name string, env []string, bin string, args ...strin
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
