@@ -98,7 +98,7 @@ func (s *Store) getAll(ctx context.Context, full string) ([]byte, error) {
 	body, info, _, err := s.core.GetObject(ctx, s.cfg.Bucket, full, minio.GetObjectOptions{})
 	if err != nil {
 		if isNotFound(err) {
-			return nil, blobstore.ErrNotFound
+			return nil, s.notFound(ctx, err)
 		}
 		return nil, err
 	}

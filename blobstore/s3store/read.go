@@ -9,8 +9,6 @@ import (
 	"sync"
 
 	"github.com/minio/minio-go/v7"
-
-	"github.com/cairn-dev/cairn/blobstore"
 )
 
 // ReadAt fills p from pack name at off with a ranged GET, or from bytes a
@@ -98,7 +96,7 @@ func (s *Store) getRange(ctx context.Context, key string, p []byte, off int64) (
 		if err != nil {
 			switch {
 			case isNotFound(err):
-				return blobstore.ErrNotFound
+				return s.notFound(ctx, err)
 			case status(err) == http.StatusRequestedRangeNotSatisfiable:
 				n = 0
 				return nil

@@ -46,6 +46,7 @@ package s3store
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -71,8 +72,14 @@ var (
 	_ blobstore.Objects = (*Store)(nil)
 )
 
-// ErrClosed reports a call on a Store after Close.
-var ErrClosed = errors.New("s3store: store is closed")
+var (
+	// ErrClosed reports a call on a Store after Close.
+	ErrClosed = errors.New("s3store: store is closed")
+	// ErrNoBucket reports a bucket that does not exist. It is never
+	// ErrNotFound: a mistyped bucket must not make every pack look lost
+	// (check would record them missing).
+	ErrNoBucket = errors.New("s3store: no such bucket")
+)
 
 // Defaults of Config's zero fields.
 const (
@@ -137,6 +144,10 @@ type Store struct {
 	// noCondPut is set once the server refused If-None-Match (501).
 	noCondPut atomic.Bool
 	closed    atomic.Bool
+	// bucketOK is set once the bucket is known to exist: a HEAD of a
+	// missing key and of a key in a missing bucket both answer a bare
+	// 404, so the first 404 asks about the bucket.
+	bucketOK atomic.Bool
 
 	mu       sync.Mutex
 	attempts map[string]int // retries by operation, for tests
@@ -329,6 +340,14 @@ func transient(ctx context.Context, err error) bool {
 		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
 	}
+	var (
+		unknownCA x509.UnknownAuthorityError
+		badHost   x509.HostnameError
+		badCert   x509.CertificateInvalidError
+	)
+	if errors.As(err, &unknownCA) || errors.As(err, &badHost) || errors.As(err, &badCert) {
+		return false // a certificate does not mend by trying again
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return true // the request did not complete: transport trouble
@@ -341,7 +360,27 @@ func status(err error) int { return minio.ToErrorResponse(err).StatusCode }
 
 func isNotFound(err error) bool {
 	r := minio.ToErrorResponse(err)
-	return r.StatusCode == http.StatusNotFound || r.Code == "NoSuchKey" || r.Code == "NotFound"
+	return r.StatusCode == http.StatusNotFound || r.Code == "NoSuchKey" || r.Code == "NotFound" || r.Code == "NoSuchBucket"
+}
+
+// notFound turns a 404 into ErrNotFound once the bucket is known to
+// exist, or into ErrNoBucket.
+func (s *Store) notFound(ctx context.Context, err error) error {
+	if minio.ToErrorResponse(err).Code == "NoSuchBucket" {
+		return fmt.Errorf("%s: %w", s.cfg.Bucket, ErrNoBucket)
+	}
+	if s.bucketOK.Load() {
+		return blobstore.ErrNotFound
+	}
+	ok, berr := s.core.BucketExists(ctx, s.cfg.Bucket)
+	switch {
+	case berr != nil:
+		return berr
+	case !ok:
+		return fmt.Errorf("%s: %w", s.cfg.Bucket, ErrNoBucket)
+	}
+	s.bucketOK.Store(true)
+	return blobstore.ErrNotFound
 }
 
 // stat is a HEAD of key: its size, or ErrNotFound.
@@ -351,7 +390,7 @@ func (s *Store) stat(ctx context.Context, op, key string) (int64, error) {
 		info, err := s.core.StatObject(ctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
 		if err != nil {
 			if isNotFound(err) {
-				return blobstore.ErrNotFound
+				return s.notFound(ctx, err)
 			}
 			return err
 		}

@@ -523,3 +523,27 @@ func TestEmptyObjectCreateOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestMissingBucket: a bucket that does not exist is ErrNoBucket, never
+// ErrNotFound (which would make check record every pack as missing).
+func TestMissingBucket(t *testing.T) {
+	srv := s3test.Versity(t)
+	ctx := context.Background()
+	s := newStore(t, srv, func(c *s3store.Config) { c.Bucket = "no-such-bucket" })
+	name := blobstore.Sum([]byte("x")).String()
+	if _, err := s.Stat(ctx, name); !errors.Is(err, s3store.ErrNoBucket) || errors.Is(err, blobstore.ErrNotFound) {
+		t.Errorf("Stat: %v; want ErrNoBucket", err)
+	}
+	if err := s.ReadAt(ctx, name, make([]byte, 1), 0); !errors.Is(err, s3store.ErrNoBucket) || errors.Is(err, blobstore.ErrNotFound) {
+		t.Errorf("ReadAt: %v; want ErrNoBucket", err)
+	}
+	if _, err := s.GetObject(ctx, "cairn.repo"); !errors.Is(err, s3store.ErrNoBucket) || errors.Is(err, blobstore.ErrNotFound) {
+		t.Errorf("GetObject: %v; want ErrNoBucket", err)
+	}
+	if err := s.Delete(ctx, name); !errors.Is(err, s3store.ErrNoBucket) {
+		t.Errorf("Delete: %v; want ErrNoBucket", err)
+	}
+	if err := s.List(ctx, func(string, int64) error { return nil }); err == nil {
+		t.Error("List of a missing bucket succeeded")
+	}
+}
