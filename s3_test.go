@@ -2,6 +2,7 @@ package cairn_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/blobstore/faultstore"
 	"github.com/cairn-dev/cairn/blobstore/s3store"
 	"github.com/cairn-dev/cairn/internal/s3test"
 	"github.com/cairn-dev/cairn/restore"
@@ -237,4 +239,114 @@ func TestS3RoundTrip(t *testing.T) {
 	}
 	rc = rc2
 	restoreAll("reopened", repo, []int{2})
+}
+
+// TestS3ThroughFaults: snapshots, restores and gc through a fault-injecting
+// wrapper of a real S3 store: failed and lost commits, failed HEADs, failed
+// and damaged reads, short listings. Every call either fails cleanly or
+// does its job; every committed snapshot restores byte for byte once the
+// faults stop, and gc after a short listing deletes nothing still used.
+func TestS3ThroughFaults(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Versity(t)
+	base := t.TempDir()
+	src := filepath.Join(base, "src")
+	os.MkdirAll(src, 0o755)
+	s3, _ := openS3Store(t, srv, "faults/"+s3test.Prefix())
+	store := faultstore.New(s3, testSeed(t))
+	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), cairn.Options{Create: true, Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	rng := rand.New(rand.NewPCG(testSeed(t), 7))
+	var states []manifest
+	var ids []int64
+	for round := range 8 {
+		// A few new files, one of them past a pack, and a changed one.
+		for i := range 3 {
+			b := make([]byte, 1+rng.IntN(3<<20))
+			if i == 0 && round%3 == 0 {
+				b = make([]byte, 17<<20)
+			}
+			for j := range b {
+				b[j] = byte(rng.Uint32())
+			}
+			p := filepath.Join(src, fmt.Sprintf("r%d-%d.bin", round, i))
+			if err := os.WriteFile(p, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		os.WriteFile(filepath.Join(src, "state.json"), fmt.Appendf(nil, `{"round": %d}`, round), 0o644)
+		then := time.Now().Add(-time.Minute)
+		filepath.WalkDir(src, func(p string, _ os.DirEntry, _ error) error { return os.Chtimes(p, then, then) })
+
+		store.Set(faultstore.Commit, faultstore.Fault{Probability: 0.25, Lost: round%2 == 0})
+		store.Set(faultstore.Create, faultstore.Fault{Probability: 0.05})
+		store.Set(faultstore.Stat, faultstore.Fault{Probability: 0.2})
+		res, err := repo.Snapshot(ctx, src, cairn.SnapshotOptions{})
+		store.Clear()
+		if err != nil {
+			if !errors.Is(err, faultstore.ErrInjected) {
+				t.Errorf("round %d: snapshot failed with %v; want an injected fault", round, err)
+			}
+			t.Logf("round %d: snapshot failed: %v", round, err)
+			continue
+		}
+		states, ids = append(states, takeManifest(t, src)), append(ids, res.ID)
+	}
+	if len(ids) < 2 {
+		t.Fatalf("only %d of 8 snapshots committed; the faults are too many for the test to mean much", len(ids))
+	}
+	t.Logf("%d of 8 snapshots committed; %d commits, %d of them faulty", len(ids), store.Calls(faultstore.Commit), store.Injected(faultstore.Commit))
+
+	restoreAll := func(label string, faults bool) {
+		t.Helper()
+		for i, id := range ids {
+			req, _, err := repo.Resolve(ctx, src, id, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			to := filepath.Join(base, fmt.Sprintf("%s-%d", label, id))
+			if faults {
+				// Failed and damaged reads fail the restore; they never
+				// leave wrong bytes behind as a success.
+				store.Set(faultstore.ReadAt, faultstore.Fault{Probability: 0.01, Damage: i%2 == 0})
+				_, err := repo.Restore(ctx, []restore.Request{req}, restore.Options{To: to})
+				store.Clear()
+				if err != nil {
+					t.Logf("%s: restore of snapshot %d failed: %v", label, id, err)
+					os.RemoveAll(to)
+					continue
+				}
+			} else if _, err := repo.Restore(ctx, []restore.Request{req}, restore.Options{To: to}); err != nil {
+				t.Fatalf("%s: restore of snapshot %d: %v", label, id, err)
+			}
+			compareTrees(t, fmt.Sprintf("%s: snapshot %d", label, id), states[i], takeManifest(t, to))
+			os.RemoveAll(to)
+		}
+	}
+	restoreAll("faulty reads", true)
+	restoreAll("restored", false)
+
+	// gc over a listing cut short, then over a failing one, then clean.
+	store.Set(faultstore.List, faultstore.Fault{Probability: 1, Short: true})
+	if _, err := repo.GC(ctx, cairn.GCOptions{}); err != nil {
+		t.Logf("gc over a short listing: %v", err)
+	}
+	store.Set(faultstore.List, faultstore.Fault{Probability: 1})
+	if _, err := repo.GC(ctx, cairn.GCOptions{}); err == nil {
+		t.Error("gc over a failing listing succeeded")
+	}
+	store.Clear()
+	rep, err := repo.GC(ctx, cairn.GCOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("gc: %+v", *rep)
+	restoreAll("after gc", false)
+	check, err := repo.Check(ctx, true)
+	if err != nil || !check.OK() || len(check.Unreferenced) != 0 {
+		t.Errorf("check after gc: %v, %+v", err, check)
+	}
 }
