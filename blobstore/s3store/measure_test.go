@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-dev/cairn/blobstore/s3store"
 	"github.com/cairn-dev/cairn/internal/s3test"
 )
 
@@ -27,8 +28,13 @@ func TestMeasureThroughput(t *testing.T) {
 		data[i] = randBytes(uint64(1000+i), size)
 	}
 	mib := float64(packs*size) / (1 << 20)
-	for _, par := range []int{1, 4} {
-		s, c := counted(t, srv, nil)
+	for _, run := range []struct {
+		par      int
+		unsigned bool
+	}{{1, false}, {4, false}, {1, true}, {4, true}} {
+		par := run.par
+		s, c := counted(t, srv, func(c *s3store.Config) { c.UnsignedPayload = run.unsigned })
+		t.Logf("UnsignedPayload: %v", run.unsigned)
 		names := make([]string, packs)
 		start := time.Now()
 		var wg sync.WaitGroup

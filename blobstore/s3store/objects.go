@@ -43,7 +43,8 @@ func (s *Store) putObject(ctx context.Context, full string, data []byte) error {
 		}
 	}
 	err := s.do(ctx, "put", func(ctx context.Context, retried bool) error {
-		opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true}
+		opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true,
+			DisableContentSha256: s.cfg.UnsignedPayload}
 		cond := !s.noCondPut.Load()
 		if cond {
 			opts.SetMatchETagExcept("*")

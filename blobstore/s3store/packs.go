@@ -96,6 +96,9 @@ func (s *Store) putPack(ctx context.Context, name string, f io.ReaderAt, size in
 			ContentType: "application/octet-stream",
 			// One PUT per pack: never split into a multipart upload.
 			DisableMultipart: true,
+			// Over plain http minio-go signs the body (SHA-256 per
+			// 64 KiB chunk, checked by the server) unless told not to.
+			DisableContentSha256: s.cfg.UnsignedPayload,
 		}
 		cond := !s.noCondPut.Load()
 		if cond {

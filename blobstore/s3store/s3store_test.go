@@ -547,3 +547,39 @@ func TestMissingBucket(t *testing.T) {
 		t.Error("List of a missing bucket succeeded")
 	}
 }
+
+// TestUnsignedPayload: with UnsignedPayload a PUT over http carries no
+// body hash, and the server still takes it.
+func TestUnsignedPayload(t *testing.T) {
+	srv := s3test.Versity(t)
+	for _, unsigned := range []bool{false, true} {
+		s, c := counted(t, srv, func(cfg *s3store.Config) { cfg.UnsignedPayload = unsigned })
+		var mu sync.Mutex
+		var hashes []string
+		c.setFault(func(req *http.Request) any {
+			if req.Method == http.MethodPut {
+				mu.Lock()
+				hashes = append(hashes, req.Header.Get("X-Amz-Content-Sha256"))
+				mu.Unlock()
+			}
+			return nil
+		})
+		data := randBytes(9, 300<<10)
+		name := put(t, s, data)
+		if err := s.PutObject(context.Background(), "cairn.repo", []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+		p := make([]byte, len(data))
+		if err := s.ReadAt(context.Background(), name, p, 0); err != nil || !bytes.Equal(p, data) {
+			t.Fatalf("ReadAt: %v", err)
+		}
+		for _, h := range hashes {
+			if got := h == "UNSIGNED-PAYLOAD"; got != unsigned {
+				t.Errorf("UnsignedPayload %v: a PUT said X-Amz-Content-Sha256: %s", unsigned, h)
+			}
+		}
+		if len(hashes) != 2 {
+			t.Errorf("%d PUTs; want 2", len(hashes))
+		}
+	}
+}
