@@ -79,6 +79,9 @@ var (
 	// ErrNotFound: a mistyped bucket must not make every pack look lost
 	// (check would record them missing).
 	ErrNoBucket = errors.New("s3store: no such bucket")
+	// ErrNoCredentials reports that neither the environment nor the
+	// shared files hold S3 credentials.
+	ErrNoCredentials = errors.New("s3store: no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write them to ~/.aws/credentials")
 )
 
 // Defaults of Config's zero fields.
@@ -191,6 +194,11 @@ func New(cfg Config) (*Store, error) {
 			&credentials.EnvAWS{},
 			&credentials.FileAWSCredentials{},
 		})
+		// The chain falls back to anonymous requests, which a repository's
+		// bucket refuses with a bare "Access Denied": say what is missing.
+		if v, err := cfg.Creds.Get(); err != nil || v.SignerType.IsAnonymous() {
+			return nil, ErrNoCredentials
+		}
 	}
 	if cfg.TmpDir == "" {
 		cfg.TmpDir = os.TempDir()

@@ -466,6 +466,19 @@ func TestCredentialsChain(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("None", func(t *testing.T) {
+		for _, v := range []string{"AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"} {
+			t.Setenv(v, "")
+		}
+		home := t.TempDir()
+		t.Setenv("HOME", home)
+		t.Setenv("AWS_CONFIG_FILE", filepath.Join(home, "nothing"))
+		t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(home, "nothing"))
+		_, err := s3store.New(s3store.Config{Endpoint: srv.Endpoint, Bucket: srv.Bucket})
+		if !errors.Is(err, s3store.ErrNoCredentials) {
+			t.Errorf("New without credentials: %v; want ErrNoCredentials", err)
+		}
+	})
 	t.Run("Wrong", func(t *testing.T) {
 		s := newStore(t, srv, func(c *s3store.Config) { c.Creds = credentials.NewStaticV4(srv.AccessKey, "wrong", "") })
 		err := s.PutObject(ctx, "cairn.repo", []byte("no"))
