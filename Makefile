@@ -38,7 +38,7 @@ $(S3CACHE)/versitygw-$(VERSITYGW)/versitygw:
 seaweedfs: $(S3CACHE)/seaweedfs-$(SEAWEEDFS)/weed
 $(S3CACHE)/seaweedfs-$(SEAWEEDFS)/weed:
 	@set -e; src=$$(cd /tmp && $(GO) mod download -json github.com/seaweedfs/seaweedfs@$(SEAWEEDFS) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
-	tmp=$$(mktemp -d); cp -r "$$src" "$$tmp/src"; chmod -R u+w "$$tmp/src"; \
+	tmp=$$(mktemp -d); cp -r "$$src" "$$tmp/src"; chmod -R u+w "$$tmp/src"; mkdir -p $(dir $@); \
 	(cd "$$tmp/src" && $(GO) build -o $@ ./weed); rm -rf "$$tmp"
 
 # Man pages (cairn.1, cairn-snap.1, ...) generated from the commands' help
