@@ -163,6 +163,8 @@ type Store struct {
 
 	mu       sync.Mutex
 	attempts map[string]int // retries by operation, for tests
+
+	listPage int // keys per LIST request; 0 is the server's (1000)
 }
 
 // New opens the repository at cfg's bucket and prefix. It sends no
@@ -438,7 +440,7 @@ func (s *Store) list(ctx context.Context, full string, fn func(key string, size 
 		lctx, cancel := context.WithCancel(actx)
 		defer cancel() // stops minio-go's listing goroutine if fn fails
 		for obj := range s.core.Client.ListObjects(lctx, s.cfg.Bucket, minio.ListObjectsOptions{
-			Prefix: full, Recursive: true, StartAfter: after,
+			Prefix: full, Recursive: true, StartAfter: after, MaxKeys: s.listPage,
 		}) {
 			if obj.Err != nil {
 				return obj.Err

@@ -54,6 +54,20 @@ func TestConformance(t *testing.T) {
 func TestObjectsConformance(t *testing.T) {
 	srv := s3test.Versity(t)
 	storetest.RunObjects(t, func(t *testing.T) blobstore.Objects { return newStore(t, srv, nil) })
+	// Listings of many pages (3 keys each), as a log of thousands of
+	// records lists in pages of 1000.
+	t.Run("SmallPages", func(t *testing.T) {
+		storetest.RunObjects(t, func(t *testing.T) blobstore.Objects {
+			s := newStore(t, srv, nil)
+			s3store.SetListPage(s, 3)
+			return s
+		})
+		storetest.Run(t, func(t *testing.T) blobstore.Store {
+			s := newStore(t, srv, nil)
+			s3store.SetListPage(s, 3)
+			return s
+		})
+	})
 }
 
 // TestConformanceAtBucketRoot: an empty prefix puts the repository at the
@@ -594,5 +608,66 @@ func TestUnsignedPayload(t *testing.T) {
 		if len(hashes) != 2 {
 			t.Errorf("%d PUTs; want 2", len(hashes))
 		}
+	}
+}
+
+// TestListResumesAfterFailedPage: a listing of several pages whose second
+// page fails is retried from the last key seen: no key is reported twice
+// or skipped, for objects and for packs.
+func TestListResumesAfterFailedPage(t *testing.T) {
+	srv := s3test.Versity(t)
+	ctx := context.Background()
+	s, c := counted(t, srv, nil)
+	s3store.SetListPage(s, 10)
+	var want []string
+	for i := range 35 {
+		k := fmt.Sprintf("log/w/%020d", i+1)
+		if err := s.PutObject(ctx, k, []byte("r")); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, k)
+	}
+	packs := map[string]bool{}
+	for i := range 23 {
+		packs[put(t, s, fmt.Appendf(nil, "pack %d", i))] = true
+	}
+	failSecondList := func() {
+		var mu sync.Mutex
+		lists := 0
+		c.setFault(func(req *http.Request) any {
+			if kind(req) != "LIST" {
+				return nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if lists++; lists == 2 {
+				return fmt.Errorf("read: %w", syscall.ECONNRESET)
+			}
+			return nil
+		})
+	}
+	failSecondList()
+	var got []string
+	if err := s.ListObjects(ctx, "log/", func(k string, _ int64) error { got = append(got, k); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("ListObjects with a failed second page =\n%q\nwant\n%q", got, want)
+	}
+	failSecondList()
+	seen := map[string]int{}
+	if err := s.List(ctx, func(name string, _ int64) error { seen[name]++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for name := range packs {
+		if seen[name] != 1 {
+			t.Errorf("pack %s listed %d times", name, seen[name])
+		}
+	}
+	if len(seen) != len(packs) {
+		t.Errorf("List reported %d packs; want %d", len(seen), len(packs))
+	}
+	if s.Retries("list") != 2 {
+		t.Errorf("Retries(list) = %d; want 2", s.Retries("list"))
 	}
 }
