@@ -56,7 +56,8 @@ func Seaweed(t testing.TB) *Weed {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		p, err := s.start(d, name, nil, bin, args...)
+		// -logdir: glog writes its files to /tmp otherwise.
+		p, err := s.start(d, name, nil, bin, append([]string{"-logdir=" + d}, args...)...)
 		if err != nil {
 			t.Fatal(err)
 		}
