@@ -33,9 +33,9 @@ var layers = []struct {
 		"the root package: the one public API (Open, Snapshot, Restore, the read API); it ties the operations together"},
 	{"operations", 3, true, []string{"snapshot", "restore", "snapshotfs", "gc", "check", "retention", "archive", "importer", "mountfs", "watch"},
 		"each is one thing done to a repository; they never reach up to the door, whose locks and holds make them safe to call"},
-	{"storage", 2, true, []string{"catalog", "blobstore", "blobstore/memstore", "blobstore/faultstore", "blobstore/storetest", "chunker", "migrations", "metalog"},
+	{"storage", 2, true, []string{"catalog", "blobstore", "blobstore/memstore", "blobstore/faultstore", "blobstore/storetest", "blobstore/s3store", "chunker", "migrations", "metalog"},
 		"the catalog, the blob store and the chunker: what a repository is made of"},
-	{"leaves", 1, true, []string{"keys", "internal/atomicfile", "internal/beneath", "internal/ignore", "internal/repolock", "internal/runtimefile", "internal/secretname", "internal/sqlitefile", "internal/textdiff"},
+	{"leaves", 1, true, []string{"keys", "internal/atomicfile", "internal/beneath", "internal/ignore", "internal/repolock", "internal/runtimefile", "internal/secretname", "internal/sqlitefile", "internal/textdiff", "internal/s3test"},
 		"small helpers shared by several packages; they know nothing of cairn's model"},
 }
 
@@ -44,6 +44,7 @@ var forbidden = []struct{ from, to, why string }{
 	{"blobstore", "catalog", "a store holds packs for any number of catalogs (many hosts on one S3 store), so it must not know one"},
 	{"blobstore/memstore", "catalog", "a store must not know the catalog"},
 	{"blobstore/faultstore", "catalog", "a store must not know the catalog"},
+	{"blobstore/s3store", "catalog", "a store must not know the catalog"},
 	{"metalog", "catalog", "the log deals in sealed bytes: what a record means is the catalog's business, and the catalog is a view the log can rebuild"},
 }
 

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // LocalObjects is the filesystem Objects: key a/b/c is the file root/a/b/c.
@@ -102,7 +103,8 @@ func (o *LocalObjects) GetObject(ctx context.Context, key string) ([]byte, error
 		return nil, fmt.Errorf("get object %s: %w", key, err)
 	}
 	b, err := os.ReadFile(o.path(key))
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EISDIR) {
+		// A directory is a prefix of keys, not an object.
 		return nil, fmt.Errorf("get object %s: %w", key, ErrNotFound)
 	}
 	if err != nil {
@@ -177,6 +179,11 @@ func (o *LocalObjects) DeleteObject(ctx context.Context, key string) error {
 		return fmt.Errorf("delete object %s: %w", key, err)
 	}
 	p := o.path(key)
+	if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
+		// A directory is a prefix of keys, not an object: os.Remove
+		// would delete an empty one.
+		return fmt.Errorf("delete object %s: %w", key, ErrNotFound)
+	}
 	if err := os.Remove(p); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("delete object %s: %w", key, ErrNotFound)

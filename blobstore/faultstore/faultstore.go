@@ -1,5 +1,5 @@
-// Package faultstore wraps a blobstore.Store and injects the failures a
-// remote store has: errors on chosen calls or at random (from a seeded
+// Package faultstore wraps a blobstore.Store (and its blobstore.Objects,
+// where it has them) and injects the failures a remote store has: errors on chosen calls or at random (from a seeded
 // generator, so a failing run can be replayed), added latency, requests
 // that succeed but whose response is lost, short listings, and reads that
 // return damaged bytes. With no faults set it is a transparent wrapper and
@@ -21,7 +21,14 @@ import (
 	"github.com/cairn-dev/cairn/blobstore"
 )
 
-var _ blobstore.Store = (*Store)(nil)
+var (
+	_ blobstore.Store   = (*Store)(nil)
+	_ blobstore.Objects = (*Store)(nil)
+)
+
+// ErrNoObjects reports an Objects call on a Store whose wrapped store
+// has no objects.
+var ErrNoObjects = errors.New("faultstore: the wrapped store holds no objects")
 
 // ErrInjected is the error an injected fault returns unless its Fault
 // names another.
@@ -31,7 +38,8 @@ var ErrInjected = errors.New("faultstore: injected fault")
 type Op int
 
 // The calls a Fault can apply to. Write and Commit are calls on an
-// Upload; the others are Store methods.
+// Upload; PutObject to DeleteObject are the Objects methods; the others
+// are Store methods.
 const (
 	Create Op = iota
 	Write
@@ -40,10 +48,15 @@ const (
 	Stat
 	List
 	Delete
+	PutObject
+	GetObject
+	ListObjects
+	DeleteObject
 	numOps
 )
 
-var opNames = [numOps]string{"create", "write", "commit", "read", "stat", "list", "delete"}
+var opNames = [numOps]string{"create", "write", "commit", "read", "stat", "list", "delete",
+	"put object", "get object", "list objects", "delete object"}
 
 func (o Op) String() string {
 	if o < 0 || o >= numOps {
@@ -64,12 +77,12 @@ type Fault struct {
 	// the error anyway: a request that succeeded but whose response was
 	// lost (a Commit that made the pack durable, a Delete that deleted).
 	Lost bool
-	// Short makes a faulty List stop part way without an error: a
-	// listing that dropped a page. Without Short a faulty List reports
-	// part of the packs and then returns the error.
+	// Short makes a faulty List or ListObjects stop part way without an
+	// error: a listing that dropped a page. Without Short a faulty listing
+	// reports part of what it holds and then returns the error.
 	Short bool
-	// Damage makes a faulty ReadAt succeed with one byte of what it read
-	// flipped: a bad disk or a broken proxy.
+	// Damage makes a faulty ReadAt or GetObject succeed with one byte of
+	// what it read flipped: a bad disk or a broken proxy.
 	Damage bool
 	// Delay is added before every call of the Op.
 	Delay time.Duration
@@ -86,16 +99,19 @@ type opState struct {
 // Store is a blobstore.Store that injects faults into calls to another.
 // It is safe for concurrent use.
 type Store struct {
-	inner blobstore.Store
+	inner   blobstore.Store
+	objects blobstore.Objects // inner's, or nil
 
 	mu  sync.Mutex
 	rng *rand.Rand
 	ops [numOps]opState
 }
 
-// New wraps inner. seed drives every random decision.
+// New wraps inner, and its objects if it implements blobstore.Objects.
+// seed drives every random decision.
 func New(inner blobstore.Store, seed uint64) *Store {
-	return &Store{inner: inner, rng: rand.New(rand.NewPCG(seed, seed^0x5deece66d))}
+	objs, _ := inner.(blobstore.Objects)
+	return &Store{inner: inner, objects: objs, rng: rand.New(rand.NewPCG(seed, seed^0x5deece66d))}
 }
 
 // Set replaces the fault of op and restarts its call count.
@@ -321,3 +337,107 @@ func (u *upload) Commit(ctx context.Context, name string) error {
 }
 
 func (u *upload) Abort() error { return u.inner.Abort() }
+
+// PutObject puts into the wrapped objects; with Lost the object is stored
+// and the error returned anyway.
+func (s *Store) PutObject(ctx context.Context, key string, data []byte) error {
+	if s.objects == nil {
+		return fmt.Errorf("put object %s: %w", key, ErrNoObjects)
+	}
+	d, err := s.decide(ctx, PutObject)
+	if err != nil {
+		return fmt.Errorf("put object %s: %w", key, err)
+	}
+	if d.faulty && !d.fault.Lost {
+		return fmt.Errorf("put object %s: %w", key, d.err())
+	}
+	if err := s.objects.PutObject(ctx, key, data); err != nil {
+		return err
+	}
+	if d.faulty {
+		return fmt.Errorf("put object %s: %w", key, d.err())
+	}
+	return nil
+}
+
+// GetObject reads from the wrapped objects; a faulty call fails, or with
+// Damage returns a flipped byte.
+func (s *Store) GetObject(ctx context.Context, key string) ([]byte, error) {
+	if s.objects == nil {
+		return nil, fmt.Errorf("get object %s: %w", key, ErrNoObjects)
+	}
+	d, err := s.decide(ctx, GetObject)
+	if err != nil {
+		return nil, fmt.Errorf("get object %s: %w", key, err)
+	}
+	if d.faulty && !d.fault.Lost && !d.fault.Damage {
+		return nil, fmt.Errorf("get object %s: %w", key, d.err())
+	}
+	b, err := s.objects.GetObject(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case d.faulty && d.fault.Damage:
+		if len(b) > 0 {
+			b[d.pick%uint64(len(b))] ^= 1 << (d.pick >> 61)
+		}
+	case d.faulty:
+		return nil, fmt.Errorf("get object %s: %w", key, d.err())
+	}
+	return b, nil
+}
+
+// ListObjects lists the wrapped objects. A faulty call stops after a
+// random part of them (0 to 3 keys), with an error or, with Short,
+// silently: a listing that lost its last pages.
+func (s *Store) ListObjects(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	if s.objects == nil {
+		return fmt.Errorf("list objects %s: %w", prefix, ErrNoObjects)
+	}
+	d, err := s.decide(ctx, ListObjects)
+	if err != nil {
+		return fmt.Errorf("list objects %s: %w", prefix, err)
+	}
+	if !d.faulty {
+		return s.objects.ListObjects(ctx, prefix, fn)
+	}
+	errCut := errors.New("cut")
+	keep := int(d.pick % 4)
+	n := 0
+	err = s.objects.ListObjects(ctx, prefix, func(key string, size int64) error {
+		if n >= keep {
+			return errCut
+		}
+		n++
+		return fn(key, size)
+	})
+	switch {
+	case err != nil && !errors.Is(err, errCut):
+		return err
+	case d.fault.Short:
+		return nil
+	}
+	return fmt.Errorf("list objects %s: %w", prefix, d.err())
+}
+
+// DeleteObject deletes from the wrapped objects.
+func (s *Store) DeleteObject(ctx context.Context, key string) error {
+	if s.objects == nil {
+		return fmt.Errorf("delete object %s: %w", key, ErrNoObjects)
+	}
+	d, err := s.decide(ctx, DeleteObject)
+	if err != nil {
+		return fmt.Errorf("delete object %s: %w", key, err)
+	}
+	if d.faulty && !d.fault.Lost {
+		return fmt.Errorf("delete object %s: %w", key, d.err())
+	}
+	if err := s.objects.DeleteObject(ctx, key); err != nil {
+		return err
+	}
+	if d.faulty {
+		return fmt.Errorf("delete object %s: %w", key, d.err())
+	}
+	return nil
+}

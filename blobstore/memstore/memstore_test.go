@@ -11,3 +11,11 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) blobstore.Store { return memstore.New() })
 }
+
+func TestObjectsConformance(t *testing.T) {
+	storetest.RunObjects(t, func(t *testing.T) blobstore.Objects {
+		s := memstore.New()
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
