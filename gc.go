@@ -5,11 +5,13 @@ import (
 
 	"github.com/cairn-dev/cairn/gc"
 	"github.com/cairn-dev/cairn/internal/repolock"
+	"github.com/cairn-dev/cairn/snapshot"
 )
 
 // Garbage collection, as GC is asked and answers.
 type (
-	// GCOptions tune a collection (MaxUnused 0: DefaultMaxUnused).
+	// GCOptions tune a collection (MaxUnused 0: DefaultMaxUnused; Grace 0:
+	// orphan packs go at once, the command passes DefaultGrace).
 	GCOptions = gc.Options
 	// GCReport says what a collection reclaimed (or would).
 	GCReport = gc.Report
@@ -28,5 +30,13 @@ func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	}
 	defer rl.Release()
 	opts.TmpDir = r.tmpDir()
-	return gc.Run(ctx, r.db, r.store, opts)
+	rep, err := gc.Run(ctx, r.db, r.store, opts)
+	if err == nil && !opts.DryRun && rep.YoungOrphans > 0 {
+		// gc cleared tmp/, with the markers of the interrupted snapshots
+		// that left these packs: the next snapshot must still look.
+		if err := snapshot.NoteOrphans(r.tmpDir()); err != nil {
+			rep.Problems = append(rep.Problems, err.Error())
+		}
+	}
+	return rep, err
 }

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/catalog"
@@ -47,12 +48,26 @@ type Options struct {
 	// what is dead and repacks only for dead bytes.
 	NoMerge bool
 	DryRun  bool
-	TmpDir  string // leftovers of interrupted runs here are removed
+	// Grace keeps unreferenced packs (orphans: no catalog row names them)
+	// younger than this, measured from their commit time in the store's
+	// clock (blobstore.DatedLister): an interrupted snapshot's packs wait
+	// for the next snapshot to resume from them. 0 removes orphans at once,
+	// as gc always did; the command's default is DefaultGrace. A store
+	// that cannot date its packs keeps every orphan while Grace > 0.
+	Grace time.Duration
+	// Now is the clock the grace period is measured with (time.Now).
+	Now    func() time.Time
+	TmpDir string // leftovers of interrupted runs here are removed
 	// Progress, when set, is told the bytes of the packs rewritten so far
 	// and the total to rewrite, after each pack (rewriting is what takes
 	// time; deletions are quick).
 	Progress func(done, total int64)
 }
+
+// DefaultGrace is how long the command keeps unreferenced packs: kopia's
+// 24 h (rustic takes 23 h). A snapshot killed in the evening resumes the
+// next morning even if a gc ran in the night.
+const DefaultGrace = 24 * time.Hour
 
 // DefaultPackTarget is the size snapshots seal packs at (snapshot's
 // packTarget), and the size gc fills merged packs to.
@@ -66,8 +81,13 @@ type Report struct {
 	MergedPacks   int // small live packs merged into full ones
 	WrittenPacks  int // new packs that repacked and merged chunks went to
 	OrphanPacks   int
-	BytesFreed    int64
-	Problems      []string // packs left alone because they could not be read
+	// YoungOrphans are unreferenced packs kept for the grace period, and
+	// YoungBytes their size: what an interrupted snapshot left for the
+	// next one to resume from.
+	YoungOrphans int
+	YoungBytes   int64
+	BytesFreed   int64
+	Problems     []string // packs left alone because they could not be read
 	// Catalog is the size of catalog.db before and after its free pages
 	// were given back (not in a dry run).
 	Catalog catalog.Compaction
@@ -106,6 +126,9 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 	}
 	if opts.PackTarget <= 0 {
 		opts.PackTarget = DefaultPackTarget
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if err := db.IntegrityCheck(ctx); err != nil {
 		if errors.Is(err, catalog.ErrCatalogDamaged) {
@@ -147,7 +170,8 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 	}
 	// Orphans first: a pack no catalog row names was left by an interrupted
 	// snapshot or gc, and with the exclusive lock held nobody is about to
-	// record it.
+	// record it (those younger than the grace period stay for the next
+	// snapshot to resume from).
 	for _, name := range p.orphans {
 		if err := store.Delete(ctx, name); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
 			return rep, fmt.Errorf("delete orphan pack %s: %w", name, err)
@@ -235,9 +259,16 @@ func makePlan(ctx context.Context, refs *catalog.References, store blobstore.Sto
 		}
 	}
 	present := map[string]int64{}
-	err := store.List(ctx, func(name string, size int64) error {
+	now := opts.Now()
+	err := blobstore.ListDated(ctx, store, func(name string, size int64, committed time.Time) error {
 		present[name] = size
-		if !known[name] {
+		switch {
+		case known[name]:
+		case opts.Grace > 0 && (committed.IsZero() || now.Sub(committed) < opts.Grace):
+			// Young, or of unknown age: a snapshot may yet resume from it.
+			rep.YoungOrphans++
+			rep.YoungBytes += size
+		default:
 			p.orphans = append(p.orphans, name)
 			rep.BytesFreed += size
 		}

@@ -18,7 +18,10 @@ import (
 func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg string)) (map[int]*captured, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r.packer = newPacker(ctx, r.Store, r.index)
+	r.packer = newPacker(ctx, r.Store, r.index, r.marker)
+	if r.index.orphans != nil {
+		r.index.orphans.adopt = r.packer.adopt
+	}
 	results := make(map[int]*captured, len(p.toRead))
 	p.unreadable = map[int]bool{}
 	var mu sync.Mutex

@@ -76,9 +76,10 @@ func (p *packer) encoders(frames <-chan *frame, n int, fail func(error)) (wait f
 // reaches packTarget is sealed (made durable in the store) by the encoder
 // that filled it, outside the lock, while the others start the next one.
 type packer struct {
-	ctx   context.Context
-	store blobstore.Store
-	index *chunkIndex
+	ctx    context.Context
+	store  blobstore.Store
+	index  *chunkIndex
+	marker *marker // made before the first pack is sealed (resume.go)
 
 	mu      sync.Mutex
 	w       *blobstore.PackWriter
@@ -89,8 +90,17 @@ type packer struct {
 	err     error
 }
 
-func newPacker(ctx context.Context, store blobstore.Store, index *chunkIndex) *packer {
-	return &packer{ctx: ctx, store: store, index: index}
+func newPacker(ctx context.Context, store blobstore.Store, index *chunkIndex, m *marker) *packer {
+	return &packer{ctx: ctx, store: store, index: index, marker: m}
+}
+
+// adopt adds an orphan pack, verified, to the packs the commit records and
+// returns its index there.
+func (p *packer) adopt(pack catalog.NewPack) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.packs = append(p.packs, pack)
+	return len(p.packs) - 1
 }
 
 // add appends the encoded blob of frame f to the current pack.
@@ -101,6 +111,7 @@ func (p *packer) add(f *frame, blob []byte) error {
 		return p.err
 	}
 	if p.w == nil {
+		p.marker.create()
 		w, err := blobstore.NewPackWriter(p.ctx, p.store)
 		if err != nil {
 			p.err = fmt.Errorf("write pack: %w", err)

@@ -104,6 +104,11 @@ type Result struct {
 	TotalBytes int64
 	BytesRead  int64
 	BytesAdded int64 // pack bytes written
+	// ResumedPacks and ResumedBytes are the packs an interrupted snapshot
+	// had sealed that this one took chunks from instead of storing them
+	// again, and their size (resume.go).
+	ResumedPacks int
+	ResumedBytes int64
 	// Duration runs from the start of the walk to the end of the catalog
 	// commit. The retention run a caller applies afterwards is not part of
 	// it (Forgotten reports what that run did).
@@ -145,6 +150,7 @@ type run struct {
 	x           *exclusion
 	index       *chunkIndex
 	packer      *packer
+	marker      *marker     // says this run may leave packs nobody recorded
 	encode      chan *frame // new chunks to compress and store
 	params      chunker.Params
 	busyTimeout time.Duration
@@ -210,6 +216,12 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		}
 		skip[p] = true
 	}
+	// Orphan packs of an interrupted snapshot load while the walk runs.
+	var orph *orphans
+	if !opts.DryRun {
+		orph = startOrphans(ctx, d.DB, d.Store, d.TmpDir, opts.healAttempt > 0)
+		defer orph.wait()
+	}
 	// The baseline loads from the catalog while the walk stats the tree.
 	type baseline struct {
 		src       catalog.Source
@@ -267,7 +279,15 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	}
 	srcRow, live, hasChunks := base.src, base.live, base.hasChunks
 	r := &run{Deps: d, opts: opts, root: root, src: src, ex: ex, x: x, params: d.Params, busyTimeout: 10 * time.Second,
-		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}}}
+		index:  &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}, orphans: orph},
+		marker: &marker{dir: d.TmpDir}}
+	committed := false
+	defer func() {
+		if !committed {
+			// Its sealed packs wait for the next snapshot.
+			r.marker.abandon()
+		}
+	}()
 
 	if part != nil {
 		r.liveFiles = part.liveFiles
@@ -289,6 +309,8 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	} else if len(missing) > 0 {
 		opts.healAttempt++
 		opts.healed = append(opts.healed, missing...)
+		r.marker.abandon()
+		orph.wait()
 		return Run(ctx, d, source, opts)
 	}
 	r.warnHealed(warn)
@@ -322,6 +344,10 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
+	committed = true
+	r.marker.done()
+	orph.finish()
+	resumedPacks, resumedBytes := orph.adopted()
 	// The duration runs to the end of the commit, not to commit.Finished
 	// (stamped inside it): at 1M files the commit was 24 s of a 44.65 s
 	// run, and the 20.9 s printed left it out.
@@ -329,6 +355,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	return &Result{ID: id, Source: recorded, New: counts.news, Changed: counts.changed, Unchanged: counts.unchanged,
 		Removed: counts.removed, Files: commit.FileCount, TotalBytes: commit.TotalBytes,
 		BytesRead: r.stats.bytesRead.Load(), BytesAdded: commit.AddedBytes, Duration: done.Sub(started),
+		ResumedPacks: resumedPacks, ResumedBytes: resumedBytes,
 		Warnings: commit.Warnings, Unreadable: unreadablePaths, Partial: part != nil}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +14,7 @@ import (
 
 func (a *app) gcCommand() *cobra.Command {
 	var maxUnused string
+	var grace time.Duration
 	var dryRun, asJSON bool
 	c := &cobra.Command{
 		Use:   "gc",
@@ -29,8 +31,13 @@ what is referenced without trusting any index, and reads the footer of
 every pack it is about to delete or repack: if a footer holds a chunk that
 a file still uses and the catalog keeps nowhere else, or the catalog is
 damaged in any way, gc deletes nothing and says so. Run cairn check then.
+
+Packs no catalog row names that are younger than --grace stay: an
+interrupted snapshot left them, and the next snapshot takes the chunks it
+needs from them instead of storing them again. --grace 0 removes them at
+once.
 `,
-		Example: "  cairn gc\n  cairn gc --max-unused 25% --dry-run",
+		Example: "  cairn gc\n  cairn gc --max-unused 25% --dry-run\n  cairn gc --grace 0",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			share, err := parseShare(maxUnused, "--max-unused")
@@ -41,10 +48,14 @@ damaged in any way, gc deletes nothing and says so. Run cairn check then.
 			if err != nil {
 				return err
 			}
-			return a.runGC(cmd, repo, cairn.GCOptions{MaxUnused: share, DryRun: dryRun}, asJSON)
+			if grace < 0 {
+				return usageError{fmt.Errorf("--grace %v: want a duration of 0 or more", grace)}
+			}
+			return a.runGC(cmd, repo, cairn.GCOptions{MaxUnused: share, DryRun: dryRun, Grace: grace}, asJSON)
 		},
 	}
 	c.Flags().StringVar(&maxUnused, "max-unused", percent(cairn.DefaultMaxUnused), "repack a pack when more than this share of it is unreferenced")
+	c.Flags().DurationVar(&grace, "grace", cairn.DefaultGrace, "keep packs no snapshot recorded yet for this long, for an interrupted snapshot to resume from")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be reclaimed, change nothing")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON (docs/json.md)")
 	return c
@@ -84,6 +95,10 @@ func (a *app) runGC(cmd *cobra.Command, repo *cairn.Repo, opts cairn.GCOptions, 
 	fmt.Fprintf(a.stdout, "gc: %s; %s deleted, %d repacked, %d small merged into %s, %s removed; %s %s\n",
 		plural(rep.DeadChunks, "unreferenced chunk"), plural(rep.DeletedPacks, "pack"), rep.RepackedPacks,
 		rep.MergedPacks, plural(rep.WrittenPacks, "new pack"), plural(rep.OrphanPacks, "orphan pack"), verb, size(rep.BytesFreed))
+	if rep.YoungOrphans > 0 {
+		fmt.Fprintf(a.stdout, "gc: kept %s (%s) younger than %v, for an interrupted snapshot to resume from\n",
+			plural(rep.YoungOrphans, "unrecorded pack"), size(rep.YoungBytes), opts.Grace)
+	}
 	return nil
 }
 
