@@ -96,8 +96,12 @@ func (a *app) runGC(cmd *cobra.Command, repo *cairn.Repo, opts cairn.GCOptions, 
 		plural(rep.DeadChunks, "unreferenced chunk"), plural(rep.DeletedPacks, "pack"), rep.RepackedPacks,
 		rep.MergedPacks, plural(rep.WrittenPacks, "new pack"), plural(rep.OrphanPacks, "orphan pack"), verb, size(rep.BytesFreed))
 	if rep.YoungOrphans > 0 {
-		fmt.Fprintf(a.stdout, "gc: kept %s (%s) younger than %v, for an interrupted snapshot to resume from\n",
-			plural(rep.YoungOrphans, "unrecorded pack"), size(rep.YoungBytes), opts.Grace)
+		keep := "kept"
+		if opts.DryRun {
+			keep = "would keep"
+		}
+		fmt.Fprintf(a.stdout, "gc: %s %s (%s) younger than %v, for an interrupted snapshot to resume from\n",
+			keep, plural(rep.YoungOrphans, "unrecorded pack"), size(rep.YoungBytes), opts.Grace)
 	}
 	return nil
 }
