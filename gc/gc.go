@@ -6,7 +6,9 @@
 // unreferenced, the snapshot commits a dangling reference) cannot happen.
 // Order keeps it crash-safe: a repacked pack is written and made durable,
 // then recorded, and only then are the old packs deleted; a crash at any
-// point leaves at most unreferenced packs, which the next gc removes.
+// point leaves at most unreferenced packs, which a later gc removes once
+// they are older than its grace period (Options.Grace; until then a
+// snapshot may resume from them).
 //
 // Besides deleting and repacking, gc merges small live packs into full
 // ones: every snapshot seals at least one pack, so 5,000 small snapshots
