@@ -304,3 +304,50 @@ func TestNoOrphanLookupWithoutMarker(t *testing.T) {
 		t.Fatalf("a committed snapshot left markers: %v", m)
 	}
 }
+
+// TestResumeBesideRunningSnapshot: while snapshot A runs with packs
+// sealed and not yet committed, a snapshot of source B that holds one of
+// A's files looks for orphans (an abandoned marker says so) and may take
+// chunks from A's packs. Both commit, and both restore byte for byte.
+func TestResumeBesideRunningSnapshot(t *testing.T) {
+	r := newRepo(t, t.TempDir())
+	srcA, srcB := t.TempDir(), t.TempDir()
+	filesA := resumeSource(t, srcA, 6, 3, 18<<20)
+	writeFile(t, filepath.Join(srcB, "big-0.bin"), string(filesA["big-0.bin"]))
+	backdate(t, srcB, time.Hour)
+	filesB := map[string][]byte{"big-0.bin": filesA["big-0.bin"]}
+	if err := NoteOrphans(r.deps.TmpDir); err != nil {
+		t.Fatal(err)
+	}
+
+	slow := faultstore.New(r.store, 1)
+	slow.Set(faultstore.Commit, faultstore.Fault{Delay: 300 * time.Millisecond})
+	dA := r.deps
+	dA.Store = slow
+	type result struct {
+		res *Result
+		err error
+	}
+	doneA := make(chan result, 1)
+	go func() {
+		res, err := Run(context.Background(), dA, srcA, Options{Workers: 1})
+		doneA <- result{res, err}
+	}()
+	for deadline := time.Now().Add(time.Minute); r.orphanCount(t) < 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("A sealed no pack within a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	resB := r.snap(t, srcB, Options{})
+	a := <-doneA
+	if a.err != nil {
+		t.Fatalf("snapshot A: %v", a.err)
+	}
+	t.Logf("B took chunks from %d of A's packs", resB.ResumedPacks)
+	if n := r.orphanCount(t); n != 0 {
+		t.Fatalf("%d packs unrecorded after both committed", n)
+	}
+	r.verify(t, a.res.ID, filesA)
+	r.verify(t, resB.ID, filesB)
+}
