@@ -18,10 +18,7 @@ import (
 func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg string)) (map[int]*captured, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r.packer = newPacker(ctx, r.Store, r.index, r.marker)
-	if r.index.orphans != nil {
-		r.index.orphans.adopt = r.packer.adopt
-	}
+	r.packer = newPacker(ctx, r.Store, r.index)
 	results := make(map[int]*captured, len(p.toRead))
 	p.unreadable = map[int]bool{}
 	var mu sync.Mutex
@@ -33,6 +30,10 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 			cancel()
 		}
 		mu.Unlock()
+	}
+	r.packer.marker = r.marker
+	if r.index.orphans != nil {
+		r.index.orphans.adopt = r.packer.adopt
 	}
 	r.encode = make(chan *frame, 2*r.opts.Workers)
 	encodersDone := r.packer.encoders(r.encode, r.opts.Workers, fail)

@@ -76,10 +76,9 @@ func (p *packer) encoders(frames <-chan *frame, n int, fail func(error)) (wait f
 // reaches packTarget is sealed (made durable in the store) by the encoder
 // that filled it, outside the lock, while the others start the next one.
 type packer struct {
-	ctx    context.Context
-	store  blobstore.Store
-	index  *chunkIndex
-	marker *marker // made before the first pack is sealed (resume.go)
+	ctx   context.Context
+	store blobstore.Store
+	index *chunkIndex
 
 	mu      sync.Mutex
 	w       *blobstore.PackWriter
@@ -88,19 +87,13 @@ type packer struct {
 	sealing sync.WaitGroup
 	added   int64
 	err     error
+
+	// marker is made before the first pack is sealed (resume.go).
+	marker *marker
 }
 
-func newPacker(ctx context.Context, store blobstore.Store, index *chunkIndex, m *marker) *packer {
-	return &packer{ctx: ctx, store: store, index: index, marker: m}
-}
-
-// adopt adds an orphan pack, verified, to the packs the commit records and
-// returns its index there.
-func (p *packer) adopt(pack catalog.NewPack) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.packs = append(p.packs, pack)
-	return len(p.packs) - 1
+func newPacker(ctx context.Context, store blobstore.Store, index *chunkIndex) *packer {
+	return &packer{ctx: ctx, store: store, index: index}
 }
 
 // add appends the encoded blob of frame f to the current pack.
@@ -111,7 +104,6 @@ func (p *packer) add(f *frame, blob []byte) error {
 		return p.err
 	}
 	if p.w == nil {
-		p.marker.create()
 		w, err := blobstore.NewPackWriter(p.ctx, p.store)
 		if err != nil {
 			p.err = fmt.Errorf("write pack: %w", err)
@@ -148,6 +140,7 @@ func (p *packer) add(f *frame, blob []byte) error {
 }
 
 func (p *packer) seal(w *blobstore.PackWriter, idx int) error {
+	p.marker.create()
 	info, err := w.Finish(p.ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -159,6 +159,15 @@ func staleMarkers(dir string) []string {
 	return stale
 }
 
+// adopt adds an orphan pack, verified, to the packs the commit records and
+// returns its index there.
+func (p *packer) adopt(pack catalog.NewPack) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.packs = append(p.packs, pack)
+	return len(p.packs) - 1
+}
+
 // orphanPack is a sealed pack the catalog did not name when the snapshot
 // began.
 type orphanPack struct {

@@ -150,7 +150,6 @@ type run struct {
 	x           *exclusion
 	index       *chunkIndex
 	packer      *packer
-	marker      *marker     // says this run may leave packs nobody recorded
 	encode      chan *frame // new chunks to compress and store
 	params      chunker.Params
 	busyTimeout time.Duration
@@ -158,6 +157,9 @@ type run struct {
 	// liveFiles, when > 0, counts the live files before the snapshot; a
 	// partial snapshot knows only some live versions (partial.go).
 	liveFiles int64
+
+	// marker says this run may leave packs nobody recorded (resume.go).
+	marker *marker
 }
 
 // Run takes a snapshot of source. The caller holds the repository's shared
@@ -203,6 +205,12 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		warnings = append(warnings, catalog.Warning{Path: path, Kind: kind, Message: msg})
 		wmu.Unlock()
 	}
+	// Orphan packs of an interrupted snapshot load while the walk runs.
+	var orph *orphans
+	if !opts.DryRun {
+		orph = startOrphans(ctx, d.DB, d.Store, d.TmpDir, opts.healAttempt > 0)
+		defer orph.wait()
+	}
 	skip := map[string]bool{}
 	for _, p := range opts.Skip {
 		// The walk sees paths under the resolved root, so a skipped path
@@ -215,12 +223,6 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 			return nil, fmt.Errorf("source %s: %w %s; choose a directory outside it", root, ErrInsideRepository, p)
 		}
 		skip[p] = true
-	}
-	// Orphan packs of an interrupted snapshot load while the walk runs.
-	var orph *orphans
-	if !opts.DryRun {
-		orph = startOrphans(ctx, d.DB, d.Store, d.TmpDir, opts.healAttempt > 0)
-		defer orph.wait()
 	}
 	// The baseline loads from the catalog while the walk stats the tree.
 	type baseline struct {
@@ -279,15 +281,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	}
 	srcRow, live, hasChunks := base.src, base.live, base.hasChunks
 	r := &run{Deps: d, opts: opts, root: root, src: src, ex: ex, x: x, params: d.Params, busyTimeout: 10 * time.Second,
-		index:  &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}, orphans: orph},
-		marker: &marker{dir: d.TmpDir}}
-	committed := false
-	defer func() {
-		if !committed {
-			// Its sealed packs wait for the next snapshot.
-			r.marker.abandon()
-		}
-	}()
+		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}}}
 
 	if part != nil {
 		r.liveFiles = part.liveFiles
@@ -300,6 +294,14 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		return &Result{Source: recorded, New: plan.news, Changed: len(pv.Changed), Unchanged: len(plan.entries) - plan.news - len(pv.Changed),
 			Removed: len(pv.Removed), Files: pv.Files, TotalBytes: pv.TotalBytes, Preview: pv}, nil
 	}
+	r.index.orphans, r.marker = orph, &marker{dir: d.TmpDir}
+	committed := false
+	defer func() {
+		if !committed {
+			// Its sealed packs wait for the next snapshot.
+			r.marker.abandon()
+		}
+	}()
 	res, err := r.execute(ctx, plan, warn)
 	if err != nil {
 		return nil, err
