@@ -24,19 +24,15 @@ var ErrGCUnsafe = gc.ErrUnsafe
 // GC reclaims the space of data no snapshot references. It waits for
 // running snapshots and restores, and they wait for it.
 func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
+	// gc clears tmp/, with the markers of the interrupted snapshots whose
+	// packs it keeps for the grace period: the next snapshot must still
+	// look for them.
+	opts.KeptOrphans = func() error { return snapshot.NoteOrphans(r.tmpDir()) }
 	rl, err := r.lockRepo(ctx, repolock.Exclusive)
 	if err != nil {
 		return nil, err
 	}
 	defer rl.Release()
 	opts.TmpDir = r.tmpDir()
-	rep, err := gc.Run(ctx, r.db, r.store, opts)
-	if err == nil && !opts.DryRun && rep.YoungOrphans > 0 {
-		// gc cleared tmp/, with the markers of the interrupted snapshots
-		// that left these packs: the next snapshot must still look.
-		if err := snapshot.NoteOrphans(r.tmpDir()); err != nil {
-			rep.Problems = append(rep.Problems, err.Error())
-		}
-	}
-	return rep, err
+	return gc.Run(ctx, r.db, r.store, opts)
 }

@@ -46,10 +46,6 @@ type Options struct {
 	// size snapshots seal packs at). A live pack below half of it is merged
 	// with others.
 	PackTarget int64
-	// NoMerge leaves small live packs as they are: gc then deletes only
-	// what is dead and repacks only for dead bytes.
-	NoMerge bool
-	DryRun  bool
 	// Grace keeps unreferenced packs (orphans: no catalog row names them)
 	// younger than this, measured from their commit time in the store's
 	// clock (blobstore.DatedLister): an interrupted snapshot's packs wait
@@ -58,8 +54,17 @@ type Options struct {
 	// that cannot date its packs keeps every orphan while Grace > 0.
 	Grace time.Duration
 	// Now is the clock the grace period is measured with (time.Now).
-	Now    func() time.Time
-	TmpDir string // leftovers of interrupted runs here are removed
+	Now func() time.Time
+	// KeptOrphans, when set, is called after a collection (not a dry run)
+	// that kept orphans for the grace period and cleared TmpDir: the
+	// repository leaves the marker that makes the next snapshot look for
+	// them there (snapshot.NoteOrphans).
+	KeptOrphans func() error
+	// NoMerge leaves small live packs as they are: gc then deletes only
+	// what is dead and repacks only for dead bytes.
+	NoMerge bool
+	DryRun  bool
+	TmpDir  string // leftovers of interrupted runs here are removed
 	// Progress, when set, is told the bytes of the packs rewritten so far
 	// and the total to rewrite, after each pack (rewriting is what takes
 	// time; deletions are quick).
@@ -197,6 +202,11 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 	}
 	if opts.TmpDir != "" {
 		cleanTmp(opts.TmpDir)
+	}
+	if rep.YoungOrphans > 0 && opts.KeptOrphans != nil {
+		if err := opts.KeptOrphans(); err != nil {
+			rep.Problems = append(rep.Problems, err.Error())
+		}
 	}
 	// Last, with the exclusive lock still held: the rows deleted above
 	// leave free pages, which only this gives back to the file system.
