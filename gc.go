@@ -6,11 +6,13 @@ import (
 
 	"github.com/cairn-dev/cairn/gc"
 	"github.com/cairn-dev/cairn/internal/repolock"
+	"github.com/cairn-dev/cairn/snapshot"
 )
 
 // Garbage collection, as GC is asked and answers.
 type (
-	// GCOptions tune a collection (MaxUnused 0: DefaultMaxUnused).
+	// GCOptions tune a collection (MaxUnused 0: DefaultMaxUnused; Grace 0:
+	// orphan packs go at once, the command passes DefaultGrace).
 	GCOptions = gc.Options
 	// GCReport says what a collection reclaimed (or would).
 	GCReport = gc.Report
@@ -23,6 +25,10 @@ var ErrGCUnsafe = gc.ErrUnsafe
 // GC reclaims the space of data no snapshot references. It waits for
 // running snapshots and restores, and they wait for it.
 func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
+	// gc clears tmp/, with the markers of the interrupted snapshots whose
+	// packs it keeps for the grace period: the next snapshot must still
+	// look for them.
+	opts.KeptOrphans = func() error { return snapshot.NoteOrphans(r.tmpDir()) }
 	rl, err := r.lockRepo(ctx, repolock.Exclusive)
 	if err != nil {
 		return nil, err

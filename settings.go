@@ -31,6 +31,9 @@ const (
 	// DefaultMaxUnused is the share of a pack that may be unreferenced
 	// before GC repacks it.
 	DefaultMaxUnused = gc.DefaultMaxUnused
+	// DefaultGrace is how long the command's GC keeps packs no catalog row
+	// names, so that a snapshot can resume from an interrupted one's.
+	DefaultGrace = gc.DefaultGrace
 )
 
 // DefaultPolicy is the retention policy of a source that sets none.

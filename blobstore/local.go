@@ -12,11 +12,17 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 )
 
 // maxOpenPacks bounds the read handle cache: enough for a restore that
 // interleaves a few packs, far below any file descriptor limit.
 const maxOpenPacks = 32
+
+var (
+	_ Store       = (*Local)(nil)
+	_ DatedLister = (*Local)(nil)
+)
 
 // Local is the filesystem Store. Packs live at dir/ab/abcdef....pack; uploads
 // are written in tmpDir, fsynced, renamed into place, and the directory is
@@ -204,6 +210,12 @@ func (l *Local) Stat(ctx context.Context, name string) (int64, error) {
 // stray or misplaced files are never reported as packs that ReadAt then
 // cannot find.
 func (l *Local) List(ctx context.Context, fn func(name string, size int64) error) error {
+	return l.ListDated(ctx, func(name string, size int64, _ time.Time) error { return fn(name, size) })
+}
+
+// ListDated is List with each pack's modification time, which the rename
+// that commits a pack keeps from its last write (blobstore.DatedLister).
+func (l *Local) ListDated(ctx context.Context, fn func(name string, size int64, committed time.Time) error) error {
 	subs, err := os.ReadDir(l.dir)
 	if err != nil {
 		return fmt.Errorf("list packs: %w", err)
@@ -232,7 +244,7 @@ func (l *Local) List(ctx context.Context, fn func(name string, size int64) error
 			} else if err != nil {
 				return fmt.Errorf("list packs: %w", err)
 			}
-			if err := fn(name, fi.Size()); err != nil {
+			if err := fn(name, fi.Size(), fi.ModTime()); err != nil {
 				return err
 			}
 		}

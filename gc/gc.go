@@ -6,7 +6,9 @@
 // unreferenced, the snapshot commits a dangling reference) cannot happen.
 // Order keeps it crash-safe: a repacked pack is written and made durable,
 // then recorded, and only then are the old packs deleted; a crash at any
-// point leaves at most unreferenced packs, which the next gc removes.
+// point leaves at most unreferenced packs, which a later gc removes once
+// they are older than its grace period (Options.Grace; until then a
+// snapshot may resume from them).
 //
 // Besides deleting and repacking, gc merges small live packs into full
 // ones: every snapshot seals at least one pack, so 5,000 small snapshots
@@ -20,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/catalog"
@@ -43,6 +46,20 @@ type Options struct {
 	// size snapshots seal packs at). A live pack below half of it is merged
 	// with others.
 	PackTarget int64
+	// Grace keeps unreferenced packs (orphans: no catalog row names them)
+	// younger than this, measured from their commit time in the store's
+	// clock (blobstore.DatedLister): an interrupted snapshot's packs wait
+	// for the next snapshot to resume from them. 0 removes orphans at once,
+	// as gc always did; the command's default is DefaultGrace. A store
+	// that cannot date its packs keeps every orphan while Grace > 0.
+	Grace time.Duration
+	// Now is the clock the grace period is measured with (time.Now).
+	Now func() time.Time
+	// KeptOrphans, when set, is called after a collection (not a dry run)
+	// that kept orphans for the grace period and cleared TmpDir: the
+	// repository leaves the marker that makes the next snapshot look for
+	// them there (snapshot.NoteOrphans).
+	KeptOrphans func() error
 	// NoMerge leaves small live packs as they are: gc then deletes only
 	// what is dead and repacks only for dead bytes.
 	NoMerge bool
@@ -57,6 +74,11 @@ type Options struct {
 	Codec *blobstore.Codec
 }
 
+// DefaultGrace is how long the command keeps unreferenced packs: kopia's
+// 24 h (rustic takes 23 h). A snapshot killed in the evening resumes the
+// next morning even if a gc ran in the night.
+const DefaultGrace = 24 * time.Hour
+
 // DefaultPackTarget is the size snapshots seal packs at (snapshot's
 // packTarget), and the size gc fills merged packs to.
 const DefaultPackTarget = 16 << 20
@@ -69,8 +91,13 @@ type Report struct {
 	MergedPacks   int // small live packs merged into full ones
 	WrittenPacks  int // new packs that repacked and merged chunks went to
 	OrphanPacks   int
-	BytesFreed    int64
-	Problems      []string // packs left alone because they could not be read
+	// YoungOrphans are unreferenced packs kept for the grace period, and
+	// YoungBytes their size: what an interrupted snapshot left for the
+	// next one to resume from.
+	YoungOrphans int
+	YoungBytes   int64
+	BytesFreed   int64
+	Problems     []string // packs left alone because they could not be read
 	// Catalog is the size of catalog.db before and after its free pages
 	// were given back (not in a dry run).
 	Catalog catalog.Compaction
@@ -109,6 +136,9 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 	}
 	if opts.PackTarget <= 0 {
 		opts.PackTarget = DefaultPackTarget
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if err := db.IntegrityCheck(ctx); err != nil {
 		if errors.Is(err, catalog.ErrCatalogDamaged) {
@@ -150,7 +180,8 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 	}
 	// Orphans first: a pack no catalog row names was left by an interrupted
 	// snapshot or gc, and with the exclusive lock held nobody is about to
-	// record it.
+	// record it (those younger than the grace period stay for the next
+	// snapshot to resume from).
 	for _, name := range p.orphans {
 		if err := store.Delete(ctx, name); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
 			return rep, fmt.Errorf("delete orphan pack %s: %w", name, err)
@@ -174,6 +205,11 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 	}
 	if opts.TmpDir != "" {
 		cleanTmp(opts.TmpDir)
+	}
+	if rep.YoungOrphans > 0 && opts.KeptOrphans != nil {
+		if err := opts.KeptOrphans(); err != nil {
+			rep.Problems = append(rep.Problems, err.Error())
+		}
 	}
 	// Last, with the exclusive lock still held: the rows deleted above
 	// leave free pages, which only this gives back to the file system.
@@ -238,9 +274,16 @@ func makePlan(ctx context.Context, refs *catalog.References, store blobstore.Sto
 		}
 	}
 	present := map[string]int64{}
-	err := store.List(ctx, func(name string, size int64) error {
+	now := opts.Now()
+	err := blobstore.ListDated(ctx, store, func(name string, size int64, committed time.Time) error {
 		present[name] = size
-		if !known[name] {
+		switch {
+		case known[name]:
+		case opts.Grace > 0 && (committed.IsZero() || now.Sub(committed) < opts.Grace):
+			// Young, or of unknown age: a snapshot may yet resume from it.
+			rep.YoungOrphans++
+			rep.YoungBytes += size
+		default:
 			p.orphans = append(p.orphans, name)
 			rep.BytesFreed += size
 		}

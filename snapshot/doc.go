@@ -21,6 +21,8 @@
 //	             (BLAKE3), hand the new ones on in frames
 //	index.go     which chunks the repository already has; a chunk new in
 //	             this snapshot is claimed once, however many files hold it
+//	resume.go    chunks in packs an interrupted snapshot sealed and nobody
+//	             recorded are taken from there, verified, not stored again
 //	pack.go      encoders compress frames (zstd) into packs; a pack is
 //	             sealed and fsynced before anything refers to it
 //	heal.go      chunks in packs known to be missing are stored again, and
@@ -31,6 +33,7 @@
 //	             intervals, warnings; catalog.CommitSnapshot applies it in
 //	             one transaction
 //
-// A crash before the commit leaves at most packs no row names, which gc
-// removes; a committed snapshot never points at missing data.
+// A crash before the commit leaves at most packs no row names, which the
+// next snapshot resumes from and gc removes after its grace period; a
+// committed snapshot never points at missing data.
 package snapshot

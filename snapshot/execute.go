@@ -31,6 +31,10 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 		}
 		mu.Unlock()
 	}
+	r.packer.marker = r.marker
+	if r.index.orphans != nil {
+		r.index.orphans.adopt = r.packer.adopt
+	}
 	r.encode = make(chan *frame, 2*r.opts.Workers)
 	encodersDone := r.packer.encoders(r.encode, r.opts.Workers, fail)
 	jobs := make(chan int)

@@ -50,7 +50,8 @@ const healRetries = 3
 
 // healMissing records the missing packs the snapshot was about to reuse
 // and returns them: the snapshot then runs again. The packs written by the
-// abandoned attempt are unreferenced; gc removes them.
+// abandoned attempt are unreferenced; the next attempt takes the chunks it
+// needs from them (resume.go).
 func (r *run) healMissing(ctx context.Context) ([]string, error) {
 	missing, err := r.missingReused(ctx)
 	if err != nil || len(missing) == 0 {

@@ -28,6 +28,9 @@ type chunkIndex struct {
 	// reused names the packs of the known chunks this snapshot refers to
 	// anew, which it checks are still in the store before it commits.
 	reused map[string]bool
+	// orphans, when set, are packs an interrupted snapshot sealed and
+	// nobody recorded: a chunk found there is not stored again (resume.go).
+	orphans *orphans
 }
 
 func idPrefix(id blobstore.ID) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
@@ -84,6 +87,20 @@ func (x *chunkIndex) ref(ctx context.Context, id blobstore.ID) (catalog.ChunkRef
 			x.reuse(pack)
 			x.mu.Unlock()
 			return catalog.ChunkRef(cid), false, nil
+		}
+	}
+	if x.orphans != nil {
+		if e, pack, ok := x.orphans.find(ctx, id); ok {
+			x.mu.Lock()
+			defer x.mu.Unlock()
+			if k, ok := x.pendingIndex(id); ok {
+				return catalog.ChunkRef(-k - 1), false, nil
+			}
+			// Claimed as new, but already stored: the commit records it
+			// where the orphan holds it.
+			k := x.claim(id)
+			x.news[k] = catalog.NewChunk{Hash: id, Pack: pack, Offset: e.Offset, Length: e.Length, Size: e.Size, PlainOffset: e.PlainOffset}
+			return catalog.ChunkRef(-k - 1), false, nil
 		}
 	}
 	x.mu.Lock()

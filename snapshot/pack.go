@@ -98,6 +98,9 @@ type packer struct {
 	sealing sync.WaitGroup
 	added   int64
 	err     error
+
+	// marker is made before the first pack is sealed (resume.go).
+	marker *marker
 }
 
 func newPacker(ctx context.Context, store blobstore.Store, codec *blobstore.Codec, index *chunkIndex) *packer {
@@ -159,6 +162,7 @@ func (p *packer) add(f *frame, blob []byte) error {
 }
 
 func (p *packer) seal(w *blobstore.PackWriter, idx int) error {
+	p.marker.create()
 	info, err := w.Finish(p.ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()

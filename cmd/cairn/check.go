@@ -68,7 +68,7 @@ that are unrecoverable: no source still has their bytes.
 				fmt.Fprintf(a.stdout, "%s recorded: the next cairn snap of each source stores again what its files still hold\n", plural(len(rep.Missing), "missing pack"))
 			}
 			if len(rep.Unreferenced) > 0 {
-				fmt.Fprintf(a.stdout, "%s not in the catalog (left by an interrupted run; cairn gc removes those that hold nothing a file uses)\n", plural(len(rep.Unreferenced), "pack"))
+				fmt.Fprintf(a.stdout, "%s not in the catalog (left by an interrupted run: the next snapshot takes what it needs from them; cairn gc removes them after its grace period)\n", plural(len(rep.Unreferenced), "pack"))
 			}
 			read := ""
 			if readData {

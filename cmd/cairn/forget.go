@@ -79,7 +79,7 @@ with remote repositories), so --host names this host or nothing matches.`,
 			if asJSON {
 				out := toForgetJSON(res, opts.DryRun)
 				if prune && !opts.DryRun {
-					rep, err := a.gc(cmd, repo, cairn.GCOptions{})
+					rep, err := a.gc(cmd, repo, cairn.GCOptions{Grace: cairn.DefaultGrace})
 					if err != nil {
 						return err
 					}
@@ -104,7 +104,7 @@ with remote repositories), so --host names this host or nothing matches.`,
 			}
 			fmt.Fprintf(a.stdout, "%s %s\n", verb, plural(len(res.Forgotten), "snapshot"))
 			if prune && !opts.DryRun {
-				return a.runGC(cmd, repo, cairn.GCOptions{}, false)
+				return a.runGC(cmd, repo, cairn.GCOptions{Grace: cairn.DefaultGrace}, false)
 			}
 			return nil
 		},

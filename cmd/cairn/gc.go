@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +14,7 @@ import (
 
 func (a *app) gcCommand() *cobra.Command {
 	var maxUnused string
+	var grace time.Duration
 	var dryRun, asJSON bool
 	c := &cobra.Command{
 		Use:   "gc",
@@ -33,8 +35,13 @@ In a repository with a log (format 2), a catalog file that fails
 integrity_check is rebuilt from the log first (gc says so) and collected
 on; gc also removes the log records and checkpoints that the newest two
 checkpoints supersede.
+
+Packs no catalog row names that are younger than --grace stay: an
+interrupted snapshot left them, and the next snapshot takes the chunks it
+needs from them instead of storing them again. --grace 0 removes them at
+once.
 `,
-		Example: "  cairn gc\n  cairn gc --max-unused 25% --dry-run",
+		Example: "  cairn gc\n  cairn gc --max-unused 25% --dry-run\n  cairn gc --grace 0",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			share, err := parseShare(maxUnused, "--max-unused")
@@ -45,10 +52,14 @@ checkpoints supersede.
 			if err != nil {
 				return err
 			}
-			return a.runGC(cmd, repo, cairn.GCOptions{MaxUnused: share, DryRun: dryRun}, asJSON)
+			if grace < 0 {
+				return usageError{fmt.Errorf("--grace %v: want a duration of 0 or more", grace)}
+			}
+			return a.runGC(cmd, repo, cairn.GCOptions{MaxUnused: share, DryRun: dryRun, Grace: grace}, asJSON)
 		},
 	}
 	c.Flags().StringVar(&maxUnused, "max-unused", percent(cairn.DefaultMaxUnused), "repack a pack when more than this share of it is unreferenced")
+	c.Flags().DurationVar(&grace, "grace", cairn.DefaultGrace, "keep packs no snapshot recorded yet for this long, for an interrupted snapshot to resume from")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be reclaimed, change nothing")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON (docs/json.md)")
 	return c
@@ -91,6 +102,14 @@ func (a *app) runGC(cmd *cobra.Command, repo *cairn.Repo, opts cairn.GCOptions, 
 	fmt.Fprintf(a.stdout, "gc: %s; %s deleted, %d repacked, %d small merged into %s, %s removed; %s %s\n",
 		plural(rep.DeadChunks, "unreferenced chunk"), plural(rep.DeletedPacks, "pack"), rep.RepackedPacks,
 		rep.MergedPacks, plural(rep.WrittenPacks, "new pack"), plural(rep.OrphanPacks, "orphan pack"), verb, size(rep.BytesFreed))
+	if rep.YoungOrphans > 0 {
+		keep := "kept"
+		if opts.DryRun {
+			keep = "would keep"
+		}
+		fmt.Fprintf(a.stdout, "gc: %s %s (%s) younger than %v, for an interrupted snapshot to resume from\n",
+			keep, plural(rep.YoungOrphans, "unrecorded pack"), size(rep.YoungBytes), opts.Grace)
+	}
 	return nil
 }
 

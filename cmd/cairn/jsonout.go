@@ -371,12 +371,13 @@ type gcJSON struct {
 	MergedPacks   int      `json:"merged_packs"`
 	WrittenPacks  int      `json:"written_packs"`
 	OrphanPacks   int      `json:"orphan_packs"`
+	YoungOrphans  int      `json:"young_orphans"`
 	BytesFreed    int64    `json:"bytes_freed"`
 	Problems      []string `json:"problems"`
 }
 
 func toGCJSON(rep *cairn.GCReport, dryRun bool) gcJSON {
-	return gcJSON{dryRun, rep.DeadChunks, rep.DeletedPacks, rep.RepackedPacks, rep.MergedPacks, rep.WrittenPacks, rep.OrphanPacks, rep.BytesFreed, nonNil(rep.Problems)}
+	return gcJSON{dryRun, rep.DeadChunks, rep.DeletedPacks, rep.RepackedPacks, rep.MergedPacks, rep.WrittenPacks, rep.OrphanPacks, rep.YoungOrphans, rep.BytesFreed, nonNil(rep.Problems)}
 }
 
 type policyJSON struct {

@@ -184,6 +184,10 @@ func (a *app) printSnapped(res *cairn.SnapshotResult, note string) {
 	fmt.Fprintf(a.stdout, "snapshot %d of %s: %s; %s new, %d changed, %d unchanged, %d removed; read %s, added %s in %s%s\n",
 		res.ID, displayPath(res.Source), plural(int(res.Files), "file"), plural(res.New, "path"), res.Changed, res.Unchanged, res.Removed,
 		size(res.BytesRead), size(res.BytesAdded), seconds(res.Duration), note)
+	if res.ResumedPacks > 0 {
+		fmt.Fprintf(a.stdout, "resumed: took chunks from %s (%s) an interrupted snapshot had stored\n",
+			plural(res.ResumedPacks, "pack"), size(res.ResumedBytes))
+	}
 	if len(res.Forgotten) > 0 {
 		fmt.Fprintf(a.stdout, "retention policy forgot %s (cairn gc reclaims the space)\n", snapshotList(res.Forgotten))
 	}

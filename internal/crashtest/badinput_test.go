@@ -635,7 +635,7 @@ func TestFullDisk(t *testing.T) {
 	}
 	e.checkData()
 	e.verifyAll(h)
-	e.must("gc")
+	e.must("gc", "--grace", "0")
 	if n := e.checkData(); n != 0 {
 		t.Fatalf("gc left %d orphan packs", n)
 	}

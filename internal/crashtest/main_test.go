@@ -600,10 +600,17 @@ func (k *killStats) log(t *testing.T) {
 		k.name, k.kills, k.finished, k.buckets[0], k.buckets[1], k.buckets[2], k.buckets[3], k.buckets[4], strings.Join(outs, ", "))
 }
 
-// tmpFiles counts what interrupted runs left in the repository's tmp/.
+// tmpFiles counts what interrupted runs left in the repository's tmp/,
+// but the markers that make the next snapshot resume (resume-*).
 func (e *env) tmpFiles() int {
 	entries, _ := os.ReadDir(filepath.Join(e.repo, "local", "tmp"))
-	return len(entries)
+	n := 0
+	for _, en := range entries {
+		if !strings.HasPrefix(en.Name(), "resume-") {
+			n++
+		}
+	}
+	return n
 }
 
 // traceTotals logs, with CAIRN_CRASHTEST_TRACE, how much of a test's time

@@ -64,7 +64,7 @@ func TestKillGCMerge(t *testing.T) {
 		stats.add(delay, typical, r, outcome)
 		e.verifyAll(h)
 	}
-	e.must("gc")
+	e.must("gc", "--grace", "0")
 	if n := e.checkData(); n != 0 {
 		t.Fatalf("a full gc after the kills left %d orphan packs", n)
 	}
