@@ -13,6 +13,8 @@ import (
 
 	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/blobstore"
+	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/chunker"
 	"github.com/cairn-dev/cairn/gc"
 	"github.com/cairn-dev/cairn/restore"
 	"github.com/cairn-dev/cairn/retention"
@@ -29,8 +31,34 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return openFixture(t, filepath.Join(t.TempDir(), "repo"), cairn.Options{Create: true})
+}
+
+// newFormat1Fixture is a fixture in a format-1 repository (catalog.db and
+// packs/ at the top, no log), whose catalog file plus packs/ is a whole
+// repository: tests that copy a catalog aside and damage it need that.
+func newFormat1Fixture(t *testing.T) *fixture {
+	t.Helper()
 	ctx := context.Background()
-	repo, err := cairn.Open(ctx, filepath.Join(t.TempDir(), "repo"), cairn.Options{Create: true})
+	dir := filepath.Join(t.TempDir(), "repo")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db, err := catalog.Open(ctx, filepath.Join(dir, "catalog.db"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.InitMeta(ctx, map[string]string{"repository_format": "1", "chunker": chunker.Default.String(), "created": "2026-01-01T00:00:00Z"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	return openFixture(t, dir, cairn.Options{})
+}
+
+func openFixture(t *testing.T, dir string, opts cairn.Options) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	repo, err := cairn.Open(ctx, dir, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

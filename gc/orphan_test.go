@@ -1,6 +1,8 @@
 package gc_test
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,16 +13,52 @@ import (
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/gc"
+	"github.com/cairn-dev/cairn/keys"
 )
+
+// repoCodec is the codec of the fixture's (format 2) repository, from
+// its local/key and cairn.repo, so that test packs are the repository's
+// own format.
+func repoCodec(f *fixture) *blobstore.Codec {
+	f.t.Helper()
+	b, err := os.ReadFile(filepath.Join(f.repo.Dir, "local", "key"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	raw, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(raw) != keys.MasterSize {
+		f.t.Fatalf("local/key: %v", err)
+	}
+	var m keys.Master
+	copy(m[:], raw)
+	set, err := keys.Derive(m)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	j, err := os.ReadFile(filepath.Join(f.repo.Dir, "cairn.repo"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var file struct{ ID string }
+	if err := json.Unmarshal(j, &file); err != nil {
+		f.t.Fatal(err)
+	}
+	c, err := blobstore.NewCodec(set, file.ID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return c
+}
 
 // newOrphan writes a durable pack that the catalog does not record.
 func newOrphan(f *fixture) (string, error) {
-	w, err := blobstore.NewPackWriter(f.ctx, f.store, nil)
+	c := repoCodec(f)
+	w, err := blobstore.NewPackWriter(f.ctx, f.store, c)
 	if err != nil {
 		return "", err
 	}
 	data := []byte("orphaned chunk")
-	if _, err := w.Add(blobstore.Sum(data), len(data), blobstore.Encode(nil, data)); err != nil {
+	if _, err := w.Add(c.Sum(data), len(data), c.Encode(nil, data)); err != nil {
 		return "", err
 	}
 	info, err := w.Finish(f.ctx)
@@ -89,7 +127,7 @@ func TestGCGraceKeepsUndatedOrphans(t *testing.T) {
 	}
 	// The same packs, through a Store that cannot date them.
 	undated := struct{ blobstore.Store }{f.store}
-	db, err := catalog.Open(f.ctx, filepath.Join(f.repo.Dir, "catalog.db"), false)
+	db, err := catalog.Open(f.ctx, f.repo.CatalogPath(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +143,7 @@ func TestGCGraceKeepsUndatedOrphans(t *testing.T) {
 
 func resumeMarkers(t *testing.T, f *fixture) []string {
 	t.Helper()
-	des, err := os.ReadDir(filepath.Join(f.repo.Dir, "tmp"))
+	des, err := os.ReadDir(filepath.Join(f.repo.Dir, "local", "tmp"))
 	if err != nil {
 		t.Fatal(err)
 	}
