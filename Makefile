@@ -21,10 +21,12 @@ snap: build
 test: fmt-check vet s3-servers unit fuzz
 
 # Real S3 servers for the tests (internal/s3test starts them on 127.0.0.1),
-# built once into .cache/s3/<name>-<version>/ (ignored by git); a version
-# bump builds anew. versitygw: ~70 s cold. Tests that find no server skip,
+# built once into $(S3CACHE)/<name>-<version>/, outside the checkout so that
+# a fresh clone reuses them (internal/s3test.CacheDir looks in the same
+# place); a version bump builds anew. versitygw: ~70 s cold. Tests that find no server skip,
 # except under CI=true, where they fail.
-S3CACHE    := $(CURDIR)/.cache/s3
+S3CACHE    ?= $(or $(CAIRN_TEST_SERVERS),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cairn/test-servers)
+export CAIRN_TEST_SERVERS := $(S3CACHE)
 VERSITYGW  := v1.8.0
 SEAWEEDFS  := v0.0.0-20261109003541-7506e5f91cd6
 s3-servers: $(S3CACHE)/versitygw-$(VERSITYGW)/versitygw

@@ -1,10 +1,10 @@
 // Package s3test starts real S3 servers for tests, on 127.0.0.1 only:
 // versitygw (every run) and a SeaweedFS cluster (the distributed test).
 //
-// The servers are built once into <module root>/.cache/s3/ (ignored by
-// git) by `make s3-servers`, which `make test` runs first:
+// The servers are built once into ~/.cache/cairn/test-servers/ (CacheDir)
+// by `make s3-servers`, which `make test` runs first:
 //
-//	GOBIN=.cache/s3/versitygw-v1.8.0 go install github.com/versity/versitygw/cmd/versitygw@v1.8.0   (~70 s cold)
+//	GOBIN=~/.cache/cairn/test-servers/versitygw-v1.8.0 go install github.com/versity/versitygw/cmd/versitygw@v1.8.0   (~70 s cold)
 //
 // A test that needs a server it cannot find skips, naming the make target,
 // except under CI=true, where it fails: CI must never pass by skipping
@@ -85,11 +85,11 @@ func VersityPath() (string, error) {
 	if p := os.Getenv("CAIRN_VERSITYGW"); p != "" {
 		return p, nil
 	}
-	root, err := ModuleRoot()
+	dir, err := CacheDir()
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(root, ".cache", "s3", "versitygw-"+VersityVersion, "versitygw"), nil
+	return filepath.Join(dir, "versitygw-"+VersityVersion, "versitygw"), nil
 }
 
 // WeedPath is where `make seaweedfs` builds weed.
@@ -97,11 +97,27 @@ func WeedPath() (string, error) {
 	if p := os.Getenv("CAIRN_WEED"); p != "" {
 		return p, nil
 	}
-	root, err := ModuleRoot()
+	dir, err := CacheDir()
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(root, ".cache", "s3", "seaweedfs-"+WeedVersion, "weed"), nil
+	return filepath.Join(dir, "seaweedfs-"+WeedVersion, "weed"), nil
+}
+
+// CacheDir holds the built servers: $CAIRN_TEST_SERVERS, else
+// <user cache dir>/cairn/test-servers (~/.cache/cairn/test-servers), the
+// Makefile's S3CACHE. It is outside the checkout so that a fresh clone on
+// the same machine (CI's) reuses the binaries instead of building them
+// again (SeaweedFS takes minutes).
+func CacheDir() (string, error) {
+	if d := os.Getenv("CAIRN_TEST_SERVERS"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("find the test servers' cache: %w (set CAIRN_TEST_SERVERS)", err)
+	}
+	return filepath.Join(d, "cairn", "test-servers"), nil
 }
 
 // need returns the binary at path, or ends the test: a skip on a
@@ -111,7 +127,7 @@ func need(t testing.TB, path, target string) string {
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
-	msg := fmt.Sprintf("%s is missing: run `make %s` (built once into .cache/s3)", path, target)
+	msg := fmt.Sprintf("%s is missing: run `make %s` (built once into the test servers' cache, see CacheDir)", path, target)
 	if os.Getenv("CI") == "true" {
 		t.Fatal(msg)
 	}
