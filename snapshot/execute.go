@@ -152,7 +152,7 @@ func (r *run) progress(ctx context.Context, total int) (stop func()) {
 }
 
 // build turns the plan and what was read into one catalog commit.
-func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog.Version) *catalog.Commit {
+func (r *run) build(p *plan, results map[int]*captured) *catalog.Commit {
 	c := &catalog.Commit{Packs: r.packer.packs, NewChunks: r.index.news, AddedBytes: r.packer.added,
 		Versions: make([]catalog.NewVersion, 0, len(p.metaOnly)+len(p.toRead)),
 		Contents: make([]catalog.NewContent, 0, len(p.toRead))}
@@ -173,7 +173,7 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 		// Unreadable: not new, not deleted. A file's previous version
 		// continues, so that restoring the path gives its last good copy;
 		// a path with no previous file version is not in the snapshot.
-		switch v := live[e.rel]; {
+		switch v := p.live[e.rel]; {
 		case v == nil:
 			p.news--
 			vanished[e.rel] = true
@@ -186,7 +186,7 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 	}
 	for _, i := range p.metaOnly {
 		e := p.entries[i]
-		if v := live[e.rel]; v != nil {
+		if v := p.live[e.rel]; v != nil {
 			c.Close = append(c.Close, v.ID)
 		}
 		c.Versions = append(c.Versions, catalog.NewVersion{Content: -1, Version: catalog.Version{
@@ -201,13 +201,13 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 		e := got.e
 		c.Warnings = append(c.Warnings, got.warnings...)
 		isDB := got.capture == catalog.CaptureSQLite
-		fp := catalog.Refresh{FpCtimeNs: e.ctimeNs, FpIno: e.ino, FpExtra: dbExtra(isDB, e, p.all, p.byPath)}
-		if p.racy(e, p.all, p.byPath) {
+		fp := catalog.Refresh{FpCtimeNs: e.ctimeNs, FpIno: e.ino, FpExtra: p.dbExtra(isDB, &e)}
+		if p.racy(&e) {
 			fp.FpCtimeNs = -1
 		}
-		old := live[e.rel]
+		old := p.live[e.rel]
 		if old != nil && old.Type == catalog.TypeFile && string(old.ContentHash) == string(got.hash[:]) &&
-			old.Mode == e.mode && old.MtimeNs == e.mtimeNs && sameOwner(old, e) && old.Capture == got.capture && sameValidity(old, got) {
+			old.Mode == e.mode && old.MtimeNs == e.mtimeNs && sameOwner(old, &e) && old.Capture == got.capture && sameValidity(old, got) {
 			fp.ID = old.ID
 			c.Refresh = append(c.Refresh, fp)
 			p.unchanged++
@@ -241,7 +241,7 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 	// A file that vanished between the walk and its read is gone from this
 	// snapshot; its live version, if any, ends here too.
 	for path := range vanished {
-		if v := live[path]; v != nil {
+		if v := p.live[path]; v != nil {
 			c.Close = append(c.Close, v.ID)
 		}
 	}
@@ -253,7 +253,7 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 	}
 	// Files beneath a directory that could not be listed continue too.
 	for _, v := range p.carried {
-		if _, walked := p.byPath[v.Path]; !walked && v.Type == catalog.TypeFile {
+		if !p.walked(v.Path) && v.Type == catalog.TypeFile {
 			c.FileCount++
 			c.TotalBytes += v.Size
 		}
@@ -264,18 +264,19 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 		}
 		if got := results[i]; got != nil {
 			c.TotalBytes += got.size
-		} else if v := live[e.rel]; v != nil {
+		} else if v := p.live[e.rel]; v != nil {
 			c.TotalBytes += v.Size
 		}
 	}
+	c.TotalBytes += p.unchangedBytes // the files the comparison found unchanged
 	return c
 }
 
-func (p *plan) racy(e entry, all []entry, byPath map[string]int) bool {
+func (p *plan) racy(e *entry) bool {
 	if e.mtimeNs >= p.racyAfter {
 		return true
 	}
-	if j, ok := byPath[e.rel+"-wal"]; ok && all[j].mtimeNs >= p.racyAfter {
+	if w, ok := p.find(e.rel + "-wal"); ok && w.mtimeNs >= p.racyAfter {
 		return true
 	}
 	return false

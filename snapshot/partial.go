@@ -131,7 +131,7 @@ func scanChanged(ctx context.Context, db *catalog.DB, src *beneath.Dir, ex *igno
 		// Possibly an empty source: the full walk decides that exactly.
 		return nil, nil
 	}
-	sort.Slice(out.entries, func(i, j int) bool { return pathLess(out.entries[i].rel, out.entries[j].rel) })
+	sortEntries(out.entries)
 	sort.Strings(out.unreadable)
 	return out, nil
 }

@@ -103,7 +103,7 @@ func walk(src *beneath.Dir, ex *ignore.Matcher, x *exclusion, skip, force map[st
 		}()
 	}
 	wg.Wait()
-	sort.Slice(w.out, func(i, j int) bool { return pathLess(w.out[i].rel, w.out[j].rel) })
+	sortEntries(w.out)
 	sort.Strings(w.unreadable)
 	return w.out, w.unreadable, nil
 }
@@ -303,34 +303,6 @@ func kindNameAt(mode uint32) string {
 		return "device"
 	}
 	return "special file"
-}
-
-// pathLess orders paths as a depth-first walk lists them: component by
-// component, so "a/b" comes before "a-b" and "a.b".
-func pathLess(a, b string) bool {
-	for {
-		ai, bi := strings.IndexByte(a, '/'), strings.IndexByte(b, '/')
-		ac, bc := a, b
-		if ai >= 0 {
-			ac = a[:ai]
-		}
-		if bi >= 0 {
-			bc = b[:bi]
-		}
-		if ac != bc {
-			if ac == "." {
-				return true
-			}
-			if bc == "." {
-				return false
-			}
-			return ac < bc
-		}
-		if ai < 0 || bi < 0 {
-			return ai < 0 && bi >= 0
-		}
-		a, b = a[ai+1:], b[bi+1:]
-	}
 }
 
 // checkRoot refuses a source that is not a readable directory.
