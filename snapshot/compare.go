@@ -105,10 +105,10 @@ func (r *run) compare(entries []entry, unreadable []string, live liveStream, sta
 	bases := map[string]bool{}
 	for _, e := range entries {
 		base, ok := sidecarBase(e.rel)
-		if !ok || e.typ != catalog.TypeFile {
+		if !ok || e.typ != typFile {
 			continue
 		}
-		if b, ok := p.find(base); ok && b.typ == catalog.TypeFile {
+		if b, ok := p.find(base); ok && b.typ == typFile {
 			bases[base] = true
 		}
 	}
@@ -152,7 +152,7 @@ func (r *run) compare(entries []entry, unreadable []string, live liveStream, sta
 				p.isDB[e.rel] = r.sniff(e.rel)
 			}
 		}
-		if base, ok := sidecarBase(e.rel); ok && e.typ == catalog.TypeFile && p.isDB[base] {
+		if base, ok := sidecarBase(e.rel); ok && e.typ == typFile && p.isDB[base] {
 			dropped = append(dropped, i)
 			if old != nil {
 				unmatched(old)
@@ -183,9 +183,9 @@ func (p *plan) compareOne(r *run, i int, e *entry, old *catalog.Version) {
 	switch {
 	case old == nil:
 		p.news++
-	case old.Type != e.typ:
+	case old.Type != e.typ.String():
 		p.changed++
-	case e.typ == catalog.TypeFile:
+	case e.typ == typFile:
 		if r.fingerprintEqual(old, e, p) {
 			p.unchanged++
 			p.unchangedBytes += old.Size
@@ -202,11 +202,11 @@ func (p *plan) compareOne(r *run, i int, e *entry, old *catalog.Version) {
 	if old != nil {
 		k := *old // the stream reuses old
 		p.live[e.rel] = &k
-		if e.typ == catalog.TypeFile && k.Type == catalog.TypeFile {
+		if e.typ == typFile && k.Type == catalog.TypeFile {
 			p.reuse[i] = &k
 		}
 	}
-	if e.typ == catalog.TypeFile {
+	if e.typ == typFile {
 		p.toRead = append(p.toRead, i)
 	} else {
 		p.metaOnly = append(p.metaOnly, i)
@@ -272,7 +272,7 @@ func (r *run) sniff(rel string) bool {
 // recorded before owners were (-1) is taken as the same, so that upgrading
 // does not record every directory again.
 func sameOwner(v *catalog.Version, e *entry) bool {
-	return v.UID < 0 || (v.UID == e.uid && v.GID == e.gid)
+	return v.UID < 0 || (v.UID == int64(e.uid) && v.GID == int64(e.gid))
 }
 
 // fingerprintEqual reports whether stat says a live file is unchanged. A

@@ -44,7 +44,7 @@ func (r *run) preview(p *plan, hash bool) *Preview {
 		differs[i] = true
 	}
 	for i, e := range p.entries {
-		if e.typ == catalog.TypeFile {
+		if e.typ == typFile {
 			pv.Files++
 			pv.TotalBytes += e.size
 		}
@@ -55,9 +55,9 @@ func (r *run) preview(p *plan, hash bool) *Preview {
 		switch {
 		case v == nil:
 			pv.Added = append(pv.Added, e.rel)
-		case v.Type != e.typ || v.Mode != e.mode || v.LinkTarget != e.link:
+		case v.Type != e.typ.String() || v.Mode != e.mode || v.LinkTarget != e.link:
 			pv.Changed = append(pv.Changed, e.rel)
-		case e.typ == catalog.TypeFile && toRead[i]:
+		case e.typ == typFile && toRead[i]:
 			if !hash || p.isDB[e.rel] || v.Capture == catalog.CaptureSQLite || !r.sameBytes(e.rel, v.ContentHash) {
 				pv.Changed = append(pv.Changed, e.rel)
 			}

@@ -190,8 +190,8 @@ func (r *run) build(p *plan, results map[int]*captured) *catalog.Commit {
 			c.Close = append(c.Close, v.ID)
 		}
 		c.Versions = append(c.Versions, catalog.NewVersion{Content: -1, Version: catalog.Version{
-			Path: e.rel, Type: e.typ, Mode: e.mode, MtimeNs: e.mtimeNs, LinkTarget: e.link,
-			FpCtimeNs: e.ctimeNs, FpIno: e.ino, UID: e.uid, GID: e.gid}})
+			Path: e.rel, Type: e.typ.String(), Mode: e.mode, MtimeNs: e.mtimeNs, LinkTarget: e.link,
+			FpCtimeNs: e.ctimeNs, FpIno: e.ino, UID: int64(e.uid), GID: int64(e.gid)}})
 	}
 	for _, i := range p.toRead {
 		got := results[i]
@@ -225,7 +225,7 @@ func (r *run) build(p *plan, results map[int]*captured) *catalog.Commit {
 			contentIdx[got.hash] = k
 			c.Contents = append(c.Contents, catalog.NewContent{Hash: got.hash, Size: got.size, Chunking: got.chunking, Chunks: got.chunks})
 		}
-		v := catalog.Version{Path: e.rel, Type: catalog.TypeFile, Mode: e.mode, Size: got.size, MtimeNs: e.mtimeNs, UID: e.uid, GID: e.gid,
+		v := catalog.Version{Path: e.rel, Type: catalog.TypeFile, Mode: e.mode, Size: got.size, MtimeNs: e.mtimeNs, UID: int64(e.uid), GID: int64(e.gid),
 			Capture: got.capture, DBCheck: got.dbCheck, FpCtimeNs: fp.FpCtimeNs, FpIno: fp.FpIno, FpExtra: fp.FpExtra}
 		if got.jsonValid != nil {
 			v.JSONValid.Valid, v.JSONValid.Bool = true, *got.jsonValid
@@ -246,7 +246,7 @@ func (r *run) build(p *plan, results map[int]*captured) *catalog.Commit {
 		}
 	}
 	for _, e := range p.entries {
-		if e.typ != catalog.TypeFile || vanished[e.rel] {
+		if e.typ != typFile || vanished[e.rel] {
 			continue
 		}
 		c.FileCount++
@@ -259,7 +259,7 @@ func (r *run) build(p *plan, results map[int]*captured) *catalog.Commit {
 		}
 	}
 	for i, e := range p.entries {
-		if e.typ != catalog.TypeFile || vanished[e.rel] {
+		if e.typ != typFile || vanished[e.rel] {
 			continue
 		}
 		if got := results[i]; got != nil {

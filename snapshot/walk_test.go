@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/cairn-dev/cairn/internal/beneath"
 )
@@ -51,5 +52,12 @@ func TestWalkMatchesWalkDir(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("walk differs from WalkDir in byte order:\ngot  %q\nwant %q", got, want)
 		}
+	}
+}
+
+// A snapshot holds an entry per path of the source until its commit.
+func TestEntryStaysSmall(t *testing.T) {
+	if n := unsafe.Sizeof(entry{}); n > 80 {
+		t.Errorf("entry is %d bytes, want at most 80", n)
 	}
 }
