@@ -20,7 +20,9 @@
 //     random bytes and two of log text.
 //   - scale: -scale-files (default 100,000; 1,000,000 for the 1M-file run)
 //     JSON files of 100 bytes, 100 per directory ("tree A" of issue 14),
-//     for cairn and restic, first and unchanged snapshot only. Its report
+//     for cairn and restic, first and unchanged snapshot only; -scale-tree B
+//     makes "tree B" instead (varied JSON, 60 B to 16 KiB, in 300 x 20
+//     directories), a second shape to check a gain on. Its report
 //     is a section of its own at the end of -out: a run of this corpus
 //     alone replaces that section and keeps the rest of the file.
 //
@@ -44,7 +46,7 @@
 // the repetitions are reported in a markdown table, with a second table of
 // cairn's targets (ratios to restic) marked pass or fail.
 //
-// Flags: -reps, -work, -corpora, -quick, -big-size, -scale-files, -history,
+// Flags: -reps, -work, -corpora, -quick, -big-size, -scale-files, -scale-tree, -history,
 // -history-corpora, -tools, -cairn, -out, -keep.
 package main
 
@@ -124,6 +126,7 @@ func run() error {
 	work := flag.String("work", "bench/_work", "work directory for corpora, repositories and restores")
 	corporaFlag := flag.String("corpora", "agent-state,source-tree,big-files,scale", "corpora to run, comma-separated")
 	scaleFiles := flag.Int("scale-files", 100000, "files in the scale corpus (1000000: the 1M-file run, ~10 min a repetition on 2 cores)")
+	scaleTree := flag.String("scale-tree", "A", "shape of the scale corpus: A (100-byte files, 100 per directory) or B (varied JSON, 300 x 20 directories)")
 	quick := flag.Bool("quick", false, "smoke run: tiny corpora, 1 repetition, 10 history snapshots, report under -work")
 	bigSize := flag.String("big-size", "2GiB", "total size of the big-files corpus (e.g. 256MiB)")
 	history := flag.Int("history", 200, "snapshots taken for the history-of-one-file step (0: skip it)")
@@ -176,7 +179,11 @@ func run() error {
 		b.histCorpora[c] = true
 	}
 	all := map[string]*corpus{}
-	for _, c := range append(defineCorpora(*quick, big, goroot), scaleCorpus(*scaleFiles)) {
+	scaleC, err := scaleCorpus(*scaleFiles, *scaleTree)
+	if err != nil {
+		return err
+	}
+	for _, c := range append(defineCorpora(*quick, big, goroot), scaleC) {
 		all[c.name] = c
 	}
 	for _, name := range splitList(*corporaFlag) {

@@ -23,12 +23,62 @@ const (
 // pace, would add minutes to every run for no target.
 var scaleTools = map[string]bool{"cairn": true, "restic": true}
 
-func scaleCorpus(files int) *corpus {
-	c := &corpus{name: scaleName, snapOnly: true, tools: scaleTools,
-		gen: func(dir string) error { return genScale(dir, files) }}
-	c.desc = fmt.Sprintf("tree A: %d JSON files of %d bytes, %d per directory (%d directories)",
-		files, scaleFileSize, scalePerDir, (files+scalePerDir-1)/scalePerDir)
-	return c
+func scaleCorpus(files int, tree string) (*corpus, error) {
+	c := &corpus{name: scaleName, snapOnly: true, tools: scaleTools}
+	switch tree {
+	case "A":
+		c.gen = func(dir string) error { return genScale(dir, files) }
+		c.desc = fmt.Sprintf("tree A: %d JSON files of %d bytes, %d per directory (%d directories)",
+			files, scaleFileSize, scalePerDir, (files+scalePerDir-1)/scalePerDir)
+	case "B":
+		c.gen = func(dir string) error { return genScaleB(dir, files) }
+		c.desc = fmt.Sprintf("tree B: %d JSON files of varied size and shape (60 B to 16 KiB), in %d x %d directories",
+			files, scaleTopDirs, scaleSubDirs)
+	default:
+		return nil, fmt.Errorf("-scale-tree %q: want A or B", tree)
+	}
+	return c, nil
+}
+
+// Tree B spreads the files over two levels of directories, a few dozen
+// per leaf, with sizes from 60 bytes to 16 KiB: a check that a gain on
+// tree A's uniform 100-byte files is not tuned to that one shape.
+const (
+	scaleTopDirs = 300
+	scaleSubDirs = 20
+)
+
+// genScaleB writes tree B deterministically.
+func genScaleB(dir string, files int) error {
+	r := rand.New(rand.NewPCG(15, 15))
+	leaves := scaleTopDirs * scaleSubDirs
+	var b bytes.Buffer
+	for i := 0; i < files; i++ {
+		leaf := i % leaves
+		sub := filepath.Join(dir, fmt.Sprintf("p%03d", leaf/scaleSubDirs), fmt.Sprintf("s%02d", leaf%scaleSubDirs))
+		if i < leaves {
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				return err
+			}
+		}
+		// Sizes spread over 8 octaves (60 B .. 16 KiB), most of them small.
+		size := 60 << (r.IntN(9) * r.IntN(9) / 8)
+		size += r.IntN(size)
+		b.Reset()
+		fmt.Fprintf(&b, "{\"id\":%d,\"kind\":\"%s\",\"items\":[", i, vocab[r.IntN(len(vocab))])
+		for n := 0; b.Len() < size; n++ {
+			if n > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "{\"k\":\"%s\",\"v\":%d,\"t\":\"%s %s\"}", vocab[r.IntN(len(vocab))], r.IntN(1<<20),
+				vocab[r.IntN(len(vocab))], vocab[r.IntN(len(vocab))])
+		}
+		b.WriteString("]}\n")
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%06d.json", i)), b.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // genScale writes files JSON files of exactly scaleFileSize bytes,

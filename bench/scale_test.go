@@ -1,6 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -31,5 +35,42 @@ func TestMergedReport(t *testing.T) {
 	}
 	if got := merged("", "# main\n", "", true, false); got != "# main\n" {
 		t.Errorf("no old report, no scale run: got %q", got)
+	}
+}
+
+// Tree B has the files asked for, in 300 x 20 directories, every one
+// valid JSON, of varied sizes.
+func TestGenScaleB(t *testing.T) {
+	dir := t.TempDir()
+	if err := genScaleB(dir, 6500); err != nil {
+		t.Fatal(err)
+	}
+	files, dirs, small, large := 0, map[string]bool{}, 0, 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if !json.Valid(data) {
+			t.Errorf("%s is not valid JSON", p)
+		}
+		files++
+		dirs[filepath.Dir(p)] = true
+		if len(data) < 200 {
+			small++
+		}
+		if len(data) > 4096 {
+			large++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files != 6500 || len(dirs) != scaleTopDirs*scaleSubDirs || small == 0 || large == 0 {
+		t.Errorf("%d files in %d directories, %d under 200 B, %d over 4 KiB", files, len(dirs), small, large)
 	}
 }

@@ -103,6 +103,17 @@ func (db *DB) CommitSnapshot(ctx context.Context, c *Commit) (int64, error) {
 			defer db.w.ExecContext(context.WithoutCancel(ctx), "PRAGMA cache_size = -2000")
 		}
 	}
+	if db.w != nil {
+		// Statement journals in memory: multi-row inserts in a long
+		// transaction each open one, and in a temp file they cost 3 of the
+		// 5 system calls per file of a first snapshot of small files
+		// (30,882 pwrite calls for 10k files). A journal lives for one
+		// statement of at most rowsPerInsert rows, so memory stays small;
+		// only the commit gets it (a VACUUM's temp copy must stay on disk).
+		if _, err := db.w.ExecContext(ctx, "PRAGMA temp_store = MEMORY"); err == nil {
+			defer db.w.ExecContext(context.WithoutCancel(ctx), "PRAGMA temp_store = DEFAULT")
+		}
+	}
 	rec, err := db.mutate(ctx, func(tx *sql.Tx) (record, error) {
 		id, err := nextSnapshotID(ctx, tx)
 		return &snapshotRecord{ID: id, Commit: c}, err

@@ -122,3 +122,125 @@ func (db *DB) LiveVersion(ctx context.Context, sourceID int64, path string) (*Ve
 	}
 	return vs[0], nil
 }
+
+// liveInOrder lists a source's live versions in path order. The order is
+// the version_live index's (source_id, path), SQLite's BINARY collation,
+// which compares the bytes of the path as Go compares strings: no sort
+// is needed (TestLiveInOrderNeedsNoSort holds the query plan to that).
+const liveInOrder = `SELECT ` + versionColumns + versionFrom + `WHERE v.source_id = ? AND v.last_snapshot_id IS NULL ORDER BY v.path`
+
+// liveBatch is how many versions the stream decodes at a time, and
+// liveBatches how many batches it reads ahead: the window of live
+// versions in memory is about liveBatch*(liveBatches+2), whatever the
+// source's size.
+const (
+	liveBatch   = 512
+	liveBatches = 4
+)
+
+// LiveStream reads a source's live versions in path order (byte order),
+// for a snapshot to merge with its walk of the tree sorted the same way:
+// memory stays bounded by the window, where loading every live version
+// into a map took about 0.95 KiB per file (958 MiB at 1M files). A
+// goroutine reads ahead, so decoding rows overlaps with the comparison.
+type LiveStream struct {
+	full, free chan []Version
+	cancel     context.CancelFunc
+	done       chan struct{}
+	err        error // set by the reader before it closes full
+	cur        []Version
+	i          int
+	onMissing  map[int64]bool
+}
+
+// LiveInOrder starts a stream of the live versions of a source. Like
+// LiveVersions, a version whose content uses a chunk of a missing pack
+// comes with FpCtimeNs -1. The caller must Close it.
+func (db *DB) LiveInOrder(ctx context.Context, sourceID int64) (*LiveStream, error) {
+	onMissing, err := db.contentsOnMissing(ctx, sourceID)
+	if err != nil {
+		return nil, fmt.Errorf("read live versions: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	rows, err := db.r.QueryContext(ctx, liveInOrder, sourceID)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("read live versions: %w", err)
+	}
+	s := &LiveStream{full: make(chan []Version, liveBatches), free: make(chan []Version, liveBatches+2),
+		cancel: cancel, done: make(chan struct{}), onMissing: onMissing}
+	for i := 0; i < liveBatches+2; i++ {
+		s.free <- make([]Version, 0, liveBatch)
+	}
+	go s.read(ctx, rows)
+	return s, nil
+}
+
+func (s *LiveStream) read(ctx context.Context, rows *sql.Rows) {
+	defer close(s.done)
+	defer close(s.full)
+	defer rows.Close()
+	var batch []Version
+	for {
+		select {
+		case batch = <-s.free:
+		case <-ctx.Done():
+			s.err = ctx.Err()
+			return
+		}
+		batch = batch[:0]
+		for len(batch) < liveBatch && rows.Next() {
+			batch = append(batch, Version{})
+			v := &batch[len(batch)-1]
+			if err := scanVersionInto(rows, v); err != nil {
+				s.err = fmt.Errorf("read live versions: %w", err)
+				return
+			}
+			if s.onMissing[v.ContentID] {
+				v.FpCtimeNs = -1
+			}
+		}
+		if err := rows.Err(); err != nil {
+			s.err = fmt.Errorf("read live versions: %w", err)
+			return
+		}
+		if len(batch) == 0 {
+			return
+		}
+		select {
+		case s.full <- batch:
+		case <-ctx.Done():
+			s.err = ctx.Err()
+			return
+		}
+	}
+}
+
+// Next returns the next live version, or nil at the end. The version is
+// valid until the next call of Next: a caller that keeps it keeps a copy
+// (the strings and ContentHash it holds are never reused).
+func (s *LiveStream) Next() (*Version, error) {
+	for s.i >= len(s.cur) {
+		if s.cur != nil {
+			s.free <- s.cur
+			s.cur = nil
+		}
+		b, ok := <-s.full
+		if !ok {
+			<-s.done
+			return nil, s.err
+		}
+		s.cur, s.i = b, 0
+	}
+	s.i++
+	return &s.cur[s.i-1], nil
+}
+
+// Close stops the stream and waits for its reader. It may be called
+// more than once.
+func (s *LiveStream) Close() {
+	s.cancel()
+	for range s.full {
+	}
+	<-s.done
+}

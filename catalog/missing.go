@@ -61,8 +61,23 @@ func (db *DB) FindChunk(ctx context.Context, hash []byte) (id int64, pack string
 // missing pack look changed (fingerprint -1, as for racy timestamps), so
 // the snapshot reads them again and stores what the source still has.
 func (db *DB) markOnMissing(ctx context.Context, sourceID int64, live map[string]*Version) error {
-	if missing, err := hasMissingPacks(ctx, db.r); err != nil || !missing {
+	onMissing, err := db.contentsOnMissing(ctx, sourceID)
+	if err != nil {
 		return err
+	}
+	for _, v := range live {
+		if onMissing[v.ContentID] {
+			v.FpCtimeNs = -1
+		}
+	}
+	return nil
+}
+
+// contentsOnMissing returns the contents of a source's live versions that
+// use a chunk of a missing pack (nil when no pack is missing).
+func (db *DB) contentsOnMissing(ctx context.Context, sourceID int64) (map[int64]bool, error) {
+	if missing, err := hasMissingPacks(ctx, db.r); err != nil || !missing {
+		return nil, err
 	}
 	lost := map[int64]bool{}
 	err := db.scan(ctx, `SELECT c.id FROM chunk c JOIN pack p ON p.id = c.pack_id WHERE p.missing_ns IS NOT NULL`, nil,
@@ -73,7 +88,7 @@ func (db *DB) markOnMissing(ctx context.Context, sourceID int64, live map[string
 			return err
 		})
 	if err != nil || len(lost) == 0 {
-		return err
+		return nil, err
 	}
 	onMissing := map[int64]bool{}
 	err = db.scan(ctx, `SELECT DISTINCT c.id, c.chunks FROM version v JOIN content c ON c.id = v.content_id
@@ -97,14 +112,9 @@ func (db *DB) markOnMissing(ctx context.Context, sourceID int64, live map[string
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, v := range live {
-		if onMissing[v.ContentID] {
-			v.FpCtimeNs = -1
-		}
-	}
-	return nil
+	return onMissing, nil
 }
 
 func (db *DB) scan(ctx context.Context, query string, args []any, fn func(*sql.Rows) error) error {

@@ -114,11 +114,15 @@ const versionFrom = ` FROM version v LEFT JOIN content c ON c.id = v.content_id 
 
 func scanVersion(sc interface{ Scan(...any) error }) (*Version, error) {
 	v := new(Version)
+	return v, scanVersionInto(sc, v)
+}
+
+func scanVersionInto(sc interface{ Scan(...any) error }, v *Version) error {
 	var ino int64
 	err := sc.Scan(&v.ID, &v.Path, &v.Type, &v.Mode, &v.Size, &v.MtimeNs, &v.ContentID, &v.ContentHash,
 		&v.LinkTarget, &v.Capture, &v.JSONValid, &v.JSONEntries, &v.DBCheck, &v.FpCtimeNs, &ino, &v.FpExtra, &v.UID, &v.GID, &v.First, &v.Last)
 	v.FpIno = uint64(ino)
-	return v, err
+	return err
 }
 
 func (db *DB) versions(ctx context.Context, query string, args ...any) ([]*Version, error) {

@@ -564,9 +564,43 @@ func canonical(p string) string {
 // the opens of a large restore. A directory that does not exist is
 // remembered as such (nil), so the files under it cost nothing.
 type dirCache struct {
-	root *os.Root
-	mu   sync.Mutex
-	m    map[string]*os.Root
+	root  *os.Root
+	mu    sync.Mutex
+	m     map[string]*os.Root
+	files map[string]*os.File // the directories opened as files (dirFile)
+}
+
+// dirFile returns rel's directory opened as a file, for the system calls
+// that take a directory descriptor (atomicfile.StageIn).
+func (c *dirCache) dirFile(rel string) (*os.File, error) {
+	d := path.Dir(rel)
+	c.mu.Lock()
+	f, ok := c.files[d]
+	c.mu.Unlock()
+	if ok {
+		return f, nil
+	}
+	dir, _, err := c.dir(rel)
+	if err == nil && dir == nil {
+		err = fmt.Errorf("open directory %s: %w", d, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if f, err = dir.Open("."); err != nil {
+		return nil, fmt.Errorf("open directory %s: %w", d, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.files[d]; ok {
+		f.Close()
+		return old, nil
+	}
+	if c.files == nil {
+		c.files = map[string]*os.File{}
+	}
+	c.files[d] = f
+	return f, nil
 }
 
 // dir returns the root of rel's directory (nil when it does not exist)
@@ -604,7 +638,10 @@ func (c *dirCache) close() {
 			r.Close()
 		}
 	}
-	c.m = nil
+	for _, f := range c.files {
+		f.Close()
+	}
+	c.m, c.files = nil, nil
 }
 
 // mtimeOf is v's recorded modification time.

@@ -181,7 +181,11 @@ func (w *writer) restore(it *Item, c *catalog.Content) (*atomicfile.Staged, erro
 			return nil
 		}
 	}
-	staged, err := atomicfile.Stage(dir, name, opts, !w.batch, func(out io.Writer) error {
+	dirFile, err := w.dirs.dirFile(it.Rel)
+	if err != nil {
+		return nil, fmt.Errorf("restore %s: %w", it.Path, err)
+	}
+	staged, err := atomicfile.StageIn(dirFile, name, opts, !w.batch, func(out io.Writer) error {
 		return writeContent(w.ctx, w.chunks, c, out, true)
 	})
 	if err != nil {

@@ -91,6 +91,11 @@ func (s *run) capture(ctx context.Context, e entry, bufs *buffers) (*captured, e
 }
 
 func (s *run) captureOnce(ctx context.Context, e entry, bufs *buffers) (c *captured, stable bool, err error) {
+	if e.size <= smallMax {
+		if c, stable, handled, err := s.captureSmall(ctx, e, bufs); handled {
+			return c, stable, err
+		}
+	}
 	// Opened beneath the source, following no symlink on the way, and
 	// without blocking: a FIFO swapped in since the walk is refused, not
 	// waited on for ever.

@@ -6,14 +6,18 @@
 // # The pipeline, file by file
 //
 //	walk.go      walk the source beneath its root (never through a symlink),
-//	             applying .cairnignore and Options.Excludes; while it runs,
-//	             the live versions load from the catalog (Run, snapshot.go)
-//	snapshot.go  Run; compare each entry's fingerprint (size, mtime, ctime,
-//	             inode, mode, owner; a database's -wal too) with its live
-//	             version: unchanged entries are not read, their versions'
-//	             intervals simply continue (the plan)
+//	             applying .cairnignore and Options.Excludes; entries sorted
+//	             in byte order of their paths
+//	snapshot.go  Run
+//	compare.go   merge the entries with the live versions streamed from the
+//	             catalog in the same order (catalog.LiveInOrder), comparing
+//	             each entry's fingerprint (size, mtime, ctime, inode, mode,
+//	             owner; a database's -wal too) with its live version:
+//	             unchanged entries are not read, their versions' intervals
+//	             simply continue, and only what changed is kept (the plan)
 //	execute.go   a pool of workers reads what the plan says changed
-//	capture.go   read one file: bytes as they are, or a SQLite database
+//	capture.go   read one file (a small one whole, in one read: smallfile.go):
+//	             bytes as they are, or a SQLite database
 //	             through the online backup API into a scratch copy, in its
 //	             committed state even after a crash mid-transaction
 //	             (internal/sqlitefile); JSON validated (json.go)

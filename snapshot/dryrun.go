@@ -32,29 +32,32 @@ type Preview struct {
 
 // preview turns the plan into a Preview. With hash, files whose stat
 // changed are hashed to tell a real change from a touched one.
-func (r *run) preview(p *plan, live map[string]*catalog.Version, hash bool) *Preview {
+func (r *run) preview(p *plan, hash bool) *Preview {
 	pv := &Preview{Added: []string{}, Removed: []string{}, Changed: []string{}}
-	toRead := map[int]bool{}
+	toRead, differs := map[int]bool{}, map[int]bool{}
 	for _, i := range p.toRead {
-		toRead[i] = true
+		toRead[i], differs[i] = true, true
 		pv.FilesToRead++
 		pv.BytesToRead += p.entries[i].size
 	}
+	for _, i := range p.metaOnly {
+		differs[i] = true
+	}
 	for i, e := range p.entries {
-		if e.typ == catalog.TypeFile {
+		if e.typ == typFile {
 			pv.Files++
 			pv.TotalBytes += e.size
 		}
-		if e.rel == "." {
-			continue
+		if e.rel == "." || !differs[i] {
+			continue // unchanged
 		}
-		v := live[e.rel]
+		v := p.live[e.rel]
 		switch {
 		case v == nil:
 			pv.Added = append(pv.Added, e.rel)
-		case v.Type != e.typ || v.Mode != e.mode || v.LinkTarget != e.link:
+		case v.Type != e.typ.String() || v.Mode != e.mode || v.LinkTarget != e.link:
 			pv.Changed = append(pv.Changed, e.rel)
-		case e.typ == catalog.TypeFile && toRead[i]:
+		case e.typ == typFile && toRead[i]:
 			if !hash || p.isDB[e.rel] || v.Capture == catalog.CaptureSQLite || !r.sameBytes(e.rel, v.ContentHash) {
 				pv.Changed = append(pv.Changed, e.rel)
 			}

@@ -156,7 +156,7 @@ func (r *run) progress(ctx context.Context, total int) (stop func()) {
 }
 
 // build turns the plan and what was read into one catalog commit.
-func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog.Version) *catalog.Commit {
+func (r *run) build(p *plan, results map[int]*captured) *catalog.Commit {
 	c := &catalog.Commit{Packs: r.packer.packs, NewChunks: r.index.news, AddedBytes: r.packer.added,
 		Versions: make([]catalog.NewVersion, 0, len(p.metaOnly)+len(p.toRead)),
 		Contents: make([]catalog.NewContent, 0, len(p.toRead))}
@@ -177,7 +177,7 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 		// Unreadable: not new, not deleted. A file's previous version
 		// continues, so that restoring the path gives its last good copy;
 		// a path with no previous file version is not in the snapshot.
-		switch v := live[e.rel]; {
+		switch v := p.live[e.rel]; {
 		case v == nil:
 			p.news--
 			vanished[e.rel] = true
@@ -190,12 +190,12 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 	}
 	for _, i := range p.metaOnly {
 		e := p.entries[i]
-		if v := live[e.rel]; v != nil {
+		if v := p.live[e.rel]; v != nil {
 			c.Close = append(c.Close, v.ID)
 		}
 		c.Versions = append(c.Versions, catalog.NewVersion{Content: -1, Version: catalog.Version{
-			Path: e.rel, Type: e.typ, Mode: e.mode, MtimeNs: e.mtimeNs, LinkTarget: e.link,
-			FpCtimeNs: e.ctimeNs, FpIno: e.ino, UID: e.uid, GID: e.gid}})
+			Path: e.rel, Type: e.typ.String(), Mode: e.mode, MtimeNs: e.mtimeNs, LinkTarget: e.link,
+			FpCtimeNs: e.ctimeNs, FpIno: e.ino, UID: int64(e.uid), GID: int64(e.gid)}})
 	}
 	for _, i := range p.toRead {
 		got := results[i]
@@ -205,13 +205,13 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 		e := got.e
 		c.Warnings = append(c.Warnings, got.warnings...)
 		isDB := got.capture == catalog.CaptureSQLite
-		fp := catalog.Refresh{FpCtimeNs: e.ctimeNs, FpIno: e.ino, FpExtra: dbExtra(isDB, e, p.all, p.byPath)}
-		if p.racy(e, p.all, p.byPath) {
+		fp := catalog.Refresh{FpCtimeNs: e.ctimeNs, FpIno: e.ino, FpExtra: p.dbExtra(isDB, &e)}
+		if p.racy(&e) {
 			fp.FpCtimeNs = -1
 		}
-		old := live[e.rel]
+		old := p.live[e.rel]
 		if old != nil && old.Type == catalog.TypeFile && string(old.ContentHash) == string(got.hash[:]) &&
-			old.Mode == e.mode && old.MtimeNs == e.mtimeNs && sameOwner(old, e) && old.Capture == got.capture && sameValidity(old, got) {
+			old.Mode == e.mode && old.MtimeNs == e.mtimeNs && sameOwner(old, &e) && old.Capture == got.capture && sameValidity(old, got) {
 			fp.ID = old.ID
 			c.Refresh = append(c.Refresh, fp)
 			p.unchanged++
@@ -229,7 +229,7 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 			contentIdx[got.hash] = k
 			c.Contents = append(c.Contents, catalog.NewContent{Hash: got.hash, Size: got.size, Chunking: got.chunking, Chunks: got.chunks})
 		}
-		v := catalog.Version{Path: e.rel, Type: catalog.TypeFile, Mode: e.mode, Size: got.size, MtimeNs: e.mtimeNs, UID: e.uid, GID: e.gid,
+		v := catalog.Version{Path: e.rel, Type: catalog.TypeFile, Mode: e.mode, Size: got.size, MtimeNs: e.mtimeNs, UID: int64(e.uid), GID: int64(e.gid),
 			Capture: got.capture, DBCheck: got.dbCheck, FpCtimeNs: fp.FpCtimeNs, FpIno: fp.FpIno, FpExtra: fp.FpExtra}
 		if got.jsonValid != nil {
 			v.JSONValid.Valid, v.JSONValid.Bool = true, *got.jsonValid
@@ -245,41 +245,42 @@ func (r *run) build(p *plan, results map[int]*captured, live map[string]*catalog
 	// A file that vanished between the walk and its read is gone from this
 	// snapshot; its live version, if any, ends here too.
 	for path := range vanished {
-		if v := live[path]; v != nil {
+		if v := p.live[path]; v != nil {
 			c.Close = append(c.Close, v.ID)
 		}
 	}
 	for _, e := range p.entries {
-		if e.typ != catalog.TypeFile || vanished[e.rel] {
+		if e.typ != typFile || vanished[e.rel] {
 			continue
 		}
 		c.FileCount++
 	}
 	// Files beneath a directory that could not be listed continue too.
 	for _, v := range p.carried {
-		if _, walked := p.byPath[v.Path]; !walked && v.Type == catalog.TypeFile {
+		if !p.walked(v.Path) && v.Type == catalog.TypeFile {
 			c.FileCount++
 			c.TotalBytes += v.Size
 		}
 	}
 	for i, e := range p.entries {
-		if e.typ != catalog.TypeFile || vanished[e.rel] {
+		if e.typ != typFile || vanished[e.rel] {
 			continue
 		}
 		if got := results[i]; got != nil {
 			c.TotalBytes += got.size
-		} else if v := live[e.rel]; v != nil {
+		} else if v := p.live[e.rel]; v != nil {
 			c.TotalBytes += v.Size
 		}
 	}
+	c.TotalBytes += p.unchangedBytes // the files the comparison found unchanged
 	return c
 }
 
-func (p *plan) racy(e entry, all []entry, byPath map[string]int) bool {
+func (p *plan) racy(e *entry) bool {
 	if e.mtimeNs >= p.racyAfter {
 		return true
 	}
-	if j, ok := byPath[e.rel+"-wal"]; ok && all[j].mtimeNs >= p.racyAfter {
+	if w, ok := p.find(e.rel + "-wal"); ok && w.mtimeNs >= p.racyAfter {
 		return true
 	}
 	return false

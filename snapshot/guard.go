@@ -22,17 +22,17 @@ const DefaultMassDeletion = 0.5
 // that others can read. A warning that a restore can undo names the
 // snapshot to restore from (RefSnapshotID); messages say what happened in
 // plain words and leave the command to the CLI.
-func (r *run) guard(ctx context.Context, p *plan, results map[int]*captured, live map[string]*catalog.Version, sourceID int64) []catalog.Warning {
+func (r *run) guard(ctx context.Context, p *plan, results map[int]*captured, sourceID int64) []catalog.Warning {
 	var out []catalog.Warning
 	last := int64(0)
-	if len(live) > 0 {
+	if p.hadLive {
 		if snaps, err := r.DB.Snapshots(ctx, sourceID); err == nil && len(snaps) > 0 {
 			last = snaps[len(snaps)-1].ID
 		}
 	}
 	for i, got := range results {
 		rel := p.entries[i].rel
-		if old := live[rel]; old != nil && old.Mode == got.e.mode && bytes.Equal(old.ContentHash, got.hash[:]) {
+		if old := p.live[rel]; old != nil && old.Mode == got.e.mode && bytes.Equal(old.ContentHash, got.hash[:]) {
 			continue // read again only to check: nothing new to say
 		}
 		if secretname.Match(rel) && got.e.mode&0o044 != 0 {
@@ -46,13 +46,13 @@ func (r *run) guard(ctx context.Context, p *plan, results map[int]*captured, liv
 		case !*got.jsonValid:
 			w := catalog.Warning{Path: rel, Kind: catalog.WarnJSONTorn,
 				Message: "is not valid JSON (torn or half-written?); stored and marked invalid"}
-			if v, snap := r.newestValid(ctx, sourceID, rel, live[rel]); v != nil {
+			if v, snap := r.newestValid(ctx, sourceID, rel, p.live[rel]); v != nil {
 				w.Message += fmt.Sprintf("; snapshot %d has the newest valid copy", snap)
 				w.RefSnapshotID = snap
 			}
 			out = append(out, w)
 		case got.jsonCount == 0:
-			v, snap := r.newestValid(ctx, sourceID, rel, live[rel])
+			v, snap := r.newestValid(ctx, sourceID, rel, p.live[rel])
 			if v == nil || !v.JSONEntries.Valid || v.JSONEntries.Int64 == 0 {
 				continue
 			}
@@ -63,14 +63,9 @@ func (r *run) guard(ctx context.Context, p *plan, results map[int]*captured, liv
 			out = append(out, catalog.Warning{Path: rel, Kind: catalog.WarnJSONEmptied, RefSnapshotID: snap, Message: msg})
 		}
 	}
-	var liveFiles, removedFiles int
-	for _, v := range live {
-		if v.Type == catalog.TypeFile {
-			liveFiles++
-		}
-	}
+	liveFiles, removedFiles := p.liveFiles, 0
 	if r.liveFiles > 0 {
-		liveFiles = int(r.liveFiles) // a partial snapshot's live map is only what it looked at
+		liveFiles = int(r.liveFiles) // a partial snapshot compared only what it looked at
 	}
 	for _, v := range p.removed {
 		// A file an exclude now leaves out was not deleted.

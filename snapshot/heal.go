@@ -14,7 +14,7 @@ import (
 // Chunks in packs the catalog records as missing are stored again as if
 // new (catalog.FindChunk does not find them, and the commit moves their
 // rows to the new pack), and live files whose contents use them are read
-// again (catalog.LiveVersions). A pack can also vanish without anyone
+// again (catalog.LiveInOrder). A pack can also vanish without anyone
 // having noticed: before committing, a snapshot asks the store about the
 // packs of the known chunks it refers to anew, one Stat per distinct pack.
 // An unchanged snapshot refers to none and asks nothing, so it stays as

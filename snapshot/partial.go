@@ -125,13 +125,13 @@ func scanChanged(ctx context.Context, db *catalog.DB, src *beneath.Dir, ex *igno
 	anyFile := false
 	for _, e := range s.entries {
 		out.entries = append(out.entries, e)
-		anyFile = anyFile || e.typ == catalog.TypeFile
+		anyFile = anyFile || e.typ == typFile
 	}
 	if out.restFiles == 0 && !anyFile {
 		// Possibly an empty source: the full walk decides that exactly.
 		return nil, nil
 	}
-	sort.Slice(out.entries, func(i, j int) bool { return pathLess(out.entries[i].rel, out.entries[j].rel) })
+	sortEntries(out.entries)
 	sort.Strings(out.unreadable)
 	return out, nil
 }
@@ -178,7 +178,7 @@ func (s *partialScanner) look(p string) (gone bool, err error) {
 	if s.beneathWalked(p) {
 		return false, nil
 	}
-	if e, ok := s.entries[p]; ok && (e.typ != catalog.TypeDir || s.listed[p]) {
+	if e, ok := s.entries[p]; ok && (e.typ != typDir || s.listed[p]) {
 		return false, nil // a listing already saw it
 	}
 	if !s.included(p) {
@@ -196,15 +196,15 @@ func (s *partialScanner) look(p string) (gone bool, err error) {
 		return false, s.addLive(p)
 	}
 	e := statEntryAt(p, &st)
-	isDir := e.typ == catalog.TypeDir
+	isDir := e.typ == typDir
 	if p != "." && (s.ex.Match(p, isDir) || (!isDir && strings.HasPrefix(path.Base(p), atomicfile.TempPrefix))) {
 		return true, s.endTree(p)
 	}
 	switch e.typ {
-	case "":
+	case typNone:
 		s.warn(p, catalog.WarnSpecial, fmt.Sprintf("skipped %s (sockets, FIFOs and devices are not stored)", kindNameAt(st.Mode)))
 		return true, s.endTree(p)
-	case catalog.TypeSymlink:
+	case typSymlink:
 		if e.link, err = s.readlink(p); err != nil {
 			return true, s.endTree(p)
 		}
@@ -252,7 +252,7 @@ func (s *partialScanner) list(dir string) error {
 	for _, e := range found {
 		onDisk[e.rel] = true
 		s.entries[e.rel] = e
-		if old := liveKids[e.rel]; old != nil && old.Type == catalog.TypeDir && e.typ != catalog.TypeDir {
+		if old := liveKids[e.rel]; old != nil && old.Type == catalog.TypeDir && e.typ != typDir {
 			if err := s.endTree(e.rel); err != nil { // a directory replaced by a file
 				return err
 			}

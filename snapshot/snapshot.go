@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -21,7 +20,6 @@ import (
 	"github.com/cairn-dev/cairn/chunker"
 	"github.com/cairn-dev/cairn/internal/beneath"
 	"github.com/cairn-dev/cairn/internal/ignore"
-	"github.com/cairn-dev/cairn/internal/sqlitefile"
 )
 
 // KindUnreadable is the warning kind of a path that could not be read; a
@@ -231,10 +229,12 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		}
 		skip[p] = true
 	}
-	// The baseline loads from the catalog while the walk stats the tree.
+	// The source's row loads from the catalog while the walk stats the
+	// tree; its live versions stream in path order once the walk is
+	// sorted (compare.go).
 	type baseline struct {
 		src       catalog.Source
-		live      map[string]*catalog.Version
+		known     bool // the source has a row
 		hasChunks bool
 		err       error
 	}
@@ -258,14 +258,14 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	var unreadable []string
 	if part != nil {
 		entries, unreadable = part.entries, part.unreadable
-		loaded <- baseline{src: part.source, live: part.live, hasChunks: part.hasChunks}
+		loaded <- baseline{src: part.source, known: true, hasChunks: part.hasChunks}
 	} else {
 		go func() {
-			b := baseline{live: map[string]*catalog.Version{}}
+			var b baseline
 			b.src, b.err = d.DB.SourceByPath(ctx, recorded)
 			switch {
 			case b.err == nil:
-				b.live, b.err = d.DB.LiveVersions(ctx, b.src.ID)
+				b.known = true
 			case errors.Is(b.err, catalog.ErrNotFound):
 				b.err = nil
 			}
@@ -286,19 +286,37 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if len(entries) <= 1 && part == nil {
 		return nil, fmt.Errorf("source %s: %w; refusing to record it (it would look like everything was deleted)", root, ErrEmptySource)
 	}
-	srcRow, live, hasChunks := base.src, base.live, base.hasChunks
+	srcRow, hasChunks := base.src, base.hasChunks
 	r := &run{Deps: d, opts: opts, root: root, src: src, ex: ex, x: x, params: d.Params, busyTimeout: 10 * time.Second,
 		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}}}
 	if seed, ok := d.Codec.GearSeed(); ok {
 		r.gear = chunker.KeyedTable(seed)
 	}
 
+	var live liveStream = &sliceStream{}
+	switch {
+	case part != nil:
+		live = streamOf(part.live)
+	case base.known:
+		ls, err := d.DB.LiveInOrder(ctx, srcRow.ID)
+		if err != nil {
+			return nil, err
+		}
+		defer ls.Close()
+		live = ls
+	}
 	if part != nil {
 		r.liveFiles = part.liveFiles
 	}
-	plan := r.compare(entries, unreadable, live, started)
+	plan, err := r.compare(entries, unreadable, live, started)
+	if err != nil {
+		return nil, err
+	}
+	if ls, ok := live.(*catalog.LiveStream); ok {
+		ls.Close() // the comparison has read it all
+	}
 	if opts.DryRun {
-		pv := r.preview(plan, live, opts.DryRunHash)
+		pv := r.preview(plan, opts.DryRunHash)
 		// Counted as a real run counts (the root too, when new); the
 		// lists name the paths below it.
 		return &Result{Source: recorded, New: plan.news, Changed: len(pv.Changed), Unchanged: len(plan.entries) - plan.news - len(pv.Changed),
@@ -326,7 +344,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		return Run(ctx, d, source, opts)
 	}
 	r.warnHealed(warn)
-	commit := r.build(plan, res, live)
+	commit := r.build(plan, res)
 	if part != nil {
 		// The live files the partial snapshot did not look at carry on.
 		commit.FileCount += part.restFiles
@@ -336,7 +354,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if !opts.Time.IsZero() {
 		commit.Started = opts.Time
 	}
-	commit.Warnings = append(commit.Warnings, r.guard(ctx, plan, res, live, srcRow.ID)...)
+	commit.Warnings = append(commit.Warnings, r.guard(ctx, plan, res, srcRow.ID)...)
 	wmu.Lock()
 	commit.Warnings = append(warnings, commit.Warnings...)
 	wmu.Unlock()
@@ -417,165 +435,4 @@ func CanonicalSource(p string) (string, error) {
 		return "", fmt.Errorf("source %s: %w", p, unwrapPathError(err))
 	}
 	return real, nil
-}
-
-// plan is the comparison of the walk with the live versions.
-type plan struct {
-	entries  []entry
-	all      []entry         // before sidecars were dropped
-	byPath   map[string]int  // into all
-	isDB     map[string]bool // files known or sniffed to be databases
-	toRead   []int           // indexes of entries whose bytes must be read
-	reuse    map[int]*catalog.Version
-	metaOnly []int // dirs and symlinks that are new or changed
-	removed  []*catalog.Version
-	// carried are live versions of paths that could not be read (or lie
-	// beneath a directory that could not be): they are not known to be
-	// gone, so they continue into this snapshot unchanged.
-	carried []*catalog.Version
-	// unreadable marks entries (indexes into entries) whose read failed;
-	// execute fills it.
-	unreadable map[int]bool
-	news       int
-	changed    int
-	unchanged  int
-	racyAfter  int64
-}
-
-func (r *run) compare(entries []entry, unreadable []string, live map[string]*catalog.Version, started time.Time) *plan {
-	p := &plan{entries: entries, isDB: map[string]bool{}, reuse: map[int]*catalog.Version{},
-		racyAfter: started.Add(-racyWindow).UnixNano()}
-	byPath := make(map[string]int, len(entries))
-	for i, e := range entries {
-		byPath[e.rel] = i
-	}
-	// A database's sidecars are never stored; find the databases that have
-	// them (sniffing only files that changed).
-	sidecar := map[string]bool{}
-	for _, e := range entries {
-		base, ok := sidecarBase(e.rel)
-		if !ok || e.typ != catalog.TypeFile {
-			continue
-		}
-		bi, ok := byPath[base]
-		if !ok || entries[bi].typ != catalog.TypeFile {
-			continue
-		}
-		db, known := p.isDB[base]
-		if !known {
-			if v := live[base]; v != nil && r.fingerprintEqual(v, entries[bi], entries, byPath) {
-				db = v.Capture == catalog.CaptureSQLite || v.Capture == catalog.CaptureSQLiteRaw
-			} else {
-				db = r.sniff(entries[bi].rel)
-			}
-			p.isDB[base] = db
-		}
-		if db {
-			sidecar[e.rel] = true
-		}
-	}
-	seen := make(map[string]bool, len(entries))
-	kept := entries[:0:0]
-	for _, e := range entries {
-		if sidecar[e.rel] {
-			continue
-		}
-		kept = append(kept, e)
-	}
-	p.entries, p.all, p.byPath = kept, entries, byPath
-	for i, e := range p.entries {
-		seen[e.rel] = true
-		v := live[e.rel]
-		switch {
-		case v == nil:
-			p.news++
-		case v.Type != e.typ:
-			p.changed++
-		case e.typ == catalog.TypeFile:
-			if r.fingerprintEqual(v, e, entries, byPath) {
-				p.unchanged++
-				continue
-			}
-			// Read again; if the bytes and metadata turn out equal only the
-			// fingerprint is refreshed.
-			p.reuse[i] = v
-		case v.Mode == e.mode && v.MtimeNs == e.mtimeNs && v.LinkTarget == e.link && sameOwner(v, e):
-			p.unchanged++
-			continue
-		default:
-			p.changed++
-		}
-		if e.typ == catalog.TypeFile {
-			p.toRead = append(p.toRead, i)
-		} else {
-			p.metaOnly = append(p.metaOnly, i)
-		}
-	}
-	for path, v := range live {
-		switch {
-		case seen[path]:
-		case beneathAny(path, unreadable):
-			p.carried = append(p.carried, v)
-		default:
-			p.removed = append(p.removed, v)
-		}
-	}
-	sort.Slice(p.removed, func(i, j int) bool { return p.removed[i].Path < p.removed[j].Path })
-	bigFirst(p.toRead, p.entries)
-	return p
-}
-
-// beneathAny reports whether path is one of dirs (sorted) or lies beneath one.
-func beneathAny(path string, dirs []string) bool {
-	for _, d := range dirs {
-		if path == d || strings.HasPrefix(path, d+"/") {
-			return true
-		}
-	}
-	return false
-}
-
-// sniff reports whether the file at rel starts like a SQLite database.
-func (r *run) sniff(rel string) bool {
-	f, err := r.src.OpenFile(rel)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	head := make([]byte, len(sqlitefile.Header))
-	_, err = io.ReadFull(f, head)
-	return err == nil && sqlitefile.IsDatabase(head)
-}
-
-// sameOwner reports whether a version's recorded owner is e's. A version
-// recorded before owners were (-1) is taken as the same, so that upgrading
-// does not record every directory again.
-func sameOwner(v *catalog.Version, e entry) bool {
-	return v.UID < 0 || (v.UID == e.uid && v.GID == e.gid)
-}
-
-// fingerprintEqual reports whether stat says a live file is unchanged. A
-// database also compares its -wal file, since commits land there first.
-func (r *run) fingerprintEqual(v *catalog.Version, e entry, all []entry, byPath map[string]int) bool {
-	if v.Type != catalog.TypeFile || v.FpCtimeNs < 0 {
-		return false
-	}
-	isDB := v.Capture == catalog.CaptureSQLite
-	sizeOK := v.Size == e.size || isDB
-	return sizeOK && v.Mode == e.mode && v.MtimeNs == e.mtimeNs && v.FpCtimeNs == e.ctimeNs && v.FpIno == e.ino &&
-		v.FpExtra == dbExtra(isDB, e, all, byPath)
-}
-
-// dbExtra is the extra fingerprint of a database: the size of its main
-// file (its stored size is the backup copy's) and the state of its -wal.
-func dbExtra(isDB bool, e entry, all []entry, byPath map[string]int) string {
-	if !isDB {
-		return ""
-	}
-	wal := "-"
-	if i, ok := byPath[e.rel+"-wal"]; ok {
-		w := all[i]
-		wal = fmt.Sprintf("%d:%d:%d", w.size, w.mtimeNs, w.ino)
-	}
-	return fmt.Sprintf("size=%d wal=%s", e.size, wal)
 }

@@ -20,35 +20,61 @@ import (
 	"github.com/cairn-dev/cairn/internal/ignore"
 )
 
-// entry is one path found by the walk, with what stat said about it.
+// entry is one path found by the walk, with what stat said about it. A
+// snapshot holds one per path of the source until its commit, so it is
+// kept small: 80 bytes, where strings for the type and 64-bit owners made
+// it 104 (at 1M files, 24 MB of the heap, twice that in peak RSS).
 type entry struct {
 	rel     string // '/'-separated, "." for the root (run.path gives the full path)
-	typ     string
-	mode    uint32
+	link    string
 	size    int64
 	mtimeNs int64
 	ctimeNs int64
 	ino     uint64
-	link    string
+	mode    uint32
 	// uid and gid own the entry; restore gives them back as root.
-	uid, gid int64
+	uid, gid uint32
+	typ      typ
+}
+
+// typ is an entry's type: one byte where catalog's name takes 16.
+type typ uint8
+
+const (
+	typNone typ = iota // a socket, FIFO or device: not stored
+	typFile
+	typDir
+	typSymlink
+)
+
+// String is the type as the catalog names it ("" for typNone).
+func (t typ) String() string {
+	switch t {
+	case typFile:
+		return catalog.TypeFile
+	case typDir:
+		return catalog.TypeDir
+	case typSymlink:
+		return catalog.TypeSymlink
+	}
+	return ""
 }
 
 func statEntry(rel string, fi fs.FileInfo) entry {
 	e := entry{rel: rel, mode: uint32(fi.Mode().Perm()) | setBits(fi.Mode()), size: fi.Size(),
-		mtimeNs: fi.ModTime().UnixNano(), uid: -1, gid: -1}
+		mtimeNs: fi.ModTime().UnixNano()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		e.ctimeNs = st.Ctim.Sec*1e9 + st.Ctim.Nsec
 		e.ino = st.Ino
-		e.uid, e.gid = int64(st.Uid), int64(st.Gid)
+		e.uid, e.gid = st.Uid, st.Gid
 	}
 	switch {
 	case fi.Mode().IsDir():
-		e.typ, e.size = catalog.TypeDir, 0
+		e.typ, e.size = typDir, 0
 	case fi.Mode()&fs.ModeSymlink != 0:
-		e.typ = catalog.TypeSymlink
+		e.typ = typSymlink
 	case fi.Mode().IsRegular():
-		e.typ = catalog.TypeFile
+		e.typ = typFile
 	}
 	return e
 }
@@ -103,7 +129,7 @@ func walk(src *beneath.Dir, ex *ignore.Matcher, x *exclusion, skip, force map[st
 		}()
 	}
 	wg.Wait()
-	sort.Slice(w.out, func(i, j int) bool { return pathLess(w.out[i].rel, w.out[j].rel) })
+	sortEntries(w.out)
 	sort.Strings(w.unreadable)
 	return w.out, w.unreadable, nil
 }
@@ -232,15 +258,15 @@ func (w *walker) readDir(job dirJob) (out []entry, subdirs []dirJob, unreadable 
 		}
 		e := statEntryAt(rel, &st)
 		switch e.typ {
-		case "":
+		case typNone:
 			w.warn(rel, catalog.WarnSpecial, fmt.Sprintf("skipped %s (sockets, FIFOs and devices are not stored)", kindNameAt(st.Mode)))
 			continue
-		case catalog.TypeSymlink:
+		case typSymlink:
 			if e.link, buf, err = readlinkat(d.Fd(), name, buf); err != nil {
 				skipped(rel, &fs.PathError{Op: "readlink", Path: rel, Err: err})
 				continue
 			}
-		case catalog.TypeDir:
+		case typDir:
 			if !excluded && w.x.otherDevice(&st) {
 				w.x.emptiedDir(rel) // a mount point: recorded, not entered
 				excluded = true
@@ -281,14 +307,14 @@ func readlinkat(dirfd int, name string, buf []byte) (string, []byte, error) {
 // statEntryAt is statEntry for what fstatat returned.
 func statEntryAt(rel string, st *unix.Stat_t) entry {
 	e := entry{rel: rel, mode: st.Mode & 0o7777, size: st.Size, mtimeNs: st.Mtim.Nano(),
-		ctimeNs: st.Ctim.Nano(), ino: st.Ino, uid: int64(st.Uid), gid: int64(st.Gid)}
+		ctimeNs: st.Ctim.Nano(), ino: st.Ino, uid: st.Uid, gid: st.Gid}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
-		e.typ, e.size = catalog.TypeDir, 0
+		e.typ, e.size = typDir, 0
 	case unix.S_IFLNK:
-		e.typ = catalog.TypeSymlink
+		e.typ = typSymlink
 	case unix.S_IFREG:
-		e.typ = catalog.TypeFile
+		e.typ = typFile
 	}
 	return e
 }
@@ -303,34 +329,6 @@ func kindNameAt(mode uint32) string {
 		return "device"
 	}
 	return "special file"
-}
-
-// pathLess orders paths as a depth-first walk lists them: component by
-// component, so "a/b" comes before "a-b" and "a.b".
-func pathLess(a, b string) bool {
-	for {
-		ai, bi := strings.IndexByte(a, '/'), strings.IndexByte(b, '/')
-		ac, bc := a, b
-		if ai >= 0 {
-			ac = a[:ai]
-		}
-		if bi >= 0 {
-			bc = b[:bi]
-		}
-		if ac != bc {
-			if ac == "." {
-				return true
-			}
-			if bc == "." {
-				return false
-			}
-			return ac < bc
-		}
-		if ai < 0 || bi < 0 {
-			return ai < 0 && bi >= 0
-		}
-		a, b = a[ai+1:], b[bi+1:]
-	}
 }
 
 // checkRoot refuses a source that is not a readable directory.

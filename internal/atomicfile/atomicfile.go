@@ -64,6 +64,7 @@ func Write(root *os.Root, name string, opts Options, fill func(w io.Writer) erro
 // Staged is a complete temp file waiting to replace its target.
 type Staged struct {
 	root      *os.Root
+	dirfd     int // StageIn's directory; -1 for Stage's root
 	tmp, name string
 	opts      Options
 }
@@ -77,7 +78,7 @@ func Stage(root *os.Root, name string, opts Options, sync bool, fill func(w io.W
 	if err != nil {
 		return nil, fmt.Errorf("create temp file for %s: %w", name, err)
 	}
-	s := &Staged{root: root, tmp: tmp, name: name, opts: opts}
+	s := &Staged{root: root, dirfd: -1, tmp: tmp, name: name, opts: opts}
 	err = func() error {
 		if err := fill(f); err != nil {
 			return err
@@ -124,7 +125,13 @@ func (s *Staged) Commit() error {
 			return err
 		}
 	}
-	if err := s.root.Rename(s.tmp, s.name); err != nil {
+	var err error
+	if s.dirfd >= 0 {
+		err = unix.Renameat(s.dirfd, s.tmp, s.dirfd, s.name)
+	} else {
+		err = s.root.Rename(s.tmp, s.name)
+	}
+	if err != nil {
 		s.Abort()
 		return fmt.Errorf("rename into %s: %w", s.name, err)
 	}
@@ -132,7 +139,116 @@ func (s *Staged) Commit() error {
 }
 
 // Abort removes the temp file.
-func (s *Staged) Abort() { s.root.Remove(s.tmp) }
+func (s *Staged) Abort() {
+	if s.dirfd >= 0 {
+		unix.Unlinkat(s.dirfd, s.tmp, 0)
+		return
+	}
+	s.root.Remove(s.tmp)
+}
+
+// StageIn is Stage for a file directly in the directory dir (name has no
+// slash), through raw system calls on the directory's descriptor: openat,
+// the writes, fchown (with Owner), fchmod, fsync (with sync), close,
+// utimensat (with Mtime), and renameat at Commit. Stage's os.Root and
+// os.File cost seven calls more per file (fcntl four times, an epoll
+// registration that fails, a readlink and an lstat that fail): a restore
+// of 10,000 small files made 13 calls per file, and restores of many
+// small files spent most of their CPU in the kernel. The guarantees are
+// Stage's; dir must stay open until Commit or Abort.
+func StageIn(dir *os.File, name string, opts Options, sync bool, fill func(w io.Writer) error) (*Staged, error) {
+	dirfd := int(dir.Fd())
+	tmp := TempPrefix + randomSuffix()
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create temp file for %s: %w", name, err)
+	}
+	s := &Staged{dirfd: dirfd, tmp: tmp, name: name, opts: opts}
+	err = func() error {
+		if err := fill(File{fd}); err != nil {
+			return err
+		}
+		if opts.Owner != nil {
+			if err := unix.Fchown(fd, opts.Owner.UID, opts.Owner.GID); err != nil {
+				return fmt.Errorf("chown %s: %w", name, err)
+			}
+		}
+		if err := unix.Fchmod(fd, unixMode(opts.Mode)); err != nil {
+			return fmt.Errorf("chmod %s: %w", name, err)
+		}
+		if sync {
+			if err := unix.Fsync(fd); err != nil {
+				return fmt.Errorf("sync %s: %w", name, err)
+			}
+		}
+		return nil
+	}()
+	if cerr := unix.Close(fd); err == nil && cerr != nil {
+		err = fmt.Errorf("close %s: %w", name, cerr)
+	}
+	if err == nil && !opts.Mtime.IsZero() {
+		ts := unix.NsecToTimespec(opts.Mtime.UnixNano())
+		if err = unix.UtimesNanoAt(dirfd, tmp, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			err = fmt.Errorf("set times of %s: %w", name, err)
+		}
+	}
+	if err == nil && opts.Check != nil {
+		err = opts.Check(tmp)
+	}
+	if err != nil {
+		s.Abort()
+		return nil, err
+	}
+	return s, nil
+}
+
+// unixMode is a file mode's permission and set-id/sticky bits as chmod(2)
+// takes them.
+func unixMode(m fs.FileMode) uint32 {
+	b := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		b |= unix.S_ISUID
+	}
+	if m&fs.ModeSetgid != 0 {
+		b |= unix.S_ISGID
+	}
+	if m&fs.ModeSticky != 0 {
+		b |= unix.S_ISVTX
+	}
+	return b
+}
+
+// File writes to a raw descriptor; it can leave holes (Seek) and set its
+// size (Truncate), as an *os.File can.
+type File struct{ fd int }
+
+func (f File) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := unix.Write(f.fd, b[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n += k
+	}
+	return n, nil
+}
+
+// Seek moves the write offset.
+func (f File) Seek(offset int64, whence int) (int64, error) { return unix.Seek(f.fd, offset, whence) }
+
+// Truncate sets the file's size.
+func (f File) Truncate(size int64) error { return unix.Ftruncate(f.fd, size) }
 
 // SyncDir fsyncs a directory so a rename or removal in it is durable.
 func SyncDir(root *os.Root, dir string) error {

@@ -137,3 +137,93 @@ func TestStageCommitBatch(t *testing.T) {
 	}
 	assertNoTemps(t, dir)
 }
+
+// StageIn keeps Stage's guarantees through raw system calls: nothing is
+// visible under the name before Commit, the target is untouched when the
+// fill or the check fails, and mode (set-id bits too), owner, mtime and
+// holes come out as asked.
+func TestStageIn(t *testing.T) {
+	dir := t.TempDir()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	os.WriteFile(filepath.Join(dir, "b.txt"), []byte("old"), 0o644)
+	mtime := time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC)
+	me := &Owner{UID: os.Getuid(), GID: os.Getgid()}
+	var staged []*Staged
+	for name, mode := range map[string]os.FileMode{"a.txt": 0o640, "b.txt": 0o600, "set.bin": 0o755 | os.ModeSetgid} {
+		s, err := StageIn(d, name, Options{Mode: mode, Mtime: mtime, Owner: me}, false, func(w io.Writer) error {
+			_, err := io.WriteString(w, "new "+name)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		staged = append(staged, s)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "b.txt")); string(got) != "old" {
+		t.Fatalf("b.txt changed before commit: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "a.txt")); err == nil {
+		t.Fatal("a.txt visible before commit")
+	}
+	for _, s := range staged {
+		if err := s.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, mode := range map[string]os.FileMode{"a.txt": 0o640, "b.txt": 0o600, "set.bin": 0o755 | os.ModeSetgid} {
+		got, _ := os.ReadFile(filepath.Join(dir, name))
+		fi, _ := os.Stat(filepath.Join(dir, name))
+		if string(got) != "new "+name || fi.Mode()&(os.ModePerm|os.ModeSetgid) != mode || !fi.ModTime().Equal(mtime) {
+			t.Errorf("%s: %q mode %v mtime %v", name, got, fi.Mode(), fi.ModTime())
+		}
+	}
+	assertNoTemps(t, dir)
+
+	boom := errors.New("boom")
+	for what, opts := range map[string]Options{"fill": {Mode: 0o600}, "check": {Mode: 0o600, Check: func(string) error { return boom }}} {
+		_, err := StageIn(d, "b.txt", opts, true, func(w io.Writer) error {
+			io.WriteString(w, "partial")
+			if opts.Check == nil {
+				return boom
+			}
+			return nil
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("%s: err = %v, want boom", what, err)
+		}
+		if got, _ := os.ReadFile(filepath.Join(dir, "b.txt")); string(got) != "new b.txt" {
+			t.Fatalf("%s: target changed to %q", what, got)
+		}
+		assertNoTemps(t, dir)
+	}
+	s, _ := StageIn(d, "c.txt", Options{Mode: 0o600}, true, func(w io.Writer) error { return nil })
+	s.Abort()
+	assertNoTemps(t, dir)
+
+	// A hole is seeked over and a file ending in one gets its size.
+	s, err = StageIn(d, "sparse", Options{Mode: 0o600}, true, func(w io.Writer) error {
+		f := w.(interface {
+			io.Writer
+			io.Seeker
+			Truncate(int64) error
+		})
+		io.WriteString(f, "head")
+		if _, err := f.Seek(1<<20, io.SeekCurrent); err != nil {
+			return err
+		}
+		return f.Truncate(4 + 1<<20)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "sparse")); fi.Size() != 4+1<<20 {
+		t.Errorf("sparse file: %d bytes", fi.Size())
+	}
+}

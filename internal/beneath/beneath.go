@@ -82,6 +82,27 @@ func (d *Dir) OpenFile(rel string) (*os.File, error) {
 	return os.NewFile(uintptr(f), d.join(rel)), nil
 }
 
+// OpenFd opens the regular file at rel beneath d as a raw descriptor,
+// with what fstat said of it: the fewest system calls per file (an
+// os.File costs three fcntl calls more), for callers that read small
+// files whole. The descriptor is non-blocking, which regular files
+// ignore; the caller closes it.
+func (d *Dir) OpenFd(rel string, st *unix.Stat_t) (int, error) {
+	fd, err := d.open(rel, unix.O_RDONLY|unix.O_NONBLOCK)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Fstat(fd, st); err != nil {
+		unix.Close(fd)
+		return -1, d.pathError("stat", rel, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return -1, d.pathError("open", rel, ErrNotRegular)
+	}
+	return fd, nil
+}
+
 // OpenDir opens the directory at rel (relative to d, "." for d itself)
 // beneath d, following no symlink.
 func (d *Dir) OpenDir(rel string) (*Dir, error) {
