@@ -69,6 +69,8 @@ func (b *bench) stepLabel(c *corpus, step string) string {
 		return fmt.Sprintf("%d snapshots with small changes (sum)", b.histSnapshots)
 	case stepHistory:
 		return fmt.Sprintf("history of one file over %d snapshots", b.histSnapshots+3)
+	case stepRebuild:
+		return fmt.Sprintf("rebuild catalog from the log, %d snapshots (cairn only)", b.histSnapshots+3)
 	}
 	return step
 }
