@@ -91,16 +91,22 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 // openLog reads cairn.repo, unlocks the master key and opens this
 // installation's log.
 func (r *Repo) openLog(ctx context.Context, opts Options) error {
-	objs, err := blobstore.NewLocalObjects(r.Dir, r.tmpDir())
-	if err != nil {
-		return fmt.Errorf("open repository %s: %w", r.Dir, err)
+	if r.objects == nil {
+		objs, err := blobstore.NewLocalObjects(r.Dir, r.tmpDir())
+		if err != nil {
+			return fmt.Errorf("open repository %s: %w", r.Dir, err)
+		}
+		r.objects = objs
 	}
-	r.objects = objs
-	rf, params, err := readRepoFile(ctx, r.Dir, objs)
-	if err != nil {
-		return err
+	objs := r.objects
+	if r.id == "" { // a remote repository's was read to find its cache
+		rf, params, err := readRepoFile(ctx, r.Dir, objs)
+		if err != nil {
+			return err
+		}
+		r.id, r.Params = rf.ID, params
 	}
-	r.id, r.Params = rf.ID, params
+	var err error
 	// unlock's errors name the repository already ("wrong password for
 	// repository DIR"); the keyring stays for the key methods (key.go).
 	if r.keyring, err = unlock(ctx, objs, r.localDir, opts); err != nil {
@@ -244,6 +250,9 @@ type RebuildReport struct {
 	Snapshots int
 	// Aside is where the old catalog file was moved, "" when there was none.
 	Aside string
+	// Catalog is the rebuilt catalog file (in the cache, for a repository
+	// in a bucket).
+	Catalog string
 	// Skipped are the checkpoints that failed to open, newest first.
 	Skipped []error
 }
@@ -278,6 +287,7 @@ func (r *Repo) rebuildLocked(ctx context.Context, why string) (*RebuildReport, e
 		}
 		return nil, fmt.Errorf("%s: %w", r.Dir, err)
 	}
+	rep.Catalog = path
 	if _, err := os.Stat(path); err == nil {
 		rep.Aside = asideName(path, r.now())
 		if err := os.Rename(path, rep.Aside); err != nil {

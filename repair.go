@@ -27,7 +27,25 @@ func (r *Repo) HasLog() bool { return r.log != nil }
 // newest checkpoint and the log after it, whatever state the catalog is
 // in: the old file is renamed aside (the report names it), never deleted.
 // It needs no working catalog, so it is called without Open.
+//
+// For an s3:// repository this is recovery on a new machine: the bucket
+// and the password (or key file) give a catalog in the cache, and this
+// installation takes over the log of the repository's only writer.
 func RepairCatalog(ctx context.Context, dir string, opts Options) (*RebuildReport, error) {
+	if IsRemote(dir) {
+		r, err := remoteRepo(ctx, dir, opts)
+		if err != nil {
+			return nil, err
+		}
+		defer r.store.Close()
+		if r.readOnly {
+			return nil, r.errReadOnly()
+		}
+		if err := r.openLog(ctx, opts); err != nil {
+			return nil, err
+		}
+		return r.rebuildCatalog(ctx, "")
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", dir, err)
