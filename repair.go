@@ -96,7 +96,7 @@ func (r *Repo) gcRebuilding(ctx context.Context, opts GCOptions) (*GCReport, err
 	if oerr != nil {
 		return nil, errors.Join(err, oerr)
 	}
-	db.SetJournal(journalFor(r.log))
+	db.SetJournal(r.journal())
 	r.db = db
 	return gc.Run(ctx, r.db, r.store, opts)
 }

@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -66,13 +67,14 @@ type Repo struct {
 	readOnly bool
 
 	// Format 2 (all zero in a format-1 repository, except localDir).
-	keys     *keys.Set         // derived from the master key
-	id       string            // repository id, from cairn.repo
-	localDir string            // REPO/local; REPO itself in format 1
-	objects  blobstore.Objects // cairn.repo, keys/, log/, checkpoints/
-	log      *metalog.Log      // this installation's log; nil in format 1
-	remote   bool              // in an S3 bucket: Dir is s3://..., localDir is in the cache (remote.go)
-	keyring  *keyring          // what unlocked it, for the key methods (unlock.go); nil in format 1
+	keys            *keys.Set         // derived from the master key
+	id              string            // repository id, from cairn.repo
+	localDir        string            // REPO/local; REPO itself in format 1
+	objects         blobstore.Objects // cairn.repo, keys/, log/, checkpoints/
+	log             *metalog.Log      // this installation's log; nil in format 1
+	appendedRecords atomic.Int64      // log records this process wrote (journal.go)
+	remote          bool              // in an S3 bucket: Dir is s3://..., localDir is in the cache (remote.go)
+	keyring         *keyring          // what unlocked it, for the key methods (unlock.go); nil in format 1
 
 	codecOnce sync.Once
 	packCodec *blobstore.Codec

@@ -1,0 +1,230 @@
+package cairn_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/internal/s3test"
+	"github.com/cairn-dev/cairn/restore"
+)
+
+// remoteEnv points the AWS credentials at srv and the cache at a fresh
+// directory (a machine of its own); it returns the cache directory.
+func remoteEnv(t *testing.T, srv *s3test.Server) string {
+	t.Helper()
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return newMachine(t)
+}
+
+// newMachine gives the process a fresh, empty cache directory.
+func newMachine(t *testing.T) string {
+	t.Helper()
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	return cache
+}
+
+// countRequests makes every S3 store Open creates from now on count its
+// requests in the returned counter.
+func countRequests(t *testing.T) *requestCounter {
+	rc := &requestCounter{n: map[string]int{}}
+	cairn.SetS3TransportForTest(func(rt http.RoundTripper) http.RoundTripper {
+		return countingTransport{rt, rc}
+	})
+	t.Cleanup(func() { cairn.SetS3TransportForTest(nil) })
+	return rc
+}
+
+// countingTransport counts into a requestCounter shared by several stores.
+type countingTransport struct {
+	inner http.RoundTripper
+	c     *requestCounter
+}
+
+func (ct countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	k := req.Method
+	if k == http.MethodGet && req.URL.Query().Has("list-type") {
+		k = "LIST"
+	}
+	ct.c.mu.Lock()
+	ct.c.n[k]++
+	if os.Getenv("CAIRN_TEST_TRACE_S3") != "" {
+		fmt.Println("S3", k, req.URL.String())
+	}
+	ct.c.mu.Unlock()
+	return ct.inner.RoundTrip(req)
+}
+
+// history is the snapshots a test took of one source, with the tree each
+// should restore to.
+type history struct {
+	src    string
+	ids    []int64
+	states []manifest
+}
+
+func (h *history) snap(t *testing.T, repo *cairn.Repo) *cairn.SnapshotResult {
+	t.Helper()
+	res, err := repo.Snapshot(context.Background(), h.src, cairn.SnapshotOptions{})
+	if err != nil {
+		t.Fatalf("snapshot %s: %v", h.src, err)
+	}
+	h.ids, h.states = append(h.ids, res.ID), append(h.states, takeManifest(t, h.src))
+	return res
+}
+
+// restoreEvery restores every snapshot of h from repo and compares it
+// byte for byte with the tree it was taken of.
+func (h *history) restoreEvery(t *testing.T, label string, repo *cairn.Repo) {
+	t.Helper()
+	ctx := context.Background()
+	for i, id := range h.ids {
+		req, _, err := repo.Resolve(ctx, h.src, id, false)
+		if err != nil {
+			t.Fatalf("%s: resolve snapshot %d: %v", label, id, err)
+		}
+		to := filepath.Join(t.TempDir(), "to")
+		if _, err := repo.Restore(ctx, []restore.Request{req}, restore.Options{To: to}); err != nil {
+			t.Fatalf("%s: restore snapshot %d: %v", label, id, err)
+		}
+		compareTrees(t, fmt.Sprintf("%s: snapshot %d", label, id), h.states[i], takeManifest(t, to))
+	}
+}
+
+// change edits the source a little: one file rewritten, one added.
+func (h *history) change(t *testing.T, round int) {
+	t.Helper()
+	p := filepath.Join(h.src, fmt.Sprintf("d%d", round%7), fmt.Sprintf("round%03d.json", round))
+	if err := os.WriteFile(p, fmt.Appendf(nil, `{"round": %d}`, round), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(h.src, "state.json"), fmt.Appendf(nil, `{"last": %d}`, round), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	then := time.Now().Add(-time.Minute)
+	filepath.WalkDir(h.src, func(p string, _ os.DirEntry, _ error) error { return os.Chtimes(p, then, then) })
+}
+
+// TestRemotePrimary: a repository at s3://bucket/prefix (versitygw on
+// loopback) keeps its catalog in the cache; an unchanged snapshot costs at
+// most 2 requests; creation without a password is refused; with the whole
+// cache deleted, RepairCatalog (cairn recover) with the password alone
+// brings back every snapshot, each restoring byte for byte, and the
+// repository takes snapshots again; a cache lost without recover is
+// rebuilt by Open by itself, which says so.
+func TestRemotePrimary(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Versity(t)
+	cache := remoteEnv(t, srv)
+	loc := "s3://" + srv.Bucket + "/" + s3test.Prefix() + "/home"
+	pw := cairn.Options{Password: []byte("correct horse"), S3Endpoint: srv.Endpoint}
+
+	noPw := pw
+	noPw.Password, noPw.Create = nil, true
+	if _, err := cairn.Open(ctx, loc, noPw); !errors.Is(err, cairn.ErrRemoteNeedsKey) {
+		t.Fatalf("create without a password: %v, want ErrRemoteNeedsKey", err)
+	}
+	if _, err := cairn.Open(ctx, loc, pw); !errors.Is(err, cairn.ErrNoRepository) {
+		t.Fatalf("open of an empty prefix: %v, want ErrNoRepository", err)
+	}
+
+	h := &history{src: filepath.Join(t.TempDir(), "src")}
+	writeTree(t, h.src, 1)
+	create := pw
+	create.Create = true
+	repo, err := cairn.Open(ctx, loc, create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !repo.Remote() || repo.Dir != loc || !strings.HasPrefix(repo.LocalDir(), filepath.Join(cache, "cairn")+"/") {
+		t.Fatalf("repo.Dir %s, LocalDir %s; want the location, and the cache", repo.Dir, repo.LocalDir())
+	}
+	if _, err := os.Stat(filepath.Join(repo.LocalDir(), "key")); err == nil {
+		t.Error("a remote repository has a local key")
+	}
+	h.snap(t, repo)
+	for round := range 3 {
+		h.change(t, round)
+		h.snap(t, repo)
+	}
+	repo.Close()
+
+	// An unchanged snapshot, in a new process: requests of Open and of
+	// the snapshot counted apart.
+	rc := countRequests(t)
+	start := time.Now()
+	repo, err = cairn.Open(ctx, loc, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	openReqs, openN := rc.take()
+	openTime := time.Since(start)
+	start = time.Now()
+	res := h.snap(t, repo)
+	snapTime := time.Since(start)
+	snapReqs, snapN := rc.take()
+	t.Logf("unchanged snapshot to %s: open %v with %d requests (%s); snapshot %v with %d requests (%s)",
+		loc, openTime.Round(time.Millisecond), openN, openReqs, snapTime.Round(time.Millisecond), snapN, snapReqs)
+	if res.BytesAdded != 0 {
+		t.Errorf("unchanged snapshot added %d bytes", res.BytesAdded)
+	}
+	if snapN > 2 {
+		t.Errorf("unchanged snapshot sent %d requests (%s); want at most 2", snapN, snapReqs)
+	}
+	localDir := repo.LocalDir()
+	repo.Close()
+	cairn.SetS3TransportForTest(nil)
+
+	// A new machine: the whole cache is gone; the bucket and the password
+	// are all there is.
+	if err := os.RemoveAll(cache); err != nil {
+		t.Fatal(err)
+	}
+	newMachine(t)
+	start = time.Now()
+	rep, err := cairn.RepairCatalog(ctx, loc, pw)
+	if err != nil {
+		t.Fatalf("recover: %v", err)
+	}
+	t.Logf("recover of %d snapshots in %v: %+v", rep.Snapshots, time.Since(start).Round(time.Millisecond), *rep)
+	if rep.Snapshots != len(h.ids) {
+		t.Errorf("recover found %d snapshots, want %d", rep.Snapshots, len(h.ids))
+	}
+	repo, err = cairn.Open(ctx, loc, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.restoreEvery(t, "recovered", repo)
+	h.change(t, 10)
+	h.snap(t, repo)
+	localDir = repo.LocalDir()
+	repo.Close()
+
+	// The catalog lost without recover: Open rebuilds it and says so.
+	if err := os.Remove(filepath.Join(localDir, "catalog.db")); err != nil {
+		t.Fatal(err)
+	}
+	var said []string
+	notify := pw
+	notify.Notify = func(msg string) { said = append(said, msg) }
+	repo, err = cairn.Open(ctx, loc, notify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	if len(said) != 1 || !strings.Contains(said[0], "rebuilt it from the repository's log") {
+		t.Errorf("Open after the catalog was lost said %q; want that it rebuilt the catalog", said)
+	}
+	h.restoreEvery(t, "rebuilt by open", repo)
+}
