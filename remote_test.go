@@ -228,3 +228,113 @@ func TestRemotePrimary(t *testing.T) {
 	}
 	h.restoreEvery(t, "rebuilt by open", repo)
 }
+
+// TestRemoteReplicate: a local repository with a password replicates to
+// S3 (versitygw) and to a directory; a second replicate copies nothing,
+// and after more snapshots only the new packs and records; a replicate
+// interrupted after its first pack finishes at the next call; a target
+// holding another repository is refused, and so is a repository whose
+// only key is local/key. Then, on a new machine (a fresh cache), each
+// replica is recovered with the password alone and every snapshot
+// restores byte for byte.
+func TestRemoteReplicate(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Versity(t)
+	remoteEnv(t, srv)
+	base := t.TempDir()
+	pw := cairn.Options{Password: []byte("correct horse"), S3Endpoint: srv.Endpoint}
+	create := pw
+	create.Create = true
+	repo, err := cairn.Open(ctx, filepath.Join(base, "repo"), create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { repo.Close() }()
+	h := &history{src: filepath.Join(base, "src")}
+	writeTree(t, h.src, 1)
+	h.snap(t, repo)
+	h.change(t, 1)
+	h.snap(t, repo)
+
+	replica := "s3://" + srv.Bucket + "/" + s3test.Prefix() + "/replica"
+	dirReplica := filepath.Join(base, "replica")
+	ropts := cairn.ReplicateOptions{S3Endpoint: srv.Endpoint}
+
+	// Interrupted after its first pack: the next call finishes.
+	cctx, cancel := context.WithCancel(ctx)
+	interrupted := ropts
+	interrupted.Copied = func(key string, _ int64) {
+		if strings.HasPrefix(key, "packs/") {
+			cancel()
+		}
+	}
+	if _, err := repo.Replicate(cctx, replica, interrupted); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted replicate: %v, want context.Canceled", err)
+	}
+	for _, to := range []string{replica, dirReplica} {
+		rep, err := repo.Replicate(ctx, to, ropts)
+		if err != nil {
+			t.Fatalf("replicate to %s: %v", to, err)
+		}
+		t.Logf("first replicate to %s: %+v", to, *rep)
+		if rep.Packs == 0 || rep.Objects == 0 {
+			t.Errorf("replicate to %s copied %d packs, %d objects", to, rep.Packs, rep.Objects)
+		}
+		again, err := repo.Replicate(ctx, to, ropts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Packs+again.Objects != 0 || again.PresentPacks != rep.Packs+rep.PresentPacks {
+			t.Errorf("replicate again to %s: %+v; want nothing copied", to, *again)
+		}
+	}
+	h.change(t, 2)
+	h.snap(t, repo)
+	h.change(t, 3)
+	h.snap(t, repo)
+	for _, to := range []string{replica, dirReplica} {
+		rep, err := repo.Replicate(ctx, to, ropts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("replicate after 2 more snapshots to %s: %+v", to, *rep)
+		if rep.Objects != 2 || rep.Packs > 2 || rep.PresentPacks == 0 {
+			t.Errorf("replicate after 2 snapshots to %s: %+v; want their 2 records and at most their 2 packs", to, *rep)
+		}
+	}
+
+	// Refusals: another repository's replica; a repository with only
+	// local/key.
+	other, err := cairn.Open(ctx, filepath.Join(base, "other"), cairn.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Replicate(ctx, replica, ropts); !errors.Is(err, cairn.ErrOnlyLocalKey) {
+		t.Errorf("replicate of a repository with only local/key: %v, want ErrOnlyLocalKey", err)
+	}
+	if _, err := other.AddKey(ctx, cairn.NewKey{Password: []byte("other")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Replicate(ctx, replica, ropts); !errors.Is(err, cairn.ErrOtherRepository) {
+		t.Errorf("replicate onto another repository's replica: %v, want ErrOtherRepository", err)
+	}
+
+	// A new machine recovers each replica with the password alone.
+	for _, from := range []string{replica, dirReplica} {
+		newMachine(t)
+		rep, err := cairn.RepairCatalog(ctx, from, pw)
+		if err != nil {
+			t.Fatalf("recover %s: %v", from, err)
+		}
+		if rep.Snapshots != len(h.ids) {
+			t.Errorf("recover of %s: %d snapshots, want %d", from, rep.Snapshots, len(h.ids))
+		}
+		r, err := cairn.Open(ctx, from, pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.restoreEvery(t, "from "+from, r)
+		r.Close()
+	}
+}
