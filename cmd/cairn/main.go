@@ -140,7 +140,7 @@ type app struct {
 	stdout, stderr io.Writer
 	repoFlag       string
 	s3Endpoint     string // --s3-endpoint, else $CAIRN_S3_ENDPOINT (read by package cairn)
-	utc            bool // --utc: times in tables in UTC, not local time
+	utc            bool   // --utc: times in tables in UTC, not local time
 	passwordFile   string
 	keyFile        string
 	newRepoPass    []byte // init --password: the password the new repository gets
