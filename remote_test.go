@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/internal/s3test"
 	"github.com/cairn-dev/cairn/restore"
@@ -300,6 +302,39 @@ func TestRemoteReplicate(t *testing.T) {
 		t.Logf("replicate after 2 more snapshots to %s: %+v", to, *rep)
 		if rep.Objects != 2 || rep.Packs > 2 || rep.PresentPacks == 0 {
 			t.Errorf("replicate after 2 snapshots to %s: %+v; want their 2 records and at most their 2 packs", to, *rep)
+		}
+	}
+
+	// A pack truncated on each replica (what versitygw keeps of a PUT
+	// whose client was killed) is copied again.
+	packs, _ := filepath.Glob(filepath.Join(dirReplica, "packs", "*", "*.pack"))
+	if len(packs) == 0 {
+		t.Fatal("no pack in the directory replica")
+	}
+	if err := os.Truncate(packs[0], 1000); err != nil {
+		t.Fatal(err)
+	}
+	client, err := srv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := strings.TrimPrefix(replica, "s3://"+srv.Bucket+"/")
+	var s3Pack string
+	for obj := range client.ListObjects(ctx, srv.Bucket, minio.ListObjectsOptions{Prefix: prefix + "/packs/", Recursive: true}) {
+		if obj.Err == nil && s3Pack == "" {
+			s3Pack = obj.Key
+		}
+	}
+	if _, err := client.PutObject(ctx, srv.Bucket, s3Pack, strings.NewReader("truncated"), 9, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{replica, dirReplica} {
+		rep, err := repo.Replicate(ctx, to, ropts)
+		if err != nil {
+			t.Fatalf("replicate over a truncated pack to %s: %v", to, err)
+		}
+		if len(rep.Replaced) != 1 || rep.Packs != 1 {
+			t.Errorf("replicate over a truncated pack to %s: %+v; want it replaced", to, *rep)
 		}
 	}
 

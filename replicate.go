@@ -44,6 +44,9 @@ type ReplicateReport struct {
 	PackBytes, ObjectBytes int64
 	// Present were already on the target, with the right size.
 	PresentPacks, PresentObjects int
+	// Replaced were on the target with another size (what a server kept
+	// of an upload whose client was killed) and were copied again.
+	Replaced []string
 }
 
 // replicaTarget is where a replica goes: packs and objects.
@@ -64,7 +67,8 @@ type replicaTarget struct {
 // copy a consistent repository: cairn.repo and keys first, then every
 // pack, then checkpoints, then the log's records in seq order, so no
 // record reaches the target before the packs it names. An object already
-// on the target with another size is an error that names it; a pack is
+// on the target with another size is deleted there and copied again (some
+// servers keep a truncated object when a PUT's client dies); a pack is
 // verified against its name (the BLAKE3 of its bytes) before it is
 // written. gc waits while a replication runs (the repository lock is
 // held shared), so no pack goes missing between the listing and the
@@ -202,11 +206,17 @@ func (r *Repo) replicateTo(ctx context.Context, tgt replicaTarget, rep *Replicat
 
 	copyObject := func(o object) error {
 		if size, ok := have[o.key]; ok {
-			if size != o.size {
+			if size == o.size {
+				rep.PresentObjects++
+				return nil
+			}
+			if o.key == repoFileName {
 				return fmt.Errorf("%s has %d bytes on the target and %d here", o.key, size, o.size)
 			}
-			rep.PresentObjects++
-			return nil
+			if err := tgt.objs.DeleteObject(ctx, o.key); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+				return fmt.Errorf("replace %s (%d bytes on the target, %d here): %w", o.key, size, o.size, err)
+			}
+			rep.Replaced = append(rep.Replaced, o.key)
 		}
 		b, err := r.objects.GetObject(ctx, o.key)
 		if errors.Is(err, blobstore.ErrNotFound) {
@@ -247,11 +257,14 @@ func (r *Repo) replicateTo(ctx context.Context, tgt replicaTarget, rep *Replicat
 	defer cancel()
 	for _, p := range packs {
 		if size, ok := havePacks[p.key]; ok {
-			if size != p.size {
-				return fmt.Errorf("pack %s has %d bytes on the target and %d here", p.key, size, p.size)
+			if size == p.size {
+				rep.PresentPacks++
+				continue
 			}
-			rep.PresentPacks++
-			continue
+			if err := tgt.store.Delete(ctx, p.key); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+				return fmt.Errorf("replace pack %s (%d bytes on the target, %d here): %w", p.key, size, p.size, err)
+			}
+			rep.Replaced = append(rep.Replaced, "packs/"+p.key[:2]+"/"+p.key+".pack")
 		}
 		select {
 		case slots <- struct{}{}:

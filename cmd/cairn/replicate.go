@@ -43,6 +43,9 @@ Nothing is deleted from TARGET.`,
 				displayPath(rep.Target), plural(rep.Packs, "pack"), size(rep.PackBytes),
 				plural(rep.Objects, "object"), size(rep.ObjectBytes),
 				plural(rep.PresentPacks, "pack"), plural(rep.PresentObjects, "object"))
+			for _, key := range rep.Replaced {
+				fmt.Fprintf(a.stdout, "replaced %s: the target's copy had another size (an upload cut short)\n", key)
+			}
 			return nil
 		},
 	}
