@@ -359,7 +359,7 @@ func (r *Repo) rebuildInto(ctx context.Context, path string) (*RebuildReport, er
 	if state != nil {
 		cp = bytes.NewReader(state)
 	}
-	db, err := catalog.Rebuild(ctx, path, cp, r.log)
+	db, err := catalog.Rebuild(ctx, path, cp, prefetching(ctx, r.log, seq))
 	if err != nil {
 		return nil, err
 	}

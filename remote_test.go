@@ -373,3 +373,92 @@ func TestRemoteReplicate(t *testing.T) {
 		r.Close()
 	}
 }
+
+// TestRemoteMeasure: the figures of a remote-primary repository
+// (versitygw on loopback): an unchanged snapshot (median of 5, wall time
+// and requests, Open apart), and recover of a repository of
+// $CAIRN_REMOTE_SNAPSHOTS (default 40) snapshots with the cache deleted.
+func TestRemoteMeasure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes tens of snapshots")
+	}
+	ctx := context.Background()
+	srv := s3test.Versity(t)
+	cache := remoteEnv(t, srv)
+	n := 40
+	if s := os.Getenv("CAIRN_REMOTE_SNAPSHOTS"); s != "" {
+		fmt.Sscan(s, &n)
+	}
+	loc := "s3://" + srv.Bucket + "/" + s3test.Prefix()
+	pw := cairn.Options{Password: []byte("correct horse"), S3Endpoint: srv.Endpoint}
+	create := pw
+	create.Create = true
+	repo, err := cairn.Open(ctx, loc, create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &history{src: filepath.Join(t.TempDir(), "src")}
+	writeTree(t, h.src, 1)
+	start := time.Now()
+	for round := range n {
+		if round > 0 {
+			h.change(t, round)
+		}
+		h.snap(t, repo)
+	}
+	t.Logf("%d snapshots (the first %d files, then 2 changed each) in %v", n, len(h.states[0]), time.Since(start).Round(time.Millisecond))
+	repo.Close()
+
+	rc := countRequests(t)
+	var opens, snaps []time.Duration
+	var openReqs, snapReqs string
+	for range 5 {
+		start := time.Now()
+		repo, err := cairn.Open(ctx, loc, pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opens = append(opens, time.Since(start))
+		openReqs, _ = rc.take()
+		start = time.Now()
+		res, err := repo.Snapshot(ctx, h.src, cairn.SnapshotOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		snaps = append(snaps, time.Since(start))
+		var k int
+		snapReqs, k = rc.take()
+		if res.BytesAdded != 0 || k > 2 {
+			t.Errorf("unchanged snapshot added %d bytes with %d requests (%s)", res.BytesAdded, k, snapReqs)
+		}
+		repo.Close()
+		rc.take()
+	}
+	t.Logf("unchanged snapshot: Open median %v (%s, with the password's argon2id lowered for tests), snapshot median %v (%s)",
+		median(opens), openReqs, median(snaps), snapReqs)
+	cairn.SetS3TransportForTest(nil)
+
+	os.RemoveAll(cache)
+	newMachine(t)
+	start = time.Now()
+	rep, err := cairn.RepairCatalog(ctx, loc, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recover of %d snapshots (cache deleted): %v, from checkpoint %d up to record %d", rep.Snapshots, time.Since(start).Round(time.Millisecond), rep.Checkpoint, rep.Applied)
+	if rep.Snapshots != n+5 {
+		t.Errorf("recover found %d snapshots, want %d", rep.Snapshots, n+5)
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	for i := range s {
+		for j := i + 1; j < len(s); j++ {
+			if s[j] < s[i] {
+				s[i], s[j] = s[j], s[i]
+			}
+		}
+	}
+	return s[len(s)/2].Round(time.Millisecond)
+}
