@@ -33,6 +33,7 @@ func (r *Repo) HasLog() bool { return r.log != nil }
 // installation takes over the log of the repository's only writer.
 func RepairCatalog(ctx context.Context, dir string, opts Options) (*RebuildReport, error) {
 	if IsRemote(dir) {
+		opts.location = dir
 		r, err := remoteRepo(ctx, dir, opts)
 		if err != nil {
 			return nil, err

@@ -122,6 +122,9 @@ type Options struct {
 	// the AWS conventions (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
 	// else ~/.aws/credentials).
 	S3Endpoint string
+	// location is the s3:// address Open was given, for messages (the
+	// local directory of such a repository is in the cache).
+	location string
 	// Notify is told, in a sentence, what Open repaired by itself: a
 	// catalog rebuilt from the log, records of an interrupted command
 	// applied. nil says nothing.
@@ -161,6 +164,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 		return nil, fmt.Errorf("repository %s: %w: cannot create a repository read-only", dir, ErrReadOnly)
 	}
 	if IsRemote(dir) {
+		opts.location = dir
 		r, err := remoteRepo(ctx, dir, opts)
 		if err != nil {
 			return nil, err
