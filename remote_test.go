@@ -184,7 +184,6 @@ func TestRemotePrimary(t *testing.T) {
 	if snapN > 2 {
 		t.Errorf("unchanged snapshot sent %d requests (%s); want at most 2", snapN, snapReqs)
 	}
-	localDir := repo.LocalDir()
 	repo.Close()
 	cairn.SetS3TransportForTest(nil)
 
@@ -210,13 +209,30 @@ func TestRemotePrimary(t *testing.T) {
 	h.restoreEvery(t, "recovered", repo)
 	h.change(t, 10)
 	h.snap(t, repo)
-	localDir = repo.LocalDir()
-	repo.Close()
 
-	// The catalog lost without recover: Open rebuilds it and says so.
-	if err := os.Remove(filepath.Join(localDir, "catalog.db")); err != nil {
+	// A repository in a bucket replicates too: to a directory, which a
+	// new machine recovers.
+	dirReplica := filepath.Join(t.TempDir(), "replica")
+	if rep, err := repo.Replicate(ctx, dirReplica, cairn.ReplicateOptions{}); err != nil || rep.Packs == 0 {
+		t.Fatalf("replicate from the bucket to a directory: %v, %+v", err, rep)
+	}
+	if _, err := repo.Replicate(ctx, loc, cairn.ReplicateOptions{S3Endpoint: srv.Endpoint}); err == nil {
+		t.Error("a repository replicated onto itself")
+	}
+	repo.Close()
+	newMachine(t)
+	if _, err := cairn.RepairCatalog(ctx, dirReplica, pw); err != nil {
+		t.Fatalf("recover the directory replica: %v", err)
+	}
+	replicaRepo, err := cairn.Open(ctx, dirReplica, pw)
+	if err != nil {
 		t.Fatal(err)
 	}
+	h.restoreEvery(t, "replica of the bucket", replicaRepo)
+	replicaRepo.Close()
+
+	// This new machine's cache holds no catalog of the bucket's
+	// repository, and recover was not run: Open rebuilds it and says so.
 	var said []string
 	notify := pw
 	notify.Notify = func(msg string) { said = append(said, msg) }
