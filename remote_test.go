@@ -184,6 +184,11 @@ func TestRemotePrimary(t *testing.T) {
 	if snapN > 2 {
 		t.Errorf("unchanged snapshot sent %d requests (%s); want at most 2", snapN, snapReqs)
 	}
+	// cairn.repo, the key files (LIST, GET), the next record (a 404) and
+	// the log's end (LIST): no HEAD of the bucket once an object was read.
+	if openN > 5 {
+		t.Errorf("Open sent %d requests (%s); want at most 5", openN, openReqs)
+	}
 	repo.Close()
 	cairn.SetS3TransportForTest(nil)
 

@@ -54,7 +54,8 @@ var (
 // application (and the cairn command) never reaches the catalog or the
 // packs underneath.
 type Repo struct {
-	// Dir is the repository's directory, absolute.
+	// Dir is the repository's directory, absolute, or its s3://bucket/prefix
+	// address (Remote; LocalDir is then its cache).
 	Dir string
 	// Params are the chunker parameters the repository was created with.
 	Params chunker.Params
