@@ -1,6 +1,7 @@
 package cairn
 
 import (
+	"net/http"
 	"sync"
 
 	"github.com/cairn-dev/cairn/catalog"
@@ -32,3 +33,7 @@ func SealedForTest(r *Repo) bool { return r.codec().Sealed() }
 // GearSeedForTest returns the seed of r's keyed gear table (ok false in
 // format 1), for tests that cut files as the repository does.
 func GearSeedForTest(r *Repo) (seed [32]byte, ok bool) { return r.codec().GearSeed() }
+
+// SetS3TransportForTest wraps the HTTP transport of every S3 store Open
+// makes from now on (nil: none), so tests count requests.
+func SetS3TransportForTest(wrap func(http.RoundTripper) http.RoundTripper) { s3Transport = wrap }

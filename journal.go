@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -71,7 +72,7 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 	}
 	r.db = db
 	if !r.readOnly {
-		db.SetJournal(journalFor(r.log))
+		db.SetJournal(r.journal())
 		n, err := db.CatchUp(ctx)
 		if err != nil {
 			db.Close()
@@ -91,16 +92,22 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 // openLog reads cairn.repo, unlocks the master key and opens this
 // installation's log.
 func (r *Repo) openLog(ctx context.Context, opts Options) error {
-	objs, err := blobstore.NewLocalObjects(r.Dir, r.tmpDir())
-	if err != nil {
-		return fmt.Errorf("open repository %s: %w", r.Dir, err)
+	if r.objects == nil {
+		objs, err := blobstore.NewLocalObjects(r.Dir, r.tmpDir())
+		if err != nil {
+			return fmt.Errorf("open repository %s: %w", r.Dir, err)
+		}
+		r.objects = objs
 	}
-	r.objects = objs
-	rf, params, err := readRepoFile(ctx, r.Dir, objs)
-	if err != nil {
-		return err
+	objs := r.objects
+	if r.id == "" { // a remote repository's was read to find its cache
+		rf, params, err := readRepoFile(ctx, r.Dir, objs)
+		if err != nil {
+			return err
+		}
+		r.id, r.Params = rf.ID, params
 	}
-	r.id, r.Params = rf.ID, params
+	var err error
 	// unlock's errors name the repository already ("wrong password for
 	// repository DIR"); the keyring stays for the key methods (key.go).
 	if r.keyring, err = unlock(ctx, objs, r.localDir, opts); err != nil {
@@ -175,14 +182,28 @@ func firstProblem(msg string) string {
 // kills rarely hit.
 const killAfterAppendEnv = "CAIRN_CRASHTEST_KILL_AFTER_APPEND"
 
-// journalFor is the log as the catalog's journal: the log itself, or,
-// for the crash tests, the log wrapped in the hook above.
-func journalFor(l *metalog.Log) catalog.Journal {
-	n, err := strconv.Atoi(os.Getenv(killAfterAppendEnv))
-	if err != nil || n < 1 {
-		return l
+// journal is the log as the catalog's journal, counting the records this
+// process appends (checkpointIfDue): the log itself, or, for the crash
+// tests, the log wrapped in the hook above.
+func (r *Repo) journal() catalog.Journal {
+	var j catalog.Journal = r.log
+	if n, err := strconv.Atoi(os.Getenv(killAfterAppendEnv)); err == nil && n > 0 {
+		j = &killingJournal{Log: r.log, after: n}
 	}
-	return &killingJournal{Log: l, after: n}
+	return &countingJournal{Journal: j, n: &r.appendedRecords}
+}
+
+type countingJournal struct {
+	catalog.Journal
+	n *atomic.Int64
+}
+
+func (c *countingJournal) Append(ctx context.Context, seq int64, rec []byte) error {
+	if err := c.Journal.Append(ctx, seq, rec); err != nil {
+		return err
+	}
+	c.n.Add(1)
+	return nil
 }
 
 type killingJournal struct {
@@ -244,6 +265,9 @@ type RebuildReport struct {
 	Snapshots int
 	// Aside is where the old catalog file was moved, "" when there was none.
 	Aside string
+	// Catalog is the rebuilt catalog file (in the cache, for a repository
+	// in a bucket).
+	Catalog string
 	// Skipped are the checkpoints that failed to open, newest first.
 	Skipped []error
 }
@@ -278,6 +302,7 @@ func (r *Repo) rebuildLocked(ctx context.Context, why string) (*RebuildReport, e
 		}
 		return nil, fmt.Errorf("%s: %w", r.Dir, err)
 	}
+	rep.Catalog = path
 	if _, err := os.Stat(path); err == nil {
 		rep.Aside = asideName(path, r.now())
 		if err := os.Rename(path, rep.Aside); err != nil {
@@ -334,7 +359,7 @@ func (r *Repo) rebuildInto(ctx context.Context, path string) (*RebuildReport, er
 	if state != nil {
 		cp = bytes.NewReader(state)
 	}
-	db, err := catalog.Rebuild(ctx, path, cp, r.log)
+	db, err := catalog.Rebuild(ctx, path, cp, prefetching(ctx, r.log, seq))
 	if err != nil {
 		return nil, err
 	}
@@ -363,6 +388,9 @@ func (r *Repo) checkpointIfDue(ctx context.Context) {
 	if err != nil {
 		return
 	}
+	if !r.mayBeDue(applied) {
+		return
+	}
 	due, err := r.log.Due(ctx, applied)
 	if err != nil || !due {
 		return
@@ -370,6 +398,23 @@ func (r *Repo) checkpointIfDue(ctx context.Context) {
 	if _, err := r.log.WriteCheckpoint(ctx, func(w io.Writer) (int64, error) { return r.db.DumpState(ctx, w) }); err != nil {
 		r.notify(fmt.Sprintf("could not write a checkpoint of the log (%v); the next command tries again", err))
 	}
+}
+
+// mayBeDue says whether asking the log if a checkpoint is due is worth
+// its requests (two LISTs, on S3 the whole cost of an unchanged snapshot
+// beside its one PUT): only when this process's records crossed a
+// multiple of 32 seqs, or it appended a 64th of the checkpoint's byte
+// threshold. A checkpoint then comes at most 31 records late.
+func (r *Repo) mayBeDue(applied int64) bool {
+	step := min(32, metalog.RecordsPerCheckpoint)
+	if step <= 1 {
+		return true
+	}
+	first := applied - r.appendedRecords.Load() + 1
+	if (first-1)/step != applied/step {
+		return true
+	}
+	return r.log.Appended() >= max(1, metalog.BytesPerCheckpoint/64)
 }
 
 // pruneLog removes the records and checkpoints that the newest two

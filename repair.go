@@ -27,7 +27,26 @@ func (r *Repo) HasLog() bool { return r.log != nil }
 // newest checkpoint and the log after it, whatever state the catalog is
 // in: the old file is renamed aside (the report names it), never deleted.
 // It needs no working catalog, so it is called without Open.
+//
+// For an s3:// repository this is recovery on a new machine: the bucket
+// and the password (or key file) give a catalog in the cache, and this
+// installation takes over the log of the repository's only writer.
 func RepairCatalog(ctx context.Context, dir string, opts Options) (*RebuildReport, error) {
+	if IsRemote(dir) {
+		opts.location = dir
+		r, err := remoteRepo(ctx, dir, opts)
+		if err != nil {
+			return nil, err
+		}
+		defer r.store.Close()
+		if r.readOnly {
+			return nil, r.errReadOnly()
+		}
+		if err := r.openLog(ctx, opts); err != nil {
+			return nil, err
+		}
+		return r.rebuildCatalog(ctx, "")
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", dir, err)
@@ -78,7 +97,7 @@ func (r *Repo) gcRebuilding(ctx context.Context, opts GCOptions) (*GCReport, err
 	if oerr != nil {
 		return nil, errors.Join(err, oerr)
 	}
-	db.SetJournal(journalFor(r.log))
+	db.SetJournal(r.journal())
 	r.db = db
 	return gc.Run(ctx, r.db, r.store, opts)
 }

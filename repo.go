@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,7 +54,8 @@ var (
 // application (and the cairn command) never reaches the catalog or the
 // packs underneath.
 type Repo struct {
-	// Dir is the repository's directory, absolute.
+	// Dir is the repository's directory, absolute, or its s3://bucket/prefix
+	// address (Remote; LocalDir is then its cache).
 	Dir string
 	// Params are the chunker parameters the repository was created with.
 	Params chunker.Params
@@ -66,12 +68,14 @@ type Repo struct {
 	readOnly bool
 
 	// Format 2 (all zero in a format-1 repository, except localDir).
-	keys     *keys.Set         // derived from the master key
-	id       string            // repository id, from cairn.repo
-	localDir string            // REPO/local; REPO itself in format 1
-	objects  blobstore.Objects // cairn.repo, keys/, log/, checkpoints/
-	log      *metalog.Log      // this installation's log; nil in format 1
-	keyring  *keyring          // what unlocked it, for the key methods (unlock.go); nil in format 1
+	keys            *keys.Set         // derived from the master key
+	id              string            // repository id, from cairn.repo
+	localDir        string            // REPO/local; REPO itself in format 1
+	objects         blobstore.Objects // cairn.repo, keys/, log/, checkpoints/
+	log             *metalog.Log      // this installation's log; nil in format 1
+	appendedRecords atomic.Int64      // log records this process wrote (journal.go)
+	remote          bool              // in an S3 bucket: Dir is s3://..., localDir is in the cache (remote.go)
+	keyring         *keyring          // what unlocked it, for the key methods (unlock.go); nil in format 1
 
 	codecOnce sync.Once
 	packCodec *blobstore.Codec
@@ -113,6 +117,15 @@ type Options struct {
 	// repository needs a password and none of the above gives one (the
 	// command prompts on a terminal); nil means ErrPasswordRequired.
 	AskPassword func(repo string) ([]byte, error)
+	// S3Endpoint is the S3 server of an s3://bucket/prefix location
+	// ("http://127.0.0.1:7070"); empty means $CAIRN_S3_ENDPOINT, else
+	// AWS. Plain http is refused except on loopback. Credentials follow
+	// the AWS conventions (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
+	// else ~/.aws/credentials).
+	S3Endpoint string
+	// location is the s3:// address Open was given, for messages (the
+	// local directory of such a repository is in the cache).
+	location string
 	// Notify is told, in a sentence, what Open repaired by itself: a
 	// catalog rebuilt from the log, records of an interrupted command
 	// applied. nil says nothing.
@@ -141,10 +154,27 @@ const catalogName = "catalog.db"
 // directory becomes a new repository (format 2); a directory holding
 // anything else is refused and left untouched. A format-1 repository
 // (catalog.db at the top) opens as it always has, without a log.
+//
+// dir may also be s3://bucket/prefix (IsRemote): the repository is then in
+// that bucket, its local directory (catalog.db, scratch, locks) in
+// $XDG_CACHE_HOME/cairn/<repository id>/, and a password or key file is
+// required to create or open it.
 func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 	create := opts.Create
 	if create && opts.ReadOnly {
 		return nil, fmt.Errorf("repository %s: %w: cannot create a repository read-only", dir, ErrReadOnly)
+	}
+	if IsRemote(dir) {
+		opts.location = dir
+		r, err := remoteRepo(ctx, dir, opts)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.openFormat2(ctx, opts); err != nil {
+			r.store.Close()
+			return nil, err
+		}
+		return r, nil
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {

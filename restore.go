@@ -79,7 +79,7 @@ func (r *Repo) Restore(ctx context.Context, reqs []Request, opts RestoreOptions)
 	defer release()
 	d := restore.Deps{DB: r.db, Store: r.store, Codec: r.codec()}
 	// The repository inside a source is never deleted by --delete.
-	opts.Skip = append(opts.Skip, r.Dir)
+	opts.Skip = append(opts.Skip, r.skipDirs()...)
 	plan, releasePlan, err := r.planHeld(ctx, d, reqs, opts)
 	if err != nil {
 		return nil, err

@@ -57,7 +57,7 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts SnapshotOptions
 		opts.Now = r.now
 	}
 	// A repository inside the source must not snapshot itself.
-	opts.Skip = append(opts.Skip, r.Dir)
+	opts.Skip = append(opts.Skip, r.skipDirs()...)
 	// Excludes given once stay: the source remembers them, so the next
 	// snapshot without them neither records the excluded files as new nor,
 	// with one more, takes the files it leaves out for deletions.

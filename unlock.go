@@ -155,8 +155,11 @@ func readSecretFile(path string) ([]byte, error) {
 }
 
 // repoName names the repository of localDir in messages: its parent for
-// REPO/local.
-func repoName(localDir string) string {
+// REPO/local, the s3:// address of a repository in a bucket.
+func (o Options) repoName(localDir string) string {
+	if o.location != "" {
+		return o.location // s3://...: its local directory is a cache
+	}
 	if filepath.Base(localDir) == "local" {
 		return filepath.Dir(localDir)
 	}
@@ -187,7 +190,7 @@ func unlock(ctx context.Context, objs blobstore.Objects, localDir string, opts O
 	if err != nil {
 		return nil, err
 	}
-	name := repoName(localDir)
+	name := opts.repoName(localDir)
 	if len(files) == 0 {
 		return nil, fmt.Errorf("%s has no local/key and no key file in keys/ (a repository created without a password cannot be opened without its local/ directory): %w", name, ErrNoKey)
 	}
@@ -450,7 +453,7 @@ func (k *keyring) remove(ctx context.Context, id string) error {
 			usable++
 		}
 	}
-	name := repoName(k.localDir)
+	name := k.opts.repoName(k.localDir)
 	if target == nil {
 		return fmt.Errorf("%s has no key %q: %w", name, id, ErrNoSuchKey)
 	}
@@ -499,7 +502,7 @@ func (k *keyring) remove(ctx context.Context, id string) error {
 // with by one for newPassword: the new file is durable before the old one
 // goes, so a crash leaves both (either password opens), never neither.
 func (k *keyring) changePassword(ctx context.Context, newPassword []byte) (Key, error) {
-	name := repoName(k.localDir)
+	name := k.opts.repoName(k.localDir)
 	if k.via == LocalKeyID {
 		return Key{}, fmt.Errorf("%s was opened with local/key, not a password: %w", name, ErrNotPassword)
 	}

@@ -54,7 +54,7 @@ func (r *Repo) Watch(ctx context.Context, sources []string, opts WatchOptions) e
 	if opts.Note == nil {
 		opts.Note = func(string) {}
 	}
-	repoDir, err := filepath.Abs(r.Dir)
+	repoDir, err := filepath.Abs(r.skipDirs()[0])
 	if err != nil {
 		return fmt.Errorf("repository %s: %w", r.Dir, err)
 	}

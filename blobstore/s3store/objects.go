@@ -111,6 +111,10 @@ func (s *Store) getAll(ctx context.Context, full string) ([]byte, error) {
 	if int64(len(b)) != info.Size {
 		return nil, fmt.Errorf("response cut short at %d of %d bytes: %w", len(b), info.Size, io.ErrUnexpectedEOF)
 	}
+	// An object was read, so the bucket exists: a later 404 is a missing
+	// key without a HEAD of the bucket (opening a repository reads
+	// cairn.repo, then looks for the next log record, which is missing).
+	s.bucketOK.Store(true)
 	return b, nil
 }
 

@@ -89,6 +89,12 @@ func (u *upload) Commit(ctx context.Context, name string) error {
 // putPack sends size bytes of f as pack name. If-None-Match keeps an
 // existing pack; a 412 then checks that it has our size.
 func (s *Store) putPack(ctx context.Context, name string, f io.ReaderAt, size int64) error {
+	return s.putPackOnce(ctx, name, f, size, false)
+}
+
+// putPackOnce is putPack; replaced says a damaged object under the name
+// was removed already, so a second one is an error.
+func (s *Store) putPackOnce(ctx context.Context, name string, f io.ReaderAt, size int64, replaced bool) error {
 	key := s.packKey(name)
 	exists := false
 	err := s.do(ctx, "put", func(ctx context.Context, _ bool) error {
@@ -118,7 +124,7 @@ func (s *Store) putPack(ctx context.Context, name string, f io.ReaderAt, size in
 		return err
 	})
 	if errors.Is(err, errRetryNow) {
-		return s.putPack(ctx, name, f, size)
+		return s.putPackOnce(ctx, name, f, size, replaced)
 	}
 	if err != nil || !exists {
 		return err
@@ -128,7 +134,16 @@ func (s *Store) putPack(ctx context.Context, name string, f io.ReaderAt, size in
 		return err
 	}
 	if got != size {
-		return fmt.Errorf("exists with %d bytes, upload has %d", got, size)
+		// A pack's name is the hash of its bytes, so one of another size
+		// under it is damage: what a server kept of a PUT whose client
+		// was killed (versitygw does, with an unsigned body). Replace it.
+		if replaced {
+			return fmt.Errorf("exists with %d bytes, upload has %d", got, size)
+		}
+		if err := s.remove(ctx, key); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+			return fmt.Errorf("replace a pack of %d bytes with one of %d: %w", got, size, err)
+		}
+		return s.putPackOnce(ctx, name, f, size, true)
 	}
 	return nil
 }

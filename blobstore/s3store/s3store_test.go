@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/cairn-dev/cairn/blobstore"
@@ -238,6 +239,29 @@ func TestOnePutPerPack(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(srv.Dir, srv.Bucket, s.Prefix(), "packs", name[:2], name+".pack"))
 	if err != nil || fi.Size() != int64(len(data)) {
 		t.Errorf("object file: %v, %v", fi, err)
+	}
+}
+
+// TestCommitReplacesTruncatedPack: an object of another size under a
+// pack's name (what versitygw keeps of a PUT whose client was killed,
+// with an unsigned body) is damage, since the name is the bytes' hash:
+// Commit replaces it instead of failing for ever.
+func TestCommitReplacesTruncatedPack(t *testing.T) {
+	srv := s3test.Versity(t)
+	s := newStore(t, srv, nil)
+	data := randBytes(3, 1<<20)
+	name := blobstore.Sum(data).String()
+	c, err := srv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := s.Prefix() + "/packs/" + name[:2] + "/" + name + ".pack"
+	if _, err := c.PutObject(context.Background(), srv.Bucket, key, bytes.NewReader(data[:1000]), 1000, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, data)
+	if size, err := s.Stat(context.Background(), name); err != nil || size != int64(len(data)) {
+		t.Errorf("Stat = %d, %v; want %d", size, err, len(data))
 	}
 }
 

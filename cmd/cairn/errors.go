@@ -36,6 +36,12 @@ func userMessage(err error) string {
 // appended to the message; "" when there is nothing to add.
 func hint(err error) string {
 	switch {
+	case errors.Is(err, cairn.ErrRemoteNeedsKey):
+		return "; give one with CAIRN_PASSWORD, --password-file, --key-file, or init --password"
+	case errors.Is(err, cairn.ErrOnlyLocalKey):
+		return "; add a password with cairn key add, then replicate (the replica opens with it)"
+	case errors.Is(err, cairn.ErrOtherRepository):
+		return "; choose another --to"
 	case errors.Is(err, cairn.ErrNoRepository):
 		return " (cairn snap or cairn init creates one)"
 	case errors.Is(err, cairn.ErrNotRepository):

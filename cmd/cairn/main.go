@@ -139,7 +139,8 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	repoFlag       string
-	utc            bool // --utc: times in tables in UTC, not local time
+	s3Endpoint     string // --s3-endpoint, else $CAIRN_S3_ENDPOINT (read by package cairn)
+	utc            bool   // --utc: times in tables in UTC, not local time
 	passwordFile   string
 	keyFile        string
 	newRepoPass    []byte // init --password: the password the new repository gets
@@ -157,6 +158,9 @@ version in a SQLite catalog you can query, and restores any file in one command.
 
 The repository is --repo, else $CAIRN_REPO, else $XDG_DATA_HOME/cairn
 (~/.local/share/cairn). Commands that write create it on first use.
+--repo s3://bucket/prefix keeps it in an S3 bucket (--s3-endpoint names a
+server other than AWS; credentials as the AWS tools read them) with its
+catalog in $XDG_CACHE_HOME/cairn/; it needs a password or key file.
 
 Tables print times in local time with its offset (--utc: in UTC); --json
 prints UTC, with one schema for every command (docs/json.md).`,
@@ -169,7 +173,8 @@ prints UTC, with one schema for every command (docs/json.md).`,
 		Version:       buildVersion(),
 	}
 	root.SetVersionTemplate("cairn {{.Version}}\n")
-	root.PersistentFlags().StringVar(&a.repoFlag, "repo", "", "repository directory (default $CAIRN_REPO, else ~/.local/share/cairn)")
+	root.PersistentFlags().StringVar(&a.repoFlag, "repo", "", "repository directory or s3://bucket/prefix (default $CAIRN_REPO, else ~/.local/share/cairn)")
+	root.PersistentFlags().StringVar(&a.s3Endpoint, "s3-endpoint", "", "S3 server of an s3:// repository, http://host:port or https://host (default $CAIRN_S3_ENDPOINT, else AWS)")
 	root.PersistentFlags().BoolVar(&a.utc, "utc", false, "print times in tables in UTC (JSON is always UTC)")
 	root.PersistentFlags().StringVar(&a.passwordFile, "password-file", "", "read the repository's password from this file (default $CAIRN_PASSWORD_FILE; or $CAIRN_PASSWORD, or the prompt)")
 	root.PersistentFlags().StringVar(&a.keyFile, "key-file", "", "open (or protect) the repository with this raw key file of 32+ random bytes (default $CAIRN_KEY_FILE)")
@@ -187,6 +192,7 @@ prints UTC, with one schema for every command (docs/json.md).`,
 		a.gcCommand(), a.policyCommand(), a.dumpCommand(), a.importCommand(), a.mountCommand(), a.watchCommand(), a.versionCommand())
 	root.AddCommand(a.repairCommand())
 	root.AddCommand(a.findCommand(), a.statsCommand(), a.tagCommand(), a.keyCommand(), a.upgradeCommand())
+	root.AddCommand(a.recoverCommand(), a.replicateCommand())
 	a.registerCompletions(root)
 	return root
 }
@@ -209,12 +215,8 @@ func (a *app) open(ctx context.Context, create bool) (*cairn.Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := cairn.Options{
-		Create:  create,
-		Waiting: func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", msg) },
-		Notify:  func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", displayText(msg)) },
-	}
-	a.credentials(&opts)
+	opts := a.options()
+	opts.Create = create
 	if a.newRepoPass != nil {
 		opts.Password = a.newRepoPass
 	}
@@ -224,6 +226,18 @@ func (a *app) open(ctx context.Context, create bool) (*cairn.Repo, error) {
 	}
 	a.repo = r
 	return r, nil
+}
+
+// options are the Options every command opens a repository with:
+// messages to stderr, the password or key file, the S3 endpoint.
+func (a *app) options() cairn.Options {
+	opts := cairn.Options{
+		S3Endpoint: a.s3Endpoint,
+		Waiting:    func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", msg) },
+		Notify:     func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", displayText(msg)) },
+	}
+	a.credentials(&opts)
+	return opts
 }
 
 // isTerminal reports whether w is a terminal (progress lines only then).

@@ -11,9 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cairn-dev/cairn/internal/s3test"
 
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -32,11 +35,37 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the end-to-end scripts in testdata/script: each is a
 // user's session with the real CLI on real files (see testscript's docs).
+//
+// Scripts that need an S3 server start with [!s3] skip: one versitygw
+// (internal/s3test) serves them all, each script under its own prefix,
+// given as $S3REPO (s3://bucket/prefix) with $CAIRN_S3_ENDPOINT and the
+// AWS credentials set.
 func TestScripts(t *testing.T) {
+	srv := scriptS3(t)
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: *update,
-		Setup:         setup,
+		Setup: func(env *testscript.Env) error {
+			if err := setup(env); err != nil {
+				return err
+			}
+			if srv != nil {
+				for _, kv := range srv.Env() {
+					k, v, _ := strings.Cut(kv, "=")
+					env.Setenv(k, v)
+				}
+				env.Setenv("CAIRN_S3_ENDPOINT", srv.Endpoint)
+				env.Setenv("S3REPO", "s3://"+srv.Bucket+"/"+s3test.Prefix())
+				env.Setenv("S3REPLICA", "s3://"+srv.Bucket+"/"+s3test.Prefix())
+			}
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "s3" {
+				return srv != nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"status":      cmdStatus,
 			"backdate":    cmdBackdate,
@@ -52,6 +81,20 @@ func TestScripts(t *testing.T) {
 			"rmglob":      cmdRmglob,
 		},
 	})
+}
+
+// scriptS3 starts the scripts' S3 server, or returns nil when its binary
+// is missing (except in CI, where s3test fails the test instead).
+func scriptS3(t *testing.T) *s3test.Server {
+	bin, err := s3test.VersityPath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(bin); err != nil && os.Getenv("CI") != "true" {
+		t.Logf("no S3 server for the scripts (%v): run make s3-servers", err)
+		return nil
+	}
+	return s3test.Versity(t)
 }
 
 func setup(env *testscript.Env) error {

@@ -40,9 +40,7 @@ only) are not part of the log and start empty. A repository of format 1
 			if err != nil {
 				return err
 			}
-			rep, err := cairn.RepairCatalog(cmd.Context(), dir, cairn.Options{
-				Waiting: func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", msg) },
-			})
+			rep, err := cairn.RepairCatalog(cmd.Context(), dir, a.options())
 			if err != nil {
 				return err
 			}
