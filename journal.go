@@ -88,6 +88,23 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 	return nil
 }
 
+// catchUpLocked applies the records appended since Open, for a command
+// that has just taken the repository lock exclusive and plans on the
+// whole catalog.
+func (r *Repo) catchUpLocked(ctx context.Context) error {
+	if r.log == nil || r.readOnly || r.db == nil {
+		return nil
+	}
+	n, err := r.db.CatchUp(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: apply the log to the catalog: %w", r.Dir, err)
+	}
+	if n > 0 {
+		r.notify(fmt.Sprintf("applied %s that an interrupted command had written to the log; nothing is lost", count(n, "record")))
+	}
+	return nil
+}
+
 // openLog reads cairn.repo, unlocks the master key and opens this
 // installation's log.
 func (r *Repo) openLog(ctx context.Context, opts Options) error {
