@@ -204,6 +204,18 @@ func (l *Log) Read(ctx context.Context, seq int64) ([]byte, error) {
 		if last > seq {
 			return nil, fmt.Errorf("read log record %d of writer %s: %w (record %d exists)", seq, l.writer, ErrGap, last)
 		}
+		if last == 0 {
+			// No record at all: a re-based log (cairn repair log) keeps
+			// only its checkpoint. A record at or below it was removed,
+			// not yet written: the reader is behind the checkpoint.
+			cps, cerr := l.Checkpoints(ctx)
+			if cerr != nil {
+				return nil, cerr
+			}
+			if n := len(cps); n > 0 && cps[n-1].Seq >= seq {
+				return nil, fmt.Errorf("read log record %d of writer %s: %w (checkpoint %d covers it, and its records were removed)", seq, l.writer, ErrGap, cps[n-1].Seq)
+			}
+		}
 		return nil, fmt.Errorf("read log record %d: %w", seq, err)
 	}
 	if err != nil {
