@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,19 +88,24 @@ func CheckpointKey(writer string, seq int64) string {
 	return fmt.Sprintf("checkpoints/%s/%020d", writer, seq)
 }
 
-// Writers lists the writers that have a log in objs, in key order.
+// Writers lists the writers that have a log in objs, in key order: records
+// or checkpoints (a log re-based by a repair, or the first one of an
+// upgraded repository, has a checkpoint and no record).
 func Writers(ctx context.Context, objs blobstore.Objects) ([]string, error) {
 	var ws []string
-	err := objs.ListObjects(ctx, "log/", func(key string, _ int64) error {
-		w, _, ok := strings.Cut(strings.TrimPrefix(key, "log/"), "/")
-		if ok && validID(w) && (len(ws) == 0 || ws[len(ws)-1] != w) {
-			ws = append(ws, w)
+	for _, prefix := range []string{"log/", "checkpoints/"} {
+		err := objs.ListObjects(ctx, prefix, func(key string, _ int64) error {
+			w, _, ok := strings.Cut(strings.TrimPrefix(key, prefix), "/")
+			if ok && validID(w) && !slices.Contains(ws, w) {
+				ws = append(ws, w)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list log writers: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list log writers: %w", err)
 	}
+	slices.Sort(ws)
 	return ws, nil
 }
 
