@@ -41,6 +41,13 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 		if empty, err := r.logEmpty(ctx); err != nil {
 			return err
 		} else if empty {
+			// Packs but no log: the log is gone (a new repository writes
+			// its first record before any pack). A new catalog would make
+			// every pack an orphan for gc to delete.
+			if packs, _ := filepath.Glob(filepath.Join(r.Dir, "packs", "*", "*.pack")); len(packs) > 0 {
+				return fmt.Errorf("%s: the catalog is %s and the log has neither a record nor a checkpoint of writer %s, but packs/ holds %s; refusing to start a new catalog over them (put back log/ and checkpoints/ from a copy)",
+					r.Dir, why, r.log.Writer(), count(len(packs), "pack"))
+			}
 			why = ""
 		}
 	}
