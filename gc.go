@@ -34,6 +34,13 @@ func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 		return nil, err
 	}
 	defer rl.Release()
+	// Open applied the log, but a command may have appended a record since
+	// (and died before its catalog transaction committed) while this one
+	// waited for the lock: gc must plan on every committed record, or it
+	// takes what that record uses for dead.
+	if err := r.catchUpLocked(ctx); err != nil {
+		return nil, err
+	}
 	opts.TmpDir = r.tmpDir()
 	opts.Codec = r.codec()
 	rep, err := r.gcRebuilding(ctx, opts)

@@ -42,6 +42,13 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 		if empty, err := r.logEmpty(ctx); err != nil {
 			return err
 		} else if empty {
+			// Packs but no log: the log is gone (a new repository writes
+			// its first record before any pack). A new catalog would make
+			// every pack an orphan for gc to delete.
+			if packs, _ := filepath.Glob(filepath.Join(r.Dir, "packs", "*", "*.pack")); len(packs) > 0 {
+				return fmt.Errorf("%s: the catalog is %s and the log has neither a record nor a checkpoint of writer %s, but packs/ holds %s; refusing to start a new catalog over them (put back log/ and checkpoints/ from a copy)",
+					r.Dir, why, r.log.Writer(), count(len(packs), "pack"))
+			}
 			why = ""
 		}
 	}
@@ -74,6 +81,25 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 	if !r.readOnly {
 		db.SetJournal(r.journal())
 		n, err := db.CatchUp(ctx)
+		if err != nil && errors.Is(err, metalog.ErrGap) {
+			// The catalog may be older than the log's newest checkpoint
+			// (a copy put back after the records it needs were removed):
+			// a rebuild starts from that checkpoint. A log that is really
+			// damaged fails the rebuild, and the file stays as it is.
+			if behind, why := r.catalogBehind(ctx, db); behind {
+				db.Close()
+				r.db = nil
+				if err := r.rebuildBehind(ctx, why); err != nil {
+					return err
+				}
+				if db, err = openCatalog(ctx, r.Dir, path, false, false); err != nil {
+					return err
+				}
+				r.db = db
+				db.SetJournal(journalFor(r.log))
+				n, err = db.CatchUp(ctx)
+			}
+		}
 		if err != nil {
 			db.Close()
 			return fmt.Errorf("%s: apply the log to the catalog: %w", r.Dir, err)
@@ -85,6 +111,57 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 	if err := r.loadMeta(ctx, r.Params, RepositoryFormat); err != nil {
 		db.Close()
 		return err
+	}
+	return nil
+}
+
+// catalogBehind reports whether db has applied fewer records than the
+// log's newest checkpoint covers, and says so in words.
+func (r *Repo) catalogBehind(ctx context.Context, db *catalog.DB) (bool, string) {
+	applied, err := db.AppliedSeq(ctx)
+	if err != nil {
+		return false, ""
+	}
+	cps, err := r.log.Checkpoints(ctx)
+	if err != nil || len(cps) == 0 || cps[len(cps)-1].Seq <= applied {
+		return false, ""
+	}
+	return true, fmt.Sprintf("behind the log (it had applied record %d, the log's newest checkpoint covers %d)", applied, cps[len(cps)-1].Seq)
+}
+
+// rebuildBehind rebuilds a catalog that catalogBehind found behind the
+// log, under the repository lock, unless another process did meanwhile.
+func (r *Repo) rebuildBehind(ctx context.Context, why string) error {
+	lock, err := repolock.Acquire(ctx, filepath.Join(r.localDir, "lock"), repolock.Exclusive, "repository lock", r.waiting)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	db, err := catalog.OpenReadOnly(ctx, r.catalogPath())
+	if err == nil {
+		behind, _ := r.catalogBehind(ctx, db)
+		db.Close()
+		if !behind {
+			return nil
+		}
+	}
+	_, err = r.rebuildLocked(ctx, why)
+	return err
+}
+
+// catchUpLocked applies the records appended since Open, for a command
+// that has just taken the repository lock exclusive and plans on the
+// whole catalog.
+func (r *Repo) catchUpLocked(ctx context.Context) error {
+	if r.log == nil || r.readOnly || r.db == nil {
+		return nil
+	}
+	n, err := r.db.CatchUp(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: apply the log to the catalog: %w", r.Dir, err)
+	}
+	if n > 0 {
+		r.notify(fmt.Sprintf("applied %s that an interrupted command had written to the log; nothing is lost", count(n, "record")))
 	}
 	return nil
 }

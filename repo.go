@@ -359,8 +359,24 @@ func (r *Repo) lockRepo(ctx context.Context, kind repolock.Kind) (*repolock.Lock
 	if r.readOnly && kind == repolock.Exclusive {
 		return nil, r.errReadOnly()
 	}
-	return repolock.Acquire(ctx, filepath.Join(r.localDir, "lock"), kind, "repository lock", r.waiting)
+	l, err := repolock.Acquire(ctx, filepath.Join(r.localDir, "lock"), kind, "repository lock", r.waiting)
+	if err != nil || r.keys != nil {
+		return l, err
+	}
+	// Opened as format 1: cairn upgrade may have switched the directory
+	// to format 2 while this waited, and if it was killed before it
+	// retired the old catalog, what this command wrote to that catalog
+	// would be lost to every later one.
+	if _, serr := os.Stat(filepath.Join(r.Dir, repoFileName)); serr == nil {
+		l.Release()
+		return nil, fmt.Errorf("%s: %w", r.Dir, errUpgradedMeanwhile)
+	}
+	return l, nil
 }
+
+// errUpgradedMeanwhile refuses a command that opened the repository as
+// format 1 once cairn upgrade has made it format 2.
+var errUpgradedMeanwhile = errors.New(upgradeRetired)
 
 // lockForSource takes what writing one source's history needs: the
 // repository lock shared (gc waits) and the source's own lock (another

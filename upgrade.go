@@ -103,6 +103,9 @@ func Upgrade(ctx context.Context, dir string, opts Options) (*UpgradeReport, err
 		return nil, r.errReadOnly()
 	}
 	lock, err := r.lockRepo(ctx, repolock.Exclusive)
+	if errors.Is(err, errUpgradedMeanwhile) {
+		return &UpgradeReport{Done: true, Duration: time.Since(start)}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -87,19 +88,24 @@ func CheckpointKey(writer string, seq int64) string {
 	return fmt.Sprintf("checkpoints/%s/%020d", writer, seq)
 }
 
-// Writers lists the writers that have a log in objs, in key order.
+// Writers lists the writers that have a log in objs, in key order: records
+// or checkpoints (a log re-based by a repair, or the first one of an
+// upgraded repository, has a checkpoint and no record).
 func Writers(ctx context.Context, objs blobstore.Objects) ([]string, error) {
 	var ws []string
-	err := objs.ListObjects(ctx, "log/", func(key string, _ int64) error {
-		w, _, ok := strings.Cut(strings.TrimPrefix(key, "log/"), "/")
-		if ok && validID(w) && (len(ws) == 0 || ws[len(ws)-1] != w) {
-			ws = append(ws, w)
+	for _, prefix := range []string{"log/", "checkpoints/"} {
+		err := objs.ListObjects(ctx, prefix, func(key string, _ int64) error {
+			w, _, ok := strings.Cut(strings.TrimPrefix(key, prefix), "/")
+			if ok && validID(w) && !slices.Contains(ws, w) {
+				ws = append(ws, w)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list log writers: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list log writers: %w", err)
 	}
+	slices.Sort(ws)
 	return ws, nil
 }
 
@@ -203,6 +209,18 @@ func (l *Log) Read(ctx context.Context, seq int64) ([]byte, error) {
 		}
 		if last > seq {
 			return nil, fmt.Errorf("read log record %d of writer %s: %w (record %d exists)", seq, l.writer, ErrGap, last)
+		}
+		if last == 0 {
+			// No record at all: a re-based log (cairn repair log) keeps
+			// only its checkpoint. A record at or below it was removed,
+			// not yet written: the reader is behind the checkpoint.
+			cps, cerr := l.Checkpoints(ctx)
+			if cerr != nil {
+				return nil, cerr
+			}
+			if n := len(cps); n > 0 && cps[n-1].Seq >= seq {
+				return nil, fmt.Errorf("read log record %d of writer %s: %w (checkpoint %d covers it, and its records were removed)", seq, l.writer, ErrGap, cps[n-1].Seq)
+			}
 		}
 		return nil, fmt.Errorf("read log record %d: %w", seq, err)
 	}

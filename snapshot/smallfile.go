@@ -69,7 +69,7 @@ func (s *run) captureSmall(ctx context.Context, e entry, bufs *buffers) (c *capt
 		}
 		c.jsonValid = &valid
 	}
-	if err := s.store(ctx, c, chunker.New(bytes.NewReader(data), s.params, bufs.chunk), bufs); err != nil {
+	if err := s.store(ctx, c, chunker.NewWithTable(bytes.NewReader(data), s.params, s.gear, bufs.chunk), bufs); err != nil {
 		return nil, false, true, err
 	}
 	var after unix.Stat_t
