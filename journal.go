@@ -96,7 +96,7 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 					return err
 				}
 				r.db = db
-				db.SetJournal(journalFor(r.log))
+				db.SetJournal(r.journal())
 				n, err = db.CatchUp(ctx)
 			}
 		}
