@@ -481,7 +481,34 @@ func (k *keyring) remove(ctx context.Context, id string) error {
 		if len(secrets) == 0 {
 			return fmt.Errorf("removing local/key of %s needs the password or key file of one of its key files, to prove it opens: %w", name, ErrPasswordRequired)
 		}
-		if _, _, err := openAny(files, secrets); err != nil {
+		mine, ok, err := readLocalKey(k.localDir)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%s has no local/key: %w", name, ErrNoSuchKey)
+		}
+		// The key file must wrap local/key's master: one of another
+		// master key (a foreign or stale file) opens nothing here.
+		var foreign string
+		same := false
+		for _, f := range files {
+			if _, m, err := openAny([]*keys.File{f}, secrets); err == nil {
+				if m == mine {
+					same = true
+					break
+				}
+				foreign = f.ID
+			}
+		}
+		if !same {
+			if foreign != "" {
+				return fmt.Errorf("key file %s of %s opens with the secret given but wraps another master key than local/key, so removing local/key would lose the repository: %w", foreign, name, ErrLastKey)
+			}
+			_, _, err := openAny(files, secrets)
+			if err == nil {
+				err = ErrWrongPassword
+			}
 			return fmt.Errorf("%w for repository %s", err, name)
 		}
 		if err := os.Remove(filepath.Join(k.localDir, localKeyName)); err != nil {

@@ -278,3 +278,45 @@ func TestCreateRace(t *testing.T) {
 		t.Fatalf("unlock after the race: %v (the first key: %v)", err, m == first)
 	}
 }
+
+// TestRemoveLocalKeyNeedsSameMaster: the password that proves local/key
+// can go must open a key file of the same master key; a key file wrapping
+// another master (a foreign or stale key file) opens nothing of this
+// repository, and removing local/key on its word would lose it.
+func TestRemoveLocalKeyNeedsSameMaster(t *testing.T) {
+	ctx := context.Background()
+	objs, local := newKeyRepo(t)
+	m, _ := keys.NewMaster()
+	if err := storeNewMaster(ctx, objs, local, m, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := unlock(ctx, objs, local, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := keys.NewMaster()
+	foreign, err := putKeyFile(ctx, objs, other, keys.Password([]byte("foreign")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.opts.Password = []byte("foreign")
+	if err := k.remove(ctx, LocalKeyID); err == nil {
+		t.Fatal("local/key removed on the word of a key file of another master key")
+	}
+	if _, ok, err := readLocalKey(local); !ok || err != nil {
+		t.Fatalf("local/key after the refused remove: %v, %v", ok, err)
+	}
+	// A key file of the same master, with the same password, does it.
+	if _, err := k.add(ctx, NewKey{Password: []byte("foreign")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.remove(ctx, LocalKeyID); err != nil {
+		t.Fatal(err)
+	}
+	if err := objs.DeleteObject(ctx, keys.ObjectKey(foreign.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if k2, err := unlock(ctx, objs, local, Options{Password: []byte("foreign")}); err != nil || k2.master != m {
+		t.Fatalf("unlock after removing local/key: %v", err)
+	}
+}
