@@ -179,18 +179,33 @@ func unlockMaster(ctx context.Context, objs blobstore.Objects, localDir string, 
 func unlock(ctx context.Context, objs blobstore.Objects, localDir string, opts Options) (*keyring, error) {
 	k := &keyring{objs: objs, localDir: localDir, opts: opts}
 	m, ok, err := readLocalKey(localDir)
-	if err != nil {
+	given := opts.Password != nil || opts.PasswordFile != "" || opts.KeyFile != ""
+	damaged := errors.Is(err, errLocalKeyDamaged) && given
+	if err != nil && !damaged {
 		return nil, err
 	}
 	if ok {
 		k.master, k.via = m, LocalKeyID
 		return k, nil
 	}
-	files, _, err := listKeyFiles(ctx, objs)
-	if err != nil {
-		return nil, err
+	files, _, lerr := listKeyFiles(ctx, objs)
+	if lerr != nil {
+		return nil, lerr
 	}
 	name := opts.repoName(localDir)
+	if damaged {
+		// A password or key file was given: the key files may open what
+		// the damaged local/key no longer does. local/key stays as it
+		// is, for the user to look at (writeLocalKey never replaces it).
+		if len(files) == 0 {
+			return nil, err
+		}
+		defer func() {
+			if k.via != "" && opts.Notify != nil {
+				opts.Notify(fmt.Sprintf("local/key is damaged (%s holds no master key); opened %s with key file %s instead, and left local/key as it is", filepath.Join(localDir, localKeyName), name, k.via))
+			}
+		}()
+	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("%s has no local/key and no key file in keys/ (a repository created without a password cannot be opened without its local/ directory): %w", name, ErrNoKey)
 	}
@@ -267,6 +282,9 @@ func kindOf(kdf keys.KDF) KeyKind {
 	return KeyPassword
 }
 
+// errLocalKeyDamaged: local/key is there but holds no master key.
+var errLocalKeyDamaged = errors.New("damaged")
+
 // readLocalKey reads localDir/key (the master key in hex, one line): ok
 // is false when there is none.
 func readLocalKey(localDir string) (m keys.Master, ok bool, err error) {
@@ -281,7 +299,7 @@ func readLocalKey(localDir string) (m keys.Master, ok bool, err error) {
 	raw, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	clear(b)
 	if err != nil || len(raw) != keys.MasterSize {
-		return m, false, fmt.Errorf("repository key %s is not a master key (%d hex digits expected): damaged", path, 2*keys.MasterSize)
+		return m, false, fmt.Errorf("repository key %s is not a master key (%d hex digits expected): %w", path, 2*keys.MasterSize, errLocalKeyDamaged)
 	}
 	copy(m[:], raw)
 	clear(raw)
