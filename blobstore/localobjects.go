@@ -37,6 +37,11 @@ func (o *LocalObjects) path(key string) string {
 	return filepath.Join(o.root, filepath.FromSlash(key))
 }
 
+// TempObjectPrefix starts the names of PutObject's temp files. A process
+// writes them outside any repository lock (a checkpoint of the log), so
+// gc, which clears the tmp directory, leaves young ones alone.
+const TempObjectPrefix = "object-"
+
 // PutObject stores data under key unless it exists.
 func (o *LocalObjects) PutObject(ctx context.Context, key string, data []byte) error {
 	if err := CheckKey("put", key); err != nil {
@@ -49,7 +54,7 @@ func (o *LocalObjects) PutObject(ctx context.Context, key string, data []byte) e
 	if err := mkdirAllSynced(o.root, filepath.Dir(dst)); err != nil {
 		return fmt.Errorf("put object %s: %w", key, err)
 	}
-	f, err := os.CreateTemp(o.tmpDir, "object-*")
+	f, err := os.CreateTemp(o.tmpDir, TempObjectPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("put object %s: %w", key, err)
 	}
