@@ -43,8 +43,13 @@ func (s *Store) putObject(ctx context.Context, full string, data []byte) error {
 		}
 	}
 	err := s.do(ctx, "put", func(ctx context.Context, retried bool) error {
+		// Content-MD5 whatever UnsignedPayload says (and over https, where
+		// minio-go sends no body hash): an object, unlike a pack, is not
+		// verified by its name, so a body damaged in transit would be
+		// stored and found only later, as log damage. The server refuses
+		// it instead (BadDigest).
 		opts := minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true,
-			DisableContentSha256: s.cfg.UnsignedPayload}
+			DisableContentSha256: s.cfg.UnsignedPayload, SendContentMd5: true}
 		cond := !s.noCondPut.Load()
 		if cond {
 			opts.SetMatchETagExcept("*")

@@ -140,7 +140,8 @@ type Config struct {
 	// time, a loaded machine; TestMeasureThroughput). For
 	// trusted networks only: packs are checked on read (their names are
 	// hashes), but a body changed in transit is then found only by a
-	// restore or check.
+	// restore or check. Objects (log records, checkpoints, key files,
+	// cairn.repo) always carry a Content-MD5, which the server checks.
 	UnsignedPayload bool
 }
 

@@ -695,3 +695,58 @@ func TestListResumesAfterFailedPage(t *testing.T) {
 		t.Errorf("Retries(list) = %d; want 2", s.Retries("list"))
 	}
 }
+
+// TestObjectPutBodyChecked: an object (a log record, a checkpoint, a key
+// file, cairn.repo) is not verified by its name as a pack is, so its PUT
+// carries a checksum of the body even when the payload is unsigned (the
+// https default): a body damaged in transit is refused by the server,
+// never stored to show up later as log damage. Packs stay unsigned.
+func TestObjectPutBodyChecked(t *testing.T) {
+	srv := s3test.Versity(t)
+	s, c := counted(t, srv, func(cfg *s3store.Config) { cfg.UnsignedPayload = true })
+	ctx := context.Background()
+	data := []byte(`{"format":2,"a checkpoint or a record of the log":true}`)
+	var mu sync.Mutex
+	damaged := 0
+	var packMD5 []string
+	c.setFault(func(req *http.Request) any {
+		if req.Method != http.MethodPut {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !strings.Contains(req.URL.Path, "cairn.repo") {
+			packMD5 = append(packMD5, req.Header.Get("Content-Md5")+req.Header.Get("X-Amz-Checksum-Crc32c"))
+			return nil
+		}
+		if damaged > 0 || req.Body == nil {
+			return nil
+		}
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return err
+		}
+		b[len(b)/2] ^= 0x20 // one bit flipped in transit, same length
+		req.Body = io.NopCloser(bytes.NewReader(b))
+		damaged++
+		return nil
+	})
+	err := s.PutObject(ctx, "cairn.repo", data)
+	c.setFault(nil)
+	if damaged != 1 {
+		t.Fatalf("%d PUT bodies damaged; want 1", damaged)
+	}
+	if err == nil {
+		got, gerr := s.GetObject(ctx, "cairn.repo")
+		if gerr != nil || !bytes.Equal(got, data) {
+			t.Fatalf("a PUT body damaged in transit was stored: %q, %v", got, gerr)
+		}
+	}
+	put(t, s, randBytes(3, 300<<10))
+	for _, h := range packMD5 {
+		if h != "" {
+			t.Errorf("a pack PUT carries a body checksum %q; packs are verified by name", h)
+		}
+	}
+}
