@@ -47,6 +47,17 @@ func RepairCatalog(ctx context.Context, dir string, opts Options) (*RebuildRepor
 		}
 		return r.rebuildCatalog(ctx, "")
 	}
+	r, err := openLogOnly(ctx, dir, opts, ": its catalog can only be restored from a copy")
+	if err != nil {
+		return nil, err
+	}
+	return r.rebuildCatalog(ctx, "")
+}
+
+// openLogOnly opens the log of the local format-2 repository in dir, and
+// not its catalog, which the caller is about to rebuild or salvage. A
+// format-1 repository fails with ErrNoLog and format1Hint after it.
+func openLogOnly(ctx context.Context, dir string, opts Options, format1Hint string) (*Repo, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("repository %s: %w", dir, err)
@@ -56,7 +67,7 @@ func RepairCatalog(ctx context.Context, dir string, opts Options) (*RebuildRepor
 		return nil, err
 	}
 	if lay == layoutFormat1 {
-		return nil, fmt.Errorf("%s: %w: its catalog can only be restored from a copy", abs, ErrNoLog)
+		return nil, fmt.Errorf("%s: %w%s", abs, ErrNoLog, format1Hint)
 	}
 	r := &Repo{Dir: abs, localDir: filepath.Join(abs, localName), now: opts.Now, waiting: opts.Waiting, notify: func(string) {}}
 	if r.now == nil {
@@ -68,7 +79,7 @@ func RepairCatalog(ctx context.Context, dir string, opts Options) (*RebuildRepor
 	if err := r.openLog(ctx, opts); err != nil {
 		return nil, err
 	}
-	return r.rebuildCatalog(ctx, "")
+	return r, nil
 }
 
 // gcRebuilding runs gc; in a repository with a log, a catalog that fails

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"time"
 
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/catalog"
@@ -55,31 +54,14 @@ type SalvageReport struct {
 // can be read), and re-bases the log on the salvaged catalog, so that the
 // repository works again; the lost records are kept in local/lost-records.
 func SalvageLog(ctx context.Context, dir string, opts Options) (*SalvageReport, error) {
-	abs, err := filepath.Abs(dir)
+	r, err := openLogOnly(ctx, dir, opts, "")
 	if err != nil {
-		return nil, fmt.Errorf("repository %s: %w", dir, err)
-	}
-	lay, err := checkLayout(abs, false)
-	if err != nil {
-		return nil, err
-	}
-	if lay == layoutFormat1 {
-		return nil, fmt.Errorf("%s: %w", abs, ErrNoLog)
-	}
-	r := &Repo{Dir: abs, localDir: filepath.Join(abs, localName), now: opts.Now, waiting: opts.Waiting, notify: func(string) {}}
-	if r.now == nil {
-		r.now = time.Now
-	}
-	if !writable(abs) || !writable(r.localDir) {
-		return nil, r.errReadOnly()
-	}
-	if err := r.openLog(ctx, opts); err != nil {
 		return nil, err
 	}
 	store := opts.Store
 	if store == nil {
-		if store, err = blobstore.NewLocal(filepath.Join(abs, "packs"), r.tmpDir()); err != nil {
-			return nil, fmt.Errorf("open packs of %s: %w", abs, err)
+		if store, err = blobstore.NewLocal(filepath.Join(r.Dir, "packs"), r.tmpDir()); err != nil {
+			return nil, fmt.Errorf("open packs of %s: %w", r.Dir, err)
 		}
 	}
 	defer store.Close()
