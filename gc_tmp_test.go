@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,8 +13,9 @@ import (
 
 // TestGCSparesLiveTempObjects: checkpoints are written outside any lock,
 // through a temp file in local/tmp, so gc, which empties local/tmp under
-// its lock, must leave a young temp object alone (a process may be
-// writing it), and still remove an old one (left by a crash) and the
+// its lock, must leave a temp object a live writer holds alone (even an
+// old one: a slow disk), and still remove one left by a killed process
+// (even a young one: the kill tests run gc right after the kill) and the
 // rest of tmp/'s leftovers.
 func TestGCSparesLiveTempObjects(t *testing.T) {
 	ctx := context.Background()
@@ -48,16 +50,24 @@ func TestGCSparesLiveTempObjects(t *testing.T) {
 		}
 		return p
 	}
-	young := write("object-123456", 0)
-	old := write("object-654321", 3*time.Hour)
+	live := write("object-123456", 3*time.Hour)
+	held, err := os.Open(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := syscall.Flock(int(held.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	dead := write("object-654321", 0)
 	junk := write("leftover", 0)
 	if _, err := repo.GC(ctx, cairn.GCOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(young); err != nil {
-		t.Errorf("gc removed a temp object a live process may be writing: %v", err)
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("gc removed a temp object a live process is writing: %v", err)
 	}
-	for _, p := range []string{old, junk} {
+	for _, p := range []string{dead, junk} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("gc left %s: %v", filepath.Base(p), err)
 		}

@@ -39,7 +39,9 @@ func (o *LocalObjects) path(key string) string {
 
 // TempObjectPrefix starts the names of PutObject's temp files. A process
 // writes them outside any repository lock (a checkpoint of the log), so
-// gc, which clears the tmp directory, leaves young ones alone.
+// its writer holds an flock on the file while it lives, and gc, which
+// clears the tmp directory, removes only those it can lock itself
+// (RemoveDeadTemp).
 const TempObjectPrefix = "object-"
 
 // PutObject stores data under key unless it exists.
@@ -54,18 +56,18 @@ func (o *LocalObjects) PutObject(ctx context.Context, key string, data []byte) e
 	if err := mkdirAllSynced(o.root, filepath.Dir(dst)); err != nil {
 		return fmt.Errorf("put object %s: %w", key, err)
 	}
-	f, err := os.CreateTemp(o.tmpDir, TempObjectPrefix+"*")
+	f, err := createLockedTemp(o.tmpDir)
 	if err != nil {
 		return fmt.Errorf("put object %s: %w", key, err)
 	}
+	// The lock lasts until after the link: a gc that took the temp file
+	// between close and link would fail the put.
+	defer f.Close()
 	tmp := f.Name()
 	defer os.Remove(tmp)
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("put object %s: %w", key, err)
@@ -80,6 +82,53 @@ func (o *LocalObjects) PutObject(ctx context.Context, key string, data []byte) e
 		return fmt.Errorf("put object %s: %w", key, err)
 	}
 	return nil
+}
+
+// createLockedTemp creates a temp object file holding an exclusive flock.
+// Between create and flock a gc may lock and remove the new file, so a
+// file that lost its name is dropped and another one made.
+func createLockedTemp(dir string) (*os.File, error) {
+	for attempt := 0; ; attempt++ {
+		f, err := os.CreateTemp(dir, TempObjectPrefix+"*")
+		if err != nil {
+			return nil, err
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, fmt.Errorf("lock temp file: %w", err)
+		}
+		var st syscall.Stat_t
+		if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, err
+		}
+		if st.Nlink > 0 {
+			return f, nil
+		}
+		f.Close()
+		if attempt >= 100 {
+			return nil, fmt.Errorf("temp file in %s removed while being created (100 times)", dir)
+		}
+	}
+}
+
+// RemoveDeadTemp removes the temp object file at path unless a live
+// PutObject holds it. It reports whether the file was live.
+func RemoveDeadTemp(path string) (live bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return errors.Is(err, syscall.EWOULDBLOCK)
+	}
+	// Unlinked while holding the lock: a writer that locks it next sees
+	// no name left (createLockedTemp) and makes another.
+	os.Remove(path)
+	return false
 }
 
 // mkdirAllSynced makes dir (under root) and fsyncs the parent of every

@@ -409,14 +409,10 @@ func byBlob(chunks []catalog.ChunkLoc) [][]catalog.ChunkLoc {
 	return runs
 }
 
-// liveTempAge is how long a temp object stays in tmp/ after its last
-// write before gc takes it for a crash's leftover.
-const liveTempAge = time.Hour
-
 // cleanTmp removes scratch files of interrupted runs. The exclusive lock
 // keeps snapshots and restores out, but not a process writing a log
 // checkpoint (blobstore.LocalObjects.PutObject, outside any lock): its
-// temp object stays while it is young.
+// temp object is flocked while it lives, and only dead ones go.
 func cleanTmp(dir string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -424,9 +420,8 @@ func cleanTmp(dir string) {
 	}
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), blobstore.TempObjectPrefix) && e.Type().IsRegular() {
-			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < liveTempAge {
-				continue
-			}
+			blobstore.RemoveDeadTemp(filepath.Join(dir, e.Name()))
+			continue
 		}
 		os.RemoveAll(filepath.Join(dir, e.Name()))
 	}
