@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -192,6 +193,36 @@ func (r *run) compare(walk walkStream, live liveStream, started time.Time) (*pla
 	}
 	bigFirst(p.toRead, p.entries)
 	return p, nil
+}
+
+// completeLive reads in full the live versions the comparison kept of
+// what changed (the stream carried only what comparing needs). The
+// fingerprint stays as the stream gave it: FpCtimeNs -1 marks a version
+// whose content lies in a missing pack.
+func (p *plan) completeLive(ctx context.Context, db *catalog.DB) error {
+	if len(p.live) == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(p.live))
+	byID := make(map[int64]*catalog.Version, len(p.live))
+	for _, v := range p.live {
+		ids = append(ids, v.ID)
+		byID[v.ID] = v
+	}
+	full, err := db.VersionsByID(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("read changed live versions: %w", err)
+	}
+	if len(full) != len(ids) {
+		return fmt.Errorf("read changed live versions: %d of %d found", len(full), len(ids))
+	}
+	for _, f := range full {
+		v := byID[f.ID]
+		fp := v.FpCtimeNs
+		*v = *f // in place: p.reuse holds the same pointers
+		v.FpCtimeNs = fp
+	}
+	return nil
 }
 
 // compareOne compares an entry with its live version, if any, and keeps

@@ -302,7 +302,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	case part != nil:
 		live = streamOf(part.live)
 	case base.known:
-		ls, err := d.DB.LiveInOrder(ctx, srcRow.ID)
+		ls, err := d.DB.LiveFingerprints(ctx, srcRow.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -316,11 +316,14 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	if ls, ok := live.(*catalog.LiveStream); ok {
-		ls.Close() // the comparison has read it all
-	}
 	if ow, ok := walked.(*orderedWalk); ok {
-		ow.close() // and the walk
+		ow.close() // the comparison has read it all
+	}
+	if ls, ok := live.(*catalog.FingerprintStream); ok {
+		ls.Close() // and the live versions, of which it kept what changed
+		if err := plan.completeLive(ctx, d.DB); err != nil {
+			return nil, err
+		}
 	}
 	if opts.DryRun {
 		pv := r.preview(plan, opts.DryRunHash)
