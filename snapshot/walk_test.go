@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -90,4 +91,44 @@ func TestKeyCmp(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The walk reads directories ahead of its consumer, but at most walkAhead
+// of them, and a walk closed half way stops its workers.
+func TestWalkAheadIsBounded(t *testing.T) {
+	root := t.TempDir()
+	for i := 0; i < 300; i++ {
+		dir := filepath.Join(root, fmt.Sprintf("d%03d", i), "sub")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := beneath.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ow, err := walk(src, nil, nil, nil, nil, func(string, string, string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for e, _ := ow.next(); e != nil && n < 500; e, _ = ow.next() {
+		ow.mu.Lock()
+		ahead, held := ow.ahead, 0
+		for _, t := range ow.pending {
+			if t.list != nil {
+				held++
+			}
+		}
+		ow.mu.Unlock()
+		if ahead > walkAhead || held > 0 {
+			t.Fatalf("after %d entries: %d listings read ahead (at most %d), %d pending tasks hold a listing", n, ahead, walkAhead, held)
+		}
+		n++
+	}
+	ow.close()
 }
