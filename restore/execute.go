@@ -233,37 +233,14 @@ func (w *writer) commit(staged []*atomicfile.Staged, items []*Item) error {
 	if dirs == nil {
 		dirs = map[string]bool{}
 	}
-	// The renames run on every worker, each directory's on one: a rename
-	// locks its directory, and renaming thousands of staged files one
-	// after the other left the other core idle at the end of a restore.
-	byDir := map[string][]int{}
-	for i := range staged {
-		d := path.Dir(items[i].Rel)
-		byDir[d] = append(byDir[d], i)
-		dirs[d] = true
+	for i, s := range staged {
+		if err := s.Commit(); err != nil {
+			items[i].fail(fmt.Errorf("restore %s: %w", items[i].Path, err))
+			continue
+		}
+		items[i].done = true
+		dirs[path.Dir(items[i].Rel)] = true
 	}
-	groups := make(chan []int, len(byDir))
-	for _, g := range byDir {
-		groups <- g
-	}
-	close(groups)
-	var wg sync.WaitGroup
-	for range min(max(1, w.opts.Workers), len(byDir)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for g := range groups {
-				for _, i := range g {
-					if err := staged[i].Commit(); err != nil {
-						items[i].fail(fmt.Errorf("restore %s: %w", items[i].Path, err))
-						continue
-					}
-					items[i].done = true
-				}
-			}
-		}()
-	}
-	wg.Wait()
 	if w.batch {
 		return w.fs.Sync()
 	}
