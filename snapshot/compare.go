@@ -112,6 +112,9 @@ type plan struct {
 
 // walOf returns the "-wal" neighbour of entries[i], or nil.
 func (p *plan) walOf(i int) *walStat {
+	if p.wal == nil {
+		return nil
+	}
 	if w, ok := p.wal[i]; ok {
 		return &w
 	}

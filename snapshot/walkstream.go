@@ -238,7 +238,7 @@ func (w *walker) readDir(job dirJob, self *entry, buf *dirBuf) *listing {
 	if cache {
 		w.x.emptiedDir(dir)
 	}
-	l.entries = make([]entry, 0, len(buf.refs)+1)
+	l.entries = getEntries(len(buf.refs) + 1)
 	var link []byte
 	pos := 0
 	for _, r := range buf.refs {
@@ -301,6 +301,38 @@ func (w *walker) readDir(job dirJob, self *entry, buf *dirBuf) *listing {
 		l.entries = append(l.entries, e)
 	}
 	return l
+}
+
+// Listings' entry slices are reused once the merge has left them (it
+// copies what it keeps): they were a third of an unchanged snapshot's
+// allocations.
+var entryPool sync.Pool
+
+func getEntries(n int) []entry {
+	if es, ok := entryPool.Get().(*[]entry); ok && cap(*es) >= n {
+		return (*es)[:0]
+	}
+	return make([]entry, 0, max(n, 128))
+}
+
+func putEntries(es []entry) {
+	if cap(es) == 0 || cap(es) > 1<<14 {
+		return // a huge directory's slice is not kept around
+	}
+	clear(es[:cap(es)]) // drop the strings it points to
+	es = es[:0]
+	entryPool.Put(&es)
+}
+
+// walOf returns the "-wal" neighbour of entries[i], or nil.
+func (l *listing) walOf(i int) *walStat {
+	if l.wal == nil {
+		return nil
+	}
+	if ws, ok := l.wal[i]; ok {
+		return &ws
+	}
+	return nil
 }
 
 // arrange marks the databases' sidecars and puts the listing in the
@@ -519,6 +551,7 @@ func (ow *orderedWalk) next() (*entry, *walStat) {
 	for len(ow.stack) > 0 {
 		f := &ow.stack[len(ow.stack)-1]
 		if f.pos >= len(f.l.entries)+len(f.l.subdirs) {
+			putEntries(f.l.entries)
 			ow.stack[len(ow.stack)-1] = walkFrame{}
 			ow.stack = ow.stack[:len(ow.stack)-1]
 			continue
@@ -529,10 +562,7 @@ func (ow *orderedWalk) next() (*entry, *walStat) {
 		}
 		f.pos++
 		if k >= 0 {
-			if ws, ok := f.l.wal[int(k)]; ok {
-				return &f.l.entries[k], &ws
-			}
-			return &f.l.entries[k], nil
+			return &f.l.entries[k], f.l.walOf(int(k))
 		}
 		l := ow.take(f.l.subdirs[-k-1])
 		f.l.subdirs[-k-1] = nil
@@ -607,8 +637,10 @@ func (s *sliceWalk) next() (*entry, *walStat) {
 		return nil, nil
 	}
 	s.i++
-	if ws, ok := s.wal[s.i-1]; ok {
-		return &s.entries[s.i-1], &ws
+	if s.wal != nil {
+		if ws, ok := s.wal[s.i-1]; ok {
+			return &s.entries[s.i-1], &ws
+		}
 	}
 	return &s.entries[s.i-1], nil
 }
