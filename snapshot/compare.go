@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -14,11 +15,12 @@ import (
 // The comparison merges two streams sorted the same way: the walk's
 // entries and the source's live versions, both in byte order of the
 // source-relative path (Go's string order, SQLite's BINARY collation of
-// the stored paths). Only the live versions the snapshot must close,
-// carry, read again or report are kept; the others are counted and
-// dropped, so memory holds the walk and what changed, not the whole live
-// set a second time (at 1M files that set, as a map, was 958 MiB and a
-// quarter of an unchanged snapshot's time).
+// the stored paths), both produced while the merge runs (walkstream.go,
+// catalog.LiveStream). Only the entries and live versions the snapshot
+// must read, close, carry or report are kept; the others are counted and
+// dropped, so memory holds what changed, not the tree nor the live set
+// (at 1M files that set, as a map, was 958 MiB and a quarter of an
+// unchanged snapshot's time).
 
 // liveStream yields live versions in path order, nil at the end; a
 // version is valid until the next call (catalog.LiveStream).
@@ -53,19 +55,38 @@ func sortEntries(es []entry) {
 	slices.SortFunc(es, func(a, b entry) int { return strings.Compare(a.rel, b.rel) })
 }
 
+// walkStream yields the walk's entries in path order (orderedWalk, or a
+// partial snapshot's sliceWalk), nil at the end.
+type walkStream interface {
+	// next returns the next entry and its "-wal" neighbour, if any; both
+	// are valid until the next call.
+	next() (*entry, *walStat)
+	// carries reports whether a path the walk has streamed past without
+	// finding it could not be read (or lies beneath what could not).
+	carries(path string) bool
+}
+
 // plan is the comparison of the walk with the live versions.
 type plan struct {
-	entries  []entry
-	all      []entry         // before sidecars were dropped, sorted by path
-	isDB     map[string]bool // files known or sniffed to be databases
+	// entries are the walk's entries that are new or changed, in path
+	// order; unchanged ones are counted and dropped, so memory holds what
+	// changed rather than the tree.
+	entries []entry
+	// wal holds the "-wal" neighbours of entries, by index.
+	wal      map[int]walStat
+	isDB     map[string]bool // files with sidecars known or sniffed to be databases
 	toRead   []int           // indexes of entries whose bytes must be read
 	reuse    map[int]*catalog.Version
 	metaOnly []int // dirs and symlinks that are new or changed
 	removed  []*catalog.Version
 	// carried are live versions of paths that could not be read (or lie
 	// beneath a directory that could not be): they are not known to be
-	// gone, so they continue into this snapshot unchanged.
-	carried []*catalog.Version
+	// gone, so they continue into this snapshot unchanged. carriedFiles
+	// and carriedBytes count the regular files among those the walk did
+	// not find.
+	carried      []*catalog.Version
+	carriedFiles int64
+	carriedBytes int64
 	// live holds the live versions of the entries in toRead and metaOnly;
 	// unchanged entries have none here.
 	live map[string]*catalog.Version
@@ -75,6 +96,11 @@ type plan struct {
 	liveFiles      int
 	unchangedBytes int64
 	hadLive        bool
+	// walked counts the entries the walk found (sidecars left out), files
+	// and fileBytes the regular files among them and their sizes.
+	walked    int
+	files     int64
+	fileBytes int64
 	// unreadable marks entries (indexes into entries) whose read failed;
 	// execute fills it.
 	unreadable map[int]bool
@@ -84,38 +110,30 @@ type plan struct {
 	racyAfter  int64
 }
 
-// find returns the entry at rel among all the walk found.
-func (p *plan) find(rel string) (*entry, bool) {
-	i, ok := slices.BinarySearchFunc(p.all, rel, func(e entry, t string) int { return strings.Compare(e.rel, t) })
-	if !ok {
-		return nil, false
+// walOf returns the "-wal" neighbour of entries[i], or nil.
+func (p *plan) walOf(i int) *walStat {
+	if p.wal == nil {
+		return nil
 	}
-	return &p.all[i], true
+	if w, ok := p.wal[i]; ok {
+		return &w
+	}
+	return nil
 }
 
-// compare merges the walk's entries (sorted by sortEntries) with the live
-// versions streamed in the same order.
-func (r *run) compare(entries []entry, unreadable []string, live liveStream, started time.Time) (*plan, error) {
-	p := &plan{entries: entries, all: entries, isDB: map[string]bool{}, reuse: map[int]*catalog.Version{},
+// compare merges the walk's entries with the live versions streamed in
+// the same order, as both come.
+func (r *run) compare(walk walkStream, live liveStream, started time.Time) (*plan, error) {
+	p := &plan{isDB: map[string]bool{}, reuse: map[int]*catalog.Version{},
 		live: map[string]*catalog.Version{}, racyAfter: started.Add(-racyWindow).UnixNano()}
-	// A database's sidecars are never stored: find the files that have
-	// some beside them. A base sorts before its sidecars (it is their
-	// prefix), so the merge knows whether it is a database by the time
-	// it meets them.
-	bases := map[string]bool{}
-	for _, e := range entries {
-		base, ok := sidecarBase(e.rel)
-		if !ok || e.typ != typFile {
-			continue
-		}
-		if b, ok := p.find(base); ok && b.typ == typFile {
-			bases[base] = true
-		}
-	}
 	unmatched := func(v *catalog.Version) {
 		k := *v
-		if beneathAny(v.Path, unreadable) {
+		if walk.carries(v.Path) {
 			p.carried = append(p.carried, &k)
+			if k.Type == catalog.TypeFile {
+				p.carriedFiles++
+				p.carriedBytes += k.Size
+			}
 		} else {
 			p.removed = append(p.removed, &k)
 		}
@@ -131,9 +149,7 @@ func (r *run) compare(entries []entry, unreadable []string, live liveStream, sta
 		return v, err
 	}
 	v, err := next()
-	var dropped []int // sidecars, indexes into all
-	for i := range entries {
-		e := &entries[i]
+	for e, wal := walk.next(); e != nil; e, wal = walk.next() {
 		for err == nil && v != nil && v.Path < e.rel {
 			unmatched(v)
 			v, err = next()
@@ -145,20 +161,27 @@ func (r *run) compare(entries []entry, unreadable []string, live liveStream, sta
 		if v != nil && v.Path == e.rel {
 			old = v
 		}
-		if bases[e.rel] {
-			if old != nil && r.fingerprintEqual(old, e, p) {
+		// A database's sidecars are never stored. A base sorts before its
+		// sidecars (it is their prefix), so the merge knows whether it is
+		// a database by the time it meets them.
+		if e.base {
+			if old != nil && r.fingerprintEqual(old, e, wal) {
 				p.isDB[e.rel] = old.Capture == catalog.CaptureSQLite || old.Capture == catalog.CaptureSQLiteRaw
 			} else {
 				p.isDB[e.rel] = r.sniff(e.rel)
 			}
 		}
 		if base, ok := sidecarBase(e.rel); ok && e.typ == typFile && p.isDB[base] {
-			dropped = append(dropped, i)
 			if old != nil {
 				unmatched(old)
 			}
 		} else {
-			p.compareOne(r, i, e, old)
+			p.walked++
+			if e.typ == typFile {
+				p.files++
+				p.fileBytes += e.size
+			}
+			p.compareOne(r, e, wal, old)
 		}
 		if old != nil {
 			v, err = next()
@@ -171,22 +194,50 @@ func (r *run) compare(entries []entry, unreadable []string, live liveStream, sta
 	if err != nil {
 		return nil, fmt.Errorf("compare with live versions: %w", err)
 	}
-	if len(dropped) > 0 {
-		p.dropSidecars(dropped)
-	}
 	bigFirst(p.toRead, p.entries)
 	return p, nil
 }
 
-// compareOne compares entry i (of all) with its live version, if any.
-func (p *plan) compareOne(r *run, i int, e *entry, old *catalog.Version) {
+// completeLive reads in full the live versions the comparison kept of
+// what changed (the stream carried only what comparing needs). The
+// fingerprint stays as the stream gave it: FpCtimeNs -1 marks a version
+// whose content lies in a missing pack.
+func (p *plan) completeLive(ctx context.Context, db *catalog.DB) error {
+	if len(p.live) == 0 {
+		return nil
+	}
+	ids := make([]int64, 0, len(p.live))
+	byID := make(map[int64]*catalog.Version, len(p.live))
+	for _, v := range p.live {
+		ids = append(ids, v.ID)
+		byID[v.ID] = v
+	}
+	full, err := db.VersionsByID(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("read changed live versions: %w", err)
+	}
+	if len(full) != len(ids) {
+		return fmt.Errorf("read changed live versions: %d of %d found", len(full), len(ids))
+	}
+	for _, f := range full {
+		v := byID[f.ID]
+		fp := v.FpCtimeNs
+		*v = *f // in place: p.reuse holds the same pointers
+		v.FpCtimeNs = fp
+	}
+	return nil
+}
+
+// compareOne compares an entry with its live version, if any, and keeps
+// it if it is new or changed.
+func (p *plan) compareOne(r *run, e *entry, wal *walStat, old *catalog.Version) {
 	switch {
 	case old == nil:
 		p.news++
 	case old.Type != e.typ.String():
 		p.changed++
 	case e.typ == typFile:
-		if r.fingerprintEqual(old, e, p) {
+		if r.fingerprintEqual(old, e, wal) {
 			p.unchanged++
 			p.unchangedBytes += old.Size
 			return
@@ -198,6 +249,14 @@ func (p *plan) compareOne(r *run, i int, e *entry, old *catalog.Version) {
 		return
 	default:
 		p.changed++
+	}
+	i := len(p.entries)
+	p.entries = append(p.entries, *e)
+	if wal != nil {
+		if p.wal == nil {
+			p.wal = map[int]walStat{}
+		}
+		p.wal[i] = *wal
 	}
 	if old != nil {
 		k := *old // the stream reuses old
@@ -211,39 +270,6 @@ func (p *plan) compareOne(r *run, i int, e *entry, old *catalog.Version) {
 	} else {
 		p.metaOnly = append(p.metaOnly, i)
 	}
-}
-
-// dropSidecars removes the sidecar entries (indexes into all, ascending)
-// from p.entries and renumbers the indexes that point into it.
-func (p *plan) dropSidecars(dropped []int) {
-	kept := make([]entry, 0, len(p.all)-len(dropped))
-	newIdx := make(map[int]int, len(p.toRead)+len(p.metaOnly))
-	d := 0
-	for i, e := range p.all {
-		if d < len(dropped) && dropped[d] == i {
-			d++
-			continue
-		}
-		newIdx[i] = len(kept)
-		kept = append(kept, e)
-	}
-	for k, i := range p.toRead {
-		p.toRead[k] = newIdx[i]
-	}
-	for k, i := range p.metaOnly {
-		p.metaOnly[k] = newIdx[i]
-	}
-	reuse := make(map[int]*catalog.Version, len(p.reuse))
-	for i, v := range p.reuse {
-		reuse[newIdx[i]] = v
-	}
-	p.entries, p.reuse = kept, reuse
-}
-
-// walked reports whether the walk found path.
-func (p *plan) walked(path string) bool {
-	_, ok := p.find(path)
-	return ok
 }
 
 // beneathAny reports whether path is one of dirs (sorted) or lies beneath one.
@@ -277,25 +303,25 @@ func sameOwner(v *catalog.Version, e *entry) bool {
 
 // fingerprintEqual reports whether stat says a live file is unchanged. A
 // database also compares its -wal file, since commits land there first.
-func (r *run) fingerprintEqual(v *catalog.Version, e *entry, p *plan) bool {
+func (r *run) fingerprintEqual(v *catalog.Version, e *entry, wal *walStat) bool {
 	if v.Type != catalog.TypeFile || v.FpCtimeNs < 0 {
 		return false
 	}
 	isDB := v.Capture == catalog.CaptureSQLite
 	sizeOK := v.Size == e.size || isDB
 	return sizeOK && v.Mode == e.mode && v.MtimeNs == e.mtimeNs && v.FpCtimeNs == e.ctimeNs && v.FpIno == e.ino &&
-		v.FpExtra == p.dbExtra(isDB, e)
+		v.FpExtra == dbExtra(isDB, e.size, wal)
 }
 
 // dbExtra is the extra fingerprint of a database: the size of its main
 // file (its stored size is the backup copy's) and the state of its -wal.
-func (p *plan) dbExtra(isDB bool, e *entry) string {
+func dbExtra(isDB bool, size int64, wal *walStat) string {
 	if !isDB {
 		return ""
 	}
-	wal := "-"
-	if w, ok := p.find(e.rel + "-wal"); ok {
-		wal = fmt.Sprintf("%d:%d:%d", w.size, w.mtimeNs, w.ino)
+	w := "-"
+	if wal != nil {
+		w = fmt.Sprintf("%d:%d:%d", wal.size, wal.mtimeNs, wal.ino)
 	}
-	return fmt.Sprintf("size=%d wal=%s", e.size, wal)
+	return fmt.Sprintf("size=%d wal=%s", size, w)
 }

@@ -43,11 +43,8 @@ func (r *run) preview(p *plan, hash bool) *Preview {
 	for _, i := range p.metaOnly {
 		differs[i] = true
 	}
+	pv.Files, pv.TotalBytes = p.files, p.fileBytes
 	for i, e := range p.entries {
-		if e.typ == typFile {
-			pv.Files++
-			pv.TotalBytes += e.size
-		}
 		if e.rel == "." || !differs[i] {
 			continue // unchanged
 		}

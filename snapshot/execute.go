@@ -205,8 +205,9 @@ func (r *run) build(p *plan, results map[int]*captured) *catalog.Commit {
 		e := got.e
 		c.Warnings = append(c.Warnings, got.warnings...)
 		isDB := got.capture == catalog.CaptureSQLite
-		fp := catalog.Refresh{FpCtimeNs: e.ctimeNs, FpIno: e.ino, FpExtra: p.dbExtra(isDB, &e)}
-		if p.racy(&e) {
+		wal := p.walOf(i)
+		fp := catalog.Refresh{FpCtimeNs: e.ctimeNs, FpIno: e.ino, FpExtra: dbExtra(isDB, e.size, wal)}
+		if p.racy(e.mtimeNs, wal) {
 			fp.FpCtimeNs = -1
 		}
 		old := p.live[e.rel]
@@ -249,21 +250,13 @@ func (r *run) build(p *plan, results map[int]*captured) *catalog.Commit {
 			c.Close = append(c.Close, v.ID)
 		}
 	}
-	for _, e := range p.entries {
-		if e.typ != typFile || vanished[e.rel] {
-			continue
-		}
-		c.FileCount++
-	}
-	// Files beneath a directory that could not be listed continue too.
-	for _, v := range p.carried {
-		if !p.walked(v.Path) && v.Type == catalog.TypeFile {
-			c.FileCount++
-			c.TotalBytes += v.Size
-		}
-	}
-	for i, e := range p.entries {
-		if e.typ != typFile || vanished[e.rel] {
+	// Every file the walk found, less those that vanished since; files
+	// beneath a directory that could not be listed continue too.
+	c.FileCount = p.files - int64(len(vanished)) + p.carriedFiles
+	c.TotalBytes = p.carriedBytes
+	for _, i := range p.toRead {
+		e := p.entries[i]
+		if vanished[e.rel] {
 			continue
 		}
 		if got := results[i]; got != nil {
@@ -276,14 +269,10 @@ func (r *run) build(p *plan, results map[int]*captured) *catalog.Commit {
 	return c
 }
 
-func (p *plan) racy(e *entry) bool {
-	if e.mtimeNs >= p.racyAfter {
-		return true
-	}
-	if w, ok := p.find(e.rel + "-wal"); ok && w.mtimeNs >= p.racyAfter {
-		return true
-	}
-	return false
+// racy reports whether a file modified at mtimeNs (or its -wal) may
+// change again within the same timestamp tick.
+func (p *plan) racy(mtimeNs int64, wal *walStat) bool {
+	return mtimeNs >= p.racyAfter || wal != nil && wal.mtimeNs >= p.racyAfter
 }
 
 func sameValidity(v *catalog.Version, c *captured) bool {

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -243,7 +242,8 @@ func (s *partialScanner) list(dir string) error {
 		s.live[v.Path] = v
 	}
 	w := &walker{prefix: s.prefix, src: s.src, ex: s.ex, skip: s.skip, warn: s.warn}
-	found, subdirs, unreadable := w.readDir(dirJob{rel: dir})
+	l := w.readDir(dirJob{rel: dir}, nil, &dirBuf{})
+	found, subdirs, unreadable := l.entries, l.subdirs, l.unreadable
 	s.unreadable = append(s.unreadable, unreadable...)
 	onDisk := make(map[string]bool, len(found)+len(unreadable))
 	for _, rel := range unreadable {
@@ -269,9 +269,9 @@ func (s *partialScanner) list(dir string) error {
 		}
 	}
 	for _, sd := range subdirs {
-		e := s.entries[sd.rel]
-		if old := liveKids[sd.rel]; old == nil || old.Type != catalog.TypeDir || old.FpIno != e.ino {
-			if err := s.walkTree(sd.rel); err != nil {
+		e := s.entries[sd.job.rel]
+		if old := liveKids[sd.job.rel]; old == nil || old.Type != catalog.TypeDir || old.FpIno != e.ino {
+			if err := s.walkTree(sd.job.rel); err != nil {
 				return err
 			}
 		}
@@ -287,21 +287,11 @@ func (s *partialScanner) walkTree(dir string) error {
 	}
 	s.walked = append(s.walked, dir)
 	w := &walker{prefix: s.prefix, src: s.src, ex: s.ex, skip: s.skip, warn: s.warn}
-	w.queue = []dirJob{{rel: dir}}
-	w.cond = sync.NewCond(&w.mu)
-	var wg sync.WaitGroup
-	for i := 0; i < walkWorkers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.work()
-		}()
-	}
-	wg.Wait()
-	for _, e := range w.out {
+	entries, unreadable := startWalk(w, dirJob{rel: dir}, nil).collect()
+	for _, e := range entries {
 		s.entries[e.rel] = e
 	}
-	s.unreadable = append(s.unreadable, w.unreadable...)
+	s.unreadable = append(s.unreadable, unreadable...)
 	return nil
 }
 

@@ -229,9 +229,9 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 		}
 		skip[p] = true
 	}
-	// The source's row loads from the catalog while the walk stats the
-	// tree; its live versions stream in path order once the walk is
-	// sorted (compare.go).
+	// The source's row loads from the catalog while the walk starts; its
+	// live versions then stream in path order beside the walk, and the
+	// comparison merges the two as they come (compare.go).
 	type baseline struct {
 		src       catalog.Source
 		known     bool // the source has a row
@@ -254,10 +254,9 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 			return nil, err
 		}
 	}
-	var entries []entry
-	var unreadable []string
+	var walked walkStream
 	if part != nil {
-		entries, unreadable = part.entries, part.unreadable
+		walked = newSliceWalk(part.entries, part.unreadable)
 		loaded <- baseline{src: part.source, known: true, hasChunks: part.hasChunks}
 	} else {
 		go func() {
@@ -274,7 +273,12 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 			}
 			loaded <- b
 		}()
-		entries, unreadable, err = walk(src, ex, x, skip, forced(opts.Include), warn)
+		var ow *orderedWalk
+		ow, err = walk(src, ex, x, skip, forced(opts.Include), warn)
+		if err == nil {
+			defer ow.close()
+			walked = ow
+		}
 	}
 	base := <-loaded
 	if err != nil {
@@ -283,7 +287,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if base.err != nil {
 		return nil, base.err
 	}
-	if len(entries) <= 1 && part == nil {
+	if ow, ok := walked.(*orderedWalk); ok && ow.empty() {
 		return nil, fmt.Errorf("source %s: %w; refusing to record it (it would look like everything was deleted)", root, ErrEmptySource)
 	}
 	srcRow, hasChunks := base.src, base.hasChunks
@@ -298,7 +302,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	case part != nil:
 		live = streamOf(part.live)
 	case base.known:
-		ls, err := d.DB.LiveInOrder(ctx, srcRow.ID)
+		ls, err := d.DB.LiveFingerprints(ctx, srcRow.ID)
 		if err != nil {
 			return nil, err
 		}
@@ -308,18 +312,24 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	if part != nil {
 		r.liveFiles = part.liveFiles
 	}
-	plan, err := r.compare(entries, unreadable, live, started)
+	plan, err := r.compare(walked, live, started)
 	if err != nil {
 		return nil, err
 	}
-	if ls, ok := live.(*catalog.LiveStream); ok {
-		ls.Close() // the comparison has read it all
+	if ow, ok := walked.(*orderedWalk); ok {
+		ow.close() // the comparison has read it all
+	}
+	if ls, ok := live.(*catalog.FingerprintStream); ok {
+		ls.Close() // and the live versions, of which it kept what changed
+		if err := plan.completeLive(ctx, d.DB); err != nil {
+			return nil, err
+		}
 	}
 	if opts.DryRun {
 		pv := r.preview(plan, opts.DryRunHash)
 		// Counted as a real run counts (the root too, when new); the
 		// lists name the paths below it.
-		return &Result{Source: recorded, New: plan.news, Changed: len(pv.Changed), Unchanged: len(plan.entries) - plan.news - len(pv.Changed),
+		return &Result{Source: recorded, New: plan.news, Changed: len(pv.Changed), Unchanged: plan.walked - plan.news - len(pv.Changed),
 			Removed: len(pv.Removed), Files: pv.Files, TotalBytes: pv.TotalBytes, Preview: pv}, nil
 	}
 	r.index.orphans, r.marker = orph, &marker{dir: d.TmpDir}
