@@ -71,7 +71,7 @@ status lines while files are read, then a summary, for each directory; with
 				case errors.Is(err, errIncomplete):
 					incomplete = true
 				case err != nil && len(args) == 1:
-					return a.replicateAfter(cmd, repo, snapped, f.quiet, err)
+					return a.replicateAfter(cmd, repo, snapped, f.quiet || f.asJSON, err)
 				case err != nil:
 					fmt.Fprintf(a.stderr, "cairn: %s\n", oneLine(err))
 					failed = append(failed, err)
@@ -84,7 +84,7 @@ status lines while files are read, then a summary, for each directory; with
 			case incomplete:
 				result = errIncomplete
 			}
-			return a.replicateAfter(cmd, repo, snapped, f.quiet, result)
+			return a.replicateAfter(cmd, repo, snapped, f.quiet || f.asJSON, result)
 		},
 	}
 	fl := c.Flags()
