@@ -32,12 +32,14 @@ const (
 	remoteName = "remote"
 
 	stepRemoteUnchangedPW = "unchanged snapshot, password"
+	stepRemoteLocal       = "unchanged snapshot, local repository"
 	stepRemoteOpen        = "open only (cairn snapshots)"
 	stepRemoteHistory     = "history snapshots (sum)"
+	stepRemoteRestoreWarm = "restore one small file, warm cache"
 	stepRemoteRecover     = "recover"
 )
 
-var remoteSteps = []string{stepFirst, stepUnchanged, stepRemoteUnchangedPW, stepRemoteOpen, stepRestoreOne, stepRemoteHistory, stepRemoteRecover}
+var remoteSteps = []string{stepFirst, stepUnchanged, stepRemoteUnchangedPW, stepRemoteLocal, stepRemoteOpen, stepRestoreOne, stepRemoteRestoreWarm, stepRemoteHistory, stepRemoteRecover}
 
 // remoteMode is -remote: off, on, or auto (on when versitygw is built).
 type remoteMode string
@@ -276,6 +278,22 @@ func (b *bench) runRemote(c *corpus) error {
 			if s.t.name == "cairn" {
 				measure(stepRemoteUnchangedPW, s, []cmdSpec{s.snapshot(dataDir, true)}, false)
 				measure(stepRemoteOpen, s, []cmdSpec{s.cmd(false, "snapshots", "--json")}, false)
+				// The same unchanged snapshot into a repository in a
+				// directory: what the bucket adds to it.
+				local := filepath.Join(runDir, fmt.Sprintf("cairn-local-%d", rep))
+				removeAll(local)
+				lc := func(args ...string) cmdSpec {
+					spec := s.cmd(false, args...)
+					spec.argv[2] = local
+					return spec
+				}
+				for _, spec := range []cmdSpec{lc("init"), lc("snap", "-q", dataDir)} {
+					if _, _, _, err := runOne(spec, b.logw); err != nil {
+						return fmt.Errorf("local cairn repository: %w", err)
+					}
+				}
+				measure(stepRemoteLocal, s, []cmdSpec{lc("snap", "-q", dataDir)}, false)
+				removeAll(local)
 			}
 		}
 		for _, s := range states {
@@ -287,11 +305,15 @@ func (b *bench) runRemote(c *corpus) error {
 			if s.t.name == "cairn" {
 				spec = s.cmd(false, "restore", "--to", dst, path)
 			}
-			measure(stepRestoreOne, s, []cmdSpec{spec}, true)
-			if _, err := os.Stat(filepath.Join(dst, filepath.Base(c.oneFile))); err != nil {
-				if _, err2 := os.Stat(filepath.Join(dst, path)); err2 != nil {
-					b.warnings = append(b.warnings, fmt.Sprintf("remote: %s restored no %s (%v)", s.t.name, c.oneFile, err))
+			for _, step := range []string{stepRestoreOne, stepRemoteRestoreWarm} {
+				measure(step, s, []cmdSpec{spec}, step == stepRestoreOne)
+				if _, err := os.Stat(filepath.Join(dst, filepath.Base(c.oneFile))); err != nil {
+					if _, err2 := os.Stat(filepath.Join(dst, path)); err2 != nil {
+						b.warnings = append(b.warnings, fmt.Sprintf("remote: %s restored no %s (%v)", s.t.name, c.oneFile, err))
+					}
 				}
+				removeAll(dst)
+				os.MkdirAll(dst, 0o755)
 			}
 			removeAll(dst)
 		}
@@ -463,11 +485,13 @@ func (b *bench) remoteReport(c *corpus) string {
 	p("- Corpus: %s (%s): %d files, %s, generated afresh for each repetition.\n", c.name, c.desc, b.remoteFiles, mib(b.remoteBytes))
 	p("- cairn: a remote-primary repository (`--repo s3://bench/PREFIX`, its catalog a cache in `XDG_CACHE_HOME`), opened\n")
 	p("  with a key file (`--key-file`, 32 random bytes); the row \"unchanged snapshot, password\" opens it with a password\n")
-	p("  (argon2id, t=3, m=64 MiB) instead. \"open only\" is `cairn snapshots --json`: what opening costs without a snapshot.\n")
+	p("  (argon2id, t=3, m=64 MiB) instead. \"open only\" is `cairn snapshots --json`: what opening costs without a snapshot;\n")
+	p("  \"local repository\" is the same unchanged snapshot into a repository in a directory (`--repo DIR`): what the bucket adds.\n")
 	p("- restic: `restic -r s3:http://127.0.0.1:PORT/bench/PREFIX`, `--compression auto`, its cache in RESTIC_CACHE_DIR\n")
 	p("  (kept between its steps, as on a real machine). Both repositories are encrypted.\n")
 	p("- Each figure is %s; wall time around the process, CPU (user+system) and peak RSS from wait4. The page\n", medianOf(b.reps))
-	p("  cache is dropped before the restore. Requests are those of the median-wall repetition. Repository size is what the\n")
+	p("  cache is dropped before the restore (the row \"warm cache\" repeats it at once, without). Requests are those of the\n")
+	p("  median-wall repetition. Repository size is what the\n")
 	p("  server stores under the tool's prefix after the step.\n")
 	if b.remoteHist > 0 {
 		p("- History: on the last repetition cairn takes %d more snapshots with small changes (one file rewritten besides a\n", b.remoteHist)
@@ -585,6 +609,7 @@ func (b *bench) remoteTargets(w *strings.Builder) {
 	abs("unchanged snapshot, requests of the whole process", mRequests(un), rr, "", 0, 2)
 	ratio("first snapshot, wall", stepFirst, 0.7)
 	ratio("restore of one small file, wall", stepRestoreOne, 0.1)
+	ratio("restore of one small file, wall, warm cache", stepRemoteRestoreWarm, 0.1)
 	abs(fmt.Sprintf("recover of %d snapshots, wall", b.remoteHist+3), b.medianOf(stepRemoteRecover, "cairn", mWall), math.NaN(), "s", 2, 10)
 	peak := math.NaN()
 	for _, step := range remoteSteps {
