@@ -253,6 +253,9 @@ func (r *Repo) replicateTo(ctx context.Context, tgt replicaTarget, rep *Replicat
 	if err != nil {
 		return err
 	}
+	if err := r.checkDiverged(ctx, tgt, have, objSizes); err != nil {
+		return err
+	}
 
 	copyObject := func(o object) error {
 		if size, ok := have[o.key]; ok {

@@ -183,6 +183,21 @@ func TestReplicaFollowsGC(t *testing.T) {
 		}
 	}
 
+	// A record cut short on the directory replica (what an upload killed
+	// by an older cairn left) does not authenticate: it is copied again,
+	// not taken for the replica's own.
+	recs, _ := filepath.Glob(filepath.Join(dirReplica, "log", "*", "*"))
+	slices.Sort(recs)
+	if len(recs) == 0 {
+		t.Fatal("no record on the directory replica")
+	}
+	if err := os.Truncate(recs[len(recs)-1], 10); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := repo.Replicate(ctx, dirReplica, ropts); err != nil || len(rep.Replaced) != 1 {
+		t.Fatalf("replicate over a truncated record: %v, %+v; want it replaced", err, rep)
+	}
+
 	// A new machine recovers each replica: every remaining snapshot
 	// restores byte for byte (the lost pack's chunks from the replica).
 	for _, from := range []string{replica, dirReplica} {

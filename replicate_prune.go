@@ -1,6 +1,7 @@
 package cairn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cairn-dev/cairn/blobstore"
+	"github.com/cairn-dev/cairn/metalog"
 )
 
 // ErrReplicaAhead refuses to replicate to a target that holds log records
@@ -150,5 +152,67 @@ func pruneReplica(ctx context.Context, tgt replicaTarget, p *replicaPrune, rep *
 		rep.RemovedPacks++
 	}
 	rep.RemovedBytes = p.bytes
+	return nil
+}
+
+// checkDiverged refuses a target whose log holds, under a key this
+// repository also holds, a record of its own: a replica recovered on
+// another machine continues the same writer's log from its last seq, so
+// its records collide with the ones written here since. Records are
+// sealed with a random nonce, so a record and its copy are equal byte for
+// byte and two records of one seq never are. Compared: every record held
+// by both with another size, and each writer's newest record the target
+// holds that this repository holds too (one GET on each side, of a small
+// object as a rule). A differing record that authenticates is the
+// target's own (ErrReplicaAhead); one that does not was damaged (an upload
+// cut short by an older cairn) and is marked for replacement, as a pack of
+// the wrong size is.
+func (r *Repo) checkDiverged(ctx context.Context, tgt replicaTarget, have, objs map[string]int64) error {
+	newest := map[string]int64{} // writer -> the target's newest record held here too
+	var suspects []string
+	for key, size := range have {
+		kind, w, seq, ok := logKey(key)
+		if !ok || kind != "log" {
+			continue
+		}
+		here, ok := objs[key]
+		if !ok {
+			continue
+		}
+		if here != size {
+			suspects = append(suspects, key)
+		} else if seq > newest[w] {
+			newest[w] = seq
+		}
+	}
+	for w, seq := range newest {
+		key := metalog.RecordKey(w, seq)
+		a, err := tgt.objs.GetObject(ctx, key)
+		if err != nil {
+			return fmt.Errorf("read %s on the target: %w", key, err)
+		}
+		b, err := r.objects.GetObject(ctx, key)
+		if errors.Is(err, blobstore.ErrNotFound) {
+			continue // pruned here since the listing
+		}
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(a, b) {
+			suspects = append(suspects, key)
+		}
+	}
+	sort.Strings(suspects)
+	for _, key := range suspects {
+		_, w, seq, _ := logKey(key)
+		l, err := metalog.New(tgt.objs, r.keys, r.id, w)
+		if err != nil {
+			return err
+		}
+		if _, err := l.Read(ctx, seq); err == nil {
+			return fmt.Errorf("%w (%s differs from this repository's): it was written to since it was last replicated", ErrReplicaAhead, key)
+		}
+		have[key] = -1 // damaged there: copied again
+	}
 	return nil
 }

@@ -107,6 +107,12 @@ func (a *app) warnReplica(r cairn.ReplicaResult) {
 		fmt.Fprintf(a.stderr, "cairn: warning: %s\n", oneLine(r.Err))
 		return
 	}
+	if errors.Is(r.Err, cairn.ErrReplicaAhead) {
+		// Nothing to catch up: the replica went its own way.
+		fmt.Fprintf(a.stderr, "cairn: warning: the snapshot is committed, but it is not replicated: %s; or stop with cairn policy set DIR --replicate ''\n",
+			oneLine(r.Err))
+		return
+	}
 	fix := "cairn replicate --to " + quoteAll([]string{r.Replica.Target})[0]
 	if r.Replica.S3Endpoint != "" {
 		fix += " --s3-endpoint " + r.Replica.S3Endpoint
