@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -48,5 +50,35 @@ func TestCountingProxy(t *testing.T) {
 		if h != fu.Host {
 			t.Errorf("the server saw Host %q, want the proxy's %q (what the client signed)", h, fu.Host)
 		}
+	}
+}
+
+// restoredOne finds the file where cairn and restic each put it, and
+// only if it holds the source's bytes.
+func TestRestoredOne(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	path := src + "/a/b.yaml"
+	mkfile(t, path, "x: 1\n")
+	if err := restoredOne(dst, path, "a/b.yaml"); err == nil {
+		t.Error("nothing restored, yet no error")
+	}
+	mkfile(t, dst+"/a/b.yaml", "x: 1\n") // cairn's place
+	if err := restoredOne(dst, path, "a/b.yaml"); err != nil {
+		t.Error(err)
+	}
+	dst2 := t.TempDir()
+	mkfile(t, dst2+path, "x: 2\n") // restic's place, other bytes
+	if err := restoredOne(dst2, path, "a/b.yaml"); err == nil {
+		t.Error("other contents, yet no error")
+	}
+}
+
+func mkfile(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
