@@ -391,6 +391,19 @@ func (r *Repo) lockForSource(ctx context.Context, root string) (release func(), 
 		rl.Release()
 		return nil, err
 	}
+	// The process we waited for may have appended its record and died
+	// before applying it: this view of the catalog, read at open, would
+	// then lack the source's newest snapshot, and a snapshot compared
+	// against it would conflict at commit. (A catch-up costs a GET and a
+	// LIST of the log, so an uncontended lock skips it: then the view
+	// read at open is current.)
+	if sl.Waited {
+		if err := r.catchUpLocked(ctx); err != nil {
+			sl.Release()
+			rl.Release()
+			return nil, err
+		}
+	}
 	return func() { sl.Release(); rl.Release() }, nil
 }
 

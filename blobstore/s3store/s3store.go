@@ -348,6 +348,10 @@ func transient(ctx context.Context, err error) bool {
 	switch resp.Code {
 	case "RequestTimeout", "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeTooSkewed":
 		return true
+	case "BadDigest", "XAmzContentSHA256Mismatch":
+		// The body was damaged on its way: the server refused it, and the
+		// next attempt sends it again from memory.
+		return true
 	}
 	if resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented {
 		return true

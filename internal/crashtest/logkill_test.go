@@ -1,11 +1,15 @@
 package crashtest
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestKillRecordNotApplied: SIGKILL right after a command's log record is
@@ -82,4 +86,68 @@ func TestKillRecordNotApplied(t *testing.T) {
 	e.verifyAll(h)
 	last := sortedIDs(h)
 	e.must("restore", "--snapshot", strconv.FormatInt(last[len(last)-1], 10), "--to", e.fresh("final"), e.src)
+}
+
+// TestSnapWaitingOnKilledSnap: a snap that waits for the source lock
+// while another snap of the same source appends its record and is killed
+// before applying it. The waiting snap opened the catalog before that
+// record existed; once it has the lock it must see the dead snap's
+// snapshot (its record is applied) and commit its own after it, instead
+// of failing with a conflict at commit.
+func TestSnapWaitingOnKilledSnap(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := newCorpus(t, e.src, 9, corpusSpec{small: 60, big: 4, bigSize: 2 << 20})
+	h := history{}
+	state := scan(t, e.src)
+	e.must("snap", e.src)
+	e.adopt(h, state)
+
+	c.mutate(true)
+	state = scan(t, e.src)
+	e.extraEnv = []string{"CAIRN_CRASHTEST_KILL_AFTER_APPEND=1"}
+	first := e.start("snap", e.src)
+	e.extraEnv = nil
+	// Start the second snap once the first holds the source lock.
+	for !sourceLockHeld(t, e.repo) {
+		select {
+		case <-first.done:
+			t.Fatalf("the first snap ended before it was seen holding the source lock: %v", first.wait())
+		case <-time.After(time.Millisecond):
+		}
+	}
+	second := e.start("snap", e.src)
+	if r := first.wait(); !r.killed {
+		t.Fatalf("the first snap was not killed after appending its record: %v", r)
+	}
+	r := second.wait()
+	assertNoPanic(t, r)
+	if r.code != 0 {
+		t.Fatalf("the snap that waited for the killed one failed: %v", r)
+	}
+	if added := e.adopt(h, state); len(added) != 2 {
+		t.Fatalf("want the killed snap's snapshot and the waiting one's, got %v (%v)", added, r)
+	}
+	e.verifyAll(h)
+}
+
+// sourceLockHeld reports whether some process holds a source lock of repo.
+func sourceLockHeld(t *testing.T, repo string) bool {
+	t.Helper()
+	locks, err := filepath.Glob(filepath.Join(repo, "local", "locks", "*.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range locks {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		f.Close() // also drops a lock we got
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return true
+		}
+	}
+	return false
 }

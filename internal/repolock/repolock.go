@@ -28,7 +28,12 @@ import (
 )
 
 // Lock is a held lock; Release it when done.
-type Lock struct{ f *os.File }
+type Lock struct {
+	f *os.File
+	// Waited says another process held the lock when Acquire was called:
+	// what it wrote meanwhile may not be in a view read before.
+	Waited bool
+}
 
 // Kind of lock.
 type Kind int
@@ -65,16 +70,17 @@ func Acquire(ctx context.Context, path string, kind Kind, what string, waiting f
 	if kind == Exclusive {
 		how = syscall.LOCK_EX
 	}
-	told := false
+	told, waited := false, false
 	for {
 		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
 		if err == nil {
-			return &Lock{f: f}, nil
+			return &Lock{f: f, Waited: waited}, nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
 			f.Close()
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
+		waited = true
 		if !told && waiting != nil {
 			waiting(fmt.Sprintf("waiting for %s to release the %s%s", holders(f), what, ""))
 			told = true
