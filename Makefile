@@ -77,8 +77,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCleanName$$' -fuzztime $(FUZZTIME) ./importer
 	$(GO) test -run '^$$' -fuzz '^FuzzExtractTar$$' -fuzztime $(FUZZTIME_SLOW) ./importer
 
+# -remote=auto adds the remote step (cairn and restic on versitygw, written
+# to docs/benchmarks-remote.md) when `make s3-servers` built the server.
 bench: build
-	$(GO) run ./bench $(BENCHFLAGS)
+	$(GO) run ./bench -remote=auto $(BENCHFLAGS)
 
 clean:
 	rm -rf bin

@@ -47,6 +47,10 @@ type ReplicateReport struct {
 	// Replaced were on the target with another size (what a server kept
 	// of an upload whose client was killed) and were copied again.
 	Replaced []string
+	// RemovedPacks and RemovedObjects were removed from the target, as gc
+	// (and the log's pruning) removed them here; RemovedBytes is their size.
+	RemovedPacks, RemovedObjects int
+	RemovedBytes                 int64
 }
 
 // replicaTarget is where a replica goes: packs and objects.
@@ -66,14 +70,16 @@ type replicaTarget struct {
 // next Replicate copies the rest. The order keeps every prefix of the
 // copy a consistent repository: cairn.repo and keys first, then every
 // pack, then checkpoints, then the log's records in seq order, so no
-// record reaches the target before the packs it names. An object already
+// record reaches the target before the packs it names. Once everything is
+// copied, what gc removed here is removed there (replicate_prune.go); a
+// target holding records this repository never had is refused first
+// (ErrReplicaAhead). An object already
 // on the target with another size is deleted there and copied again (some
 // servers keep a truncated object when a PUT's client dies); a pack is
 // verified against its name (the BLAKE3 of its bytes) before it is
 // written. gc waits while a replication runs (the repository lock is
 // held shared), so no pack goes missing between the listing and the
-// copy. Nothing is deleted from the target: what gc removed here stays
-// there until the replica is collected itself.
+// copy.
 func (r *Repo) Replicate(ctx context.Context, target string, opts ReplicateOptions) (*ReplicateReport, error) {
 	if r.objects == nil {
 		return nil, fmt.Errorf("%s: %w: cairn upgrade first", r.Dir, ErrNoLog)
@@ -105,13 +111,17 @@ func (r *Repo) Replicate(ctx context.Context, target string, opts ReplicateOptio
 // openTarget opens the target's store and objects; a directory target is
 // made if missing.
 func (r *Repo) openTarget(target string, opts ReplicateOptions) (replicaTarget, string, error) {
+	name, self, err := r.resolveTarget(target, opts.S3Endpoint)
+	if err != nil {
+		return replicaTarget{}, name, err
+	}
+	if self {
+		return replicaTarget{}, name, fmt.Errorf("replicate to %s: %w", name, errSelfTarget)
+	}
 	if IsRemote(target) {
 		cfg, err := s3Config(target, opts.S3Endpoint, r.tmpDir())
 		if err != nil {
 			return replicaTarget{}, target, err
-		}
-		if r.remote && cfg.Bucket == r.store.(*s3store.Store).Bucket() && samePrefix(cfg.Prefix, r.store.(*s3store.Store).Prefix()) {
-			return replicaTarget{}, target, fmt.Errorf("replicate to %s: that is the repository itself", target)
 		}
 		st, err := s3store.New(cfg)
 		if err != nil {
@@ -119,26 +129,43 @@ func (r *Repo) openTarget(target string, opts ReplicateOptions) (replicaTarget, 
 		}
 		return replicaTarget{st, st}, target, nil
 	}
+	tmp := filepath.Join(name, localName, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return replicaTarget{}, name, fmt.Errorf("replicate to %s: %w", name, err)
+	}
+	objs, err := blobstore.NewLocalObjects(name, tmp)
+	if err != nil {
+		return replicaTarget{}, name, err
+	}
+	st, err := blobstore.NewLocal(filepath.Join(name, "packs"), tmp)
+	if err != nil {
+		return replicaTarget{}, name, err
+	}
+	return replicaTarget{st, objs}, name, nil
+}
+
+// errSelfTarget refuses a replica that is the repository itself, or a
+// directory overlapping it.
+var errSelfTarget = errors.New("it is, or overlaps, the repository itself")
+
+// resolveTarget names a replica target as it is stored and shown (an
+// s3:// address as given, a directory made absolute) and says whether it
+// is the repository itself. Nothing is contacted.
+func (r *Repo) resolveTarget(target, endpoint string) (name string, self bool, err error) {
+	if IsRemote(target) {
+		cfg, err := s3Config(target, endpoint, "")
+		if err != nil {
+			return target, false, err
+		}
+		self = r.remote && cfg.Bucket == r.store.(*s3store.Store).Bucket() && samePrefix(cfg.Prefix, r.store.(*s3store.Store).Prefix())
+		return target, self, nil
+	}
 	abs, err := filepath.Abs(target)
 	if err != nil {
-		return replicaTarget{}, target, err
+		return target, false, err
 	}
-	if !r.remote && (abs == r.Dir || strings.HasPrefix(abs, r.Dir+"/") || strings.HasPrefix(r.Dir, abs+"/")) {
-		return replicaTarget{}, abs, fmt.Errorf("replicate to %s: it is, or overlaps, the repository itself", abs)
-	}
-	tmp := filepath.Join(abs, localName, "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return replicaTarget{}, abs, fmt.Errorf("replicate to %s: %w", abs, err)
-	}
-	objs, err := blobstore.NewLocalObjects(abs, tmp)
-	if err != nil {
-		return replicaTarget{}, abs, err
-	}
-	st, err := blobstore.NewLocal(filepath.Join(abs, "packs"), tmp)
-	if err != nil {
-		return replicaTarget{}, abs, err
-	}
-	return replicaTarget{st, objs}, abs, nil
+	self = !r.remote && (abs == r.Dir || strings.HasPrefix(abs, r.Dir+"/") || strings.HasPrefix(r.Dir, abs+"/"))
+	return abs, self, nil
 }
 
 func samePrefix(a, b string) bool { return strings.Trim(a, "/") == strings.Trim(b, "/") }
@@ -203,6 +230,32 @@ func (r *Repo) replicateTo(ctx context.Context, tgt replicaTarget, rep *Replicat
 		return err
 	}
 	sort.Slice(packs, func(i, j int) bool { return packs[i].key < packs[j].key })
+
+	// What gc removed here goes there too, once everything is copied;
+	// planned first, so that a target that was written to is refused
+	// before anything changes.
+	objSizes, packSizes := map[string]int64{}, map[string]int64{}
+	for _, o := range objs {
+		objSizes[o.key] = o.size
+	}
+	for _, p := range packs {
+		packSizes[p.key] = p.size
+	}
+	rows, err := r.db.Packs(ctx)
+	if err != nil {
+		return err
+	}
+	cataloged := make(map[string]bool, len(rows))
+	for _, pk := range rows {
+		cataloged[pk.Name] = true
+	}
+	prune, err := planReplicaPrune(have, havePacks, objSizes, packSizes, cataloged)
+	if err != nil {
+		return err
+	}
+	if err := r.checkDiverged(ctx, tgt, have, objSizes); err != nil {
+		return err
+	}
 
 	copyObject := func(o object) error {
 		if size, ok := have[o.key]; ok {
@@ -310,7 +363,7 @@ func (r *Repo) replicateTo(ctx context.Context, tgt replicaTarget, rep *Replicat
 			return err
 		}
 	}
-	return nil
+	return pruneReplica(ctx, tgt, prune, rep)
 }
 
 // copyPack copies one pack, verifying its bytes against its name.

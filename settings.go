@@ -71,6 +71,20 @@ type Source struct {
 	// Excludes are what snapshots of the source leave out besides its
 	// .cairnignore: the excludes snapshots were given, remembered.
 	Excludes Excludes
+	// Replica is where the repository is replicated after every snapshot
+	// of the source (ReplicateAfter); its Target is "" when there is none.
+	Replica Replica
+}
+
+// Replica is a target the repository is replicated to after every
+// snapshot of a source (cairn policy set DIR --replicate TARGET).
+type Replica struct {
+	// Target is s3://bucket/prefix or an absolute directory; "" is none.
+	Target string
+	// S3Endpoint is the server of an s3:// Target: the one given when the
+	// replica was set, else $CAIRN_S3_ENDPOINT then; "" is AWS (or
+	// $CAIRN_S3_ENDPOINT at the time of the replication).
+	S3Endpoint string
 }
 
 // RuntimePatterns are all the patterns restore never writes in the
@@ -96,6 +110,7 @@ func parseSource(s catalog.Source) (Source, error) {
 		return out, fmt.Errorf("excludes of %s: %w", s.Path, err)
 	}
 	out.Excludes = ex
+	out.Replica = Replica{Target: s.Replica.Target, S3Endpoint: s.Replica.Endpoint}
 	return out, nil
 }
 
@@ -139,6 +154,12 @@ type SettingsChange struct {
 	Runtime *[]string
 	// MassDeletion is a share in (0, 1].
 	MassDeletion *float64
+	// Replica sets where the repository is replicated after every
+	// snapshot of the source; a Target of "" removes it. The target must
+	// be usable: a directory is made absolute, an s3:// address must
+	// parse, neither may be the repository itself, and the repository
+	// must have a password or key file (ErrOnlyLocalKey otherwise).
+	Replica *Replica
 }
 
 // Configure changes some of a source's settings. They apply to every later
@@ -154,6 +175,13 @@ func (r *Repo) Configure(ctx context.Context, dir string, c SettingsChange) erro
 		s.Policy = &js
 	}
 	s.Runtime, s.MassDeletion = c.Runtime, c.MassDeletion
+	if c.Replica != nil {
+		rp, err := r.checkReplica(ctx, *c.Replica)
+		if err != nil {
+			return err
+		}
+		s.Replica = &catalog.Replica{Target: rp.Target, Endpoint: rp.S3Endpoint}
+	}
 	return r.db.SetSourceSettings(ctx, src.Path, s)
 }
 

@@ -46,8 +46,16 @@
 // the repetitions are reported in a markdown table, with a second table of
 // cairn's targets (ratios to restic) marked pass or fail.
 //
-// Flags: -reps, -work, -corpora, -quick, -big-size, -scale-files, -scale-tree, -history,
-// -history-corpora, -tools, -cairn, -out, -keep.
+// -remote adds the remote step (remote.go): cairn and restic on one S3
+// server started here (versitygw on 127.0.0.1, behind a request-counting
+// proxy), on the agent-state corpus, reported in docs/benchmarks-remote.md:
+// first and unchanged snapshot (with request counts), one-file restore, and
+// cairn recover of a repository of -history snapshots. `-remote=auto` (what
+// make bench passes) runs it when versitygw is built; `go run ./bench
+// -remote -corpora none` runs only it.
+//
+// Flags: -reps, -work, -corpora (none: no corpus), -quick, -big-size, -scale-files, -scale-tree, -history,
+// -history-corpora, -tools, -cairn, -out, -keep, -remote, -remote-out.
 package main
 
 import (
@@ -62,6 +70,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cairn-dev/cairn/internal/s3test"
 )
 
 // Steps, in the order they run.
@@ -113,6 +123,11 @@ type bench struct {
 	started       time.Time
 	logw          io.Writer
 	histSnapshots int
+
+	// the remote step (remote.go)
+	remoteServer            string
+	remoteFiles, remoteHist int
+	remoteBytes             int64
 }
 
 func main() {
@@ -136,6 +151,9 @@ func run() error {
 	cairnBin := flag.String("cairn", "bin/cairn", "the cairn binary")
 	out := flag.String("out", "docs/benchmarks.md", "markdown report to write (\"\" for none)")
 	keep := flag.Bool("keep", false, "keep corpora and repositories after the run")
+	remote := remoteMode("off")
+	flag.Var(&remote, "remote", "the remote step, cairn and restic on versitygw (S3) on the agent-state corpus: on (-remote), off, or auto (on when `make s3-servers` built versitygw; make bench passes it)")
+	remoteOut := flag.String("remote-out", "docs/benchmarks-remote.md", "markdown report of the remote step (\"\" for none)")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -155,6 +173,20 @@ func run() error {
 		}
 		if !set["out"] {
 			*out = filepath.Join(*work, "benchmarks-quick.md")
+		}
+		if !set["remote-out"] {
+			*remoteOut = filepath.Join(*work, "benchmarks-remote-quick.md")
+		}
+	}
+	if remote == "auto" {
+		remote = "off"
+		if bin, err := s3test.VersityPath(); err == nil {
+			if _, err := os.Stat(bin); err == nil {
+				remote = "on"
+			}
+		}
+		if remote == "off" {
+			progress("versitygw is not built (make s3-servers): skipping the remote step")
 		}
 	}
 	if *reps < 1 {
@@ -188,6 +220,9 @@ func run() error {
 		all[c.name] = c
 	}
 	for _, name := range splitList(*corporaFlag) {
+		if name == "none" {
+			continue
+		}
 		c, ok := all[name]
 		if !ok {
 			return fmt.Errorf("unknown corpus %q (want agent-state, source-tree, big-files, scale)", name)
@@ -215,15 +250,30 @@ func run() error {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
 	}
+	if remote == "on" {
+		if err := b.runRemote(all["agent-state"]); err != nil {
+			return fmt.Errorf("remote: %w", err)
+		}
+	}
 	for _, t := range b.tools {
 		if binStamp(t.bin) != t.stamp {
 			b.warnings = append(b.warnings, fmt.Sprintf("%s was rebuilt or replaced during the run: its figures may mix versions; run again", t.bin))
 			progress("warning: %s", b.warnings[len(b.warnings)-1])
 		}
 	}
+	if remote == "on" {
+		rep := b.remoteReport(all["agent-state"])
+		fmt.Print(rep)
+		if *remoteOut != "" {
+			if err := os.WriteFile(*remoteOut, []byte(rep), 0o644); err != nil {
+				return err
+			}
+			progress("wrote %s", *remoteOut)
+		}
+	}
 	mainReport, scale := b.report()
 	fmt.Print(mainReport, scale)
-	if b.out != "" {
+	if b.out != "" && len(b.corpora) > 0 {
 		if err := os.MkdirAll(filepath.Dir(b.out), 0o755); err != nil {
 			return err
 		}

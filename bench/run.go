@@ -52,6 +52,9 @@ type sample struct {
 	Growth    int64   // repository bytes added by the step
 	Procs     int
 	Err       string
+	// Requests are the S3 requests of the step by kind (GET, LIST, PUT,
+	// ...), counted by the remote step's proxy; nil elsewhere.
+	Requests map[string]int
 }
 
 func (s sample) ok() bool { return s.Err == "" }

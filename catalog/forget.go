@@ -13,6 +13,14 @@ type SourceSettings struct {
 	Runtime      *[]string
 	MassDeletion *float64
 	Excludes     *string // JSON; "" clears them
+	Replica      *Replica
+}
+
+// Replica is where the repository is replicated after every snapshot of
+// a source: Target is s3://bucket/prefix or an absolute directory ("" is
+// none), Endpoint the S3 server of an s3:// target ("": the default).
+type Replica struct {
+	Target, Endpoint string
 }
 
 // SetSourceSettings stores settings of a source, creating the source row if

@@ -19,12 +19,12 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
 }
 
-const sourceColumns = `id, path, coalesce(policy, ''), runtime, coalesce(mass_deletion, 0), coalesce(excludes, '')`
+const sourceColumns = `id, path, coalesce(policy, ''), runtime, coalesce(mass_deletion, 0), coalesce(excludes, ''), coalesce(replica, ''), coalesce(replica_endpoint, '')`
 
 func scanSource(sc interface{ Scan(...any) error }) (Source, error) {
 	var s Source
 	var runtime string
-	err := sc.Scan(&s.ID, &s.Path, &s.Policy, &runtime, &s.MassDeletion, &s.Excludes)
+	err := sc.Scan(&s.ID, &s.Path, &s.Policy, &runtime, &s.MassDeletion, &s.Excludes, &s.Replica.Target, &s.Replica.Endpoint)
 	if runtime != "" {
 		s.Runtime = strings.Split(runtime, "\n")
 	}

@@ -488,13 +488,14 @@ const (
 	sfRuntime
 	sfMassDeletion
 	sfExcludes
+	sfReplica
 )
 
 func (r *settingsRecord) encode(e *encoder) {
 	s := &r.Settings
 	e.str(r.Source)
 	var flags byte
-	for i, set := range []bool{s.Policy != nil, s.Runtime != nil, s.MassDeletion != nil, s.Excludes != nil} {
+	for i, set := range []bool{s.Policy != nil, s.Runtime != nil, s.MassDeletion != nil, s.Excludes != nil, s.Replica != nil} {
 		if set {
 			flags |= 1 << i
 		}
@@ -512,12 +513,16 @@ func (r *settingsRecord) encode(e *encoder) {
 	if s.Excludes != nil {
 		e.str(*s.Excludes)
 	}
+	if s.Replica != nil {
+		e.str(s.Replica.Target)
+		e.str(s.Replica.Endpoint)
+	}
 }
 
 func (r *settingsRecord) decode(d *decoder) {
 	r.Source = d.str()
 	flags := d.byte()
-	if flags >= sfExcludes<<1 {
+	if flags >= sfReplica<<1 {
 		d.fail(fmt.Errorf("settings flags %#x", flags))
 	}
 	s := &r.Settings
@@ -536,6 +541,9 @@ func (r *settingsRecord) decode(d *decoder) {
 	if flags&sfExcludes != 0 {
 		x := d.str()
 		s.Excludes = &x
+	}
+	if flags&sfReplica != 0 {
+		s.Replica = &Replica{Target: d.str(), Endpoint: d.str()}
 	}
 }
 
@@ -562,6 +570,12 @@ func (r *settingsRecord) apply(ctx context.Context, tx *sql.Tx) error {
 	}
 	if s.MassDeletion != nil {
 		if _, err := tx.ExecContext(ctx, "UPDATE source SET mass_deletion = ? WHERE id = ?", *s.MassDeletion, id); err != nil {
+			return err
+		}
+	}
+	if s.Replica != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE source SET replica = nullif(?, ''), replica_endpoint = nullif(?, '') WHERE id = ?",
+			s.Replica.Target, s.Replica.Endpoint, id); err != nil {
 			return err
 		}
 	}

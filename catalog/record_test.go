@@ -50,7 +50,7 @@ func allRecords() []record {
 		&snapshotRecord{ID: 1, Commit: &Commit{Source: "/s", Started: time.Unix(0, 0).UTC(), Finished: time.Unix(0, 0).UTC()}},
 		&tagsRecord{IDs: []int64{1, 5, 9}, Tags: [][]string{{"x"}, nil, {"a", "b"}}},
 		&settingsRecord{Source: "/s", Settings: SourceSettings{Policy: ptr(`{"keep_last":3}`), Runtime: ptr([]string{"*.lock", "run/"}),
-			MassDeletion: ptr(0.25), Excludes: ptr(`{"patterns":["x"]}`)}},
+			MassDeletion: ptr(0.25), Excludes: ptr(`{"patterns":["x"]}`), Replica: &Replica{Target: "s3://b/p", Endpoint: "http://127.0.0.1:7070"}}},
 		&settingsRecord{Source: "/s", Settings: SourceSettings{Runtime: ptr([]string(nil))}},
 		&forgetRecord{IDs: []int64{3, 1, 2}},
 		&dropRecord{Contents: []int64{1, 2}, Dead: []int64{9, 8}, EmptyPacks: []int64{4}},
@@ -99,7 +99,8 @@ func TestRecordCoversFields(t *testing.T) {
 			[]string{"ID", "ContentID", "ContentHash", "First", "Last"}},
 		{Refresh{}, []string{"ID", "FpCtimeNs", "FpIno", "FpExtra"}, nil},
 		{Warning{}, []string{"Path", "Kind", "Message", "RefSnapshotID"}, nil},
-		{SourceSettings{}, []string{"Policy", "Runtime", "MassDeletion", "Excludes"}, nil},
+		{SourceSettings{}, []string{"Policy", "Runtime", "MassDeletion", "Excludes", "Replica"}, nil},
+		{Replica{}, []string{"Target", "Endpoint"}, nil},
 		{Move{}, []string{"ChunkID", "FromPack", "Offset", "Length", "PlainOffset"}, nil},
 	} {
 		typ := reflect.TypeOf(c.v)

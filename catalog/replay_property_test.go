@@ -359,6 +359,9 @@ func (p *replayRun) settings() {
 		x := []string{"", `{"patterns":["*.tmp"]}`}[p.rng.IntN(2)]
 		s.Excludes = &x
 	}
+	if p.rng.IntN(3) == 0 {
+		s.Replica = &[]Replica{{}, {Target: "/mnt/replica"}, {Target: "s3://b/p", Endpoint: "http://127.0.0.1:9"}}[p.rng.IntN(3)]
+	}
 	// A source that was never snapshotted gets its row here.
 	src := p.source()
 	if p.rng.IntN(5) == 0 {

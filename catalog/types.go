@@ -31,6 +31,9 @@ type Source struct {
 	MassDeletion float64
 	// Excludes are the excludes the source remembers (JSON); "" = none.
 	Excludes string
+	// Replica is where the repository goes after each snapshot of the
+	// source; a zero Replica is none.
+	Replica Replica
 }
 
 // Snapshot is one committed snapshot.

@@ -40,6 +40,8 @@ func hint(err error) string {
 		return "; give one with CAIRN_PASSWORD, --password-file, --key-file, or init --password"
 	case errors.Is(err, cairn.ErrOnlyLocalKey):
 		return "; add a password with cairn key add, then replicate (the replica opens with it)"
+	case errors.Is(err, cairn.ErrReplicaAhead):
+		return "; replicate to a new --to (or cairn recover --repo it, if it is now the one in use)"
 	case errors.Is(err, cairn.ErrOtherRepository):
 		return "; choose another --to"
 	case errors.Is(err, cairn.ErrNoRepository):

@@ -386,6 +386,8 @@ type policyJSON struct {
 	PolicyDefault bool     `json:"policy_default"`
 	Runtime       []string `json:"runtime"`
 	WarnRemoved   float64  `json:"warn_removed"`
+	Replica       string   `json:"replica"`
+	ReplicaS3     string   `json:"replica_endpoint"`
 }
 
 type repositoryJSON struct {

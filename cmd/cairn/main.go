@@ -29,7 +29,7 @@ const (
 	exitOK         = 0
 	exitError      = 1
 	exitUsage      = 2
-	exitIncomplete = 3 // a snapshot was committed, but some files could not be read (restic's 3)
+	exitIncomplete = 3 // a snapshot was committed, but some files could not be read (restic's 3), or its replica is behind
 	exitDamaged    = 4 // cairn check found damage
 )
 
@@ -104,7 +104,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errDamaged):
 		return exitDamaged
-	case errors.Is(err, errIncomplete):
+	case errors.Is(err, errIncomplete), errors.Is(err, errReplicaBehind):
 		return exitIncomplete
 	case ctx.Err() != nil:
 		// Whatever the command was doing when the signal came, it stopped

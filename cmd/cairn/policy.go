@@ -27,12 +27,15 @@ func (a *app) policyCommand() *cobra.Command {
   - runtime-file patterns that restore never writes, besides *.pid, *.lock
     and *.sock (e.g. a process registry);
   - the share of files whose removal in one snapshot prints a warning
-    (default 50%).`,
+    (default 50%);
+  - a replica: where the whole repository is replicated (as cairn
+    replicate --to does) after every cairn snap or cairn watch snapshot of
+    the source. None by default.`,
 		Example: "  cairn policy show\n  cairn policy set ~/.agent --keep-last 50 --keep-daily 30 --runtime registry.json --warn-removed 30%",
 	}
 	var keep keepFlags
 	var runtime []string
-	var warnRemoved string
+	var warnRemoved, replicate string
 	var asJSON bool
 	set := &cobra.Command{
 		Use:   "set DIR",
@@ -40,16 +43,29 @@ func (a *app) policyCommand() *cobra.Command {
 		Long: `Change the settings of DIR. Only the flags given change: --keep-daily 30
 changes that rule and keeps the others of the stored (or default) policy.
 A count of 0 removes a rule (--keep-last 0), as do --keep-within 0 and
---keep-tag ''. Removing every rule leaves a policy that keeps everything.`,
+--keep-tag ''. Removing every rule leaves a policy that keeps everything.
+
+--replicate TARGET (s3://bucket/prefix, with --s3-endpoint or
+$CAIRN_S3_ENDPOINT remembered for it, or a directory) replicates the
+repository there after every snapshot of DIR, incrementally; --replicate ''
+stops it. The repository needs a password or key file (cairn key add). A
+replication that fails leaves the snapshot committed: snap prints one
+warning naming the target and the command that catches it up, and exits
+with 3; the next snapshot's replication copies what was missed.`,
 		Example: `  cairn policy set ~/.agent --keep-last 50 --keep-daily 30 --keep-weekly 8
   cairn policy set ~/.agent --keep-within 0 --keep-monthly 24
   cairn policy set ~/.agent --runtime 'sessions/*.json' --runtime registry.json
-  cairn policy set ~/.agent --warn-removed 30%`,
+  cairn policy set ~/.agent --warn-removed 30%
+  cairn policy set ~/.agent --replicate s3://backups/laptop --s3-endpoint https://s3.example.com
+  cairn policy set ~/.agent --replicate ''`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var s cairn.SettingsChange
-			if !keep.given() && !cmd.Flags().Changed("runtime") && warnRemoved == "" {
-				return usageError{fmt.Errorf("give at least one of --keep-*, --runtime, --warn-removed")}
+			if !keep.given() && !cmd.Flags().Changed("runtime") && warnRemoved == "" && !cmd.Flags().Changed("replicate") {
+				return usageError{fmt.Errorf("give at least one of --keep-*, --runtime, --warn-removed, --replicate")}
+			}
+			if cmd.Flags().Changed("replicate") {
+				s.Replica = &cairn.Replica{Target: strings.TrimSpace(replicate), S3Endpoint: a.s3Endpoint}
 			}
 			if cmd.Flags().Changed("runtime") {
 				patterns := []string{}
@@ -101,6 +117,7 @@ A count of 0 removes a rule (--keep-last 0), as do --keep-within 0 and
 	keep.register(set.Flags())
 	set.Flags().StringArrayVar(&runtime, "runtime", nil, "a runtime-file pattern restore never writes (repeatable; replaces the list; --runtime '' clears it)")
 	set.Flags().StringVar(&warnRemoved, "warn-removed", "", "warn when a snapshot removes more than this share of the files (e.g. 30%)")
+	set.Flags().StringVar(&replicate, "replicate", "", "replicate the repository to this s3://bucket/prefix or directory after every snapshot of DIR ('' stops it)")
 	show := &cobra.Command{
 		Use:     "show [DIR]",
 		Short:   "Show the settings of DIR, or of every source",
@@ -155,10 +172,18 @@ func (a *app) showSource(src cairn.Source) {
 	if ex := excludesText(src.Excludes); ex != "" {
 		fmt.Fprintf(a.stdout, "  excludes (remembered from snap; snap --reset-excludes replaces them): %s\n", ex)
 	}
+	if rp := src.Replica; rp.Target != "" {
+		endpoint := ""
+		if rp.S3Endpoint != "" {
+			endpoint = " (S3 server " + rp.S3Endpoint + ")"
+		}
+		fmt.Fprintf(a.stdout, "  replicated after every snapshot to: %s%s\n", displayPath(rp.Target), endpoint)
+	}
 }
 
 func toPolicyJSON(src cairn.Source) policyJSON {
-	return policyJSON{src.Path, src.Policy.String(), !src.PolicySet, nonNil(src.RuntimePatterns()), src.MassDeletion}
+	return policyJSON{src.Path, src.Policy.String(), !src.PolicySet, nonNil(src.RuntimePatterns()), src.MassDeletion,
+		src.Replica.Target, src.Replica.S3Endpoint}
 }
 
 // excludesText names what a source's remembered excludes leave out.

@@ -60,26 +60,31 @@ status lines while files are read, then a summary, for each directory; with
 				return err
 			}
 			var failed []error
+			var snapped []string
 			incomplete := false
 			for _, dir := range args {
-				err := a.snapOne(cmd, repo, dir, opts, f)
+				source, err := a.snapOne(cmd, repo, dir, opts, f)
+				if source != "" {
+					snapped = append(snapped, source)
+				}
 				switch {
 				case errors.Is(err, errIncomplete):
 					incomplete = true
 				case err != nil && len(args) == 1:
-					return err
+					return a.replicateAfter(cmd, repo, snapped, f.quiet || f.asJSON, err)
 				case err != nil:
 					fmt.Fprintf(a.stderr, "cairn: %s\n", oneLine(err))
 					failed = append(failed, err)
 				}
 			}
-			if len(failed) > 0 {
-				return fmt.Errorf("%d of %d snapshots failed", len(failed), len(args))
+			var result error
+			switch {
+			case len(failed) > 0:
+				result = fmt.Errorf("%d of %d snapshots failed", len(failed), len(args))
+			case incomplete:
+				result = errIncomplete
 			}
-			if incomplete {
-				return errIncomplete
-			}
-			return nil
+			return a.replicateAfter(cmd, repo, snapped, f.quiet || f.asJSON, result)
 		},
 	}
 	fl := c.Flags()
@@ -134,7 +139,10 @@ func (f snapFlags) apply(opts *cairn.SnapshotOptions) error {
 	return nil
 }
 
-func (a *app) snapOne(cmd *cobra.Command, repo *cairn.Repo, dir string, opts cairn.SnapshotOptions, f snapFlags) error {
+// snapOne takes one snapshot and prints what it did; source is the
+// snapshot's source when one was committed (even with an error: an
+// incomplete one).
+func (a *app) snapOne(cmd *cobra.Command, repo *cairn.Repo, dir string, opts cairn.SnapshotOptions, f snapFlags) (source string, err error) {
 	var p *progress
 	switch {
 	case f.asJSON:
@@ -147,19 +155,22 @@ func (a *app) snapOne(cmd *cobra.Command, repo *cairn.Repo, dir string, opts cai
 	res, err := repo.Snapshot(cmd.Context(), dir, opts)
 	p.clear()
 	if err != nil {
-		return err
+		if res != nil && res.ID != 0 {
+			source = res.Source // committed; what failed came after
+		}
+		return source, err
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(a.stderr, "warning: %s\n", warningLine(res.Source, w))
 	}
 	if opts.DryRun {
-		return a.printDryRun(res, f)
+		return "", a.printDryRun(res, f)
 	}
 	if f.asJSON {
 		if err := writeSnapSummary(a.stdout, res); err != nil {
-			return err
+			return res.Source, err
 		}
-		return a.incomplete(res)
+		return res.Source, a.incomplete(res)
 	}
 	if f.verbose {
 		if prev, err := repo.Previous(cmd.Context(), res.ID); err == nil {
@@ -171,7 +182,7 @@ func (a *app) snapOne(cmd *cobra.Command, repo *cairn.Repo, dir string, opts cai
 	if !f.quiet {
 		a.printSnapped(res, "")
 	}
-	return a.incomplete(res)
+	return res.Source, a.incomplete(res)
 }
 
 // printSnapped prints the line that says what a snapshot committed (note,

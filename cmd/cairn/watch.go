@@ -29,7 +29,10 @@ snapshot every 10 minutes (or --max-interval, if shorter) instead. A DIR
 that vanishes is waited for and rescanned when it is back. The repository,
 when it lies inside a DIR, is never watched.
 
-One line is printed per snapshot, as cairn snap prints it. SIGINT or
+One line is printed per snapshot, as cairn snap prints it; a source with a
+replica (cairn policy set DIR --replicate) is replicated after each of its
+snapshots, and a replication that fails prints a warning while the watch
+goes on. SIGINT or
 SIGTERM stop the watch: a snapshot in flight is either committed whole or
 not at all, the locks are released, and the exit code is 0. Other commands
 (gc, forget, restore) run between snapshots. docs/continuous.md has a
@@ -62,6 +65,9 @@ systemd user unit.`,
 				if len(res.Unreadable) > 0 {
 					fmt.Fprintf(a.stderr, "cairn: snapshot %d is incomplete: %s could not be read\n", res.ID, plural(len(res.Unreadable), "file"))
 				}
+				// A replica that fails is a warning; the watch goes on, and
+				// the next snapshot's replication catches up.
+				a.replicateAfter(cmd, repo, []string{res.Source}, false, nil)
 			}
 			opts.Note = func(msg string) { fmt.Fprintf(a.stderr, "cairn: watch: %s\n", msg) }
 			if err := repo.Watch(cmd.Context(), args, opts); err != nil {

@@ -141,24 +141,36 @@ func need(t testing.TB, path, target string) string {
 func Versity(t testing.TB) *Server {
 	t.Helper()
 	bin := need(t, mustPath(t, VersityPath), "s3-servers")
-	dir := t.TempDir()
-	data := filepath.Join(dir, "data")
-	if err := os.Mkdir(data, 0o700); err != nil {
+	s, err := StartVersity(bin, t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// StartVersity starts the versitygw binary bin on a free port of
+// 127.0.0.1, keeping its data and log under dir, and makes the bucket
+// "cairn". Stop ends it. For programs (the benchmark) as well as tests.
+func StartVersity(bin, dir string) (*Server, error) {
+	data := filepath.Join(dir, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		return nil, err
+	}
 	s := &Server{AccessKey: "cairntest", SecretKey: "cairntest-secret-" + randHex(8), Bucket: "cairn", Dir: data}
-	t.Cleanup(s.stop)
 	var lastErr error
 	for range 5 { // a port picked free can be taken before the server binds it
 		port, err := freePort()
 		if err != nil {
-			t.Fatal(err)
+			s.Stop()
+			return nil, err
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		p, err := s.start(dir, "versitygw", []string{"ROOT_ACCESS_KEY=" + s.AccessKey, "ROOT_SECRET_KEY=" + s.SecretKey},
 			bin, "--port", addr, "--quiet", "posix", data)
 		if err != nil {
-			t.Fatal(err)
+			s.Stop()
+			return nil, err
 		}
 		if lastErr = waitListening(p, addr, 10*time.Second); lastErr == nil {
 			s.Endpoint = "http://" + addr
@@ -167,12 +179,14 @@ func Versity(t testing.TB) *Server {
 		p.kill()
 	}
 	if s.Endpoint == "" {
-		t.Fatalf("start versitygw: %v", lastErr)
+		s.Stop()
+		return nil, fmt.Errorf("start versitygw: %v", lastErr)
 	}
 	if err := s.MakeBucket(context.Background(), s.Bucket); err != nil {
-		t.Fatal(err)
+		s.Stop()
+		return nil, err
 	}
-	return s
+	return s, nil
 }
 
 func mustPath(t testing.TB, f func() (string, error)) string {
@@ -274,7 +288,8 @@ func (p *proc) output() string {
 	return string(b)
 }
 
-func (s *Server) stop() {
+// Stop ends the server's processes (SIGTERM, then SIGKILL after 3 s).
+func (s *Server) Stop() {
 	for i := len(s.procs) - 1; i >= 0; i-- {
 		p := s.procs[i]
 		select {

@@ -35,7 +35,7 @@ func Seaweed(t testing.TB) *Weed {
 	dir := t.TempDir()
 	s := &Server{AccessKey: "cairntest", SecretKey: "cairntest-secret-" + randHex(8), Bucket: "cairn", Dir: dir}
 	w := &Weed{Server: s}
-	t.Cleanup(s.stop)
+	t.Cleanup(s.Stop)
 	ports := make([]int, 0, 14)
 	for range 14 {
 		p, err := freePort()
