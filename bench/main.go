@@ -41,8 +41,9 @@
 // small changes between them, and the history of one file is listed
 // (cairn log, restic find, borg list of every archive) -reps times.
 //
-// Each tool runs as a child process; wall time is measured around it, CPU
-// time (user+system) and peak RSS come from its wait4 rusage. Medians of
+// Each tool runs as a child process of a small launcher (launch.go: a
+// child's ru_maxrss starts at its parent's); wall time is measured around
+// it, CPU time (user+system) and peak RSS come from its wait4 rusage. Medians of
 // the repetitions are reported in a markdown table, with a second table of
 // cairn's targets (ratios to restic) marked pass or fail.
 //
@@ -131,6 +132,9 @@ type bench struct {
 }
 
 func main() {
+	if len(os.Args) > 2 && os.Args[1] == launchArg {
+		launchMain(os.Args[2:])
+	}
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)

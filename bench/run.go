@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 )
 
 // cmdSpec is one process to run.
@@ -77,7 +76,8 @@ func runSteps(specs []cmdSpec, logw io.Writer) sample {
 }
 
 // runOne runs a process with its output going to logw, and returns its
-// wall time, user+system CPU time and peak RSS from wait4's rusage.
+// wall time, user+system CPU time and peak RSS from wait4's rusage, taken
+// by a launcher (launch.go) so that the bench's own memory is not counted.
 func runOne(c cmdSpec, logw io.Writer) (wall, cpu float64, rss int64, err error) {
 	fmt.Fprintf(logw, "\n$ %s\n", c)
 	cmd := exec.Command(c.argv[0], c.argv[1:]...)
@@ -86,21 +86,20 @@ func runOne(c cmdSpec, logw io.Writer) (wall, cpu float64, rss int64, err error)
 	tail := &tailBuffer{max: 2000}
 	w := io.MultiWriter(logw, tail)
 	cmd.Stdout, cmd.Stderr = w, w
-	start := time.Now()
-	err = cmd.Run()
-	wall = time.Since(start).Seconds()
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			cpu = tvSeconds(ru.Utime) + tvSeconds(ru.Stime)
-			rss = ru.Maxrss // KiB on Linux
-		}
+	if cmd.Err != nil { // not found in $PATH
+		return 0, 0, 0, fmt.Errorf("%s: %v", c.argv[0], cmd.Err)
 	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
+	res, err := launch(cmd)
+	wall, cpu, rss = res.Wall, res.CPU, res.RSS
+	if err == nil && res.Code != 0 {
 		for _, code := range c.okCodes {
-			if ee.ExitCode() == code {
+			if res.Code == code {
 				return wall, cpu, rss, nil
 			}
+		}
+		err = fmt.Errorf("exit status %d", res.Code)
+		if res.Code < 0 {
+			err = errors.New("killed by a signal")
 		}
 	}
 	if err != nil {
