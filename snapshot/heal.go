@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/catalog"
@@ -21,8 +22,13 @@ import (
 // cheap on a remote store as it is; files that did not change are healed
 // only once check has recorded their pack as missing.
 
+// statWorkers is how many packs missingReused asks about at once: on a
+// remote store each Stat is a HEAD, and a snapshot of a file that grew
+// over many small snapshots reuses chunks of many older packs.
+const statWorkers = 8
+
 // missingReused returns the packs holding chunks this snapshot reuses
-// that the store no longer has.
+// that the store no longer has, in name order.
 func (r *run) missingReused(ctx context.Context) ([]string, error) {
 	r.index.mu.Lock()
 	packs := make([]string, 0, len(r.index.reused))
@@ -31,13 +37,36 @@ func (r *run) missingReused(ctx context.Context) ([]string, error) {
 	}
 	r.index.mu.Unlock()
 	sort.Strings(packs)
+	gone := make([]bool, len(packs))
+	errs := make([]error, len(packs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(statWorkers, len(packs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				_, err := r.Store.Stat(ctx, packs[i])
+				if errors.Is(err, blobstore.ErrNotFound) {
+					gone[i] = true
+				} else if err != nil {
+					errs[i] = fmt.Errorf("check pack %s: %w", packs[i], err)
+				}
+			}
+		}()
+	}
+	for i := range packs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	var missing []string
-	for _, name := range packs {
-		_, err := r.Store.Stat(ctx, name)
-		if errors.Is(err, blobstore.ErrNotFound) {
+	for i, name := range packs {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		if gone[i] {
 			missing = append(missing, name)
-		} else if err != nil {
-			return nil, fmt.Errorf("check pack %s: %w", name, err)
 		}
 	}
 	return missing, nil
