@@ -66,6 +66,7 @@ var checkpointTables = []checkpointTable{
 	// were applied: a rebuild from the checkpoint catches them up from
 	// there.
 	{"writer", "*", "", "slot"},
+	{"id_high", "*", "", "slot, tbl"},
 	{"log_applied", "*", "writer <> ''", "writer"},
 }
 

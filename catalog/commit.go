@@ -184,26 +184,42 @@ func assignIDs(ctx context.Context, tx *sql.Tx, c *Commit, slot int64, reuseChun
 	}
 	ids.ContentIDs = make([]int64, len(c.Contents))
 	seen := make(map[[32]byte]int64, len(c.Contents))
-	st, err := tx.PrepareContext(ctx, "SELECT min(id) FROM content WHERE hash = ?")
+	st, err := tx.PrepareContext(ctx, "SELECT id, chunks FROM content WHERE hash = ? ORDER BY id LIMIT 1")
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
 	for i := range c.Contents {
-		h := c.Contents[i].Hash
-		if id, ok := seen[h]; ok {
+		ct := &c.Contents[i]
+		if id, ok := seen[ct.Hash]; ok {
 			ids.ContentIDs[i] = id
 			continue
 		}
-		var id sql.NullInt64
-		if err := st.QueryRowContext(ctx, h[:]).Scan(&id); err != nil {
+		var id int64
+		var list []byte
+		err := st.QueryRowContext(ctx, ct.Hash[:]).Scan(&id, &list)
+		if errors.Is(err, sql.ErrNoRows) {
+			seen[ct.Hash] = ids.ContentBase + int64(i)
+			continue
+		}
+		if err != nil {
 			return nil, fmt.Errorf("look up content: %w", err)
 		}
-		if id.Valid {
-			ids.ContentIDs[i] = id.Int64
-			seen[h] = id.Int64
-		} else {
-			seen[h] = ids.ContentBase + int64(i)
+		ids.ContentIDs[i] = id
+		seen[ct.Hash] = id
+		if reuseChunks {
+			continue // a version 1 record: the row stays as it is
+		}
+		// The record names the row with the row's own chunk list: a
+		// catalog that lost the row (forgotten meanwhile) inserts it as
+		// every other catalog has it.
+		chunks, err := DecodeChunkList(list)
+		if err != nil {
+			return nil, fmt.Errorf("content %d: %w", id, err)
+		}
+		ct.Chunks = ct.Chunks[:0]
+		for _, ch := range chunks {
+			ct.Chunks = append(ct.Chunks, ChunkRef(ch))
 		}
 	}
 	return ids, nil
@@ -243,6 +259,17 @@ func commit(ctx context.Context, tx *sql.Tx, snapID int64, c *Commit, ids *commi
 	}
 	if err := repointMissing(ctx, tx, c.NewChunks, packIDs); err != nil {
 		return err
+	}
+	for _, h := range []struct {
+		table string
+		base  int64
+		n     int
+	}{{"pack", ids.PackBase, len(c.Packs)}, {"chunk", ids.ChunkBase, len(c.NewChunks)}, {"content", ids.ContentBase, len(c.Contents)}} {
+		if h.n > 0 {
+			if err := raiseHigh(ctx, tx, h.table, h.base+int64(h.n)-1); err != nil {
+				return err
+			}
+		}
 	}
 	chunkIDs, err := insertChunks(ctx, tx, c.NewChunks, packIDs, ids)
 	if err != nil {

@@ -40,14 +40,14 @@ import (
 type recordKind byte
 
 const (
-	kindMeta     recordKind = 1 // InitMeta: repository parameters, set once
-	kindSnapshot recordKind = 2 // CommitSnapshot
-	kindTags     recordKind = 3 // SetTags
-	kindSettings recordKind = 4 // SetSourceSettings, SetPolicy
-	kindForget   recordKind = 5 // Forget, ForgetUnheld
-	kindDrop     recordKind = 6 // gc's Drop
-	kindRepack   recordKind = 7 // gc's Repacked
-	kindMissing  recordKind = 8 // SetPacksMissing
+	kindMeta     recordKind = 1  // InitMeta: repository parameters, set once
+	kindSnapshot recordKind = 2  // CommitSnapshot
+	kindTags     recordKind = 3  // SetTags
+	kindSettings recordKind = 4  // SetSourceSettings, SetPolicy
+	kindForget   recordKind = 5  // Forget, ForgetUnheld
+	kindDrop     recordKind = 6  // gc's Drop
+	kindRepack   recordKind = 7  // gc's Repacked
+	kindMissing  recordKind = 8  // SetPacksMissing
 	kindJoin     recordKind = 9  // Join: a writer's host name
 	kindAdopt    recordKind = 10 // Adopt: a writer continues another's sources
 )
@@ -855,6 +855,9 @@ func (r *repackRecord) apply(ctx context.Context, tx *sql.Tx, slot int64) error 
 		if newID, err = nextInSlot(ctx, tx, "pack", slot); err != nil {
 			return err
 		}
+	}
+	if err := raiseHigh(ctx, tx, "pack", newID); err != nil {
+		return err
 	}
 	_, err := tx.ExecContext(ctx, "INSERT INTO pack(id, name, size, created_ns) VALUES (?, ?, ?, ?)",
 		newID, r.New.Name, r.New.Size, r.CreatedNs)

@@ -237,15 +237,28 @@ func (p *mapper) ids(ids []int64) {
 }
 
 // nextInSlot is the id the next row of table made by the writer in slot
-// gets: max+1 within the slot.
+// gets: max+1 within the slot, and above every id it gave before (id_high)
+// for the tables whose rows other writers delete.
 func nextInSlot(ctx context.Context, tx *sql.Tx, table string, slot int64) (int64, error) {
 	var id int64
-	err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), ?) + 1 FROM "+table+" WHERE id > ? AND id < ?",
-		MakeID(slot, 0), MakeID(slot, 0), MakeID(slot+1, 0)).Scan(&id)
+	err := tx.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(id) FROM `+table+` WHERE id > ?1 AND id < ?2), ?1),
+		?1 + coalesce((SELECT n FROM id_high WHERE slot = ?3 AND tbl = ?4), 0)) + 1`,
+		MakeID(slot, 0), MakeID(slot+1, 0), slot, table).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("next %s id: %w", table, err)
 	}
 	return id, nil
+}
+
+// raiseHigh records that the writer of id's slot has given ids up to id
+// in table.
+func raiseHigh(ctx context.Context, tx *sql.Tx, table string, id int64) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO id_high(slot, tbl, n) VALUES (?, ?, ?)
+		ON CONFLICT(slot, tbl) DO UPDATE SET n = max(n, excluded.n)`, SlotOf(id), table, LocalN(id))
+	if err != nil {
+		return fmt.Errorf("record highest %s id: %w", table, err)
+	}
+	return nil
 }
 
 // highestSnapshot is the highest snapshot id the writer in slot has issued
@@ -323,10 +336,10 @@ func (db *DB) Adopt(ctx context.Context, slot int64) error {
 // joinRecord is a writer's host name.
 type joinRecord struct{ Host string }
 
-func (r *joinRecord) kind() recordKind            { return kindJoin }
-func (r *joinRecord) encode(e *encoder)           { e.str(r.Host) }
-func (r *joinRecord) decode(d *decoder)           { r.Host = d.str() }
-func (r *joinRecord) remap(*mapper)               {}
+func (r *joinRecord) kind() recordKind  { return kindJoin }
+func (r *joinRecord) encode(e *encoder) { e.str(r.Host) }
+func (r *joinRecord) decode(d *decoder) { r.Host = d.str() }
+func (r *joinRecord) remap(*mapper)     {}
 func (r *joinRecord) apply(ctx context.Context, tx *sql.Tx, slot int64) error {
 	_, err := tx.ExecContext(ctx, "UPDATE writer SET host = ? WHERE slot = ?", r.Host, slot)
 	return err

@@ -18,6 +18,16 @@ CREATE TABLE writer (
     adopted_by       INTEGER
 );
 
+-- The highest n each writer has given a pack, chunk or content in its
+-- slot: rows of those tables are deleted by any writer (forget, gc), and an
+-- id must never be given twice, or a record would name two rows by one id.
+CREATE TABLE id_high (
+    slot INTEGER NOT NULL,
+    tbl  TEXT NOT NULL,
+    n    INTEGER NOT NULL,
+    PRIMARY KEY (slot, tbl)
+) WITHOUT ROWID;
+
 -- A source belongs to the writer that snapshots it: two hosts may both
 -- back up /home/me. chunk.hash and content.hash lose UNIQUE: two hosts may
 -- store one chunk concurrently (lookups take the lowest id; gc collects
