@@ -374,4 +374,3 @@ func sameNormal(t tb, what string, want, got map[string][]string) {
 		}
 	}
 }
-
