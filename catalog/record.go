@@ -82,6 +82,7 @@ func encodeRecord(rec record, writers []slotWriter) []byte {
 	for _, w := range writers {
 		e.uvarint(uint64(w.slot))
 		e.str(w.id)
+		e.uvarint(uint64(w.seq))
 	}
 	rec.encode(&e)
 	return frameRecord(rec.kind(), e.b)
@@ -125,9 +126,9 @@ func decodeRecord(b []byte) (record, []slotWriter, error) {
 	d := decoder{b: body, v2: version >= 2}
 	var writers []slotWriter
 	if d.v2 {
-		n := d.count(2)
+		n := d.count(3)
 		for range n {
-			w := slotWriter{slot: int64(d.uvarint()), id: d.str()}
+			w := slotWriter{slot: int64(d.uvarint()), id: d.str(), seq: int64(d.uvarint())}
 			if d.err == nil && (w.slot == 0 || w.slot > math32 || w.id == "") {
 				d.fail(fmt.Errorf("writer map entry %d %q", w.slot, w.id))
 			}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,10 +58,13 @@ type Writer struct {
 	Applied int64
 }
 
-// slotWriter is one entry of a record's writer map.
+// slotWriter is one entry of a record's writer map: a slot, its writer,
+// and how far the record's catalog had applied that writer's log (what a
+// gc record depends on: it names rows those records made).
 type slotWriter struct {
 	slot int64
 	id   string
+	seq  int64
 }
 
 // SetWriter tells the catalog which writer it belongs to (slot 0). A
@@ -172,7 +176,8 @@ func slotFor(ctx context.Context, tx *sql.Tx, id string) (int64, error) {
 // writerMap is what a record of this catalog carries to name its slots:
 // every writer but this one.
 func writerMap(ctx context.Context, tx *sql.Tx) ([]slotWriter, error) {
-	rows, err := tx.QueryContext(ctx, "SELECT slot, id FROM writer WHERE slot > 0 ORDER BY slot")
+	rows, err := tx.QueryContext(ctx, `SELECT w.slot, w.id, coalesce((SELECT seq FROM log_applied a WHERE a.writer = w.id), 0)
+		FROM writer w WHERE w.slot > 0 ORDER BY w.slot`)
 	if err != nil {
 		return nil, fmt.Errorf("read writers: %w", err)
 	}
@@ -180,7 +185,7 @@ func writerMap(ctx context.Context, tx *sql.Tx) ([]slotWriter, error) {
 	var out []slotWriter
 	for rows.Next() {
 		var w slotWriter
-		if err := rows.Scan(&w.slot, &w.id); err != nil {
+		if err := rows.Scan(&w.slot, &w.id, &w.seq); err != nil {
 			return nil, err
 		}
 		out = append(out, w)
@@ -284,18 +289,102 @@ func highestSnapshot(ctx context.Context, tx *sql.Tx, slot int64) (int64, error)
 
 // CatchUpWriter applies the records of another writer's log (j) that
 // follow the ones applied here, in order, and returns how many it applied.
+// A gc record that names rows of a writer whose records are not applied
+// this far stops it with an error matching ErrDependency (CatchUpWriters
+// resolves those).
 func (db *DB) CatchUpWriter(ctx context.Context, writer string, j Journal) (int, error) {
 	if writer == "" || writer == db.self {
 		return 0, fmt.Errorf("catch up writer %q: that is this catalog's own log", writer)
 	}
+	return db.catchUpTo(ctx, writer, j, 1<<62)
+}
+
+func (db *DB) catchUpTo(ctx context.Context, writer string, j Journal, limit int64) (int, error) {
 	applied := 0
 	for {
-		n, more, err := db.catchUpBatchOf(ctx, writer, j)
+		n, more, err := db.catchUpBatchTo(ctx, writer, j, limit)
 		applied += n
 		if err != nil || !more {
 			return applied, err
 		}
 	}
+}
+
+// ErrDependency means a record names rows that another writer's records,
+// not applied yet, make: gc's drop and repack records, which remove or
+// move what they name. (Other records apply in any order of the writers.)
+var ErrDependency = errors.New("catalog: record depends on another writer's records")
+
+// depError says which writer's log must be applied how far first.
+type depError struct {
+	writer string // "" for this catalog's own log
+	seq    int64
+}
+
+func (e *depError) Error() string {
+	return fmt.Sprintf("%v: writer %q up to record %d", ErrDependency, e.writer, e.seq)
+}
+func (e *depError) Is(target error) bool { return target == ErrDependency }
+
+// unmetDependency returns the first writer of a gc record's map whose log
+// is applied less far here than in the catalog that wrote it.
+func unmetDependency(ctx context.Context, tx *sql.Tx, self string, writers []slotWriter) (*depError, error) {
+	for _, w := range writers {
+		key := w.id
+		if w.id == self {
+			key = ""
+		}
+		seq, err := appliedOf(ctx, tx, key)
+		if err != nil {
+			return nil, err
+		}
+		if seq < w.seq {
+			return &depError{writer: key, seq: w.seq}, nil
+		}
+	}
+	return nil, nil
+}
+
+// CatchUpWriters applies every writer's log (journals by writer id; this
+// catalog's own under "" or its id), in an order that applies a gc record
+// only after the records of other writers it depends on, and returns how
+// many records it applied.
+func (db *DB) CatchUpWriters(ctx context.Context, journals map[string]Journal) (int, error) {
+	js := map[string]Journal{}
+	for w, j := range journals {
+		if w == db.self {
+			w = ""
+		}
+		js[w] = j
+	}
+	total := 0
+	var run func(w string, limit int64, depth int) error
+	run = func(w string, limit int64, depth int) error {
+		j := js[w]
+		if j == nil {
+			return fmt.Errorf("catch up writer %q: its log is not at hand", w)
+		}
+		for {
+			n, err := db.catchUpTo(ctx, w, j, limit)
+			total += n
+			var dep *depError
+			if !errors.As(err, &dep) {
+				return err
+			}
+			if depth > len(js)+1 || dep.writer == w {
+				return fmt.Errorf("%w (a cycle?)", err)
+			}
+			if err := run(dep.writer, dep.seq, depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	for _, w := range slices.Sorted(maps.Keys(js)) {
+		if err := run(w, 1<<62, 0); err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 // Join records the host name of this writer, so that other writers can
