@@ -75,10 +75,46 @@ func TestTwoHostsBucket(t *testing.T) {
 	alpha := bucketInstallation(t, "alpha", create)
 	beta := bucketInstallation(t, "beta", base)
 	gamma := func() *installation { return bucketInstallation(t, "gamma", base) }
-	testTwoHosts(t, loc, alpha, beta, gamma)
+	hb := testTwoHosts(t, loc, alpha, beta, gamma)
+
+	// An unchanged snapshot of a host of a shared bucket, opened as cairn
+	// snap opens (CatchUpDue): within CatchUpInterval of its last
+	// catch-up, the requests of a single host's (TestRemotePrimary); when
+	// one is due, Open lists the writers and reads each one's next record.
+	ctx := context.Background()
+	for _, due := range []bool{false, true} {
+		beta.env(t)
+		opts := beta.opts
+		opts.CatchUp = cairn.CatchUpDue
+		if due {
+			t.Setenv("CAIRN_CATCHUP_INTERVAL", "0s")
+		}
+		rc := countRequests(t)
+		repo, err := cairn.Open(ctx, loc, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		openReqs, openN := rc.take()
+		res, err := repo.Snapshot(ctx, hb.src, cairn.SnapshotOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		snapReqs, snapN := rc.take()
+		repo.Close()
+		t.Setenv("CAIRN_CATCHUP_INTERVAL", "")
+		t.Logf("unchanged snapshot, two writers, catch-up due %v: open %d requests (%s), snapshot %d (%s), %d bytes added",
+			due, openN, openReqs, snapN, snapReqs, res.BytesAdded)
+		if snapN > 2 || res.BytesAdded != 0 {
+			t.Errorf("unchanged snapshot sent %d requests (%s), added %d bytes; want at most 2 and none", snapN, snapReqs, res.BytesAdded)
+		}
+		if !due && openN > 5 {
+			t.Errorf("open of a host not due to catch up sent %d requests (%s); want at most 5, as a single host's", openN, openReqs)
+		}
+	}
 }
 
-func testTwoHosts(t *testing.T, loc string, alpha, beta *installation, newGamma func() *installation) {
+// testTwoHosts returns beta's history.
+func testTwoHosts(t *testing.T, loc string, alpha, beta *installation, newGamma func() *installation) *history {
 	ctx := context.Background()
 	// Both hosts back up a tree of the same name with the same bytes.
 	ha := &history{src: filepath.Join(t.TempDir(), "a", "src")}
@@ -167,6 +203,7 @@ func testTwoHosts(t *testing.T, loc string, alpha, beta *installation, newGamma 
 		t.Errorf("the adopted history's new snapshot: %+v", last)
 	}
 	g.Close()
+	return hb
 }
 
 // hostIDs maps the local ids of a history taken on host to the ids the
