@@ -694,3 +694,22 @@ func CheckpointApplied(b []byte) (map[string]int64, int64, error) {
 		}
 	}
 }
+
+// OwnSlots are the slots whose sources this writer may forget and apply
+// retention to: its own (0) and those of the writers it adopted.
+func (db *DB) OwnSlots(ctx context.Context) (map[int64]bool, error) {
+	out := map[int64]bool{0: true}
+	rows, err := db.r.QueryContext(ctx, "SELECT slot FROM writer WHERE adopted_by = 0")
+	if err != nil {
+		return nil, fmt.Errorf("read adopted writers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s int64
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out[s] = true
+	}
+	return out, rows.Err()
+}
