@@ -192,4 +192,3 @@ func (t *trimTrailing) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
