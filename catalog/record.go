@@ -851,13 +851,12 @@ func (r *repackRecord) remap(m *mapper) {
 func (r *repackRecord) apply(ctx context.Context, tx *sql.Tx, slot int64) error {
 	r.oldNames = nil
 	newID := r.NewID
-	if newID == 0 { // a version 1 record
+	if newID == 0 { // a version 1 record: the id it got then
 		var err error
-		if newID, err = nextInSlot(ctx, tx, "pack", slot); err != nil {
+		if newID, err = nextIn(ctx, tx, "pack", slot, false); err != nil {
 			return err
 		}
-	}
-	if err := raiseHigh(ctx, tx, "pack", newID); err != nil {
+	} else if err := raiseHigh(ctx, tx, "pack", newID); err != nil {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, "INSERT INTO pack(id, name, size, created_ns) VALUES (?, ?, ?, ?)",

@@ -252,6 +252,23 @@ func (p *mapper) ids(ids []int64) {
 // gets: max+1 within the slot, and above every id it gave before (id_high)
 // for the tables whose rows other writers delete.
 func nextInSlot(ctx context.Context, tx *sql.Tx, table string, slot int64) (int64, error) {
+	return nextIn(ctx, tx, table, slot, true)
+}
+
+// nextIn is nextInSlot; without high it is max+1 alone, the ids a version
+// 1 record got when it was written (a live catalog then gave the id of a
+// deleted newest row again), so that a replay of an older log gives the
+// ids its later records name.
+func nextIn(ctx context.Context, tx *sql.Tx, table string, slot int64, high bool) (int64, error) {
+	if !high {
+		var id int64
+		err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), ?1) + 1 FROM "+table+" WHERE id > ?1 AND id < ?2",
+			MakeID(slot, 0), MakeID(slot+1, 0)).Scan(&id)
+		if err != nil {
+			return 0, fmt.Errorf("next %s id: %w", table, err)
+		}
+		return id, nil
+	}
 	var id int64
 	err := tx.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(id) FROM `+table+` WHERE id > ?1 AND id < ?2), ?1),
 		?1 + coalesce((SELECT n FROM id_high WHERE slot = ?3 AND tbl = ?4), 0)) + 1`,
