@@ -127,6 +127,9 @@ func (db *DB) CommitSnapshot(ctx context.Context, c *Commit) (int64, error) {
 		if err != nil {
 			return nil, err
 		}
+		if recordWriteVersion == 1 {
+			return &snapshotRecord{ID: id, Commit: c}, nil // ids assigned as applied
+		}
 		ids, err := assignIDs(ctx, tx, c, 0, false)
 		return &snapshotRecord{ID: id, Commit: c, IDs: ids}, err
 	})

@@ -77,6 +77,12 @@ func encodeRecord(rec record, writers []slotWriter) []byte {
 		c := r.Commit
 		e.b = make([]byte, 0, 256+48*len(c.NewChunks)+56*len(c.Contents)+48*len(c.Versions)+4*len(c.Close)+16*len(c.Refresh))
 	}
+	if recordWriteVersion == 1 {
+		rec.encode(&e)
+		b := frameRecord(rec.kind(), e.b)
+		b[0] = 1
+		return b
+	}
 	e.v2 = true
 	e.count(len(writers))
 	for _, w := range writers {
@@ -87,6 +93,11 @@ func encodeRecord(rec record, writers []slotWriter) []byte {
 	rec.encode(&e)
 	return frameRecord(rec.kind(), e.b)
 }
+
+// recordWriteVersion is the record version encodeRecord writes; tests set
+// 1 to write a log as a cairn before record version 2 did (and the live
+// catalog then assigns ids as that cairn did).
+var recordWriteVersion = recordVersion
 
 // decodeRecord parses a stored record and its writer map. It never
 // panics, whatever the bytes.
