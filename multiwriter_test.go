@@ -203,6 +203,13 @@ func testTwoHosts(t *testing.T, loc string, alpha, beta *installation, newGamma 
 		t.Errorf("the adopted history's new snapshot: %+v", last)
 	}
 	g.Close()
+
+	// alpha comes back: its adopted sources are gamma's now.
+	a = alpha.open(t, loc)
+	if _, err := a.Snapshot(ctx, ha.src, cairn.SnapshotOptions{}); !errors.Is(err, cairn.ErrAdopted) {
+		t.Errorf("alpha's snapshot after gamma adopted it: %v, want ErrAdopted", err)
+	}
+	a.Close()
 	return hb
 }
 

@@ -315,6 +315,10 @@ func (r *Repo) SnapshotName(ctx context.Context, id int64) string {
 	return strconv.FormatInt(id, 10)
 }
 
+// ErrAdopted means another host adopted this one's sources (Adopt): it
+// takes no more snapshots of them.
+var ErrAdopted = catalog.ErrAdopted
+
 // ErrUnknownHost means a host name or writer id names no writer of the
 // repository this installation has met.
 var ErrUnknownHost = catalog.ErrUnknownWriter

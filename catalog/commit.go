@@ -81,6 +81,10 @@ type Commit struct {
 	Warnings          []Warning
 }
 
+// ErrAdopted means another writer adopted this one's sources (cairn
+// adopt): their history goes on there, not here.
+var ErrAdopted = errors.New("catalog: another host adopted this host's sources")
+
 // ErrConflict means the live versions changed under a snapshot (another
 // process snapshotted the same source without holding its lock).
 var ErrConflict = errors.New("catalog: live versions changed during the snapshot")
@@ -122,6 +126,15 @@ func (db *DB) CommitSnapshot(ctx context.Context, c *Commit) (int64, error) {
 			slot = SlotOf(src)
 		} else if !errors.Is(err, ErrNotFound) {
 			return nil, err
+		}
+		// A writer another one adopted (it was taken for lost) must not go
+		// on numbering snapshots in the slot the adopter continues.
+		var by sql.NullInt64
+		if err := tx.QueryRowContext(ctx, "SELECT adopted_by FROM writer WHERE slot = ?", slot).Scan(&by); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		if by.Valid && by.Int64 != 0 {
+			return nil, ErrAdopted
 		}
 		id, err := nextSnapshotID(ctx, tx, slot)
 		if err != nil {
