@@ -385,3 +385,7 @@ func (r *Repo) Adopt(ctx context.Context, host string) (string, error) {
 	}
 	return "", nil
 }
+
+// SnapshotNumber is a snapshot id's number within its host's numbering:
+// the N of HOST:N (the id itself for this installation's snapshots).
+func SnapshotNumber(id int64) int64 { return catalog.LocalN(id) }
