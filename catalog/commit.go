@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -199,39 +200,51 @@ func assignIDs(ctx context.Context, tx *sql.Tx, c *Commit, slot int64, reuseChun
 		return ids, nil
 	}
 	ids.ContentIDs = make([]int64, len(c.Contents))
+	hashes := make([][32]byte, len(c.Contents))
+	for i := range c.Contents {
+		hashes[i] = c.Contents[i].Hash
+	}
+	stored, err := lowestByHash(ctx, tx, "content", hashes)
+	if err != nil {
+		return nil, err
+	}
 	seen := make(map[[32]byte]int64, len(c.Contents))
-	st, err := tx.PrepareContext(ctx, "SELECT id, chunks FROM content WHERE hash = ? ORDER BY id LIMIT 1")
+	var reused []int
+	for i := range c.Contents {
+		h := c.Contents[i].Hash
+		if id, ok := seen[h]; ok {
+			ids.ContentIDs[i] = id
+			continue
+		}
+		id, ok := stored[h]
+		if !ok {
+			seen[h] = ids.ContentBase + int64(i)
+			continue
+		}
+		ids.ContentIDs[i] = id
+		seen[h] = id
+		reused = append(reused, i)
+	}
+	if reuseChunks || len(reused) == 0 {
+		return ids, nil // a version 1 record: the rows stay as they are
+	}
+	// The record names a reused row with the row's own chunk list: a
+	// catalog that lost the row (forgotten meanwhile) inserts it as every
+	// other catalog has it.
+	st, err := tx.PrepareContext(ctx, "SELECT chunks FROM content WHERE id = ?")
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	for i := range c.Contents {
+	for _, i := range reused {
 		ct := &c.Contents[i]
-		if id, ok := seen[ct.Hash]; ok {
-			ids.ContentIDs[i] = id
-			continue
-		}
-		var id int64
 		var list []byte
-		err := st.QueryRowContext(ctx, ct.Hash[:]).Scan(&id, &list)
-		if errors.Is(err, sql.ErrNoRows) {
-			seen[ct.Hash] = ids.ContentBase + int64(i)
-			continue
+		if err := st.QueryRowContext(ctx, ids.ContentIDs[i]).Scan(&list); err != nil {
+			return nil, fmt.Errorf("read content %d: %w", ids.ContentIDs[i], err)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("look up content: %w", err)
-		}
-		ids.ContentIDs[i] = id
-		seen[ct.Hash] = id
-		if reuseChunks {
-			continue // a version 1 record: the row stays as it is
-		}
-		// The record names the row with the row's own chunk list: a
-		// catalog that lost the row (forgotten meanwhile) inserts it as
-		// every other catalog has it.
 		chunks, err := DecodeChunkList(list)
 		if err != nil {
-			return nil, fmt.Errorf("content %d: %w", id, err)
+			return nil, fmt.Errorf("content %d: %w", ids.ContentIDs[i], err)
 		}
 		ct.Chunks = ct.Chunks[:0]
 		for _, ch := range chunks {
@@ -340,17 +353,16 @@ func insertChunks(ctx context.Context, tx *sql.Tx, chunks []NewChunk, packIDs []
 	if ids.reuseChunks {
 		// A version 1 record: a chunk another snapshot stored first kept
 		// its row, and ours was dead space in our pack that gc reclaims.
-		st, err := tx.PrepareContext(ctx, "SELECT min(id) FROM chunk WHERE hash = ?")
+		hashes := make([][32]byte, len(chunks))
+		for i := range chunks {
+			hashes[i] = chunks[i].Hash
+		}
+		stored, err := lowestByHash(ctx, tx, "chunk", hashes)
 		if err != nil {
 			return nil, err
 		}
-		defer st.Close()
 		for i := range chunks {
-			var id sql.NullInt64
-			if err := st.QueryRowContext(ctx, chunks[i].Hash[:]).Scan(&id); err != nil {
-				return nil, fmt.Errorf("look up chunk: %w", err)
-			}
-			out[i] = id.Int64
+			out[i] = stored[chunks[i].Hash]
 		}
 		tail = " ON CONFLICT(id) DO NOTHING"
 	}
@@ -369,6 +381,42 @@ func insertChunks(ctx context.Context, tx *sql.Tx, chunks []NewChunk, packIDs []
 		}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("insert chunks: %w", err)
+	}
+	return out, nil
+}
+
+// lowestByHash maps each hash table holds to its lowest id, with a
+// statement per few hundred hashes: one per hash cost more in database/sql
+// and cgo than the lookups themselves (a first snapshot of 100k files).
+func lowestByHash(ctx context.Context, tx *sql.Tx, table string, hashes [][32]byte) (map[[32]byte]int64, error) {
+	const per = 500
+	out := map[[32]byte]int64{}
+	args := make([]any, 0, per)
+	for start := 0; start < len(hashes); start += per {
+		end := min(start+per, len(hashes))
+		args = args[:0]
+		for i := start; i < end; i++ {
+			args = append(args, hashes[i][:])
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT hash, min(id) FROM "+table+" WHERE hash IN (?"+strings.Repeat(",?", end-start-1)+") GROUP BY hash", args...)
+		if err != nil {
+			return nil, fmt.Errorf("look up %s: %w", table, err)
+		}
+		for rows.Next() {
+			var h []byte
+			var id int64
+			if err := rows.Scan(&h, &id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			var k [32]byte
+			copy(k[:], h)
+			out[k] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
