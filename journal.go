@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -45,7 +46,8 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 			// Packs but no log: the log is gone (a new repository writes
 			// its first record before any pack). A new catalog would make
 			// every pack an orphan for gc to delete.
-			if packs, _ := filepath.Glob(filepath.Join(r.Dir, "packs", "*", "*.pack")); len(packs) > 0 {
+			// Packs of other writers are theirs: this is a new writer.
+			if packs, _ := filepath.Glob(filepath.Join(r.Dir, "packs", "*", "*.pack")); len(packs) > 0 && !r.othersHaveLogs(ctx) {
 				return fmt.Errorf("%s: the catalog is %s and the log has neither a record nor a checkpoint of writer %s, but packs/ holds %s; refusing to start a new catalog over them (put back log/ and checkpoints/ from a copy)",
 					r.Dir, why, r.log.Writer(), count(len(packs), "pack"))
 			}
@@ -78,9 +80,18 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 		}
 	}
 	r.db = db
+	if err := db.SetWriter(ctx, r.log.Writer()); err != nil {
+		db.Close()
+		return fmt.Errorf("%s: %w", r.Dir, err)
+	}
 	if !r.readOnly {
 		db.SetJournal(r.journal())
 		n, err := db.CatchUp(ctx)
+		if errors.Is(err, catalog.ErrDependency) {
+			// A gc record of this writer's names rows of another writer's
+			// records not applied here yet: apply every log, in order.
+			err = r.catchUpOthers(ctx)
+		}
 		if err != nil && errors.Is(err, metalog.ErrGap) {
 			// The catalog may be older than the log's newest checkpoint
 			// (a copy put back after the records it needs were removed):
@@ -108,9 +119,38 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 			r.notify(fmt.Sprintf("applied %s that an interrupted command had written to the log; nothing is lost", count(n, "record")))
 		}
 	}
+	if !r.readOnly {
+		// The other writers' logs: at every Open but a snapshot's (see
+		// CatchUpMode), and before anything is written by a catalog that
+		// has just been made (a new writer's meta must come from the
+		// repository's first writer, not be recorded again).
+		fresh := why != ""
+		if !fresh {
+			applied, _ := db.AppliedSeq(ctx)
+			fresh = applied == 0
+		}
+		if opts.CatchUp == CatchUpAlways || fresh || (opts.CatchUp == CatchUpDue && r.catchUpDue()) {
+			if err := r.catchUpOthers(ctx); err != nil {
+				db.Close()
+				return err
+			}
+		}
+	}
 	if err := r.loadMeta(ctx, r.Params, RepositoryFormat); err != nil {
 		db.Close()
 		return err
+	}
+	if !r.readOnly {
+		// A new writer records its host name, so that a new installation
+		// on this host can continue its log and other writers can name
+		// its snapshots; a writer of a repository that only ever had one
+		// writes none until it meets another (catchUpOthers).
+		if applied, _ := db.AppliedSeq(ctx); applied <= 1 {
+			if err := r.join(ctx); err != nil {
+				db.Close()
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -163,7 +203,9 @@ func (r *Repo) catchUpLocked(ctx context.Context) error {
 	if n > 0 {
 		r.notify(fmt.Sprintf("applied %s that an interrupted command had written to the log; nothing is lost", count(n, "record")))
 	}
-	return nil
+	// And every other writer's: what gc (or a forget) decides must count
+	// the rows of every writer.
+	return r.catchUpOthers(ctx)
 }
 
 // openLog reads cairn.repo, unlocks the master key and opens this
@@ -193,7 +235,7 @@ func (r *Repo) openLog(ctx context.Context, opts Options) error {
 	if r.keys, err = keys.Derive(r.keyring.master); err != nil {
 		return err
 	}
-	writer, err := writerID(ctx, objs, r.localDir, r.readOnly)
+	writer, err := writerID(ctx, objs, r.localDir, r.readOnly, func(w string) string { return r.writerHost(ctx, w) })
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.Dir, err)
 	}
@@ -201,6 +243,33 @@ func (r *Repo) openLog(ctx context.Context, opts Options) error {
 		return fmt.Errorf("%s: %w", r.Dir, err)
 	}
 	return nil
+}
+
+// othersHaveLogs reports whether a writer other than this one has a log.
+func (r *Repo) othersHaveLogs(ctx context.Context) bool {
+	ws, err := metalog.Writers(ctx, r.objects)
+	return err == nil && slices.ContainsFunc(ws, func(w string) bool { return w != r.log.Writer() })
+}
+
+// writerHost is the host name writer w's join record gives, "" when its
+// first records hold none (a writer a new installation may continue).
+func (r *Repo) writerHost(ctx context.Context, w string) string {
+	l, err := metalog.New(r.objects, r.keys, r.id, w)
+	if err != nil {
+		return ""
+	}
+	// The join record is among a new writer's first records (after the
+	// repository's meta record), or follows its first catch-up of others.
+	for seq := int64(1); seq <= 3; seq++ {
+		b, err := l.Read(ctx, seq)
+		if err != nil {
+			break
+		}
+		if h, ok := catalog.RecordHost(b); ok {
+			return h
+		}
+	}
+	return ""
 }
 
 // catalogUnusable says why the catalog file at path cannot be used as it
@@ -432,15 +501,37 @@ func (r *Repo) rebuildInto(ctx context.Context, path string) (*RebuildReport, er
 	if err != nil {
 		return nil, err
 	}
-	var cp io.Reader
-	if state != nil {
-		cp = bytes.NewReader(state)
+	var db *catalog.DB
+	var base string
+	if state == nil {
+		// No checkpoint of this writer's: where another writer's log was
+		// pruned, its newest checkpoint is the start (docs/design.md).
+		if base, state, err = r.foreignBase(ctx); err != nil {
+			return nil, err
+		}
 	}
-	db, err := catalog.Rebuild(ctx, path, cp, prefetching(ctx, r.log, seq))
+	if base != "" {
+		db, err = catalog.RebuildFrom(ctx, path, bytes.NewReader(state), base, r.log.Writer(), r.log)
+	} else {
+		var cp io.Reader
+		if state != nil {
+			cp = bytes.NewReader(state)
+		}
+		db, err = catalog.Rebuild(ctx, path, cp, prefetching(ctx, r.log, seq), r.log.Writer())
+	}
 	if err != nil {
 		return nil, err
 	}
 	rep := &RebuildReport{Checkpoint: seq, Skipped: skipped}
+	// Then every other writer's log, so that the rebuilt catalog holds
+	// every writer's rows.
+	if err = db.SetWriter(ctx, r.log.Writer()); err == nil {
+		err = r.catchUpInto(ctx, db)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	if rep.Applied, err = db.AppliedSeq(ctx); err == nil {
 		err = db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM snapshot").Scan(&rep.Snapshots)
 	}
@@ -496,9 +587,17 @@ func (r *Repo) mayBeDue(applied int64) bool {
 
 // pruneLog removes the records and checkpoints that the newest two
 // checkpoints supersede (gc's part in the log).
+//
+// With other writers, no further than the seq of this writer that every
+// other writer's newest checkpoint covers (pruneLimit): a rebuild from any
+// of them stays possible.
 func (r *Repo) pruneLog(ctx context.Context) (metalog.PruneReport, error) {
 	if r.log == nil || r.readOnly {
 		return metalog.PruneReport{}, nil
 	}
-	return r.log.Prune(ctx)
+	limit, err := r.pruneLimit(ctx)
+	if err != nil {
+		return metalog.PruneReport{}, err
+	}
+	return r.log.PruneUpTo(ctx, limit)
 }

@@ -200,7 +200,11 @@ type Move struct {
 func (db *DB) Repacked(ctx context.Context, oldPacks []int64, newPack NewPack, moves []Move) ([]string, error) {
 	created := db.Now().UnixNano()
 	rec, err := db.mutate(ctx, func(tx *sql.Tx) (record, error) {
-		return &repackRecord{Old: oldPacks, New: newPack, CreatedNs: created, Moves: moves}, nil
+		id, err := nextInSlot(ctx, tx, "pack", 0)
+		if recordWriteVersion == 1 {
+			id = 0 // assigned as applied
+		}
+		return &repackRecord{Old: oldPacks, New: newPack, NewID: id, CreatedNs: created, Moves: moves}, err
 	})
 	if err != nil {
 		return nil, err

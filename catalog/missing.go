@@ -46,8 +46,9 @@ func hasMissingPacks(ctx context.Context, q interface {
 // its id and pack. A chunk in a pack recorded missing is not found: the
 // caller stores it again.
 func (db *DB) FindChunk(ctx context.Context, hash []byte) (id int64, pack string, found bool, err error) {
+	// Two writers may each have stored the chunk: take the lowest id.
 	err = db.r.QueryRowContext(ctx, `SELECT c.id, p.name FROM chunk c JOIN pack p ON p.id = c.pack_id
-		WHERE c.hash = ? AND p.missing_ns IS NULL`, hash).Scan(&id, &pack)
+		WHERE c.hash = ? AND p.missing_ns IS NULL ORDER BY c.id LIMIT 1`, hash).Scan(&id, &pack)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", false, nil
 	}

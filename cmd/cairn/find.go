@@ -60,7 +60,7 @@ included; [abc] one of a set. Quote the pattern so the shell leaves it.`,
 			tw := newTable(a.stdout)
 			fmt.Fprintln(tw, "SNAPSHOT\tTIME\tSOURCE\tTYPE\tSIZE\tPATH")
 			for _, m := range ms {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", m.SnapshotID, a.tableTime(m.Started), displayPath(m.Source), m.Type, size(m.Size), displayPath(m.Path))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", repo.SnapshotName(ctx, m.SnapshotID), a.tableTime(m.Started), displayPath(m.Source), m.Type, size(m.Size), displayPath(m.Path))
 			}
 			return tw.Flush()
 		},

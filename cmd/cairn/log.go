@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cairn-dev/cairn"
 )
 
 func (a *app) logCommand() *cobra.Command {
@@ -38,9 +40,11 @@ func (a *app) logCommand() *cobra.Command {
 			tw := newTable(a.stdout)
 			fmt.Fprintln(tw, "SNAPSHOTS\tFIRST SEEN\tTYPE\tSIZE\tHASH\tJSON")
 			for _, v := range out {
-				span := fmt.Sprint(v.FirstSnapshotID)
+				// Another host's snapshots read HOST:N (one source is one
+				// host's, so a span is HOST:N-M).
+				span := repo.SnapshotName(ctx, v.FirstSnapshotID)
 				if v.LastSnapshotID != v.FirstSnapshotID {
-					span = fmt.Sprintf("%d-%d", v.FirstSnapshotID, v.LastSnapshotID)
+					span += fmt.Sprintf("-%d", cairn.SnapshotNumber(v.LastSnapshotID))
 				}
 				valid := "-"
 				if v.JSONValid != nil {

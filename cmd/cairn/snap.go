@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 func (a *app) snapCommand() *cobra.Command {
 	var opts cairn.SnapshotOptions
 	var f snapFlags
+	var catchUp bool
 	c := &cobra.Command{
 		Use:   "snap DIR...",
 		Short: "Take a snapshot of one or more directories",
@@ -55,6 +57,9 @@ status lines while files are read, then a summary, for each directory; with
 			if err := f.apply(&opts); err != nil {
 				return err
 			}
+			// Other writers' records: every CatchUpInterval, or now with
+			// --catch-up (docs/design.md, "Several writers").
+			a.lazyCatchUp = !catchUp
 			repo, err := a.open(cmd.Context(), !opts.DryRun)
 			if err != nil {
 				return err
@@ -88,6 +93,7 @@ status lines while files are read, then a summary, for each directory; with
 		},
 	}
 	fl := c.Flags()
+	fl.BoolVar(&catchUp, "catch-up", false, "read the other hosts' records first (dedup against what they stored since the last time)")
 	fl.StringVar(&opts.Label, "label", "", "a label for the snapshot")
 	fl.StringArrayVar(&opts.Tags, "tag", nil, "a tag for the snapshot (repeatable)")
 	fl.StringArrayVar(&opts.Filter.Patterns, "exclude", nil, "exclude paths matching this gitignore-style pattern (repeatable; remembered by the source)")
@@ -192,8 +198,8 @@ func (a *app) printSnapped(res *cairn.SnapshotResult, note string) {
 	if note != "" {
 		note = " (" + note + ")"
 	}
-	fmt.Fprintf(a.stdout, "snapshot %d of %s: %s; %s new, %d changed, %d unchanged, %d removed; read %s, added %s in %s%s\n",
-		res.ID, displayPath(res.Source), plural(int(res.Files), "file"), plural(res.New, "path"), res.Changed, res.Unchanged, res.Removed,
+	fmt.Fprintf(a.stdout, "snapshot %s of %s: %s; %s new, %d changed, %d unchanged, %d removed; read %s, added %s in %s%s\n",
+		a.repo.SnapshotName(context.Background(), res.ID), displayPath(res.Source), plural(int(res.Files), "file"), plural(res.New, "path"), res.Changed, res.Unchanged, res.Removed,
 		size(res.BytesRead), size(res.BytesAdded), seconds(res.Duration), note)
 	if res.ResumedPacks > 0 {
 		fmt.Fprintf(a.stdout, "resumed: took chunks from %s (%s) an interrupted snapshot had stored\n",
