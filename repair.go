@@ -118,11 +118,7 @@ func (r *Repo) gcRebuilding(ctx context.Context, opts GCOptions) (*GCReport, err
 // what the catalog has applied), then a replay of checkpoint + log into a
 // scratch catalog whose dump must equal the live catalog's, row for row.
 func (r *Repo) verifyLog(ctx context.Context) ([]string, error) {
-	applied, err := r.db.AppliedSeq(ctx)
-	if err != nil {
-		return nil, err
-	}
-	found, err := r.log.Verify(ctx, applied)
+	found, err := r.log.Verify(ctx, r.appliedNow)
 	if err != nil {
 		return nil, fmt.Errorf("verify the log: %w", err)
 	}
@@ -148,6 +144,19 @@ func (r *Repo) verifyLog(ctx context.Context) ([]string, error) {
 		}
 	}
 	return nil, nil // the catalog kept changing under the check: nothing to conclude
+}
+
+// appliedNow is the catalog's applied seq once the records other
+// processes have appended are applied: a snapshot beside the check may be
+// between its append and its commit (CatchUp waits for that commit, or
+// applies the record of a process that died there).
+func (r *Repo) appliedNow(ctx context.Context) (int64, error) {
+	if !r.readOnly {
+		if _, err := r.db.CatchUp(ctx); err != nil {
+			return 0, err
+		}
+	}
+	return r.db.AppliedSeq(ctx)
 }
 
 type match int

@@ -8,11 +8,18 @@ import (
 // Problem is one defect of the log that Verify found, in a sentence.
 type Problem string
 
-// Verify checks the writer's chain against a catalog that has applied every
-// record up to applied: every record and checkpoint authenticates, no record
-// is missing between the oldest checkpoint kept (or seq 1) and the newest
-// record, and the log reaches applied. It reads every record.
-func (l *Log) Verify(ctx context.Context, applied int64) ([]Problem, error) {
+// Verify checks the writer's chain against a catalog: every record and
+// checkpoint authenticates, no record is missing between the oldest
+// checkpoint kept (or seq 1) and the newest record, and the log ends at the
+// catalog's applied seq. appliedSeq is asked before the records are listed
+// and again after: a command running beside the check may append and apply
+// records meanwhile, so the log may end anywhere between the two answers.
+// It reads every record.
+func (l *Log) Verify(ctx context.Context, appliedSeq func(context.Context) (int64, error)) ([]Problem, error) {
+	appliedBefore, err := appliedSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var problems []Problem
 	add := func(format string, args ...any) { problems = append(problems, Problem(fmt.Sprintf(format, args...))) }
 	cps, err := l.Checkpoints(ctx)
@@ -53,11 +60,15 @@ func (l *Log) Verify(ctx context.Context, applied int64) ([]Problem, error) {
 		next = max(next, e.Seq+1)
 	}
 	last := next - 1
+	appliedAfter, err := appliedSeq(ctx)
+	if err != nil {
+		return nil, err
+	}
 	switch {
-	case last < applied:
-		add("log of writer %s: %s applied by the catalog but missing from the log", l.writer, span(last+1, applied))
-	case last > applied:
-		add("log of writer %s: %s not applied by the catalog", l.writer, span(applied+1, last))
+	case last < appliedBefore:
+		add("log of writer %s: %s applied by the catalog but missing from the log", l.writer, span(last+1, appliedBefore))
+	case last > appliedAfter:
+		add("log of writer %s: %s not applied by the catalog", l.writer, span(appliedAfter+1, last))
 	}
 	return problems, nil
 }
