@@ -3,6 +3,7 @@ package cairn
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/cairn-dev/cairn/gc"
 	"github.com/cairn-dev/cairn/internal/repolock"
@@ -22,6 +23,14 @@ type (
 // nothing.
 var ErrGCUnsafe = gc.ErrUnsafe
 
+// ErrGCLeaseHeld means another gc, on this host or another sharing the
+// repository, holds the gc lease; the error says who (gc.LeaseHeldError).
+var ErrGCLeaseHeld = gc.ErrLeaseHeld
+
+// DefaultGCLeaseTTL is how long a crashed gc's lease blocks the next gc
+// on another host.
+const DefaultGCLeaseTTL = gc.DefaultLeaseTTL
+
 // GC reclaims the space of data no snapshot references. It waits for
 // running snapshots and restores, and they wait for it.
 func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
@@ -34,6 +43,19 @@ func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 		return nil, err
 	}
 	defer rl.Release()
+	if r.objects != nil && !opts.DryRun {
+		// The local lock is never seen by another host sharing the
+		// store: the lease is (gc/lease.go). It is taken before the log
+		// is caught up, so every record appended before it is planned on.
+		host, _ := os.Hostname()
+		lease, err := gc.AcquireLease(ctx, r.objects, gc.Holder{Writer: r.log.Writer(), Host: host, PID: os.Getpid()}, opts.LeaseTTL)
+		if err != nil {
+			return nil, err
+		}
+		defer lease.Release(ctx)
+		opts.Lease = lease
+	}
+	opts.Objects = r.objects
 	// Open applied the log, but a command may have appended a record since
 	// (and died before its catalog transaction committed) while this one
 	// waited for the lock: gc must plan on every committed record, or it
