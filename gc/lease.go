@@ -96,16 +96,16 @@ func short(id string) string {
 
 // Lease is a held gc lease. Its heartbeats run until Release.
 type Lease struct {
-	o     blobstore.Objects
-	me    Holder
-	ttl   time.Duration
-	mu    sync.Mutex
-	beat  int
-	last  string // key of the newest heartbeat
-	lost  error
-	now   time.Time // store time of the newest heartbeat
-	stop  chan struct{}
-	done  chan struct{}
+	o    blobstore.Objects
+	me   Holder
+	ttl  time.Duration
+	mu   sync.Mutex
+	beat int
+	last string // key of the newest heartbeat
+	lost error
+	now  time.Time // store time of the newest heartbeat
+	stop chan struct{}
+	done chan struct{}
 }
 
 // AcquireLease takes the gc lease for me (Token and TTL are filled in;
