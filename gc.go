@@ -2,8 +2,12 @@ package cairn
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/cairn-dev/cairn/gc"
 	"github.com/cairn-dev/cairn/internal/repolock"
@@ -75,4 +79,45 @@ func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("could not remove superseded log records: %v", err))
 	}
 	return rep, nil
+}
+
+// gcPlansSeen is the file in local/ that remembers the gc plans a
+// snapshot has read, so the next one reads only plans new since.
+const gcPlansSeen = "gc-plans.json"
+
+// condemnedPacks returns the pack files gc plans condemn, for a snapshot
+// to treat as absent (snapshot.Deps.Condemned). It costs one LIST of gc/
+// when no plan is new (REMOTE.md's budget for an unchanged snapshot: that
+// LIST and the record's PUT) and a GET per new plan. Format 1 has none.
+func (r *Repo) condemnedPacks(ctx context.Context) (map[string]bool, error) {
+	if r.objects == nil {
+		return nil, nil
+	}
+	path := filepath.Join(r.localDir, gcPlansSeen)
+	seen := map[string][]string{}
+	if b, err := os.ReadFile(path); err == nil {
+		json.Unmarshal(b, &seen) // a damaged cache costs re-reading the plans
+	}
+	now, err := gc.ReadCondemned(ctx, r.objects, seen)
+	if err != nil {
+		return nil, err
+	}
+	if !maps.EqualFunc(now, seen, slices.Equal) && !r.readOnly {
+		if b, err := json.Marshal(now); err == nil {
+			tmp := path + ".tmp"
+			if os.WriteFile(tmp, b, 0o600) == nil {
+				os.Rename(tmp, path)
+			}
+		}
+	}
+	var condemned map[string]bool
+	for _, packs := range now {
+		for _, name := range packs {
+			if condemned == nil {
+				condemned = map[string]bool{}
+			}
+			condemned[name] = true
+		}
+	}
+	return condemned, nil
 }
