@@ -41,6 +41,8 @@ type DB struct {
 	// journal, if set, stores a record of every change to a replicated
 	// table (see journal.go).
 	journal Journal
+	// self is this installation's writer id (SetWriter; writer.go).
+	self string
 }
 
 // busyTimeout bounds how long a write waits for another process's

@@ -50,7 +50,8 @@ const (
 // checkpoint carries them too, without their ids (process holds, which
 // are local, take ids between them) and in an order of their own, so that
 // the checkpoint of a rebuilt catalog is byte for byte the live one's.
-// log_applied is local.
+// log_applied is local, but for the other writers' seqs, which go with
+// the rows they produced.
 var checkpointTables = []checkpointTable{
 	{"meta", "*", "", "key"},
 	{"source", "*", "", "rowid"},
@@ -61,6 +62,12 @@ var checkpointTables = []checkpointTable{
 	{"version", "*", "", "rowid"},
 	{"warning", "*", "", "rowid"},
 	{"hold", "snapshot_id, reason, holder, pid, created_ns, expires_ns", "holder IS NULL", "snapshot_id, reason, created_ns, expires_ns, rowid"},
+	// The slots the ids above use, and how far the other writers' logs
+	// were applied: a rebuild from the checkpoint catches them up from
+	// there.
+	{"writer", "*", "", "slot"},
+	{"id_high", "*", "", "slot, tbl"},
+	{"log_applied", "*", "writer <> ''", "writer"},
 }
 
 type checkpointTable struct{ name, cols, where, order string }

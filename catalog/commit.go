@@ -115,8 +115,20 @@ func (db *DB) CommitSnapshot(ctx context.Context, c *Commit) (int64, error) {
 		}
 	}
 	rec, err := db.mutate(ctx, func(tx *sql.Tx) (record, error) {
-		id, err := nextSnapshotID(ctx, tx)
-		return &snapshotRecord{ID: id, Commit: c}, err
+		// The snapshot continues the source's history in the source's
+		// writer slot: this writer's own, or one it adopted.
+		var slot int64
+		if src, err := sourceFor(ctx, tx, 0, c.Source, false); err == nil {
+			slot = SlotOf(src)
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		id, err := nextSnapshotID(ctx, tx, slot)
+		if err != nil {
+			return nil, err
+		}
+		ids, err := assignIDs(ctx, tx, c, 0, false)
+		return &snapshotRecord{ID: id, Commit: c, IDs: ids}, err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("commit snapshot of %s: %w", c.Source, err)
@@ -133,23 +145,101 @@ const bigCommitRows = 200_000
 // would hand out max(id)+1 again): version intervals that survived the
 // forget still reach up to the old ids, and a reused id would make such a
 // version part of the new snapshot.
-func nextSnapshotID(ctx context.Context, tx *sql.Tx) (int64, error) {
-	var snapID int64
-	if err := tx.QueryRowContext(ctx, `SELECT max(coalesce((SELECT max(id) FROM snapshot), 0),
-		coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'highest_snapshot_id'), 0)) + 1`).Scan(&snapID); err != nil {
-		return 0, fmt.Errorf("next snapshot id: %w", err)
+func nextSnapshotID(ctx context.Context, tx *sql.Tx, slot int64) (int64, error) {
+	next, err := nextInSlot(ctx, tx, "snapshot", slot)
+	if err != nil {
+		return 0, err
 	}
-	return snapID, nil
+	highest, err := highestSnapshot(ctx, tx, slot)
+	if err != nil {
+		return 0, err
+	}
+	if highest >= next {
+		next = highest + 1
+	}
+	if SlotOf(next) != slot {
+		return 0, fmt.Errorf("next snapshot id: writer slot %d is full", slot)
+	}
+	return next, nil
+}
+
+// assignIDs gives the rows a commit creates their ids in the writer's
+// slot: new packs, chunks, contents and versions take consecutive ids from
+// the next free one, and a content whose hash is stored already takes the
+// lowest such row's id. reuseChunks gives a chunk whose hash is stored
+// already that row too (a version 1 record's meaning).
+func assignIDs(ctx context.Context, tx *sql.Tx, c *Commit, slot int64, reuseChunks bool) (*commitIDs, error) {
+	ids := &commitIDs{reuseChunks: reuseChunks}
+	for _, b := range []struct {
+		table string
+		id    *int64
+	}{{"pack", &ids.PackBase}, {"chunk", &ids.ChunkBase}, {"content", &ids.ContentBase}, {"version", &ids.VersionBase}} {
+		var err error
+		if *b.id, err = nextInSlot(ctx, tx, b.table, slot); err != nil {
+			return nil, err
+		}
+	}
+	if len(c.Contents) == 0 {
+		return ids, nil
+	}
+	ids.ContentIDs = make([]int64, len(c.Contents))
+	seen := make(map[[32]byte]int64, len(c.Contents))
+	st, err := tx.PrepareContext(ctx, "SELECT id, chunks FROM content WHERE hash = ? ORDER BY id LIMIT 1")
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	for i := range c.Contents {
+		ct := &c.Contents[i]
+		if id, ok := seen[ct.Hash]; ok {
+			ids.ContentIDs[i] = id
+			continue
+		}
+		var id int64
+		var list []byte
+		err := st.QueryRowContext(ctx, ct.Hash[:]).Scan(&id, &list)
+		if errors.Is(err, sql.ErrNoRows) {
+			seen[ct.Hash] = ids.ContentBase + int64(i)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up content: %w", err)
+		}
+		ids.ContentIDs[i] = id
+		seen[ct.Hash] = id
+		if reuseChunks {
+			continue // a version 1 record: the row stays as it is
+		}
+		// The record names the row with the row's own chunk list: a
+		// catalog that lost the row (forgotten meanwhile) inserts it as
+		// every other catalog has it.
+		chunks, err := DecodeChunkList(list)
+		if err != nil {
+			return nil, fmt.Errorf("content %d: %w", id, err)
+		}
+		ct.Chunks = ct.Chunks[:0]
+		for _, ch := range chunks {
+			ct.Chunks = append(ct.Chunks, ChunkRef(ch))
+		}
+	}
+	return ids, nil
 }
 
 // commit applies a snapshot record: c as snapshot snapID.
-func commit(ctx context.Context, tx *sql.Tx, snapID int64, c *Commit) error {
-	sourceID, err := ensureSource(ctx, tx, c.Source)
+// slot is the record's writer, whose rows the new ones are; the snapshot
+// id's slot is the writer whose source it continues.
+func commit(ctx context.Context, tx *sql.Tx, snapID int64, c *Commit, ids *commitIDs, slot int64) error {
+	sourceID, err := sourceFor(ctx, tx, SlotOf(snapID), c.Source, true)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('highest_snapshot_id', ?)
-		ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))`, strconv.FormatInt(snapID, 10)); err != nil {
+	if SlotOf(snapID) == 0 {
+		_, err = tx.ExecContext(ctx, `INSERT INTO meta(key, value) VALUES ('highest_snapshot_id', ?)
+		ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))`, strconv.FormatInt(snapID, 10))
+	} else {
+		_, err = tx.ExecContext(ctx, "UPDATE writer SET highest_snapshot = max(highest_snapshot, ?) WHERE slot = ?", snapID, SlotOf(snapID))
+	}
+	if err != nil {
 		return fmt.Errorf("record snapshot id: %w", err)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO snapshot(id, source_id, started_ns, finished_ns, label, tags, file_count, total_bytes, added_bytes, unreadable)
@@ -162,26 +252,37 @@ func commit(ctx context.Context, tx *sql.Tx, snapID int64, c *Commit) error {
 	packIDs := make([]int64, len(c.Packs))
 	for i, p := range c.Packs {
 		if packIDs[i], err = upsertReturningID(ctx, tx,
-			"INSERT INTO pack(name, size, created_ns) VALUES (?, ?, ?) ON CONFLICT(name) DO NOTHING",
-			"SELECT id FROM pack WHERE name = ?", []any{p.Name, p.Size, c.Finished.UnixNano()}, p.Name); err != nil {
+			"INSERT INTO pack(id, name, size, created_ns) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
+			"SELECT id FROM pack WHERE name = ?", []any{ids.PackBase + int64(i), p.Name, p.Size, c.Finished.UnixNano()}, p.Name); err != nil {
 			return fmt.Errorf("insert pack %s: %w", p.Name, err)
 		}
 	}
 	if err := repointMissing(ctx, tx, c.NewChunks, packIDs); err != nil {
 		return err
 	}
-	chunkIDs, err := insertChunks(ctx, tx, c.NewChunks, packIDs)
+	for _, h := range []struct {
+		table string
+		base  int64
+		n     int
+	}{{"pack", ids.PackBase, len(c.Packs)}, {"chunk", ids.ChunkBase, len(c.NewChunks)}, {"content", ids.ContentBase, len(c.Contents)}} {
+		if h.n > 0 {
+			if err := raiseHigh(ctx, tx, h.table, h.base+int64(h.n)-1); err != nil {
+				return err
+			}
+		}
+	}
+	chunkIDs, err := insertChunks(ctx, tx, c.NewChunks, packIDs, ids)
 	if err != nil {
 		return err
 	}
-	contentIDs, err := insertContents(ctx, tx, c.Contents, chunkIDs)
+	contentIDs, err := insertContents(ctx, tx, c.Contents, chunkIDs, ids)
 	if err != nil {
 		return err
 	}
 	if err := closeVersions(ctx, tx, c.Close, snapID-1); err != nil {
 		return err
 	}
-	if err := insertVersions(ctx, tx, sourceID, snapID, c.Versions, contentIDs); err != nil {
+	if err := insertVersions(ctx, tx, sourceID, snapID, c.Versions, contentIDs, ids.VersionBase); err != nil {
 		return err
 	}
 	for _, r := range c.Refresh {
@@ -191,7 +292,7 @@ func commit(ctx context.Context, tx *sql.Tx, snapID int64, c *Commit) error {
 		}
 	}
 	for _, w := range c.Warnings {
-		if err := insertWarning(ctx, tx, snapID, c.Started, w); err != nil {
+		if err := insertWarning(ctx, tx, snapID, c.Started, w, slot); err != nil {
 			return err
 		}
 	}
@@ -199,15 +300,6 @@ func commit(ctx context.Context, tx *sql.Tx, snapID int64, c *Commit) error {
 		return err
 	}
 	return nil
-}
-
-func ensureSource(ctx context.Context, tx *sql.Tx, path string) (int64, error) {
-	id, err := upsertReturningID(ctx, tx, "INSERT INTO source(path) VALUES (?) ON CONFLICT(path) DO NOTHING",
-		"SELECT id FROM source WHERE path = ?", []any{path}, path)
-	if err != nil {
-		return 0, fmt.Errorf("insert source %s: %w", path, err)
-	}
-	return id, nil
 }
 
 // upsertReturningID inserts a row unless its unique key exists and returns
@@ -226,28 +318,59 @@ func upsertReturningID(ctx context.Context, tx *sql.Tx, insert, lookup string, a
 	return id, err
 }
 
-func insertChunks(ctx context.Context, tx *sql.Tx, chunks []NewChunk, packIDs []int64) ([]int64, error) {
-	// A chunk another snapshot stored first keeps its row; ours is dead
-	// space in our pack that gc reclaims.
-	ids, err := insertByHash(ctx, tx, "chunk", "hash, pack_id, offset, length, size, plain_offset", 6, len(chunks),
+func insertChunks(ctx context.Context, tx *sql.Tx, chunks []NewChunk, packIDs []int64, ids *commitIDs) ([]int64, error) {
+	out := make([]int64, len(chunks))
+	tail := ""
+	if ids.reuseChunks {
+		// A version 1 record: a chunk another snapshot stored first kept
+		// its row, and ours was dead space in our pack that gc reclaims.
+		st, err := tx.PrepareContext(ctx, "SELECT min(id) FROM chunk WHERE hash = ?")
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		for i := range chunks {
+			var id sql.NullInt64
+			if err := st.QueryRowContext(ctx, chunks[i].Hash[:]).Scan(&id); err != nil {
+				return nil, fmt.Errorf("look up chunk: %w", err)
+			}
+			out[i] = id.Int64
+		}
+		tail = " ON CONFLICT(id) DO NOTHING"
+	}
+	// Two writers may store one chunk: each keeps its row (lookups take
+	// the lowest id), and gc reclaims the spare.
+	err := insertMany(ctx, tx, "INSERT INTO chunk(id, hash, pack_id, offset, length, size, plain_offset) VALUES", tail, 7, len(chunks),
 		func(i int, args []any) []any {
 			ch := &chunks[i]
-			return append(args, ch.Hash[:], packIDs[ch.Pack], ch.Offset, ch.Length, ch.Size, ch.PlainOffset)
-		},
-		func(i int) []byte { return chunks[i].Hash[:] })
+			id := ids.ChunkBase + int64(i)
+			if out[i] != 0 {
+				id = out[i] // exists: the insert is skipped
+			} else {
+				out[i] = id
+			}
+			return append(args, id, ch.Hash[:], packIDs[ch.Pack], ch.Offset, ch.Length, ch.Size, ch.PlainOffset)
+		}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("insert chunks: %w", err)
 	}
-	return ids, nil
+	return out, nil
 }
 
-func insertContents(ctx context.Context, tx *sql.Tx, contents []NewContent, chunkIDs []int64) ([]int64, error) {
-	// A content already stored (a file went back to earlier bytes, or a
-	// concurrent snapshot added them) keeps its row.
+// insertContents inserts the contents a commit names, each under the id
+// the record gives it unless a row holds that id already (a content this
+// catalog has, or a content another writer's record inserted first with
+// the same id and bytes), and returns their ids.
+func insertContents(ctx context.Context, tx *sql.Tx, contents []NewContent, chunkIDs []int64, ids *commitIDs) ([]int64, error) {
 	var list []int64
-	ids, err := insertByHash(ctx, tx, "content", "hash, size, chunking, chunks", 4, len(contents),
+	out := make([]int64, len(contents))
+	err := insertMany(ctx, tx, "INSERT INTO content(id, hash, size, chunking, chunks) VALUES", " ON CONFLICT(id) DO NOTHING", 5, len(contents),
 		func(i int, args []any) []any {
 			ct := &contents[i]
+			out[i] = ids.ContentBase + int64(i)
+			if i < len(ids.ContentIDs) && ids.ContentIDs[i] != 0 {
+				out[i] = ids.ContentIDs[i]
+			}
 			list = list[:0]
 			for _, ref := range ct.Chunks {
 				if ref > 0 {
@@ -256,43 +379,12 @@ func insertContents(ctx context.Context, tx *sql.Tx, contents []NewContent, chun
 					list = append(list, chunkIDs[-ref-1])
 				}
 			}
-			return append(args, ct.Hash[:], ct.Size, ct.Chunking, EncodeChunkList(list))
-		},
-		func(i int) []byte { return contents[i].Hash[:] })
+			return append(args, out[i], ct.Hash[:], ct.Size, ct.Chunking, EncodeChunkList(list))
+		}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("insert contents: %w", err)
 	}
-	return ids, nil
-}
-
-// insertByHash inserts n rows into table, whose unique key is hash (the
-// first of cols), and returns their ids. Rows are given ids up front; a row
-// whose hash the table already holds is not inserted, and its id is the
-// existing row's.
-func insertByHash(ctx context.Context, tx *sql.Tx, table, cols string, ncols, n int,
-	row func(i int, args []any) []any, hash func(i int) []byte) ([]int64, error) {
-	first, err := nextID(ctx, tx, table)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]int64, n)
-	err = insertMany(ctx, tx, "INSERT INTO "+table+"(id, "+cols+") VALUES", " ON CONFLICT(hash) DO NOTHING", ncols+1, n,
-		func(i int, args []any) []any {
-			ids[i] = first + int64(i)
-			return row(i, append(args, ids[i]))
-		},
-		func(start, end int, inserted int64) error {
-			if inserted == int64(end-start) {
-				return nil
-			}
-			for i := start; i < end; i++ {
-				if err := tx.QueryRowContext(ctx, "SELECT id FROM "+table+" WHERE hash = ?", hash(i)).Scan(&ids[i]); err != nil {
-					return fmt.Errorf("look up %s: %w", table, err)
-				}
-			}
-			return nil
-		})
-	return ids, err
+	return out, nil
 }
 
 func closeVersions(ctx context.Context, tx *sql.Tx, ids []int64, last int64) error {
@@ -313,10 +405,10 @@ func closeVersions(ctx context.Context, tx *sql.Tx, ids []int64, last int64) err
 	return nil
 }
 
-func insertVersions(ctx context.Context, tx *sql.Tx, sourceID, snapID int64, vs []NewVersion, contentIDs []int64) error {
-	err := insertMany(ctx, tx, `INSERT INTO version(source_id, path, type, mode, size, mtime_ns, content_id,
+func insertVersions(ctx context.Context, tx *sql.Tx, sourceID, snapID int64, vs []NewVersion, contentIDs []int64, base int64) error {
+	err := insertMany(ctx, tx, `INSERT INTO version(id, source_id, path, type, mode, size, mtime_ns, content_id,
 		link_target, capture, json_valid, json_entries, db_check, fp_ctime_ns, fp_ino, fp_extra, uid, gid, first_snapshot_id) VALUES`,
-		"", 18, len(vs),
+		"", 19, len(vs),
 		func(i int, args []any) []any {
 			v := &vs[i]
 			var content, link, capture, dbCheck, uid, gid any
@@ -335,7 +427,7 @@ func insertVersions(ctx context.Context, tx *sql.Tx, sourceID, snapID int64, vs 
 			if v.UID >= 0 && v.GID >= 0 {
 				uid, gid = v.UID, v.GID
 			}
-			return append(args, sourceID, v.Path, v.Type, v.Mode, v.Size, v.MtimeNs, content, link, capture,
+			return append(args, base+int64(i), sourceID, v.Path, v.Type, v.Mode, v.Size, v.MtimeNs, content, link, capture,
 				v.JSONValid, v.JSONEntries, dbCheck, v.FpCtimeNs, int64(v.FpIno), v.FpExtra, uid, gid, snapID)
 		}, nil)
 	if isUniqueViolation(err) {

@@ -186,7 +186,7 @@ func BenchmarkEncodeRecord(b *testing.B) {
 	rec := &snapshotRecord{ID: 1, Commit: firstSnapshot(files)}
 	var n int
 	for b.Loop() {
-		n = len(encodeRecord(rec))
+		n = len(encodeRecord(rec, nil))
 	}
 	b.ReportMetric(float64(n), "record-bytes")
 }

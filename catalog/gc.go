@@ -200,7 +200,8 @@ type Move struct {
 func (db *DB) Repacked(ctx context.Context, oldPacks []int64, newPack NewPack, moves []Move) ([]string, error) {
 	created := db.Now().UnixNano()
 	rec, err := db.mutate(ctx, func(tx *sql.Tx) (record, error) {
-		return &repackRecord{Old: oldPacks, New: newPack, CreatedNs: created, Moves: moves}, nil
+		id, err := nextInSlot(ctx, tx, "pack", 0)
+		return &repackRecord{Old: oldPacks, New: newPack, NewID: id, CreatedNs: created, Moves: moves}, err
 	})
 	if err != nil {
 		return nil, err

@@ -109,9 +109,13 @@ func (db *DB) Holds(ctx context.Context, sourceID int64) ([]Hold, error) {
 // suggests still works when a person reads it days later. A named snapshot
 // forgotten meanwhile (by id, which takes no source lock) is not an error:
 // the warning then names none.
-func insertWarning(ctx context.Context, tx *sql.Tx, snapID int64, started time.Time, w Warning) error {
-	if _, err := tx.ExecContext(ctx, `INSERT INTO warning(snapshot_id, path, kind, message, ref_snapshot_id)
-		VALUES (?, ?, ?, ?, (SELECT id FROM snapshot WHERE id = ?))`, snapID, w.Path, w.Kind, w.Message, w.RefSnapshotID); err != nil {
+func insertWarning(ctx context.Context, tx *sql.Tx, snapID int64, started time.Time, w Warning, slot int64) error {
+	id, err := nextInSlot(ctx, tx, "warning", slot)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO warning(id, snapshot_id, path, kind, message, ref_snapshot_id)
+		VALUES (?, ?, ?, ?, ?, (SELECT id FROM snapshot WHERE id = ?))`, id, snapID, w.Path, w.Kind, w.Message, w.RefSnapshotID); err != nil {
 		return fmt.Errorf("insert warning: %w", err)
 	}
 	if w.RefSnapshotID == 0 {

@@ -93,7 +93,7 @@ func (db *DB) mutate(ctx context.Context, prepare func(tx *sql.Tx) (record, erro
 				return err
 			}
 			if db.journal == nil {
-				return rec.apply(ctx, tx)
+				return rec.apply(ctx, tx, 0)
 			}
 			return db.applyAndAppend(ctx, tx, rec)
 		})
@@ -116,9 +116,13 @@ func (db *DB) applyAndAppend(ctx context.Context, tx *sql.Tx, rec record) error 
 	// The record is encoded (and compressed) while it is applied: apply
 	// only reads it, and on two cores the encoding of a big first
 	// snapshot then costs next to no wall time.
+	writers, err := writerMap(ctx, tx)
+	if err != nil {
+		return err
+	}
 	encoded := make(chan []byte, 1)
-	go func() { encoded <- encodeRecord(rec) }()
-	if err := rec.apply(ctx, tx); err != nil {
+	go func() { encoded <- encodeRecord(rec, writers) }()
+	if err := rec.apply(ctx, tx, 0); err != nil {
 		<-encoded
 		return err
 	}
@@ -189,12 +193,30 @@ func (db *DB) CatchUp(ctx context.Context) (applied int, err error) {
 }
 
 func (db *DB) catchUpBatch(ctx context.Context) (applied int, more bool, err error) {
+	return db.catchUpBatchOf(ctx, "", db.journal)
+}
+
+// appliedOf is the applied seq of writer's log ("": this installation's).
+func appliedOf(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, writer string) (int64, error) {
+	var seq int64
+	err := q.QueryRowContext(ctx, "SELECT coalesce((SELECT seq FROM log_applied WHERE writer = ?), 0)", writer).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("read applied log seq: %w", err)
+	}
+	return seq, nil
+}
+
+// catchUpBatchOf applies up to catchUpBatch records of writer's log j
+// ("": this installation's own) in one transaction.
+func (db *DB) catchUpBatchOf(ctx context.Context, writer string, j Journal) (applied int, more bool, err error) {
 	// Usually there is no next record: find out without the write lock.
-	seq, err := db.AppliedSeq(ctx)
+	seq, err := appliedOf(ctx, db.r, writer)
 	if err != nil {
 		return 0, false, err
 	}
-	next, err := db.journal.Read(ctx, seq+1)
+	next, err := j.Read(ctx, seq+1)
 	if isNoRecord(err) {
 		return 0, false, nil
 	}
@@ -204,7 +226,7 @@ func (db *DB) catchUpBatch(ctx context.Context) (applied int, more bool, err err
 	var bad error
 	err = db.Write(ctx, func(tx *sql.Tx) error {
 		applied, more, bad = 0, false, nil
-		cur, err := appliedSeq(ctx, tx)
+		cur, err := appliedOf(ctx, tx, writer)
 		if err != nil {
 			return err
 		}
@@ -212,8 +234,14 @@ func (db *DB) catchUpBatch(ctx context.Context) (applied int, more bool, err err
 			more = true // another process applied records meanwhile
 			return nil
 		}
+		var owner int64
+		if writer != "" {
+			if owner, err = slotFor(ctx, tx, writer); err != nil {
+				return err
+			}
+		}
 		for {
-			if bad = applyStored(ctx, tx, seq+1, next); bad != nil {
+			if bad = applyStored(ctx, tx, seq+1, next, owner); bad != nil {
 				break
 			}
 			seq++
@@ -222,7 +250,7 @@ func (db *DB) catchUpBatch(ctx context.Context) (applied int, more bool, err err
 				more = true
 				break
 			}
-			next, err = db.journal.Read(ctx, seq+1)
+			next, err = j.Read(ctx, seq+1)
 			if isNoRecord(err) {
 				break
 			}
@@ -234,7 +262,7 @@ func (db *DB) catchUpBatch(ctx context.Context) (applied int, more bool, err err
 		if applied == 0 {
 			return bad
 		}
-		_, err = tx.ExecContext(ctx, updateApplied, seq)
+		_, err = tx.ExecContext(ctx, "INSERT INTO log_applied(writer, seq) VALUES (?, ?) ON CONFLICT(writer) DO UPDATE SET seq = excluded.seq", writer, seq)
 		return err
 	})
 	if err != nil {
@@ -243,17 +271,27 @@ func (db *DB) catchUpBatch(ctx context.Context) (applied int, more bool, err err
 	return applied, more && bad == nil, bad
 }
 
-// applyStored decodes and applies record seq inside a savepoint, so that
-// one that fails leaves the records before it applied.
-func applyStored(ctx context.Context, tx *sql.Tx, seq int64, b []byte) error {
-	rec, err := decodeRecord(b)
+// applyStored decodes and applies record seq of the writer in slot owner
+// inside a savepoint, so that one that fails leaves the records before it
+// applied. Its ids are mapped into this catalog's slots first.
+func applyStored(ctx context.Context, tx *sql.Tx, seq int64, b []byte, owner int64) error {
+	rec, writers, err := decodeRecord(b)
 	if err != nil {
 		return fmt.Errorf("log record %d: %w", seq, err)
 	}
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT record"); err != nil {
 		return err
 	}
-	if err := rec.apply(ctx, tx); err != nil {
+	m, err := slotMapping(ctx, tx, owner, writers)
+	if err == nil && m != nil {
+		p := &mapper{m: m}
+		rec.remap(p)
+		err = p.err
+	}
+	if err == nil {
+		err = rec.apply(ctx, tx, owner)
+	}
+	if err != nil {
 		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO record; RELEASE record"); rerr != nil {
 			return rerr
 		}

@@ -97,6 +97,9 @@ func replicatedRows(t testing.TB, db *DB) map[string][]string {
 	out := map[string][]string{}
 	for _, tb := range checkpointTables {
 		q := "SELECT * FROM " + tb.name + " ORDER BY " + tb.order
+		if tb.where != "" {
+			q = "SELECT * FROM " + tb.name + " WHERE " + tb.where + " ORDER BY " + tb.order
+		}
 		if tb.name == "hold" {
 			q = "SELECT snapshot_id, reason, holder, pid, created_ns, expires_ns FROM hold WHERE holder IS NULL ORDER BY 1, 2, 5, 6"
 		}

@@ -65,8 +65,34 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 }
 
+// fkOff is the first line of a migration that rebuilds tables other
+// tables reference: SQLite's documented procedure (create, copy, drop,
+// rename) needs foreign keys off, which a transaction cannot switch, so the
+// step runs on one connection with them off (a catalog with dangling
+// references, which check reports, must still migrate).
+const fkOff = "-- foreign_keys: off\n"
+
 func migrateOne(ctx context.Context, db *sql.DB, all []step) (done bool, err error) {
-	tx, err := db.BeginTx(ctx, nil) // _txlock=immediate
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("begin migration: %w", err)
+	}
+	defer conn.Close()
+	var version0 int
+	if err := conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version0); err != nil {
+		return false, fmt.Errorf("read schema version: %w", err)
+	}
+	var body0 []byte
+	if version0 < len(all) {
+		body0, _ = fs.ReadFile(migrations.FS, all[version0].name)
+	}
+	if strings.HasPrefix(string(body0), fkOff) {
+		if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+			return false, err
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA foreign_keys = ON")
+	}
+	tx, err := conn.BeginTx(ctx, nil) // _txlock=immediate
 	if err != nil {
 		return false, fmt.Errorf("begin migration: %w", err)
 	}

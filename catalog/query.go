@@ -19,21 +19,23 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
 }
 
-const sourceColumns = `id, path, coalesce(policy, ''), runtime, coalesce(mass_deletion, 0), coalesce(excludes, '')`
+const sourceColumns = `id, path, coalesce(policy, ''), runtime, coalesce(mass_deletion, 0), coalesce(excludes, ''), writer`
 
 func scanSource(sc interface{ Scan(...any) error }) (Source, error) {
 	var s Source
 	var runtime string
-	err := sc.Scan(&s.ID, &s.Path, &s.Policy, &runtime, &s.MassDeletion, &s.Excludes)
+	err := sc.Scan(&s.ID, &s.Path, &s.Policy, &runtime, &s.MassDeletion, &s.Excludes, &s.Writer)
 	if runtime != "" {
 		s.Runtime = strings.Split(runtime, "\n")
 	}
 	return s, err
 }
 
-// SourceByPath returns the source rooted at path.
+// SourceByPath returns this writer's source rooted at path: its own, or
+// that of a writer it adopted.
 func (db *DB) SourceByPath(ctx context.Context, path string) (Source, error) {
-	s, err := scanSource(db.r.QueryRowContext(ctx, "SELECT "+sourceColumns+" FROM source WHERE path = ?", path))
+	s, err := scanSource(db.r.QueryRowContext(ctx, "SELECT "+sourceColumns+` FROM source WHERE path = ?1 AND (writer = 0
+		OR writer IN (SELECT slot FROM writer WHERE adopted_by = 0)) ORDER BY writer <> 0, writer LIMIT 1`, path))
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, ErrNotFound
 	}
@@ -42,7 +44,7 @@ func (db *DB) SourceByPath(ctx context.Context, path string) (Source, error) {
 
 // Sources lists every source.
 func (db *DB) Sources(ctx context.Context) ([]Source, error) {
-	rows, err := db.r.QueryContext(ctx, "SELECT "+sourceColumns+" FROM source ORDER BY path")
+	rows, err := db.r.QueryContext(ctx, "SELECT "+sourceColumns+" FROM source ORDER BY path, writer")
 	if err != nil {
 		return nil, fmt.Errorf("list sources: %w", err)
 	}
@@ -58,13 +60,13 @@ func (db *DB) Sources(ctx context.Context) ([]Source, error) {
 	return out, rows.Err()
 }
 
-const snapshotColumns = `s.id, s.source_id, src.path, s.started_ns, s.finished_ns, s.label, s.tags, s.file_count, s.total_bytes, s.added_bytes, s.unreadable`
+const snapshotColumns = `s.id, s.source_id, src.path, s.started_ns, s.finished_ns, s.label, s.tags, s.file_count, s.total_bytes, s.added_bytes, s.unreadable, src.writer`
 
 func scanSnapshot(sc interface{ Scan(...any) error }) (Snapshot, error) {
 	var s Snapshot
 	var started, finished int64
 	var tags string
-	err := sc.Scan(&s.ID, &s.SourceID, &s.Source, &started, &finished, &s.Label, &tags, &s.FileCount, &s.TotalBytes, &s.AddedBytes, &s.Unreadable)
+	err := sc.Scan(&s.ID, &s.SourceID, &s.Source, &started, &finished, &s.Label, &tags, &s.FileCount, &s.TotalBytes, &s.AddedBytes, &s.Unreadable, &s.Writer)
 	s.Started, s.Finished, s.Tags = nsTime(started), nsTime(finished), splitTags(tags)
 	return s, err
 }

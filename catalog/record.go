@@ -40,14 +40,16 @@ import (
 type recordKind byte
 
 const (
-	kindMeta     recordKind = 1 // InitMeta: repository parameters, set once
-	kindSnapshot recordKind = 2 // CommitSnapshot
-	kindTags     recordKind = 3 // SetTags
-	kindSettings recordKind = 4 // SetSourceSettings, SetPolicy
-	kindForget   recordKind = 5 // Forget, ForgetUnheld
-	kindDrop     recordKind = 6 // gc's Drop
-	kindRepack   recordKind = 7 // gc's Repacked
-	kindMissing  recordKind = 8 // SetPacksMissing
+	kindMeta     recordKind = 1  // InitMeta: repository parameters, set once
+	kindSnapshot recordKind = 2  // CommitSnapshot
+	kindTags     recordKind = 3  // SetTags
+	kindSettings recordKind = 4  // SetSourceSettings, SetPolicy
+	kindForget   recordKind = 5  // Forget, ForgetUnheld
+	kindDrop     recordKind = 6  // gc's Drop
+	kindRepack   recordKind = 7  // gc's Repacked
+	kindMissing  recordKind = 8  // SetPacksMissing
+	kindJoin     recordKind = 9  // Join: a writer's host name
+	kindAdopt    recordKind = 10 // Adopt: a writer continues another's sources
 )
 
 // record is one change of the replicated tables.
@@ -57,28 +59,40 @@ type record interface {
 	// run while apply does.
 	encode(e *encoder)
 	// apply makes the change in tx, failing (and leaving the transaction
-	// to be rolled back) if it cannot; results go into the record.
-	apply(ctx context.Context, tx *sql.Tx) error
+	// to be rolled back) if it cannot; results go into the record. slot is
+	// the record's writer in this catalog (0: this installation), and the
+	// record's ids are this catalog's (remapped).
+	apply(ctx context.Context, tx *sql.Tx, slot int64) error
+	// remap maps every row id of the record into this catalog's slots.
+	remap(m *mapper)
 }
 
-// encodeRecord is the stored form of rec.
-func encodeRecord(rec record) []byte {
+// encodeRecord is the stored form of rec, with the writer map of the
+// catalog that made it (its slots other than 0).
+func encodeRecord(rec record, writers []slotWriter) []byte {
 	var e encoder
 	if r, ok := rec.(*snapshotRecord); ok {
 		// The body of a big first snapshot is tens of MiB: room up front
 		// spares the copies of a doubling buffer (and their peak memory).
 		c := r.Commit
-		e.b = make([]byte, 0, 256+48*len(c.NewChunks)+48*len(c.Contents)+48*len(c.Versions)+4*len(c.Close)+16*len(c.Refresh))
+		e.b = make([]byte, 0, 256+48*len(c.NewChunks)+56*len(c.Contents)+48*len(c.Versions)+4*len(c.Close)+16*len(c.Refresh))
+	}
+	e.v2 = true
+	e.count(len(writers))
+	for _, w := range writers {
+		e.uvarint(uint64(w.slot))
+		e.str(w.id)
 	}
 	rec.encode(&e)
 	return frameRecord(rec.kind(), e.b)
 }
 
-// decodeRecord parses a stored record. It never panics, whatever the bytes.
-func decodeRecord(b []byte) (record, error) {
-	kind, body, err := unframeRecord(b)
+// decodeRecord parses a stored record and its writer map. It never
+// panics, whatever the bytes.
+func decodeRecord(b []byte) (record, []slotWriter, error) {
+	version, kind, body, err := unframeRecord(b)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var rec interface {
 		record
@@ -101,15 +115,30 @@ func decodeRecord(b []byte) (record, error) {
 		rec = &repackRecord{}
 	case kindMissing:
 		rec = &missingRecord{}
+	case kindJoin:
+		rec = &joinRecord{}
+	case kindAdopt:
+		rec = &adoptRecord{}
 	default:
-		return nil, fmt.Errorf("%w: unknown kind %d (written by a newer cairn?)", ErrRecord, kind)
+		return nil, nil, fmt.Errorf("%w: unknown kind %d (written by a newer cairn?)", ErrRecord, kind)
 	}
-	d := decoder{b: body}
+	d := decoder{b: body, v2: version >= 2}
+	var writers []slotWriter
+	if d.v2 {
+		n := d.count(2)
+		for range n {
+			w := slotWriter{slot: int64(d.uvarint()), id: d.str()}
+			if d.err == nil && (w.slot == 0 || w.slot > math32 || w.id == "") {
+				d.fail(fmt.Errorf("writer map entry %d %q", w.slot, w.id))
+			}
+			writers = append(writers, w)
+		}
+	}
 	rec.decode(&d)
 	if err := d.finish(); err != nil {
-		return nil, fmt.Errorf("record of kind %d: %w", kind, err)
+		return nil, nil, fmt.Errorf("record of kind %d: %w", kind, err)
 	}
-	return rec, nil
+	return rec, writers, nil
 }
 
 // metaRecord sets meta values that are not set yet (InitMeta): the
@@ -136,7 +165,9 @@ func (r *metaRecord) decode(d *decoder) {
 	}
 }
 
-func (r *metaRecord) apply(ctx context.Context, tx *sql.Tx) error {
+func (r *metaRecord) remap(*mapper) {}
+
+func (r *metaRecord) apply(ctx context.Context, tx *sql.Tx, _ int64) error {
 	r.got = map[string]string{}
 	for i, k := range r.Keys {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", k, r.Values[i]); err != nil {
@@ -152,16 +183,59 @@ func (r *metaRecord) apply(ctx context.Context, tx *sql.Tx) error {
 }
 
 // snapshotRecord is a snapshot's commit, with the id the live catalog
-// gave it.
+// gave it and (record version 2) the ids of the rows it creates. The
+// snapshot id's slot is the writer whose source it continues: its own, or
+// one it adopted.
 type snapshotRecord struct {
 	ID int64
 	*Commit
+	IDs *commitIDs // nil in a version 1 record: assigned when applied
+}
+
+// commitIDs are the ids of the rows a snapshot creates: new packs, chunks
+// and versions get Base+i, a content ContentIDs[i], or ContentBase+i where
+// that is 0.
+type commitIDs struct {
+	PackBase, ChunkBase, ContentBase, VersionBase int64
+	ContentIDs                                    []int64
+	// reuseChunks: a chunk whose hash is stored already keeps that row (a
+	// version 1 record's meaning, from when chunk.hash was unique).
+	reuseChunks bool
 }
 
 func (r *snapshotRecord) kind() recordKind { return kindSnapshot }
 
-func (r *snapshotRecord) apply(ctx context.Context, tx *sql.Tx) error {
-	return commit(ctx, tx, r.ID, r.Commit)
+func (r *snapshotRecord) apply(ctx context.Context, tx *sql.Tx, slot int64) error {
+	ids := r.IDs
+	if ids == nil {
+		var err error
+		if ids, err = assignIDs(ctx, tx, r.Commit, slot, true); err != nil {
+			return err
+		}
+	}
+	return commit(ctx, tx, r.ID, r.Commit, ids, slot)
+}
+
+func (r *snapshotRecord) remap(m *mapper) {
+	c := r.Commit
+	r.ID = m.id(r.ID)
+	for i := range c.Contents {
+		for j, ref := range c.Contents[i].Chunks {
+			c.Contents[i].Chunks[j] = ChunkRef(m.id(int64(ref)))
+		}
+	}
+	m.ids(c.Close)
+	for i := range c.Refresh {
+		c.Refresh[i].ID = m.id(c.Refresh[i].ID)
+	}
+	for i := range c.Warnings {
+		c.Warnings[i].RefSnapshotID = m.id(c.Warnings[i].RefSnapshotID)
+	}
+	if ids := r.IDs; ids != nil {
+		ids.PackBase, ids.ChunkBase = m.id(ids.PackBase), m.id(ids.ChunkBase)
+		ids.ContentBase, ids.VersionBase = m.id(ids.ContentBase), m.id(ids.VersionBase)
+		m.ids(ids.ContentIDs)
+	}
 }
 
 // Version types as one byte.
@@ -286,6 +360,19 @@ func (r *snapshotRecord) encode(e *encoder) {
 		e.str(w.Kind)
 		e.str(w.Message)
 		e.varint(w.RefSnapshotID)
+	}
+	if e.v2 && r.IDs == nil {
+		e.byte(0) // ids assigned when applied, as in version 1
+	} else if e.v2 {
+		ids := r.IDs
+		e.byte(1)
+		e.varint(ids.PackBase)
+		e.varint(ids.ChunkBase)
+		e.varint(ids.ContentBase)
+		e.varint(ids.VersionBase)
+		for _, id := range ids.ContentIDs {
+			e.varint(id)
+		}
 	}
 }
 
@@ -435,6 +522,16 @@ func (r *snapshotRecord) decode(d *decoder) {
 			c.Warnings[i] = Warning{Path: d.str(), Kind: d.str(), Message: d.str(), RefSnapshotID: d.varint()}
 		}
 	}
+	if d.v2 && d.bool01() {
+		ids := &commitIDs{PackBase: d.varint(), ChunkBase: d.varint(), ContentBase: d.varint(), VersionBase: d.varint()}
+		if len(c.Contents) > 0 {
+			ids.ContentIDs = make([]int64, len(c.Contents))
+		}
+		for i := range ids.ContentIDs {
+			ids.ContentIDs[i] = d.varint()
+		}
+		r.IDs = ids
+	}
 }
 
 const math32 = 1<<32 - 1
@@ -462,7 +559,9 @@ func (r *tagsRecord) decode(d *decoder) {
 	}
 }
 
-func (r *tagsRecord) apply(ctx context.Context, tx *sql.Tx) error {
+func (r *tagsRecord) remap(m *mapper) { m.ids(r.IDs) }
+
+func (r *tagsRecord) apply(ctx context.Context, tx *sql.Tx, _ int64) error {
 	for i, id := range r.IDs {
 		res, err := tx.ExecContext(ctx, "UPDATE snapshot SET tags = ? WHERE id = ?", joinTags(r.Tags[i]), id)
 		if err != nil {
@@ -539,9 +638,11 @@ func (r *settingsRecord) decode(d *decoder) {
 	}
 }
 
-func (r *settingsRecord) apply(ctx context.Context, tx *sql.Tx) error {
+func (r *settingsRecord) remap(*mapper) {}
+
+func (r *settingsRecord) apply(ctx context.Context, tx *sql.Tx, slot int64) error {
 	s := &r.Settings
-	id, err := ensureSource(ctx, tx, r.Source)
+	id, err := sourceFor(ctx, tx, slot, r.Source, true)
 	if err != nil {
 		return err
 	}
@@ -580,7 +681,9 @@ func (r *forgetRecord) kind() recordKind  { return kindForget }
 func (r *forgetRecord) encode(e *encoder) { e.ids(r.IDs) }
 func (r *forgetRecord) decode(d *decoder) { r.IDs = d.ids() }
 
-func (r *forgetRecord) apply(ctx context.Context, tx *sql.Tx) error {
+func (r *forgetRecord) remap(m *mapper) { m.ids(r.IDs) }
+
+func (r *forgetRecord) apply(ctx context.Context, tx *sql.Tx, _ int64) error {
 	st := ForgetStats{}
 	var sources []int64
 	for _, id := range r.IDs {
@@ -637,7 +740,15 @@ func (r *dropRecord) decode(d *decoder) {
 	r.EmptyPacks = d.ids()
 }
 
-func (r *dropRecord) apply(ctx context.Context, tx *sql.Tx) error {
+// remap: gc's records name rows of every writer (the contents, chunks and
+// packs it found unused), through the same writer map as any record.
+func (r *dropRecord) remap(m *mapper) {
+	m.ids(r.Contents)
+	m.ids(r.Dead)
+	m.ids(r.EmptyPacks)
+}
+
+func (r *dropRecord) apply(ctx context.Context, tx *sql.Tx, _ int64) error {
 	r.names = nil
 	for _, q := range []struct {
 		stmt string
@@ -674,6 +785,7 @@ func (r *dropRecord) apply(ctx context.Context, tx *sql.Tx) error {
 type repackRecord struct {
 	Old       []int64
 	New       NewPack
+	NewID     int64 // the new pack's id (record version 2; 0 before)
 	CreatedNs int64
 	Moves     []Move
 	oldNames  []string
@@ -697,6 +809,9 @@ func (r *repackRecord) encode(e *encoder) {
 		e.varint(m.Length)
 		e.varint(m.PlainOffset)
 	}
+	if e.v2 {
+		e.varint(r.NewID)
+	}
 }
 
 func (r *repackRecord) decode(d *decoder) {
@@ -718,13 +833,34 @@ func (r *repackRecord) decode(d *decoder) {
 			m.PlainOffset = d.varint()
 		}
 	}
+	if d.v2 {
+		r.NewID = d.varint()
+	}
 }
 
-func (r *repackRecord) apply(ctx context.Context, tx *sql.Tx) error {
+func (r *repackRecord) remap(m *mapper) {
+	m.ids(r.Old)
+	r.NewID = m.id(r.NewID)
+	for i := range r.Moves {
+		r.Moves[i].ChunkID = m.id(r.Moves[i].ChunkID)
+		r.Moves[i].FromPack = m.id(r.Moves[i].FromPack)
+	}
+}
+
+func (r *repackRecord) apply(ctx context.Context, tx *sql.Tx, slot int64) error {
 	r.oldNames = nil
-	var newID int64
-	err := tx.QueryRowContext(ctx, "INSERT INTO pack(name, size, created_ns) VALUES (?, ?, ?) RETURNING id",
-		r.New.Name, r.New.Size, r.CreatedNs).Scan(&newID)
+	newID := r.NewID
+	if newID == 0 { // a version 1 record
+		var err error
+		if newID, err = nextInSlot(ctx, tx, "pack", slot); err != nil {
+			return err
+		}
+	}
+	if err := raiseHigh(ctx, tx, "pack", newID); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, "INSERT INTO pack(id, name, size, created_ns) VALUES (?, ?, ?, ?)",
+		newID, r.New.Name, r.New.Size, r.CreatedNs)
 	if err != nil {
 		return fmt.Errorf("insert pack %s: %w", r.New.Name, err)
 	}
@@ -777,7 +913,9 @@ func (r *missingRecord) decode(d *decoder) {
 	r.Present = d.strs()
 }
 
-func (r *missingRecord) apply(ctx context.Context, tx *sql.Tx) error {
+func (r *missingRecord) remap(*mapper) {}
+
+func (r *missingRecord) apply(ctx context.Context, tx *sql.Tx, _ int64) error {
 	for _, name := range r.Missing {
 		if _, err := tx.ExecContext(ctx, "UPDATE pack SET missing_ns = ? WHERE name = ? AND missing_ns IS NULL", r.Now, name); err != nil {
 			return fmt.Errorf("record pack %s missing: %w", name, err)

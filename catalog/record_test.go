@@ -62,15 +62,15 @@ func allRecords() []record {
 
 func TestRecordRoundTrip(t *testing.T) {
 	for _, rec := range allRecords() {
-		b := encodeRecord(rec)
-		got, err := decodeRecord(b)
+		b := encodeRecord(rec, nil)
+		got, _, err := decodeRecord(b)
 		if err != nil {
 			t.Fatalf("decode %T: %v", rec, err)
 		}
 		if !reflect.DeepEqual(got, rec) {
 			t.Errorf("%T round trip:\ngot  %+v\nwant %+v", rec, got, rec)
 		}
-		if again := encodeRecord(got); !bytes.Equal(again, b) {
+		if again := encodeRecord(got, nil); !bytes.Equal(again, b) {
 			t.Errorf("%T re-encodes differently", rec)
 		}
 	}
@@ -122,7 +122,7 @@ func TestUnchangedSnapshotRecordSize(t *testing.T) {
 	t1 := time.Date(2026, 12, 1, 22, 0, 0, 123456789, time.UTC)
 	c := &Commit{Source: "/home/someone/.agent-state", Started: t1, Finished: t1.Add(412 * time.Millisecond),
 		FileCount: 20002, TotalBytes: 381_000_000}
-	b := encodeRecord(&snapshotRecord{ID: 1234, Commit: c})
+	b := encodeRecord(&snapshotRecord{ID: 1234, Commit: c}, nil)
 	t.Logf("unchanged snapshot record: %d bytes", len(b))
 	if len(b) > 100 {
 		t.Errorf("unchanged snapshot record is %d bytes", len(b))
@@ -132,7 +132,7 @@ func TestUnchangedSnapshotRecordSize(t *testing.T) {
 	for i := range 5 {
 		c.Refresh = append(c.Refresh, Refresh{ID: int64(100000 + 37*i), FpCtimeNs: t1.UnixNano() + int64(i), FpIno: uint64(5_000_000 + i)})
 	}
-	b = encodeRecord(&snapshotRecord{ID: 1234, Commit: c})
+	b = encodeRecord(&snapshotRecord{ID: 1234, Commit: c}, nil)
 	t.Logf("with 5 refreshed fingerprints: %d bytes", len(b))
 	if len(b) > 300 {
 		t.Errorf("record with 5 refreshes is %d bytes", len(b))
@@ -143,13 +143,13 @@ func TestUnchangedSnapshotRecordSize(t *testing.T) {
 // damage makes decoding panic.
 func TestDecodeRecordDamaged(t *testing.T) {
 	for _, rec := range allRecords() {
-		b := encodeRecord(rec)
+		b := encodeRecord(rec, nil)
 		for n := range len(b) {
-			if _, err := decodeRecord(b[:n]); !errors.Is(err, ErrRecord) {
+			if _, _, err := decodeRecord(b[:n]); !errors.Is(err, ErrRecord) {
 				t.Fatalf("%T cut to %d of %d bytes: %v, want ErrRecord", rec, n, len(b), err)
 			}
 		}
-		if _, err := decodeRecord(append(slices.Clone(b), 0)); b[2] == codecRaw && !errors.Is(err, ErrRecord) {
+		if _, _, err := decodeRecord(append(slices.Clone(b), 0)); b[2] == codecRaw && !errors.Is(err, ErrRecord) {
 			t.Fatalf("%T with a byte appended: %v, want ErrRecord", rec, err)
 		}
 		for i := range len(b) {
@@ -160,10 +160,10 @@ func TestDecodeRecordDamaged(t *testing.T) {
 			}
 		}
 	}
-	if _, err := decodeRecord([]byte{2, byte(kindSnapshot), 0}); !errors.Is(err, ErrRecord) {
+	if _, _, err := decodeRecord([]byte{3, byte(kindSnapshot), 0}); !errors.Is(err, ErrRecord) {
 		t.Fatalf("a newer record version: %v", err)
 	}
-	if _, err := decodeRecord([]byte{1, 200, 0}); !errors.Is(err, ErrRecord) {
+	if _, _, err := decodeRecord([]byte{1, 200, 0}); !errors.Is(err, ErrRecord) {
 		t.Fatalf("an unknown kind: %v", err)
 	}
 }
@@ -175,18 +175,18 @@ func FuzzDecodeRecord(f *testing.F) {
 	maxRecordBody = 1 << 20 // the fuzzer would otherwise find zstd bombs
 	f.Cleanup(func() { maxRecordBody = old })
 	for _, rec := range allRecords() {
-		f.Add(encodeRecord(rec))
+		f.Add(encodeRecord(rec, nil))
 	}
 	big := fullCommit()
 	for i := range 20 {
 		big.Versions = append(big.Versions, big.Versions[1])
 		big.Versions[len(big.Versions)-1].Path += string(rune('a' + i))
 	}
-	f.Add(encodeRecord(&snapshotRecord{ID: 3, Commit: big})) // compressed
+	f.Add(encodeRecord(&snapshotRecord{ID: 3, Commit: big}, nil)) // compressed
 	f.Add([]byte{})
 	f.Add([]byte{1, 2, 1, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rec, err := decodeRecord(b)
+		rec, _, err := decodeRecord(b)
 		if err != nil {
 			if !errors.Is(err, ErrRecord) {
 				t.Fatalf("decode error %v does not wrap ErrRecord", err)
@@ -195,12 +195,12 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		// Compared as bytes, not with DeepEqual: a NaN survives the
 		// round trip but is not equal to itself.
-		enc := encodeRecord(rec)
-		again, err := decodeRecord(enc)
+		enc := encodeRecord(rec, nil)
+		again, _, err := decodeRecord(enc)
 		if err != nil {
 			t.Fatalf("re-encoded %T does not decode: %v", rec, err)
 		}
-		if !bytes.Equal(encodeRecord(again), enc) {
+		if !bytes.Equal(encodeRecord(again, nil), enc) {
 			t.Fatalf("re-encoded %T decodes differently:\n%+v\n%+v", rec, again, rec)
 		}
 	})

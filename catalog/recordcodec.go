@@ -23,8 +23,14 @@ import (
 //
 // Small records (an unchanged snapshot: ~80 bytes) are stored raw, since
 // a zstd frame would only add its header.
+//
+// Version 2 (every record written since several writers may share a
+// repository) begins its body with the writer map: uvarint count, then
+// per entry uvarint slot and the writer id as a string; some kinds add
+// fields at the end of their body (the ids of the rows they create).
+// Version 1 records are read as before, as their log's writer's.
 const (
-	recordVersion = 1
+	recordVersion = 2
 	codecRaw      = 0
 	codecZstd     = 1
 	// compressFrom is the body size from which zstd is tried.
@@ -84,37 +90,41 @@ func frameRecord(kind recordKind, body []byte) []byte {
 var errBadRecord = fmt.Errorf("%w: damaged", ErrRecord)
 
 // unframeRecord checks the framing and returns the kind and body.
-func unframeRecord(b []byte) (recordKind, []byte, error) {
+func unframeRecord(b []byte) (byte, recordKind, []byte, error) {
 	if len(b) < 3 {
-		return 0, nil, fmt.Errorf("%w: %d bytes", errBadRecord, len(b))
+		return 0, 0, nil, fmt.Errorf("%w: %d bytes", errBadRecord, len(b))
 	}
-	if b[0] != recordVersion {
-		return 0, nil, fmt.Errorf("%w: record version %d, this cairn knows %d (written by a newer cairn?)", ErrRecord, b[0], recordVersion)
+	version := b[0]
+	if version < 1 || version > recordVersion {
+		return 0, 0, nil, fmt.Errorf("%w: record version %d, this cairn knows %d (written by a newer cairn?)", ErrRecord, b[0], recordVersion)
 	}
 	kind := recordKind(b[1])
 	switch b[2] {
 	case codecRaw:
-		return kind, b[3:], nil
+		return version, kind, b[3:], nil
 	case codecZstd:
 		n, l := binary.Uvarint(b[3:])
 		if l <= 0 || n > maxRecordBody {
-			return 0, nil, fmt.Errorf("%w: bad body length", errBadRecord)
+			return 0, 0, nil, fmt.Errorf("%w: bad body length", errBadRecord)
 		}
 		body, err := recordDecoder().DecodeAll(b[3+l:], make([]byte, 0, n))
 		if err != nil {
-			return 0, nil, fmt.Errorf("%w: %v", errBadRecord, err)
+			return 0, 0, nil, fmt.Errorf("%w: %v", errBadRecord, err)
 		}
 		if uint64(len(body)) != n {
-			return 0, nil, fmt.Errorf("%w: body is %d bytes, header says %d", errBadRecord, len(body), n)
+			return 0, 0, nil, fmt.Errorf("%w: body is %d bytes, header says %d", errBadRecord, len(body), n)
 		}
-		return kind, body, nil
+		return version, kind, body, nil
 	default:
-		return 0, nil, fmt.Errorf("%w: unknown codec %d", ErrRecord, b[2])
+		return 0, 0, nil, fmt.Errorf("%w: unknown codec %d", ErrRecord, b[2])
 	}
 }
 
 // encoder appends a record's fields.
-type encoder struct{ b []byte }
+type encoder struct {
+	b  []byte
+	v2 bool // record version 2 (checkpoints use version 1's value encoding)
+}
 
 func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
@@ -178,6 +188,7 @@ func hexName(name string) (h [32]byte, ok bool) {
 type decoder struct {
 	b   []byte
 	err error
+	v2  bool // a record of version 2
 }
 
 var errShort = errors.New("truncated")

@@ -31,6 +31,8 @@ type Source struct {
 	MassDeletion float64
 	// Excludes are the excludes the source remembers (JSON); "" = none.
 	Excludes string
+	// Writer is the slot of the writer whose source it is (0: this one).
+	Writer int64
 }
 
 // Snapshot is one committed snapshot.
@@ -46,6 +48,9 @@ type Snapshot struct {
 	TotalBytes int64
 	AddedBytes int64
 	Unreadable int64 // paths that could not be read; > 0: incomplete
+	// Writer is the slot of the writer whose source it is (0: this one;
+	// the snapshot's id is in that slot).
+	Writer int64
 }
 
 // Version is one version of one path: valid for the snapshots of its
