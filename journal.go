@@ -78,6 +78,10 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 		}
 	}
 	r.db = db
+	if err := db.SetWriter(ctx, r.log.Writer()); err != nil {
+		db.Close()
+		return fmt.Errorf("%s: %w", r.Dir, err)
+	}
 	if !r.readOnly {
 		db.SetJournal(r.journal())
 		n, err := db.CatchUp(ctx)
@@ -108,9 +112,38 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 			r.notify(fmt.Sprintf("applied %s that an interrupted command had written to the log; nothing is lost", count(n, "record")))
 		}
 	}
+	if !r.readOnly {
+		// The other writers' logs: at every Open but a snapshot's (see
+		// CatchUpMode), and before anything is written by a catalog that
+		// has just been made (a new writer's meta must come from the
+		// repository's first writer, not be recorded again).
+		fresh := why != ""
+		if !fresh {
+			applied, _ := db.AppliedSeq(ctx)
+			fresh = applied == 0
+		}
+		if opts.CatchUp == CatchUpAlways || fresh || (opts.CatchUp == CatchUpDue && r.catchUpDue()) {
+			if err := r.catchUpOthers(ctx); err != nil {
+				db.Close()
+				return err
+			}
+		}
+	}
 	if err := r.loadMeta(ctx, r.Params, RepositoryFormat); err != nil {
 		db.Close()
 		return err
+	}
+	if !r.readOnly {
+		// A new writer records its host name, so that a new installation
+		// on this host can continue its log and other writers can name
+		// its snapshots; a writer of a repository that only ever had one
+		// writes none until it meets another (catchUpOthers).
+		if applied, _ := db.AppliedSeq(ctx); applied <= 1 {
+			if err := r.join(ctx); err != nil {
+				db.Close()
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -193,7 +226,7 @@ func (r *Repo) openLog(ctx context.Context, opts Options) error {
 	if r.keys, err = keys.Derive(r.keyring.master); err != nil {
 		return err
 	}
-	writer, err := writerID(ctx, objs, r.localDir, r.readOnly)
+	writer, err := writerID(ctx, objs, r.localDir, r.readOnly, func(w string) string { return r.writerHost(ctx, w) })
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.Dir, err)
 	}
@@ -201,6 +234,27 @@ func (r *Repo) openLog(ctx context.Context, opts Options) error {
 		return fmt.Errorf("%s: %w", r.Dir, err)
 	}
 	return nil
+}
+
+// writerHost is the host name writer w's join record gives, "" when its
+// first records hold none (a writer a new installation may continue).
+func (r *Repo) writerHost(ctx context.Context, w string) string {
+	l, err := metalog.New(r.objects, r.keys, r.id, w)
+	if err != nil {
+		return ""
+	}
+	// The join record is among a new writer's first records (after the
+	// repository's meta record), or follows its first catch-up of others.
+	for seq := int64(1); seq <= 3; seq++ {
+		b, err := l.Read(ctx, seq)
+		if err != nil {
+			break
+		}
+		if h, ok := catalog.RecordHost(b); ok {
+			return h
+		}
+	}
+	return ""
 }
 
 // catalogUnusable says why the catalog file at path cannot be used as it
@@ -441,6 +495,15 @@ func (r *Repo) rebuildInto(ctx context.Context, path string) (*RebuildReport, er
 		return nil, err
 	}
 	rep := &RebuildReport{Checkpoint: seq, Skipped: skipped}
+	// Then every other writer's log, so that the rebuilt catalog holds
+	// every writer's rows.
+	if err = db.SetWriter(ctx, r.log.Writer()); err == nil {
+		err = r.catchUpInto(ctx, db)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	if rep.Applied, err = db.AppliedSeq(ctx); err == nil {
 		err = db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM snapshot").Scan(&rep.Snapshots)
 	}

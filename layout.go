@@ -105,7 +105,7 @@ func checkLayout(dir string, create bool) (layout, error) {
 // that of two processes creating one repository, one wins and the other
 // opens what it made.
 func createFormat2(ctx context.Context, dir string, opts Options, now time.Time) error {
-	local := filepath.Join(dir, localName)
+	local := opts.localDirOf(dir)
 	objs, err := blobstore.NewLocalObjects(dir, filepath.Join(local, "tmp"))
 	if err != nil {
 		return fmt.Errorf("create repository %s: %w", dir, err)
@@ -135,7 +135,7 @@ func createFormat2(ctx context.Context, dir string, opts Options, now time.Time)
 	if err := storeNewMaster(ctx, objs, local, m, opts); err != nil {
 		return fmt.Errorf("create repository %s: %w", dir, err)
 	}
-	if _, err := writerID(ctx, objs, local, false); err != nil {
+	if _, err := writerID(ctx, objs, local, false, nil); err != nil {
 		return fmt.Errorf("create repository %s: %w", dir, err)
 	}
 	if err := objs.PutObject(ctx, repoFileName, append(rf, '\n')); err != nil {
@@ -174,10 +174,14 @@ func readRepoFile(ctx context.Context, dir string, objs blobstore.Objects) (repo
 }
 
 // writerID returns this installation's writer id (local/writer), making
-// one when there is none. A local/ that was lost takes over the log of the
-// repository's only writer, which was this installation's: otherwise a
-// fresh writer would start a second history beside it.
-func writerID(ctx context.Context, objs blobstore.Objects, localDir string, readOnly bool) (string, error) {
+// one when there is none. An installation without one continues the log
+// of a writer whose host name is this host's, when exactly one is (its
+// local/ or cache was lost), or of the repository's only writer when that
+// one never recorded a host name (a repository that only ever had one
+// writer, as before several could share one); otherwise it is a new
+// writer, beside the others. hostOf reads a writer's host name from its
+// join record ("" when it has none).
+func writerID(ctx context.Context, objs blobstore.Objects, localDir string, readOnly bool, hostOf func(w string) string) (string, error) {
 	path := filepath.Join(localDir, writerName)
 	b, err := os.ReadFile(path)
 	if err == nil {
@@ -195,15 +199,21 @@ func writerID(ctx context.Context, objs blobstore.Objects, localDir string, read
 		return "", err
 	}
 	var w string
-	switch len(ws) {
-	case 0:
+	var same []string
+	for _, x := range ws {
+		if hostOf != nil && hostOf(x) == hostName() {
+			same = append(same, x)
+		}
+	}
+	switch {
+	case len(same) == 1:
+		w = same[0]
+	case len(ws) == 1 && (hostOf == nil || hostOf(ws[0]) == ""):
+		w = ws[0]
+	default:
 		if w, err = randomID(8); err != nil {
 			return "", err
 		}
-	case 1:
-		w = ws[0]
-	default:
-		return "", fmt.Errorf("%s is missing and the repository has the logs of %d writers (%s); write this installation's id into it", path, len(ws), strings.Join(ws, ", "))
 	}
 	if readOnly {
 		return w, nil

@@ -200,7 +200,7 @@ func createRemote(ctx context.Context, location string, st *s3store.Store, opts 
 	if err := storeNewMaster(ctx, st, local, m, opts); err != nil {
 		return fmt.Errorf("create repository %s: %w", location, err)
 	}
-	if _, err := writerID(ctx, st, local, false); err != nil {
+	if _, err := writerID(ctx, st, local, false, nil); err != nil {
 		return fmt.Errorf("create repository %s: %w", location, err)
 	}
 	if err := st.PutObject(ctx, repoFileName, append(rf, '\n')); err != nil && !errors.Is(err, blobstore.ErrExists) {

@@ -69,7 +69,7 @@ func openLogOnly(ctx context.Context, dir string, opts Options, format1Hint stri
 	if lay == layoutFormat1 {
 		return nil, fmt.Errorf("%s: %w%s", abs, ErrNoLog, format1Hint)
 	}
-	r := &Repo{Dir: abs, localDir: filepath.Join(abs, localName), now: opts.Now, waiting: opts.Waiting, notify: func(string) {}}
+	r := &Repo{Dir: abs, localDir: opts.localDirOf(abs), now: opts.Now, waiting: opts.Waiting, notify: func(string) {}}
 	if r.now == nil {
 		r.now = time.Now
 	}

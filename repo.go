@@ -123,6 +123,14 @@ type Options struct {
 	// the AWS conventions (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
 	// else ~/.aws/credentials).
 	S3Endpoint string
+	// LocalDir is this installation's own directory of a local
+	// repository (catalog, scratch, locks, writer id); "" is REPO/local,
+	// or $CAIRN_LOCAL_DIR when set. A second installation sharing the
+	// directory (a mount on another host) needs a LocalDir of its own.
+	LocalDir string
+	// CatchUp says when Open reads the other writers' logs (writers.go);
+	// the zero value reads them at every Open.
+	CatchUp CatchUpMode
 	// location is the s3:// address Open was given, for messages (the
 	// local directory of such a repository is in the cache).
 	location string
@@ -204,7 +212,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 	// repository) the catalog is opened read-only, creating nothing beside
 	// it, so that every command that only reads still works.
 	if lay == layoutFormat2 {
-		r.localDir = filepath.Join(abs, localName)
+		r.localDir = opts.localDirOf(abs)
 		r.readOnly = opts.ReadOnly || !writable(abs) || !writable(r.localDir)
 		if err := r.openFormat2(ctx, opts); err != nil {
 			return nil, err
@@ -425,4 +433,19 @@ func (r *Repo) codec() *blobstore.Codec {
 		r.packCodec = c
 	})
 	return r.packCodec
+}
+
+// localDirOf is the local directory of the local repository at abs.
+func (o Options) localDirOf(abs string) string {
+	dir := o.LocalDir
+	if dir == "" {
+		dir = os.Getenv("CAIRN_LOCAL_DIR")
+	}
+	if dir == "" {
+		return filepath.Join(abs, localName)
+	}
+	if d, err := filepath.Abs(dir); err == nil {
+		return d
+	}
+	return dir
 }

@@ -385,3 +385,17 @@ func sourceFor(ctx context.Context, tx *sql.Tx, slot int64, path string, create 
 	}
 	return id, nil
 }
+
+// RecordHost returns the host name a stored record gives its writer, if
+// it is a join record.
+func RecordHost(b []byte) (string, bool) {
+	rec, _, err := decodeRecord(b)
+	if err != nil {
+		return "", false
+	}
+	j, ok := rec.(*joinRecord)
+	if !ok {
+		return "", false
+	}
+	return j.Host, true
+}

@@ -105,11 +105,14 @@ type snapshotJSON struct {
 	TotalBytes int64    `json:"total_bytes"`
 	AddedBytes int64    `json:"added_bytes"`
 	Incomplete bool     `json:"incomplete"`
+	// Host and Ref: another host's snapshot (absent for this host's).
+	Host string `json:"host,omitempty"`
+	Ref  string `json:"ref,omitempty"`
 }
 
 func toSnapshotJSON(s cairn.Snapshot) snapshotJSON {
-	return snapshotJSON{s.ID, s.Source, jsonTime(s.Started), jsonTime(s.Finished), s.Label, nonNil(s.Tags),
-		s.FileCount, s.TotalBytes, s.AddedBytes, s.Unreadable > 0}
+	return snapshotJSON{ID: s.ID, Source: s.Source, StartedAt: jsonTime(s.Started), FinishedAt: jsonTime(s.Finished), Label: s.Label,
+		Tags: nonNil(s.Tags), FileCount: s.FileCount, TotalBytes: s.TotalBytes, AddedBytes: s.AddedBytes, Incomplete: s.Unreadable > 0}
 }
 
 // snapStatusJSON is a progress line of snap --json.

@@ -145,6 +145,7 @@ type app struct {
 	keyFile        string
 	newRepoPass    []byte // init --password: the password the new repository gets
 	noPrompt       bool   // open without asking for a password
+	catchUp        cairn.CatchUpMode // when Open reads the other writers' logs
 	repo           *cairn.Repo
 }
 
@@ -193,6 +194,7 @@ prints UTC, with one schema for every command (docs/json.md).`,
 	root.AddCommand(a.repairCommand())
 	root.AddCommand(a.findCommand(), a.statsCommand(), a.tagCommand(), a.keyCommand(), a.upgradeCommand())
 	root.AddCommand(a.recoverCommand(), a.replicateCommand())
+	root.AddCommand(a.hostsCommand(), a.adoptCommand())
 	a.registerCompletions(root)
 	return root
 }
@@ -235,6 +237,7 @@ func (a *app) options() cairn.Options {
 		S3Endpoint: a.s3Endpoint,
 		Waiting:    func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", msg) },
 		Notify:     func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", displayText(msg)) },
+		CatchUp:    a.catchUp,
 	}
 	a.credentials(&opts)
 	return opts

@@ -13,6 +13,7 @@ import (
 func (a *app) snapCommand() *cobra.Command {
 	var opts cairn.SnapshotOptions
 	var f snapFlags
+	var catchUp bool
 	c := &cobra.Command{
 		Use:   "snap DIR...",
 		Short: "Take a snapshot of one or more directories",
@@ -55,6 +56,12 @@ status lines while files are read, then a summary, for each directory; with
 			if err := f.apply(&opts); err != nil {
 				return err
 			}
+			// Other writers' records: every CatchUpInterval, or now with
+			// --catch-up (docs/design.md, "Several writers").
+			a.catchUp = cairn.CatchUpDue
+			if catchUp {
+				a.catchUp = cairn.CatchUpAlways
+			}
 			repo, err := a.open(cmd.Context(), !opts.DryRun)
 			if err != nil {
 				return err
@@ -83,6 +90,7 @@ status lines while files are read, then a summary, for each directory; with
 		},
 	}
 	fl := c.Flags()
+	fl.BoolVar(&catchUp, "catch-up", false, "read the other hosts' records first (dedup against what they stored since the last time)")
 	fl.StringVar(&opts.Label, "label", "", "a label for the snapshot")
 	fl.StringArrayVar(&opts.Tags, "tag", nil, "a tag for the snapshot (repeatable)")
 	fl.StringArrayVar(&opts.Filter.Patterns, "exclude", nil, "exclude paths matching this gitignore-style pattern (repeatable; remembered by the source)")

@@ -13,14 +13,17 @@ import (
 // "latest~N" (the Nth before the newest of a source, as git's HEAD~N).
 // One parser serves every command and flag that takes a snapshot.
 type snapRef struct {
-	id   int64 // > 0: this snapshot
-	back int   // with id == 0: how many before the newest
+	id   int64  // > 0: this snapshot (of host, when set)
+	back int    // with id == 0: how many before the newest
+	host string // "HOST:N": snapshot N of another writer (a host name or writer id)
 }
 
 func (r snapRef) latest() bool { return r.id == 0 }
 
 func (r snapRef) String() string {
 	switch {
+	case r.host != "":
+		return r.host + ":" + strconv.FormatInt(r.id, 10)
 	case r.id > 0:
 		return strconv.FormatInt(r.id, 10)
 	case r.back == 0:
@@ -29,8 +32,16 @@ func (r snapRef) String() string {
 	return "latest~" + strconv.Itoa(r.back)
 }
 
-// parseSnapRef reads a snapshot id, "latest" or "latest~N"; "" is latest.
+// parseSnapRef reads a snapshot id, "HOST:N", "latest" or "latest~N"; ""
+// is latest.
 func parseSnapRef(s string) (snapRef, error) {
+	if host, n, ok := strings.Cut(strings.TrimSpace(s), ":"); ok {
+		id, err := strconv.ParseInt(n, 10, 64)
+		if host == "" || err != nil || id <= 0 {
+			return snapRef{}, fmt.Errorf("%q is not a snapshot: want an id, HOST:N, \"latest\" or \"latest~N\"", s)
+		}
+		return snapRef{id: id, host: host}, nil
+	}
 	t := strings.ToLower(strings.TrimSpace(s))
 	if t == "" || t == "latest" {
 		return snapRef{}, nil
@@ -53,7 +64,7 @@ func parseSnapRef(s string) (snapRef, error) {
 func parseSnapshot(s string) (snapRef, error) {
 	r, err := parseSnapRef(s)
 	if err != nil {
-		return r, usageError{fmt.Errorf("--snapshot %q: want a snapshot id, \"latest\" or \"latest~N\"", s)}
+		return r, usageError{fmt.Errorf("--snapshot %q: want a snapshot id, HOST:N, \"latest\" or \"latest~N\"", s)}
 	}
 	return r, nil
 }
@@ -62,6 +73,9 @@ func parseSnapshot(s string) (snapRef, error) {
 // 0 for plain "latest" (Resolve then picks the newest snapshot that has
 // the path), else a snapshot of the path's source.
 func (r snapRef) forPath(ctx context.Context, repo *cairn.Repo, userPath string) (int64, error) {
+	if r.host != "" {
+		return repo.HostSnapshotID(ctx, r.host, r.id)
+	}
 	if r.id > 0 || r.back == 0 {
 		return r.id, nil
 	}
@@ -76,6 +90,9 @@ func (r snapRef) forPath(ctx context.Context, repo *cairn.Repo, userPath string)
 // source path); source "" means the source of the repository's newest
 // snapshot.
 func (r snapRef) inSource(ctx context.Context, repo *cairn.Repo, source string) (int64, error) {
+	if r.host != "" {
+		return repo.HostSnapshotID(ctx, r.host, r.id)
+	}
 	if r.id > 0 {
 		return r.id, nil
 	}
@@ -100,4 +117,4 @@ func (r snapRef) inSource(ctx context.Context, repo *cairn.Repo, source string) 
 }
 
 // snapshotUsage is the help text of every --snapshot flag.
-const snapshotUsage = `snapshot id, "latest" or "latest~N"`
+const snapshotUsage = `snapshot id, HOST:N (another host's), "latest" or "latest~N"`

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,10 +20,11 @@ func (a *app) snapshotsCommand() *cobra.Command {
 		Short: "List snapshots",
 		Long: `List snapshots, oldest first. Times are local with their offset (--utc for
 UTC); FILES counts regular files. --tag keeps snapshots with every tag
-given, --latest N the newest N of each source. --host is accepted for
-restic's habit: every snapshot in a repository is this host's for now
-(stores shared by several hosts come with remote repositories), so --host
-names this host or lists nothing.`,
+given, --latest N the newest N of each source. A repository shared by
+several hosts (installations) lists every host's snapshots, with a HOST
+column and other hosts' snapshots named HOST:N (what --snapshot takes);
+--host H keeps one host's (a host name or writer id; cairn hosts lists
+them).`,
 		Example: "  cairn snapshots\n  cairn snapshots --source ~/.agent --latest 5 --json\n  cairn snapshots --tag manual",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -32,24 +35,59 @@ names this host or lists nothing.`,
 			if f.Latest < 0 {
 				return usageError{fmt.Errorf("--latest %d: want a count of 1 or more", f.Latest)}
 			}
-			snaps, err := repo.Snapshots(cmd.Context(), f)
+			ctx := cmd.Context()
+			snaps, err := repo.Snapshots(ctx, f)
 			if err != nil {
 				return err
 			}
-			if !thisHost(host) {
-				snaps = nil
+			hosts, err := repo.Hosts(ctx)
+			if err != nil {
+				return err
+			}
+			if host != "" {
+				slot, err := repo.HostSlot(ctx, host)
+				if errors.Is(err, cairn.ErrUnknownHost) {
+					snaps = nil // as restic: a host with no snapshots lists none
+				} else if err != nil {
+					return err
+				}
+				snaps = slices.DeleteFunc(snaps, func(s cairn.Snapshot) bool { return s.Writer != slot })
+			}
+			hostOf := func(s cairn.Snapshot) string {
+				if s.Writer == 0 {
+					return hosts[0].Name // this installation's (Hosts lists it first)
+				}
+				h, _, _ := strings.Cut(repo.SnapshotName(ctx, s.ID), ":")
+				return h
 			}
 			if asJSON {
 				out := make([]snapshotJSON, 0, len(snaps))
 				for _, s := range snaps {
-					out = append(out, toSnapshotJSON(s))
+					j := toSnapshotJSON(s)
+					if s.Writer != 0 {
+						j.Host, j.Ref = hostOf(s), repo.SnapshotName(ctx, s.ID)
+					}
+					out = append(out, j)
 				}
 				return writeJSON(a.stdout, out)
 			}
+			// One host (the usual case) shows what it always showed; with
+			// several, a HOST column.
+			several := len(hosts) > 1
 			tw := newTable(a.stdout)
-			fmt.Fprintln(tw, "ID\tTIME\tSOURCE\tFILES\tSIZE\tADDED\tTAGS\tLABEL")
+			if several {
+				fmt.Fprintln(tw, "ID\tHOST\tTIME\tSOURCE\tFILES\tSIZE\tADDED\tTAGS\tLABEL")
+			} else {
+				fmt.Fprintln(tw, "ID\tTIME\tSOURCE\tFILES\tSIZE\tADDED\tTAGS\tLABEL")
+			}
 			for _, s := range snaps {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.ID, a.tableTime(s.Started), displayPath(s.Source), s.FileCount,
+				id := repo.SnapshotName(ctx, s.ID)
+				if several {
+					fmt.Fprintf(tw, "%s\t%s\t", id, displayText(hostOf(s)))
+				} else {
+					fmt.Fprintf(tw, "%s\t", id)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", a.tableTime(s.Started), displayPath(s.Source), s.FileCount,
 					size(s.TotalBytes), size(s.AddedBytes), displayText(strings.Join(s.Tags, ",")), displayText(s.Label))
 			}
 			return tw.Flush()
@@ -58,7 +96,7 @@ names this host or lists nothing.`,
 	c.Flags().StringVar(&f.Source, "source", "", "only snapshots of this directory")
 	c.Flags().StringArrayVar(&f.Tags, "tag", nil, "only snapshots with this tag (repeatable: every tag given)")
 	c.Flags().IntVar(&f.Latest, "latest", 0, "only the newest N snapshots of each source")
-	c.Flags().StringVar(&host, "host", "", "only snapshots of this host (every snapshot is this host's for now)")
+	c.Flags().StringVar(&host, "host", "", "only snapshots of this host (a host name or writer id; default: every host's)")
 	c.Flags().BoolVar(&asJSON, "json", false, "print a JSON array (docs/json.md)")
 	return c
 }

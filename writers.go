@@ -1,0 +1,307 @@
+package cairn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/metalog"
+)
+
+// Several installations (writers) may share one repository, a directory
+// or a bucket: each appends to its own log (log/<writer>/<seq>), packs are
+// shared and content-addressed, and snapshots take no lock across hosts.
+// A writer reads the others' records when a command needs them (catch-up
+// rule, CatchUp below); docs/design.md, "Several writers".
+
+// hostEnv overrides the host name a writer records (two installations on
+// one machine, tests).
+const hostEnv = "CAIRN_HOST"
+
+// hostName is the name this installation records in its join record.
+func hostName() string {
+	if h := strings.TrimSpace(os.Getenv(hostEnv)); h != "" {
+		return h
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	return h
+}
+
+// CatchUpMode says when Open reads the other writers' logs.
+type CatchUpMode int
+
+const (
+	// CatchUpAlways reads them at every Open: history reads, restore,
+	// check and gc need every writer's rows.
+	CatchUpAlways CatchUpMode = iota
+	// CatchUpDue reads them only when the last time was more than
+	// CatchUpInterval ago: a snapshot dedups against the others' chunks
+	// it knows, and an unchanged snapshot to a bucket stays at its one
+	// request most of the time.
+	CatchUpDue
+	// CatchUpNever leaves them to the next command.
+	CatchUpNever
+)
+
+// CatchUpInterval is how often a snapshot (CatchUpDue) reads the other
+// writers' logs; $CAIRN_CATCHUP_INTERVAL (a Go duration) overrides it.
+var CatchUpInterval = 10 * time.Minute
+
+const caughtUpName = "others-caught-up"
+
+// catchUpDue reports whether CatchUpDue should read the others' logs.
+func (r *Repo) catchUpDue() bool {
+	every := CatchUpInterval
+	if s := os.Getenv("CAIRN_CATCHUP_INTERVAL"); s != "" {
+		if d, err := time.ParseDuration(s); err == nil {
+			every = d
+		}
+	}
+	fi, err := os.Stat(filepath.Join(r.localDir, caughtUpName))
+	return err != nil || r.now().Sub(fi.ModTime()) >= every
+}
+
+// catchUpOthers applies the records of every other writer's log that
+// this catalog has not applied: one listing of log/ and checkpoints/ to
+// find the writers, then per writer a read of its next record. A writer
+// that meets another for the first time records its own host name (a
+// join record), so that the others can name its snapshots HOST:N.
+func (r *Repo) catchUpOthers(ctx context.Context) error {
+	if r.log == nil || r.readOnly || r.db == nil {
+		return nil
+	}
+	return r.catchUpInto(ctx, r.db)
+}
+
+// catchUpInto is catchUpOthers into db (a catalog being rebuilt).
+func (r *Repo) catchUpInto(ctx context.Context, db *catalog.DB) error {
+	ws, err := metalog.Writers(ctx, r.objects)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.Dir, err)
+	}
+	applied := 0
+	for _, w := range ws {
+		if w == r.log.Writer() {
+			continue
+		}
+		l, err := metalog.New(r.objects, r.keys, r.id, w)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.Dir, err)
+		}
+		if err := r.startFromCheckpoint(ctx, db, w, l); err != nil {
+			return err
+		}
+		n, err := db.CatchUpWriter(ctx, w, prefetching(ctx, l, appliedOf(ctx, db, w)))
+		applied += n
+		if err != nil {
+			return fmt.Errorf("%s: apply the log of writer %s: %w", r.Dir, w, err)
+		}
+	}
+	if len(ws) > 1 || (len(ws) == 1 && ws[0] != r.log.Writer()) {
+		if err := db.Join(ctx, hostName()); err != nil {
+			return fmt.Errorf("%s: %w", r.Dir, err)
+		}
+	}
+	// The time of this catch-up, for CatchUpDue; a failure costs only an
+	// earlier catch-up next time.
+	_ = writeLocalFile(r.localDir, caughtUpName, strconv.Itoa(applied)+"\n")
+	return nil
+}
+
+// appliedOf is the seq of writer w's last record applied to db.
+func appliedOf(ctx context.Context, db *catalog.DB, w string) int64 {
+	ws, err := db.Writers(ctx)
+	if err != nil {
+		return 0
+	}
+	for _, x := range ws {
+		if x.ID == w {
+			return x.Applied
+		}
+	}
+	return 0
+}
+
+// startFromCheckpoint: a writer whose first records are gone (its log was
+// pruned, or re-based by a repair) is read from its newest checkpoint,
+// which this catalog cannot load over rows of its own: that case is an
+// error naming the writer.
+func (r *Repo) startFromCheckpoint(ctx context.Context, db *catalog.DB, w string, l *metalog.Log) error {
+	if appliedOf(ctx, db, w) > 0 {
+		return nil
+	}
+	es, err := l.Records(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.Dir, err)
+	}
+	if len(es) > 0 && es[0].Seq == 1 {
+		return nil
+	}
+	cps, err := l.Checkpoints(ctx)
+	if err != nil || len(cps) == 0 {
+		return err
+	}
+	return fmt.Errorf("%s: the log of writer %s starts at its checkpoint %d (its older records were pruned); this cairn cannot merge another writer's checkpoint into a catalog: %w",
+		r.Dir, w, cps[len(cps)-1].Seq, ErrLogDamaged)
+}
+
+// join records this writer's host name unless the catalog has it.
+func (r *Repo) join(ctx context.Context) error {
+	if err := r.db.Join(ctx, hostName()); err != nil {
+		return fmt.Errorf("%s: %w", r.Dir, err)
+	}
+	return nil
+}
+
+// CatchUp reads every other writer's log now, whatever the catch-up mode
+// Open had.
+func (r *Repo) CatchUp(ctx context.Context) error { return r.catchUpOthers(ctx) }
+
+// Host is one writer of the repository as this installation knows it.
+type Host struct {
+	// Writer is the writer id (its log's name); Name the host name its
+	// join record gave ("" before it sent one).
+	Writer, Name string
+	// Self: this installation.
+	Self bool
+	// AdoptedBy names the host that continues its sources, if any.
+	AdoptedBy string
+	// Applied is the seq of its last record this catalog applied.
+	Applied int64
+	// Snapshots counts its snapshots here.
+	Snapshots int
+}
+
+// Hosts lists the writers this installation knows, itself first.
+func (r *Repo) Hosts(ctx context.Context) ([]Host, error) {
+	ws, err := r.db.Writers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := r.db.Snapshots(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	count := map[int64]int{}
+	for _, s := range snaps {
+		count[catalog.SlotOf(s.ID)]++
+	}
+	bySlot := map[int64]catalog.Writer{}
+	for _, w := range ws {
+		bySlot[w.Slot] = w
+	}
+	out := make([]Host, 0, len(ws))
+	for _, w := range ws {
+		h := Host{Writer: w.ID, Name: w.Host, Self: w.Slot == 0, Applied: w.Applied, Snapshots: count[w.Slot]}
+		if h.Self && r.log != nil {
+			h.Applied, _ = r.db.AppliedSeq(ctx)
+		}
+		if w.AdoptedBy >= 0 {
+			h.AdoptedBy = hostLabel(bySlot[w.AdoptedBy])
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+func hostLabel(w catalog.Writer) string {
+	if w.Host != "" {
+		return w.Host
+	}
+	return w.ID
+}
+
+// SnapshotName is how a user names snapshot id: "N" for this
+// installation's, "HOST:N" for another writer's (HOST its host name, or
+// its writer id before it sent one).
+func (r *Repo) SnapshotName(ctx context.Context, id int64) string {
+	slot := catalog.SlotOf(id)
+	if slot == 0 {
+		return strconv.FormatInt(id, 10)
+	}
+	ws, err := r.db.Writers(ctx)
+	if err == nil {
+		for _, w := range ws {
+			if w.Slot == slot {
+				return fmt.Sprintf("%s:%d", hostLabel(w), catalog.LocalN(id))
+			}
+		}
+	}
+	return strconv.FormatInt(id, 10)
+}
+
+// ErrUnknownHost means a host name or writer id names no writer of the
+// repository this installation has met.
+var ErrUnknownHost = catalog.ErrUnknownWriter
+
+// HostSnapshotID is the id of snapshot n of host (a host name or a writer
+// id; "" is this installation).
+func (r *Repo) HostSnapshotID(ctx context.Context, host string, n int64) (int64, error) {
+	if n <= 0 || catalog.SlotOf(n) != 0 {
+		return 0, fmt.Errorf("snapshot %s:%d: not a snapshot number", host, n)
+	}
+	if host == "" {
+		return n, nil
+	}
+	slot, err := r.HostSlot(ctx, host)
+	if err != nil {
+		return 0, err
+	}
+	return catalog.MakeID(slot, n), nil
+}
+
+// HostSlot finds a writer by host name or writer id; this installation's
+// own host name is slot 0.
+func (r *Repo) HostSlot(ctx context.Context, host string) (int64, error) {
+	slot, err := r.db.WriterSlot(ctx, host)
+	if errors.Is(err, catalog.ErrUnknownWriter) && (host == hostName() || (r.log != nil && host == r.log.Writer())) {
+		return 0, nil
+	}
+	return slot, err
+}
+
+// Adopt makes this installation continue the sources of host (a lost
+// machine's): its next snapshot of such a source's path compares against
+// and closes that host's versions, and retention and forget of those
+// sources become this installation's. It returns the adopted host's
+// writer id.
+func (r *Repo) Adopt(ctx context.Context, host string) (string, error) {
+	if r.readOnly {
+		return "", r.errReadOnly()
+	}
+	if err := r.catchUpOthers(ctx); err != nil {
+		return "", err
+	}
+	slot, err := r.HostSlot(ctx, host)
+	if err != nil {
+		return "", err
+	}
+	if slot == 0 {
+		return "", fmt.Errorf("adopt %s: that is this installation", host)
+	}
+	if err := r.join(ctx); err != nil {
+		return "", err
+	}
+	if err := r.db.Adopt(ctx, slot); err != nil {
+		return "", err
+	}
+	ws, err := r.db.Writers(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, w := range ws {
+		if w.Slot == slot {
+			return w.ID, nil
+		}
+	}
+	return "", nil
+}
