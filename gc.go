@@ -11,7 +11,6 @@ import (
 
 	"github.com/cairn-dev/cairn/gc"
 	"github.com/cairn-dev/cairn/internal/repolock"
-	"github.com/cairn-dev/cairn/metalog"
 	"github.com/cairn-dev/cairn/snapshot"
 )
 
@@ -89,40 +88,13 @@ func (r *Repo) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 
 // catchUpOtherWriters applies the records of every other writer sharing
 // the repository, under the gc lease: gc decides what is dead on every
-// writer's records, so a chunk only another host's snapshot uses stays.
-// A writer whose records cannot be read (pruned below what this catalog
-// applied, damaged) stops gc: planning without them could condemn what
+// writer's records, so a chunk only another host's snapshot uses stays. A
+// writer whose records cannot be read (damaged, pruned below what this
+// catalog applied) stops gc: planning without them could condemn what
 // they use.
 func (r *Repo) catchUpOtherWriters(ctx context.Context) error {
-	if r.log == nil || r.objects == nil {
-		return nil
-	}
-	// Only a catalog that knows itself as a writer among several (slot
-	// 0 named, catalog.SetWriter) reads other logs: in one that does
-	// not, another directory under log/ is a log this installation
-	// superseded (upgrade, repair log), whose records it has already.
-	known, err := r.db.Writers(ctx)
-	if err != nil {
-		return err
-	}
-	if len(known) == 0 || known[0].Slot != 0 || known[0].ID != r.log.Writer() {
-		return nil
-	}
-	writers, err := metalog.Writers(ctx, r.objects)
-	if err != nil {
-		return err
-	}
-	for _, w := range writers {
-		if w == r.log.Writer() {
-			continue
-		}
-		l, err := metalog.New(r.objects, r.keys, r.id, w)
-		if err != nil {
-			return err
-		}
-		if _, err := r.db.CatchUpWriter(ctx, w, l); err != nil {
-			return fmt.Errorf("%w: apply the records of writer %s: %v", ErrGCUnsafe, w, err)
-		}
+	if err := r.catchUpOthers(ctx); err != nil {
+		return fmt.Errorf("%w: %v", ErrGCUnsafe, err)
 	}
 	return nil
 }
