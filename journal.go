@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -45,7 +46,8 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 			// Packs but no log: the log is gone (a new repository writes
 			// its first record before any pack). A new catalog would make
 			// every pack an orphan for gc to delete.
-			if packs, _ := filepath.Glob(filepath.Join(r.Dir, "packs", "*", "*.pack")); len(packs) > 0 {
+			// Packs of other writers are theirs: this is a new writer.
+			if packs, _ := filepath.Glob(filepath.Join(r.Dir, "packs", "*", "*.pack")); len(packs) > 0 && !r.othersHaveLogs(ctx) {
 				return fmt.Errorf("%s: the catalog is %s and the log has neither a record nor a checkpoint of writer %s, but packs/ holds %s; refusing to start a new catalog over them (put back log/ and checkpoints/ from a copy)",
 					r.Dir, why, r.log.Writer(), count(len(packs), "pack"))
 			}
@@ -234,6 +236,12 @@ func (r *Repo) openLog(ctx context.Context, opts Options) error {
 		return fmt.Errorf("%s: %w", r.Dir, err)
 	}
 	return nil
+}
+
+// othersHaveLogs reports whether a writer other than this one has a log.
+func (r *Repo) othersHaveLogs(ctx context.Context) bool {
+	ws, err := metalog.Writers(ctx, r.objects)
+	return err == nil && slices.ContainsFunc(ws, func(w string) bool { return w != r.log.Writer() })
 }
 
 // writerHost is the host name writer w's join record gives, "" when its
@@ -490,7 +498,7 @@ func (r *Repo) rebuildInto(ctx context.Context, path string) (*RebuildReport, er
 	if state != nil {
 		cp = bytes.NewReader(state)
 	}
-	db, err := catalog.Rebuild(ctx, path, cp, prefetching(ctx, r.log, seq))
+	db, err := catalog.Rebuild(ctx, path, cp, prefetching(ctx, r.log, seq), r.log.Writer())
 	if err != nil {
 		return nil, err
 	}

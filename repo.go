@@ -129,7 +129,8 @@ type Options struct {
 	// directory (a mount on another host) needs a LocalDir of its own.
 	LocalDir string
 	// CatchUp says when Open reads the other writers' logs (writers.go);
-	// the zero value reads them at every Open.
+	// the zero value, CatchUpDue, every CatchUpInterval (Repo.CatchUp
+	// reads them on demand).
 	CatchUp CatchUpMode
 	// location is the s3:// address Open was given, for messages (the
 	// local directory of such a repository is in the cache).

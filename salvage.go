@@ -109,7 +109,7 @@ func (r *Repo) salvage(ctx context.Context, store blobstore.Store) (*SalvageRepo
 		cp = bytes.NewReader(state)
 	}
 	pj := &prefixJournal{Log: r.log}
-	db, err := catalog.Rebuild(ctx, tmp, cp, pj)
+	db, err := catalog.Rebuild(ctx, tmp, cp, pj, r.log.Writer())
 	if err != nil {
 		return nil, fmt.Errorf("%s: salvage the log: %w", r.Dir, err)
 	}

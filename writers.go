@@ -40,15 +40,18 @@ func hostName() string {
 type CatchUpMode int
 
 const (
-	// CatchUpAlways reads them at every Open: history reads, restore,
-	// check and gc need every writer's rows.
-	CatchUpAlways CatchUpMode = iota
-	// CatchUpDue reads them only when the last time was more than
-	// CatchUpInterval ago: a snapshot dedups against the others' chunks
-	// it knows, and an unchanged snapshot to a bucket stays at its one
-	// request most of the time.
-	CatchUpDue
-	// CatchUpNever leaves them to the next command.
+	// CatchUpDue (the default) reads them when the last time was more
+	// than CatchUpInterval ago, and always into a catalog just made: a
+	// snapshot dedups against the others' chunks it knows, and an
+	// unchanged snapshot to a bucket stays at its one request most of
+	// the time.
+	CatchUpDue CatchUpMode = iota
+	// CatchUpAlways reads them at every Open: what history reads,
+	// restore, check and gc of the CLI use, which need every writer's
+	// rows.
+	CatchUpAlways
+	// CatchUpNever leaves them to a later command (a new catalog still
+	// reads them).
 	CatchUpNever
 )
 

@@ -487,7 +487,11 @@ func loadTable(ctx context.Context, tx *sql.Tx, d *streamDecoder, table string) 
 // from the first record of the log, which InitMeta writes, or from the
 // checkpoint; the local tables (process holds, log_applied) start empty,
 // log_applied at the seq replayed to.
-func Rebuild(ctx context.Context, path string, checkpoint io.Reader, j Journal) (*DB, error) {
+//
+// self is the writer whose log j is ("" when unknown): set after the
+// checkpoint and before the records, so that records naming the writer
+// (its join record) apply as they did live.
+func Rebuild(ctx context.Context, path string, checkpoint io.Reader, j Journal, self ...string) (*DB, error) {
 	if _, err := os.Lstat(path); err == nil {
 		return nil, fmt.Errorf("rebuild catalog %s: %w", path, os.ErrExist)
 	}
@@ -514,6 +518,11 @@ func Rebuild(ctx context.Context, path string, checkpoint io.Reader, j Journal) 
 	}
 	if checkpoint != nil {
 		if _, err := db.loadCheckpoint(ctx, checkpoint); err != nil {
+			return fail(err)
+		}
+	}
+	if len(self) > 0 && self[0] != "" {
+		if err := db.SetWriter(ctx, self[0]); err != nil {
 			return fail(err)
 		}
 	}
@@ -549,6 +558,9 @@ func Rebuild(ctx context.Context, path string, checkpoint io.Reader, j Journal) 
 		return nil, fmt.Errorf("rebuild catalog %s: %w", path, err)
 	}
 	out.SetJournal(j)
+	if len(self) > 0 && self[0] != "" {
+		out.self = self[0]
+	}
 	return out, nil
 }
 

@@ -145,7 +145,7 @@ type app struct {
 	keyFile        string
 	newRepoPass    []byte // init --password: the password the new repository gets
 	noPrompt       bool   // open without asking for a password
-	catchUp        cairn.CatchUpMode // when Open reads the other writers' logs
+	lazyCatchUp    bool   // snap, watch: read the other writers' logs only when due (else at every Open)
 	repo           *cairn.Repo
 }
 
@@ -237,7 +237,10 @@ func (a *app) options() cairn.Options {
 		S3Endpoint: a.s3Endpoint,
 		Waiting:    func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", msg) },
 		Notify:     func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", displayText(msg)) },
-		CatchUp:    a.catchUp,
+		CatchUp:    cairn.CatchUpAlways,
+	}
+	if a.lazyCatchUp {
+		opts.CatchUp = cairn.CatchUpDue
 	}
 	a.credentials(&opts)
 	return opts

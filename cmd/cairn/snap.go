@@ -58,10 +58,7 @@ status lines while files are read, then a summary, for each directory; with
 			}
 			// Other writers' records: every CatchUpInterval, or now with
 			// --catch-up (docs/design.md, "Several writers").
-			a.catchUp = cairn.CatchUpDue
-			if catchUp {
-				a.catchUp = cairn.CatchUpAlways
-			}
+			a.lazyCatchUp = !catchUp
 			repo, err := a.open(cmd.Context(), !opts.DryRun)
 			if err != nil {
 				return err

@@ -46,7 +46,7 @@ systemd user unit.`,
 			if opts.Debounce <= 0 || opts.MaxInterval <= 0 {
 				return usageError{errors.New("--debounce and --max-interval must be positive")}
 			}
-			a.catchUp = cairn.CatchUpDue
+			a.lazyCatchUp = true
 			repo, err := a.open(cmd.Context(), true)
 			if err != nil {
 				return err
