@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -332,10 +333,27 @@ func condemn(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Op
 // to delete and repack; present is the set of pack names the store holds.
 // Packs a pending plan condemns already are not orphans again.
 func makePlan(ctx context.Context, refs *catalog.References, store blobstore.Store, opts Options, condemned map[string]bool, rep *Report) (*plan, map[string]int64, error) {
-	p := &plan{contents: refs.UnusedContents}
+	p := &plan{}
+	for _, id := range refs.UnusedContents {
+		if catalog.SlotOf(id) == 0 {
+			p.contents = append(p.contents, id)
+		}
+	}
 	known := map[string]bool{}
 	for _, pk := range refs.Packs {
 		known[pk.Name] = true
+		if catalog.SlotOf(pk.ID) != 0 {
+			// Another writer's pack: its liveness counts (its chunks are
+			// in refs), but only its writer's gc drops or moves its rows.
+			// A record of this writer naming another writer's rows could
+			// not be replayed before that writer's records (a rebuild
+			// applies one log after the other), and the writer's own
+			// later records would meet rows moved under them.
+			continue
+		}
+		if slices.ContainsFunc(refs.ByPack[pk.ID], func(c catalog.ChunkLoc) bool { return catalog.SlotOf(c.ID) != 0 }) {
+			continue // holds another writer's rows (it healed or resumed into it): the same
+		}
 		// A dead blob counts whole; a blob that also holds live chunks
 		// counts for its dead share of the plaintext the catalog still
 		// knows it holds. A pack's header and index are not garbage
