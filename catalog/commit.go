@@ -79,6 +79,12 @@ type Commit struct {
 	Close             []int64 // live versions that changed or vanished
 	Refresh           []Refresh
 	Warnings          []Warning
+	// Condemned are the pack files gc plans condemn (the snapshot's view
+	// of gc/). A stored content whose chunks lie in one is not reused by
+	// hash: its rows may be gone already from the catalog of the writer
+	// whose gc condemned it, and the next gc deletes the file. Not part
+	// of the record: the content ids the commit chose are.
+	Condemned map[string]bool
 }
 
 // ErrConflict means the live versions changed under a snapshot (another
@@ -198,6 +204,13 @@ func assignIDs(ctx context.Context, tx *sql.Tx, c *Commit, slot int64, reuseChun
 		var id int64
 		var list []byte
 		err := st.QueryRowContext(ctx, ct.Hash[:]).Scan(&id, &list)
+		if err == nil && !reuseChunks && len(c.Condemned) > 0 {
+			if condemned, cerr := inCondemned(ctx, tx, list, c.Condemned); cerr != nil {
+				return nil, cerr
+			} else if condemned {
+				err = sql.ErrNoRows // stored again: a new row of its own
+			}
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			seen[ct.Hash] = ids.ContentBase + int64(i)
 			continue
@@ -223,6 +236,31 @@ func assignIDs(ctx context.Context, tx *sql.Tx, c *Commit, slot int64, reuseChun
 		}
 	}
 	return ids, nil
+}
+
+// inCondemned reports whether a chunk of an encoded chunk list lies in a
+// condemned pack (or is gone: then the content cannot be reused either).
+func inCondemned(ctx context.Context, tx *sql.Tx, list []byte, condemned map[string]bool) (bool, error) {
+	chunks, err := DecodeChunkList(list)
+	if err != nil {
+		return true, nil
+	}
+	st, err := tx.PrepareContext(ctx, "SELECT p.name FROM chunk c JOIN pack p ON p.id = c.pack_id WHERE c.id = ?")
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	for _, ch := range chunks {
+		var name string
+		err := st.QueryRowContext(ctx, ch).Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && condemned[name]) {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("look up chunk %d: %w", ch, err)
+		}
+	}
+	return false, nil
 }
 
 // commit applies a snapshot record: c as snapshot snapID.

@@ -157,7 +157,7 @@ func (r *run) progress(ctx context.Context, total int) (stop func()) {
 
 // build turns the plan and what was read into one catalog commit.
 func (r *run) build(p *plan, results map[int]*captured) *catalog.Commit {
-	c := &catalog.Commit{Packs: r.packer.packs, NewChunks: r.index.news, AddedBytes: r.packer.added,
+	c := &catalog.Commit{Packs: r.packer.packs, NewChunks: r.index.news, AddedBytes: r.packer.added, Condemned: r.Condemned,
 		Versions: make([]catalog.NewVersion, 0, len(p.metaOnly)+len(p.toRead)),
 		Contents: make([]catalog.NewContent, 0, len(p.toRead))}
 	// Every chunk is claimed by now: the lookup maps can go before the
