@@ -103,3 +103,56 @@ func writeAged(t *testing.T, path string, data []byte) {
 	then := time.Now().Add(-time.Hour)
 	os.Chtimes(path, then, then)
 }
+
+// TestRemoteGCRequests measures what the lease and the plans cost a gc of
+// a repository in a bucket: a gc with nothing to collect, one that
+// condemns (default grace), one that carries the plan out (grace 0).
+func TestRemoteGCRequests(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Versity(t)
+	remoteEnv(t, srv)
+	loc := "s3://" + srv.Bucket + "/" + s3test.Prefix() + "/gcreq"
+	opts := cairn.Options{Password: []byte("correct horse"), S3Endpoint: srv.Endpoint, Create: true}
+	h := &history{src: filepath.Join(t.TempDir(), "src")}
+	writeTree(t, h.src, 3)
+	repo, err := cairn.Open(ctx, loc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	h.snap(t, repo)
+	rc := countRequests(t)
+	// The counter wraps stores Open makes from now on.
+	repo.Close()
+	if repo, err = cairn.Open(ctx, loc, opts); err != nil {
+		t.Fatal(err)
+	}
+	rc.take()
+	for _, step := range []struct {
+		name  string
+		grace time.Duration
+		prep  func()
+	}{
+		{"nothing to collect", 0, func() {}},
+		{"condemn (grace 24h)", 24 * time.Hour, func() {
+			h.change(t, 1)
+			h.snap(t, repo)
+			if _, err := repo.Forget(ctx, cairn.ForgetOptions{IDs: []int64{h.ids[0]}}); err != nil {
+				t.Fatal(err)
+			}
+			h.ids, h.states = h.ids[1:], h.states[1:]
+		}},
+		{"carry out (grace 0)", 0, func() {}},
+	} {
+		step.prep()
+		rc.take()
+		start := time.Now()
+		rep, err := repo.GC(ctx, cairn.GCOptions{Grace: step.grace})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs, n := rc.take()
+		t.Logf("gc, %s: %v, %d requests (%s); condemned %d, removed %d", step.name, time.Since(start).Round(time.Millisecond), n, reqs, rep.Condemned, rep.RemovedPacks)
+	}
+	h.restoreEvery(t, "after gc", repo)
+}
