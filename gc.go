@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/gc"
 	"github.com/cairn-dev/cairn/internal/repolock"
 	"github.com/cairn-dev/cairn/snapshot"
@@ -107,20 +108,20 @@ const gcPlansSeen = "gc-plans.json"
 // to treat as absent (snapshot.Deps.Condemned). It costs one LIST of gc/
 // when no plan is new (REMOTE.md's budget for an unchanged snapshot: that
 // LIST and the record's PUT) and a GET per new plan. Format 1 has none.
-func (r *Repo) condemnedPacks(ctx context.Context) (map[string]bool, error) {
+func (r *Repo) condemnedPacks(ctx context.Context) (map[string]bool, map[blobstore.ID]bool, error) {
 	if r.objects == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
 	path := filepath.Join(r.localDir, gcPlansSeen)
-	seen := map[string][]string{}
+	seen := map[string]gc.View{}
 	if b, err := os.ReadFile(path); err == nil {
 		json.Unmarshal(b, &seen) // a damaged cache costs re-reading the plans
 	}
 	now, err := gc.ReadCondemned(ctx, r.objects, seen)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if !maps.EqualFunc(now, seen, slices.Equal) && !r.readOnly {
+	if !maps.EqualFunc(now, seen, func(a, b gc.View) bool { return slices.Equal(a.Packs, b.Packs) && slices.Equal(a.Chunks, b.Chunks) }) && !r.readOnly {
 		if b, err := json.Marshal(now); err == nil {
 			tmp := path + ".tmp"
 			if os.WriteFile(tmp, b, 0o600) == nil {
@@ -128,14 +129,25 @@ func (r *Repo) condemnedPacks(ctx context.Context) (map[string]bool, error) {
 			}
 		}
 	}
-	var condemned map[string]bool
-	for _, packs := range now {
-		for _, name := range packs {
-			if condemned == nil {
-				condemned = map[string]bool{}
+	var packs map[string]bool
+	var chunks map[blobstore.ID]bool
+	for _, v := range now {
+		for _, name := range v.Packs {
+			if packs == nil {
+				packs = map[string]bool{}
 			}
-			condemned[name] = true
+			packs[name] = true
+		}
+		for _, h := range v.Chunks {
+			id, err := blobstore.ParseID(h)
+			if err != nil {
+				continue
+			}
+			if chunks == nil {
+				chunks = map[blobstore.ID]bool{}
+			}
+			chunks[id] = true
 		}
 	}
-	return condemned, nil
+	return packs, chunks, nil
 }

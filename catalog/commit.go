@@ -85,6 +85,8 @@ type Commit struct {
 	// whose gc condemned it, and the next gc deletes the file. Not part
 	// of the record: the content ids the commit chose are.
 	Condemned map[string]bool
+	// CondemnedChunks are chunks gc plans condemn: the same.
+	CondemnedChunks map[[32]byte]bool
 }
 
 // ErrConflict means the live versions changed under a snapshot (another
@@ -204,8 +206,8 @@ func assignIDs(ctx context.Context, tx *sql.Tx, c *Commit, slot int64, reuseChun
 		var id int64
 		var list []byte
 		err := st.QueryRowContext(ctx, ct.Hash[:]).Scan(&id, &list)
-		if err == nil && !reuseChunks && len(c.Condemned) > 0 {
-			if condemned, cerr := inCondemned(ctx, tx, list, c.Condemned); cerr != nil {
+		if err == nil && !reuseChunks && len(c.Condemned)+len(c.CondemnedChunks) > 0 {
+			if condemned, cerr := inCondemned(ctx, tx, list, c.Condemned, c.CondemnedChunks); cerr != nil {
 				return nil, cerr
 			} else if condemned {
 				err = sql.ErrNoRows // stored again: a new row of its own
@@ -240,20 +242,21 @@ func assignIDs(ctx context.Context, tx *sql.Tx, c *Commit, slot int64, reuseChun
 
 // inCondemned reports whether a chunk of an encoded chunk list lies in a
 // condemned pack (or is gone: then the content cannot be reused either).
-func inCondemned(ctx context.Context, tx *sql.Tx, list []byte, condemned map[string]bool) (bool, error) {
+func inCondemned(ctx context.Context, tx *sql.Tx, list []byte, condemned map[string]bool, chunksOut map[[32]byte]bool) (bool, error) {
 	chunks, err := DecodeChunkList(list)
 	if err != nil {
 		return true, nil
 	}
-	st, err := tx.PrepareContext(ctx, "SELECT p.name FROM chunk c JOIN pack p ON p.id = c.pack_id WHERE c.id = ?")
+	st, err := tx.PrepareContext(ctx, "SELECT p.name, c.hash FROM chunk c JOIN pack p ON p.id = c.pack_id WHERE c.id = ?")
 	if err != nil {
 		return false, err
 	}
 	defer st.Close()
 	for _, ch := range chunks {
 		var name string
-		err := st.QueryRowContext(ctx, ch).Scan(&name)
-		if errors.Is(err, sql.ErrNoRows) || (err == nil && condemned[name]) {
+		var hash []byte
+		err := st.QueryRowContext(ctx, ch).Scan(&name, &hash)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && (condemned[name] || chunksOut[[32]byte(hash)])) {
 			return true, nil
 		}
 		if err != nil {

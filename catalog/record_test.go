@@ -90,7 +90,7 @@ func TestRecordCoversFields(t *testing.T) {
 			"Packs", "NewChunks", "Contents", "Versions", "Close", "Refresh", "Warnings"},
 			// the snapshot's view of gc plans: it decides content ids,
 			// which are recorded
-			[]string{"Condemned"}},
+			[]string{"Condemned", "CondemnedChunks"}},
 		{NewPack{}, []string{"Name", "Size"}, nil},
 		{NewChunk{}, []string{"Hash", "Pack", "Offset", "Length", "Size", "PlainOffset"}, nil},
 		{NewContent{}, []string{"Hash", "Size", "Chunking", "Chunks"}, nil},

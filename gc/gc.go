@@ -199,6 +199,7 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 	if err := crossCheck(ctx, store, opts.Codec, refs, p, present, rep); err != nil {
 		return nil, err
 	}
+	subtract(p, pending)
 	rep.DeadChunks = len(p.dead)
 	rep.OrphanPacks = len(p.orphans)
 	rep.DeletedPacks = len(p.emptyPacks)
@@ -219,10 +220,7 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 		}
 		if opts.Objects != nil {
 			for _, sp := range pending {
-				rep.WaitingPacks += len(sp.plan.Packs)
-				for _, c := range sp.plan.Packs {
-					rep.WaitingBytes += c.Size
-				}
+				sp.waiting(rep)
 			}
 		}
 		return rep, nil
@@ -231,7 +229,7 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 		if err := runNow(ctx, db, store, opts, p, present, rep); err != nil {
 			return rep, err
 		}
-	} else if err := condemn(ctx, db, store, opts, p, present, rep); err != nil {
+	} else if err := condemn(ctx, db, store, opts, refs, p, present, rep); err != nil {
 		return rep, err
 	}
 	if opts.TmpDir != "" {
@@ -268,6 +266,7 @@ func runNow(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Opt
 			return fmt.Errorf("delete orphan pack %s: %w", name, err)
 		}
 		rep.BytesFreed += present[name]
+		rep.RemovedPacks++
 	}
 	empty := make([]int64, len(p.emptyPacks))
 	for i, e := range p.emptyPacks {
@@ -282,51 +281,53 @@ func runNow(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Opt
 		if err := store.Delete(ctx, name); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
 			return fmt.Errorf("delete pack %s: %w", name, err)
 		}
+		rep.RemovedPacks++
 	}
 	_, err = rewrite(ctx, db, store, opts.Codec, mergeable(p.repacks), opts.PackTarget, opts.Progress, false, rep)
 	return err
 }
 
-// condemn drops the rows p finds dead and repacks as runNow does, but
-// deletes no pack file: it writes a plan condemning the files (the
-// orphans, the emptied packs, the repacked ones), then carries out the
+// condemn writes a plan of what p finds dead, changing nothing else: the
+// orphan files, and the rows to drop and packs to repack if they are
+// still dead when the plan is carried out (the emptied packs' files go
+// then, the repacked ones' a grace period later). Then it carries out the
 // plans old enough, this one too when Grace is 0 (plan.go).
-func condemn(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Options, p *plan, present map[string]int64, rep *Report) error {
-	var packs []Condemned
+func condemn(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Options, refs *catalog.References, p *plan, present map[string]int64, rep *Report) error {
+	pl := Plan{}
 	for _, name := range p.orphans {
-		packs = append(packs, Condemned{Name: name, Size: present[name], Why: "orphan"})
+		pl.Packs = append(pl.Packs, Condemned{Name: name, Size: present[name], Why: "orphan"})
 	}
-	empty := make([]int64, len(p.emptyPacks))
-	sizes := map[string]int64{}
-	for i, e := range p.emptyPacks {
-		empty[i] = e.ID
-		sizes[e.Name] = e.Size
-	}
-	names, err := db.Drop(ctx, p.contents, p.dead, empty)
-	if err != nil {
-		return err
-	}
-	for _, name := range names {
-		packs = append(packs, Condemned{Name: name, Size: sizes[name], Why: "dead"})
-	}
-	old, rerr := rewrite(ctx, db, store, opts.Codec, mergeable(p.repacks), opts.PackTarget, opts.Progress, true, rep)
-	packs = append(packs, old...)
-	// The plan is written after the rows are dropped (a crash before it
-	// leaves unnamed files, which the next gc finds as orphans), and
-	// even when a repack failed part way: what it moved is condemned.
-	if len(packs) > 0 {
-		if err := writePlan(ctx, opts.Objects, opts.Lease, opts.Grace, packs); err != nil {
-			return errors.Join(rerr, err)
+	hashes := map[int64]blobstore.ID{}
+	for _, chunks := range refs.ByPack {
+		for _, c := range chunks {
+			hashes[c.ID] = c.Hash
 		}
-		rep.Condemned = len(packs)
-		for _, c := range packs {
+	}
+	d := &Drops{Contents: p.contents, Chunks: p.dead}
+	for _, id := range p.dead {
+		d.ChunkHashes = append(d.ChunkHashes, hashes[id].String())
+	}
+	for _, e := range p.emptyPacks {
+		d.EmptyPacks = append(d.EmptyPacks, Condemned{Name: e.Name, Size: e.Size, Why: "dead"})
+	}
+	for _, r := range mergeable(p.repacks) {
+		d.Repack = append(d.Repack, Condemned{Name: r.pack.Name, Size: r.pack.Size, Why: "repack"})
+	}
+	if len(d.Contents)+len(d.Chunks)+len(d.EmptyPacks)+len(d.Repack) > 0 {
+		pl.Drop = d
+	}
+	var key string
+	if len(pl.Packs) > 0 || pl.Drop != nil {
+		var err error
+		if key, err = writePlan(ctx, opts.Objects, opts.Lease, opts.Grace, pl); err != nil {
+			return err
+		}
+		rep.Condemned = len(pl.Packs) + len(d.EmptyPacks) + len(d.Repack)
+		for _, c := range slices.Concat(pl.Packs, d.EmptyPacks, d.Repack) {
 			rep.CondemnedBytes += c.Size
 		}
 	}
-	if rerr != nil {
-		return rerr
-	}
-	return carryOut(ctx, db, store, opts, rep)
+	return carryOut(ctx, db, store, opts, key, p, present, rep)
 }
 
 // makePlan decides from the reference graph and the store's listing what

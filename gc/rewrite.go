@@ -88,6 +88,7 @@ func rewriteInto(ctx context.Context, db *catalog.DB, store blobstore.Store, cod
 				return fmt.Errorf("delete repacked pack %s: %w", name, err)
 			}
 			rep.BytesFreed += sizes[name]
+			rep.RemovedPacks++
 		}
 		rep.WrittenPacks++
 		for _, r := range gr {

@@ -144,6 +144,9 @@ type Deps struct {
 	// resumed from. A gc deletes them once their plan is older than its
 	// grace period, unless a record names them again meanwhile.
 	Condemned map[string]bool
+	// CondemnedChunks are chunks gc plans condemn (in packs that stay,
+	// with other live chunks): absent too.
+	CondemnedChunks map[blobstore.ID]bool
 }
 
 // racyWindow: a file modified this close to the snapshot's start may
@@ -294,7 +297,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	}
 	srcRow, hasChunks := base.src, base.hasChunks
 	r := &run{Deps: d, opts: opts, root: root, src: src, ex: ex, x: x, params: d.Params, busyTimeout: 10 * time.Second,
-		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}, condemned: d.Condemned}}
+		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}, condemned: d.Condemned, condemnedChunks: d.CondemnedChunks}}
 	if seed, ok := d.Codec.GearSeed(); ok {
 		r.gear = chunker.KeyedTable(seed)
 	}

@@ -122,7 +122,7 @@ func (a *app) runGC(cmd *cobra.Command, repo *cairn.Repo, opts cairn.GCOptions, 
 		plural(rep.DeadChunks, "unreferenced chunk"), plural(rep.DeletedPacks, "pack"), rep.RepackedPacks,
 		rep.MergedPacks, plural(rep.WrittenPacks, "new pack"), plural(rep.OrphanPacks, "orphan pack"), freed)
 	if rep.WaitingPacks > 0 {
-		fmt.Fprintf(a.stdout, "gc: %s (%s) condemned, deleted by a gc once their plan is older than %v in store time\n",
+		fmt.Fprintf(a.stdout, "gc: %s (%s) condemned: a gc deletes or repacks them once their plan is older than %v in store time\n",
 			plural(rep.WaitingPacks, "pack"), size(rep.WaitingBytes), opts.Grace)
 	}
 	if rep.Revived > 0 {
