@@ -2,6 +2,7 @@ package cairn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -46,6 +47,10 @@ type ForgetResult struct {
 	Stats     ForgetStats
 }
 
+// ErrOtherHost means a command would change another host's snapshots or
+// sources, which only that host (or one that adopted it) may forget.
+var ErrOtherHost = errors.New("another host's snapshots: only that host, or a host that adopted it, forgets them")
+
 // Forget removes snapshots by policy or by id. Stored data is reclaimed by
 // GC, not here.
 func (r *Repo) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, error) {
@@ -55,10 +60,20 @@ func (r *Repo) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, e
 	}
 	defer rl.Release()
 	res := &ForgetResult{}
+	// A writer forgets only its own snapshots (and those of the hosts it
+	// adopted): another host's are that host's to forget.
+	own, err := r.db.OwnSlots(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if len(opts.IDs) > 0 {
 		for _, id := range opts.IDs {
-			if _, err := r.db.SnapshotByID(ctx, id); err != nil {
+			s, err := r.db.SnapshotByID(ctx, id)
+			if err != nil {
 				return nil, err
+			}
+			if !own[s.Writer] {
+				return nil, fmt.Errorf("snapshot %s: %w", r.SnapshotName(ctx, id), ErrOtherHost)
 			}
 		}
 		if err := r.refuseHeld(ctx, opts.IDs); err != nil {
@@ -80,7 +95,11 @@ func (r *Repo) Forget(ctx context.Context, opts ForgetOptions) (*ForgetResult, e
 			return nil, err
 		}
 		sources = []catalog.Source{src}
+		if !own[src.Writer] {
+			return nil, fmt.Errorf("%s: %w", src.Path, ErrOtherHost)
+		}
 	}
+	sources = slices.DeleteFunc(sources, func(s catalog.Source) bool { return !own[s.Writer] })
 	for _, s := range sources {
 		sl, err := r.lockSource(ctx, s.Path)
 		if err != nil {

@@ -87,6 +87,11 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 	if !r.readOnly {
 		db.SetJournal(r.journal())
 		n, err := db.CatchUp(ctx)
+		if errors.Is(err, catalog.ErrDependency) {
+			// A gc record of this writer's names rows of another writer's
+			// records not applied here yet: apply every log, in order.
+			err = r.catchUpOthers(ctx)
+		}
 		if err != nil && errors.Is(err, metalog.ErrGap) {
 			// The catalog may be older than the log's newest checkpoint
 			// (a copy put back after the records it needs were removed):
@@ -198,7 +203,9 @@ func (r *Repo) catchUpLocked(ctx context.Context) error {
 	if n > 0 {
 		r.notify(fmt.Sprintf("applied %s that an interrupted command had written to the log; nothing is lost", count(n, "record")))
 	}
-	return nil
+	// And every other writer's: what gc (or a forget) decides must count
+	// the rows of every writer.
+	return r.catchUpOthers(ctx)
 }
 
 // openLog reads cairn.repo, unlocks the master key and opens this
@@ -494,11 +501,24 @@ func (r *Repo) rebuildInto(ctx context.Context, path string) (*RebuildReport, er
 	if err != nil {
 		return nil, err
 	}
-	var cp io.Reader
-	if state != nil {
-		cp = bytes.NewReader(state)
+	var db *catalog.DB
+	var base string
+	if state == nil {
+		// No checkpoint of this writer's: where another writer's log was
+		// pruned, its newest checkpoint is the start (docs/design.md).
+		if base, state, err = r.foreignBase(ctx); err != nil {
+			return nil, err
+		}
 	}
-	db, err := catalog.Rebuild(ctx, path, cp, prefetching(ctx, r.log, seq), r.log.Writer())
+	if base != "" {
+		db, err = catalog.RebuildFrom(ctx, path, bytes.NewReader(state), base, r.log.Writer(), r.log)
+	} else {
+		var cp io.Reader
+		if state != nil {
+			cp = bytes.NewReader(state)
+		}
+		db, err = catalog.Rebuild(ctx, path, cp, prefetching(ctx, r.log, seq), r.log.Writer())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -567,9 +587,17 @@ func (r *Repo) mayBeDue(applied int64) bool {
 
 // pruneLog removes the records and checkpoints that the newest two
 // checkpoints supersede (gc's part in the log).
+//
+// With other writers, no further than the seq of this writer that every
+// other writer's newest checkpoint covers (pruneLimit): a rebuild from any
+// of them stays possible.
 func (r *Repo) pruneLog(ctx context.Context) (metalog.PruneReport, error) {
 	if r.log == nil || r.readOnly {
 		return metalog.PruneReport{}, nil
 	}
-	return r.log.Prune(ctx)
+	limit, err := r.pruneLimit(ctx)
+	if err != nil {
+		return metalog.PruneReport{}, err
+	}
+	return r.log.PruneUpTo(ctx, limit)
 }

@@ -2,12 +2,18 @@ package cairn_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/internal/s3test"
+	"github.com/cairn-dev/cairn/metalog"
 	"github.com/cairn-dev/cairn/restore"
 )
 
@@ -69,10 +75,46 @@ func TestTwoHostsBucket(t *testing.T) {
 	alpha := bucketInstallation(t, "alpha", create)
 	beta := bucketInstallation(t, "beta", base)
 	gamma := func() *installation { return bucketInstallation(t, "gamma", base) }
-	testTwoHosts(t, loc, alpha, beta, gamma)
+	hb := testTwoHosts(t, loc, alpha, beta, gamma)
+
+	// An unchanged snapshot of a host of a shared bucket, opened as cairn
+	// snap opens (CatchUpDue): within CatchUpInterval of its last
+	// catch-up, the requests of a single host's (TestRemotePrimary); when
+	// one is due, Open lists the writers and reads each one's next record.
+	ctx := context.Background()
+	for _, due := range []bool{false, true} {
+		beta.env(t)
+		opts := beta.opts
+		opts.CatchUp = cairn.CatchUpDue
+		if due {
+			t.Setenv("CAIRN_CATCHUP_INTERVAL", "0s")
+		}
+		rc := countRequests(t)
+		repo, err := cairn.Open(ctx, loc, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		openReqs, openN := rc.take()
+		res, err := repo.Snapshot(ctx, hb.src, cairn.SnapshotOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		snapReqs, snapN := rc.take()
+		repo.Close()
+		t.Setenv("CAIRN_CATCHUP_INTERVAL", "")
+		t.Logf("unchanged snapshot, two writers, catch-up due %v: open %d requests (%s), snapshot %d (%s), %d bytes added",
+			due, openN, openReqs, snapN, snapReqs, res.BytesAdded)
+		if snapN > 2 || res.BytesAdded != 0 {
+			t.Errorf("unchanged snapshot sent %d requests (%s), added %d bytes; want at most 2 and none", snapN, snapReqs, res.BytesAdded)
+		}
+		if !due && openN > 5 {
+			t.Errorf("open of a host not due to catch up sent %d requests (%s); want at most 5, as a single host's", openN, openReqs)
+		}
+	}
 }
 
-func testTwoHosts(t *testing.T, loc string, alpha, beta *installation, newGamma func() *installation) {
+// testTwoHosts returns beta's history.
+func testTwoHosts(t *testing.T, loc string, alpha, beta *installation, newGamma func() *installation) *history {
 	ctx := context.Background()
 	// Both hosts back up a tree of the same name with the same bytes.
 	ha := &history{src: filepath.Join(t.TempDir(), "a", "src")}
@@ -161,6 +203,7 @@ func testTwoHosts(t *testing.T, loc string, alpha, beta *installation, newGamma 
 		t.Errorf("the adopted history's new snapshot: %+v", last)
 	}
 	g.Close()
+	return hb
 }
 
 // hostIDs maps the local ids of a history taken on host to the ids the
@@ -203,4 +246,85 @@ func restoreEach(t *testing.T, label string, repo *cairn.Repo, h *history, ids [
 		}
 		compareTrees(t, label+" "+repo.SnapshotName(ctx, id), h.states[i], takeManifest(t, to))
 	}
+}
+
+// TestTwoHostsPrune: both hosts write checkpoints often and gc prunes
+// their logs; a rebuild of either host's catalog, and a recover on a
+// third machine, still give every host's snapshots, each restoring byte
+// for byte.
+func TestTwoHostsPrune(t *testing.T) {
+	defer func(r, b int64) { metalog.RecordsPerCheckpoint, metalog.BytesPerCheckpoint = r, b }(metalog.RecordsPerCheckpoint, metalog.BytesPerCheckpoint)
+	metalog.RecordsPerCheckpoint = 4
+	ctx := context.Background()
+	loc := filepath.Join(t.TempDir(), "repo")
+	base := cairn.Options{Password: []byte("correct horse")}
+	create := base
+	create.Create = true
+	hosts := []*installation{dirInstallation(t, "alpha", create), dirInstallation(t, "beta", base)}
+	hs := []*history{{src: filepath.Join(t.TempDir(), "a", "src")}, {src: filepath.Join(t.TempDir(), "b", "src")}}
+	for i, h := range hs {
+		writeTree(t, h.src, uint64(i+1))
+	}
+	for round := range 14 {
+		i := round % 2
+		repo := hosts[i].open(t, loc)
+		hs[i].change(t, round)
+		hs[i].snap(t, repo)
+		if round%5 == 4 {
+			if _, err := repo.GC(ctx, cairn.GCOptions{}); err != nil {
+				t.Fatalf("gc on %s: %v", hosts[i].host, err)
+			}
+		}
+		if err := repo.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, in := range hosts {
+		repo := in.open(t, loc)
+		if _, err := repo.GC(ctx, cairn.GCOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		repo.Close()
+	}
+	pruned := 0
+	for _, in := range hosts {
+		in.env(t)
+		w, err := os.ReadFile(filepath.Join(in.opts.LocalDir, "writer"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(loc, "log", strings.TrimSpace(string(w)), fmt.Sprintf("%020d", 1))); errors.Is(err, fs.ErrNotExist) {
+			pruned++
+		}
+	}
+	if pruned == 0 {
+		t.Fatal("no host's log was pruned: the test proves nothing")
+	}
+	check := func(label string, in *installation) {
+		t.Helper()
+		repo := in.open(t, loc)
+		defer repo.Close()
+		for i, h := range hs {
+			restoreEach(t, label, repo, h, hostIDs(t, repo, hosts[i].host, h))
+		}
+	}
+	// Each host's catalog rebuilt from its checkpoint and the logs.
+	for _, in := range hosts {
+		in.env(t)
+		if _, err := cairn.RepairCatalog(ctx, loc, in.opts); err != nil {
+			t.Fatalf("rebuild %s: %v", in.host, err)
+		}
+		check("rebuilt "+in.host, in)
+	}
+	// A third machine: no checkpoint of its own, both logs pruned.
+	gamma := dirInstallation(t, "gamma", base)
+	gamma.env(t)
+	rep, err := cairn.RepairCatalog(ctx, loc, gamma.opts)
+	if err != nil {
+		t.Fatalf("recover on gamma: %v", err)
+	}
+	if rep.Snapshots != len(hs[0].ids)+len(hs[1].ids) {
+		t.Errorf("recover on gamma: %d snapshots, want %d", rep.Snapshots, len(hs[0].ids)+len(hs[1].ids))
+	}
+	check("gamma", gamma)
 }

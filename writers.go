@@ -1,9 +1,11 @@
 package cairn
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -91,7 +93,7 @@ func (r *Repo) catchUpInto(ctx context.Context, db *catalog.DB) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.Dir, err)
 	}
-	applied := 0
+	journals := map[string]catalog.Journal{"": r.log}
 	for _, w := range ws {
 		if w == r.log.Writer() {
 			continue
@@ -103,11 +105,11 @@ func (r *Repo) catchUpInto(ctx context.Context, db *catalog.DB) error {
 		if err := r.startFromCheckpoint(ctx, db, w, l); err != nil {
 			return err
 		}
-		n, err := db.CatchUpWriter(ctx, w, prefetching(ctx, l, appliedOf(ctx, db, w)))
-		applied += n
-		if err != nil {
-			return fmt.Errorf("%s: apply the log of writer %s: %w", r.Dir, w, err)
-		}
+		journals[w] = prefetching(ctx, l, appliedOf(ctx, db, w))
+	}
+	applied, err := db.CatchUpWriters(ctx, journals)
+	if err != nil {
+		return fmt.Errorf("%s: apply the other writers' logs: %w", r.Dir, err)
 	}
 	if len(ws) > 1 || (len(ws) == 1 && ws[0] != r.log.Writer()) {
 		if err := db.Join(ctx, hostName()); err != nil {
@@ -135,9 +137,11 @@ func appliedOf(ctx context.Context, db *catalog.DB, w string) int64 {
 }
 
 // startFromCheckpoint: a writer whose first records are gone (its log was
-// pruned, or re-based by a repair) is read from its newest checkpoint,
-// which this catalog cannot load over rows of its own: that case is an
-// error naming the writer.
+// pruned, or re-based by a repair) is read from its newest checkpoint.
+// That loads only into a catalog without rows (a new writer's, before it
+// wrote anything): its ids are mapped, and the checkpoint says how far
+// every other writer's log is in it. A catalog with rows of its own and
+// none of that writer's is an error naming the writer.
 func (r *Repo) startFromCheckpoint(ctx context.Context, db *catalog.DB, w string, l *metalog.Log) error {
 	if appliedOf(ctx, db, w) > 0 {
 		return nil
@@ -149,12 +153,81 @@ func (r *Repo) startFromCheckpoint(ctx context.Context, db *catalog.DB, w string
 	if len(es) > 0 && es[0].Seq == 1 {
 		return nil
 	}
-	cps, err := l.Checkpoints(ctx)
-	if err != nil || len(cps) == 0 {
+	seq, state, _, err := l.Start(ctx)
+	if err != nil || state == nil {
 		return err
 	}
-	return fmt.Errorf("%s: the log of writer %s starts at its checkpoint %d (its older records were pruned); this cairn cannot merge another writer's checkpoint into a catalog: %w",
-		r.Dir, w, cps[len(cps)-1].Seq, ErrLogDamaged)
+	if _, err := db.LoadCheckpointOf(ctx, bytes.NewReader(state), w); err != nil {
+		return fmt.Errorf("%s: the log of writer %s starts at its checkpoint %d (its older records were pruned): %w: %w",
+			r.Dir, w, seq, ErrLogDamaged, err)
+	}
+	return nil
+}
+
+// foreignBase is the checkpoint a rebuild of this writer's catalog starts
+// from when this writer has none of its own and another writer's log
+// was pruned (its first records are gone): the newest checkpoint of such
+// a writer, which holds every writer's rows as that writer had them.
+func (r *Repo) foreignBase(ctx context.Context) (writer string, state []byte, err error) {
+	ws, err := metalog.Writers(ctx, r.objects)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, w := range ws {
+		if w == r.log.Writer() {
+			continue
+		}
+		l, err := metalog.New(r.objects, r.keys, r.id, w)
+		if err != nil {
+			return "", nil, err
+		}
+		es, err := l.Records(ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		if len(es) > 0 && es[0].Seq == 1 {
+			continue
+		}
+		if _, state, _, err := l.Start(ctx); err != nil || state != nil {
+			return w, state, err
+		}
+	}
+	return "", nil, nil
+}
+
+// pruneLimit is how far this writer may prune its log in a repository
+// with other writers: a rebuild may start from any writer's newest
+// checkpoint, which needs this writer's records after the seq it covers
+// of them. Math.MaxInt64 when no other writer has a checkpoint (a writer
+// without one rebuilds from another's, or from every full log).
+func (r *Repo) pruneLimit(ctx context.Context) (int64, error) {
+	limit := int64(math.MaxInt64)
+	ws, err := metalog.Writers(ctx, r.objects)
+	if err != nil {
+		return 0, err
+	}
+	for _, w := range ws {
+		if w == r.log.Writer() {
+			continue
+		}
+		l, err := metalog.New(r.objects, r.keys, r.id, w)
+		if err != nil {
+			return 0, err
+		}
+		_, state, _, err := l.Start(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if state == nil {
+			continue
+		}
+		applied, _, err := catalog.CheckpointApplied(state)
+		if err != nil {
+			return 0, fmt.Errorf("read the checkpoint of writer %s: %w", w, err)
+		}
+		limit = min(limit, applied[r.log.Writer()])
+	}
+	return limit, nil
 }
 
 // join records this writer's host name unless the catalog has it.

@@ -54,6 +54,13 @@ const (
 // the rows they produced.
 var checkpointTables = []checkpointTable{
 	{"meta", "*", "", "key"},
+	// The slots the ids below use, and how far the other writers' logs
+	// were applied (a rebuild from the checkpoint catches them up from
+	// there): first, so that a catalog loading another writer's
+	// checkpoint maps every id as the rows stream past.
+	{"writer", "*", "", "slot"},
+	{"id_high", "*", "", "slot, tbl"},
+	{"log_applied", "*", "writer <> ''", "writer"},
 	{"source", "*", "", "rowid"},
 	{"snapshot", "*", "", "rowid"},
 	{"pack", "*", "", "rowid"},
@@ -62,12 +69,6 @@ var checkpointTables = []checkpointTable{
 	{"version", "*", "", "rowid"},
 	{"warning", "*", "", "rowid"},
 	{"hold", "snapshot_id, reason, holder, pid, created_ns, expires_ns", "holder IS NULL", "snapshot_id, reason, created_ns, expires_ns, rowid"},
-	// The slots the ids above use, and how far the other writers' logs
-	// were applied: a rebuild from the checkpoint catches them up from
-	// there.
-	{"writer", "*", "", "slot"},
-	{"id_high", "*", "", "slot, tbl"},
-	{"log_applied", "*", "writer <> ''", "writer"},
 }
 
 type checkpointTable struct{ name, cols, where, order string }
@@ -324,6 +325,13 @@ func (d *streamDecoder) value() any {
 // loadCheckpoint fills an empty catalog from a checkpoint and sets its
 // applied seq to the checkpoint's.
 func (db *DB) loadCheckpoint(ctx context.Context, r io.Reader) (seq int64, err error) {
+	return db.loadCheckpointOf(ctx, r, "")
+}
+
+// loadCheckpointOf loads the checkpoint of writer ("": this catalog's
+// own): another writer's has its ids in that writer's slots, which are
+// mapped into this catalog's as the rows load (foreignLoad).
+func (db *DB) loadCheckpointOf(ctx context.Context, r io.Reader, writer string) (seq int64, err error) {
 	head := make([]byte, len(checkpointMagic)+1)
 	if _, err := io.ReadFull(r, head); err != nil || string(head[:len(checkpointMagic)]) != checkpointMagic {
 		return 0, fmt.Errorf("%w: not a checkpoint", ErrCheckpoint)
@@ -352,6 +360,12 @@ func (db *DB) loadCheckpoint(ctx context.Context, r io.Reader) (seq int64, err e
 	err = db.Write(ctx, func(tx *sql.Tx) error {
 		var total uint64
 		var done []string
+		var fl *foreignLoad
+		if writer != "" {
+			if fl, err = newForeignLoad(ctx, tx, writer, db.self); err != nil {
+				return err
+			}
+		}
 		for {
 			name := string(d.bytes())
 			if d.err != nil {
@@ -365,7 +379,7 @@ func (db *DB) loadCheckpoint(ctx context.Context, r io.Reader) (seq int64, err e
 				return fmt.Errorf("unexpected table %q", name)
 			}
 			done = append(done, name)
-			n, err := loadTable(ctx, tx, d, name)
+			n, err := loadTable(ctx, tx, d, name, fl)
 			if err != nil {
 				return fmt.Errorf("table %s: %w", name, err)
 			}
@@ -377,6 +391,9 @@ func (db *DB) loadCheckpoint(ctx context.Context, r io.Reader) (seq int64, err e
 		if _, err := d.r.ReadByte(); err != io.EOF {
 			return errors.New("data after the end")
 		}
+		if fl != nil {
+			return fl.finish(ctx, tx, seq)
+		}
 		_, err := tx.ExecContext(ctx, updateApplied, seq)
 		return err
 	})
@@ -386,7 +403,7 @@ func (db *DB) loadCheckpoint(ctx context.Context, r io.Reader) (seq int64, err e
 	return seq, nil
 }
 
-func loadTable(ctx context.Context, tx *sql.Tx, d *streamDecoder, table string) (uint64, error) {
+func loadTable(ctx context.Context, tx *sql.Tx, d *streamDecoder, table string, fl *foreignLoad) (uint64, error) {
 	known := map[string]bool{}
 	rows, err := tx.QueryContext(ctx, "SELECT name FROM pragma_table_info(?)", table)
 	if err != nil {
@@ -460,14 +477,25 @@ func loadTable(ctx context.Context, tx *sql.Tx, d *streamDecoder, table string) 
 		default:
 			return 0, errors.New("bad row marker")
 		}
+		row := len(args)
 		for range cols {
 			args = append(args, d.value())
 		}
 		if d.err != nil {
 			return 0, d.err
 		}
-		inBatch++
 		total++
+		if fl != nil {
+			keep, err := fl.row(ctx, tx, table, cols, args[row:])
+			if err != nil {
+				return 0, err
+			}
+			if !keep {
+				args = args[:row]
+				continue
+			}
+		}
+		inBatch++
 		if inBatch == per {
 			if err := exec(); err != nil {
 				return 0, err
@@ -492,6 +520,27 @@ func loadTable(ctx context.Context, tx *sql.Tx, d *streamDecoder, table string) 
 // checkpoint and before the records, so that records naming the writer
 // (its join record) apply as they did live.
 func Rebuild(ctx context.Context, path string, checkpoint io.Reader, j Journal, self ...string) (*DB, error) {
+	me := ""
+	if len(self) > 0 {
+		me = self[0]
+	}
+	return rebuildCatalog(ctx, path, checkpoint, "", me, j)
+}
+
+// RebuildFrom is Rebuild from the checkpoint of another writer (cpWriter),
+// whose rows of every writer load mapped into the new catalog's slots;
+// then the records of j (self's log) that checkpoint does not cover. The
+// caller catches up the other writers' logs (CatchUpWriter) from the seqs
+// the checkpoint gives.
+func RebuildFrom(ctx context.Context, path string, checkpoint io.Reader, cpWriter, self string, j Journal) (*DB, error) {
+	if self == "" || cpWriter == "" {
+		return nil, errors.New("rebuild from another writer's checkpoint: writers not named")
+	}
+	return rebuildCatalog(ctx, path, checkpoint, cpWriter, self, j)
+}
+
+func rebuildCatalog(ctx context.Context, path string, checkpoint io.Reader, cpWriter, self string, j Journal) (*DB, error) {
+	foreign := cpWriter != "" && cpWriter != self
 	if _, err := os.Lstat(path); err == nil {
 		return nil, fmt.Errorf("rebuild catalog %s: %w", path, os.ErrExist)
 	}
@@ -516,18 +565,27 @@ func Rebuild(ctx context.Context, path string, checkpoint io.Reader, j Journal, 
 	if _, err := db.w.ExecContext(ctx, "PRAGMA synchronous = OFF; PRAGMA cache_size = -32768"); err != nil {
 		return fail(err)
 	}
-	if checkpoint != nil {
+	if foreign {
+		if err := db.SetWriter(ctx, self); err != nil {
+			return fail(err)
+		}
+		if _, err := db.loadCheckpointOf(ctx, checkpoint, cpWriter); err != nil {
+			return fail(err)
+		}
+	} else if checkpoint != nil {
 		if _, err := db.loadCheckpoint(ctx, checkpoint); err != nil {
 			return fail(err)
 		}
 	}
-	if len(self) > 0 && self[0] != "" {
-		if err := db.SetWriter(ctx, self[0]); err != nil {
+	if self != "" {
+		if err := db.SetWriter(ctx, self); err != nil {
 			return fail(err)
 		}
 	}
 	db.SetJournal(j)
-	if _, err := db.CatchUp(ctx); err != nil {
+	// A gc record naming other writers' rows stops the replay: the caller
+	// goes on with every writer's log (CatchUpWriters).
+	if _, err := db.CatchUp(ctx); err != nil && !errors.Is(err, ErrDependency) {
 		return fail(err)
 	}
 	if _, err := db.w.ExecContext(ctx, "PRAGMA synchronous = FULL"); err != nil {
@@ -558,9 +616,7 @@ func Rebuild(ctx context.Context, path string, checkpoint io.Reader, j Journal, 
 		return nil, fmt.Errorf("rebuild catalog %s: %w", path, err)
 	}
 	out.SetJournal(j)
-	if len(self) > 0 && self[0] != "" {
-		out.self = self[0]
-	}
+	out.self = self
 	return out, nil
 }
 

@@ -183,7 +183,7 @@ func assignIDs(ctx context.Context, tx *sql.Tx, c *Commit, slot int64, reuseChun
 		id    *int64
 	}{{"pack", &ids.PackBase}, {"chunk", &ids.ChunkBase}, {"content", &ids.ContentBase}, {"version", &ids.VersionBase}} {
 		var err error
-		if *b.id, err = nextInSlot(ctx, tx, b.table, slot); err != nil {
+		if *b.id, err = nextIn(ctx, tx, b.table, slot, !reuseChunks); err != nil {
 			return nil, err
 		}
 	}
@@ -306,7 +306,7 @@ func commit(ctx context.Context, tx *sql.Tx, snapID int64, c *Commit, ids *commi
 		base  int64
 		n     int
 	}{{"pack", ids.PackBase, len(c.Packs)}, {"chunk", ids.ChunkBase, len(c.NewChunks)}, {"content", ids.ContentBase, len(c.Contents)}} {
-		if h.n > 0 {
+		if h.n > 0 && !ids.reuseChunks { // a version 1 record never did
 			if err := raiseHigh(ctx, tx, h.table, h.base+int64(h.n)-1); err != nil {
 				return err
 			}

@@ -193,7 +193,7 @@ func (db *DB) CatchUp(ctx context.Context) (applied int, err error) {
 }
 
 func (db *DB) catchUpBatch(ctx context.Context) (applied int, more bool, err error) {
-	return db.catchUpBatchOf(ctx, "", db.journal)
+	return db.catchUpBatchTo(ctx, "", db.journal, 1<<62)
 }
 
 // appliedOf is the applied seq of writer's log ("": this installation's).
@@ -208,12 +208,12 @@ func appliedOf(ctx context.Context, q interface {
 	return seq, nil
 }
 
-// catchUpBatchOf applies up to catchUpBatch records of writer's log j
-// ("": this installation's own) in one transaction.
-func (db *DB) catchUpBatchOf(ctx context.Context, writer string, j Journal) (applied int, more bool, err error) {
+// catchUpBatchTo applies up to catchUpBatch records of writer's log j
+// ("": this installation's own), none after limit, in one transaction.
+func (db *DB) catchUpBatchTo(ctx context.Context, writer string, j Journal, limit int64) (applied int, more bool, err error) {
 	// Usually there is no next record: find out without the write lock.
 	seq, err := appliedOf(ctx, db.r, writer)
-	if err != nil {
+	if err != nil || seq >= limit {
 		return 0, false, err
 	}
 	next, err := j.Read(ctx, seq+1)
@@ -241,11 +241,14 @@ func (db *DB) catchUpBatchOf(ctx context.Context, writer string, j Journal) (app
 			}
 		}
 		for {
-			if bad = applyStored(ctx, tx, seq+1, next, owner); bad != nil {
+			if bad = applyStored(ctx, tx, seq+1, next, owner, db.self); bad != nil {
 				break
 			}
 			seq++
 			applied++
+			if seq >= limit {
+				break
+			}
 			if applied == catchUpBatch {
 				more = true
 				break
@@ -274,10 +277,19 @@ func (db *DB) catchUpBatchOf(ctx context.Context, writer string, j Journal) (app
 // applyStored decodes and applies record seq of the writer in slot owner
 // inside a savepoint, so that one that fails leaves the records before it
 // applied. Its ids are mapped into this catalog's slots first.
-func applyStored(ctx context.Context, tx *sql.Tx, seq int64, b []byte, owner int64) error {
+func applyStored(ctx context.Context, tx *sql.Tx, seq int64, b []byte, owner int64, self string) error {
 	rec, writers, err := decodeRecord(b)
 	if err != nil {
 		return fmt.Errorf("log record %d: %w", seq, err)
+	}
+	switch rec.(type) {
+	case *dropRecord, *repackRecord:
+		if dep, err := unmetDependency(ctx, tx, self, writers); err != nil || dep != nil {
+			if err != nil {
+				return err
+			}
+			return dep
+		}
 	}
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT record"); err != nil {
 		return err

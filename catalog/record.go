@@ -82,6 +82,7 @@ func encodeRecord(rec record, writers []slotWriter) []byte {
 	for _, w := range writers {
 		e.uvarint(uint64(w.slot))
 		e.str(w.id)
+		e.uvarint(uint64(w.seq))
 	}
 	rec.encode(&e)
 	return frameRecord(rec.kind(), e.b)
@@ -125,9 +126,9 @@ func decodeRecord(b []byte) (record, []slotWriter, error) {
 	d := decoder{b: body, v2: version >= 2}
 	var writers []slotWriter
 	if d.v2 {
-		n := d.count(2)
+		n := d.count(3)
 		for range n {
-			w := slotWriter{slot: int64(d.uvarint()), id: d.str()}
+			w := slotWriter{slot: int64(d.uvarint()), id: d.str(), seq: int64(d.uvarint())}
 			if d.err == nil && (w.slot == 0 || w.slot > math32 || w.id == "") {
 				d.fail(fmt.Errorf("writer map entry %d %q", w.slot, w.id))
 			}
@@ -850,13 +851,12 @@ func (r *repackRecord) remap(m *mapper) {
 func (r *repackRecord) apply(ctx context.Context, tx *sql.Tx, slot int64) error {
 	r.oldNames = nil
 	newID := r.NewID
-	if newID == 0 { // a version 1 record
+	if newID == 0 { // a version 1 record: the id it got then
 		var err error
-		if newID, err = nextInSlot(ctx, tx, "pack", slot); err != nil {
+		if newID, err = nextIn(ctx, tx, "pack", slot, false); err != nil {
 			return err
 		}
-	}
-	if err := raiseHigh(ctx, tx, "pack", newID); err != nil {
+	} else if err := raiseHigh(ctx, tx, "pack", newID); err != nil {
 		return err
 	}
 	_, err := tx.ExecContext(ctx, "INSERT INTO pack(id, name, size, created_ns) VALUES (?, ?, ?, ?)",

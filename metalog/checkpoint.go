@@ -135,6 +135,21 @@ func (l *Log) Prune(ctx context.Context) (PruneReport, error) {
 	return l.prune(ctx, cps, cps[len(cps)-2].Seq)
 }
 
+// PruneUpTo is Prune that removes no record after limit (what other
+// writers' checkpoints do not cover yet) and no checkpoint from limit on.
+func (l *Log) PruneUpTo(ctx context.Context, limit int64) (PruneReport, error) {
+	var rep PruneReport
+	cps, err := l.Checkpoints(ctx)
+	if err != nil || len(cps) < 2 {
+		return rep, err
+	}
+	keep := min(cps[len(cps)-2].Seq, limit)
+	if keep <= 0 {
+		return rep, nil
+	}
+	return l.prune(ctx, cps, keep)
+}
+
 // PruneThrough removes every record up to seq and every checkpoint before
 // seq: a repair that has just written checkpoint seq from a sound catalog
 // re-bases the log on it, damaged records and broken chains included.

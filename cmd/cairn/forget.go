@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -36,9 +35,11 @@ stays even then, and "forget ID" refuses it. "forget ID" removes any other
 snapshot, protected or not. Every verdict is printed with its reasons.
 
 --tag limits the rules to snapshots with every tag given; the others are
-left alone. --host is accepted for restic's habit: every snapshot in a
-repository is this host's for now (stores shared by several hosts come
-with remote repositories), so --host names this host or nothing matches.`,
+left alone. --host is accepted for restic's habit. In a
+repository shared by several hosts, rules and ids apply to this host's
+snapshots only (and those of the hosts it adopted, cairn adopt): another
+host's are that host's to forget; --host naming another host matches
+nothing.`,
 		Example: `  cairn forget --keep-last 20 --keep-daily 7 --keep-weekly 4 --prune
   cairn forget --source ~/.agent --keep-within 7d --dry-run
   cairn forget --keep-last 5 --include-protected --dry-run
@@ -50,12 +51,14 @@ with remote repositories), so --host names this host or nothing matches.`,
 				return err
 			}
 			opts.Policy = p
+			var refs []snapRef
 			for _, s := range args {
-				id, err := strconv.ParseInt(s, 10, 64)
-				if err != nil || id <= 0 {
+				ref, err := parseSnapRef(s)
+				if err != nil || ref.id <= 0 {
 					return usageError{fmt.Errorf("%q is not a snapshot id", s)}
 				}
-				opts.IDs = append(opts.IDs, id)
+				refs = append(refs, ref)
+				opts.IDs = append(opts.IDs, ref.id)
 			}
 			if len(opts.IDs) > 0 && p != nil {
 				return usageError{fmt.Errorf("give snapshot ids or --keep-* rules, not both")}
@@ -70,8 +73,15 @@ with remote repositories), so --host names this host or nothing matches.`,
 			if err != nil {
 				return err
 			}
+			for i, ref := range refs { // HOST:N: an adopted host's snapshot
+				if opts.IDs[i], err = ref.inSource(ctx, repo, ""); err != nil {
+					return err
+				}
+			}
 			res := &cairn.ForgetResult{}
-			if thisHost(host) { // no snapshot is another host's
+			// Rules apply to this host's sources (and those of the hosts it
+			// adopted); --host naming another host matches nothing.
+			if slot, err := repo.HostSlot(ctx, host); host == "" || (err == nil && slot == 0) {
 				if res, err = repo.Forget(ctx, opts); err != nil {
 					return err
 				}

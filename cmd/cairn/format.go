@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -192,14 +191,4 @@ func (t *trimTrailing) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
-}
-
-// thisHost reports whether --host names this machine ("" names any). Every
-// snapshot is this host's until repositories are shared by several hosts.
-func thisHost(host string) bool {
-	if host == "" {
-		return true
-	}
-	h, err := os.Hostname()
-	return err == nil && strings.EqualFold(h, host)
 }

@@ -62,7 +62,7 @@ bytes).`,
 				}
 				return writeJSON(a.stdout, out)
 			}
-			fmt.Fprintf(a.stdout, "snapshot %d of %s\n", req.Snapshot.ID, displayPath(req.Snapshot.Source))
+			fmt.Fprintf(a.stdout, "snapshot %s of %s\n", repo.SnapshotName(cmd.Context(), req.Snapshot.ID), displayPath(req.Snapshot.Source))
 			tw := newTable(a.stdout)
 			fmt.Fprintln(tw, "TYPE\tMODE\tSIZE\tMTIME\tPATH")
 			for _, v := range vs {

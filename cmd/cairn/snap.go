@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -186,8 +187,8 @@ func (a *app) printSnapped(res *cairn.SnapshotResult, note string) {
 	if note != "" {
 		note = " (" + note + ")"
 	}
-	fmt.Fprintf(a.stdout, "snapshot %d of %s: %s; %s new, %d changed, %d unchanged, %d removed; read %s, added %s in %s%s\n",
-		res.ID, displayPath(res.Source), plural(int(res.Files), "file"), plural(res.New, "path"), res.Changed, res.Unchanged, res.Removed,
+	fmt.Fprintf(a.stdout, "snapshot %s of %s: %s; %s new, %d changed, %d unchanged, %d removed; read %s, added %s in %s%s\n",
+		a.repo.SnapshotName(context.Background(), res.ID), displayPath(res.Source), plural(int(res.Files), "file"), plural(res.New, "path"), res.Changed, res.Unchanged, res.Removed,
 		size(res.BytesRead), size(res.BytesAdded), seconds(res.Duration), note)
 	if res.ResumedPacks > 0 {
 		fmt.Fprintf(a.stdout, "resumed: took chunks from %s (%s) an interrupted snapshot had stored\n",

@@ -38,7 +38,7 @@ func parseSnapRef(s string) (snapRef, error) {
 	if host, n, ok := strings.Cut(strings.TrimSpace(s), ":"); ok {
 		id, err := strconv.ParseInt(n, 10, 64)
 		if host == "" || err != nil || id <= 0 {
-			return snapRef{}, fmt.Errorf("%q is not a snapshot: want an id, HOST:N, \"latest\" or \"latest~N\"", s)
+			return snapRef{}, fmt.Errorf("%q is not a snapshot: want an id, \"latest\", \"latest~N\" or HOST:N", s)
 		}
 		return snapRef{id: id, host: host}, nil
 	}
@@ -64,7 +64,7 @@ func parseSnapRef(s string) (snapRef, error) {
 func parseSnapshot(s string) (snapRef, error) {
 	r, err := parseSnapRef(s)
 	if err != nil {
-		return r, usageError{fmt.Errorf("--snapshot %q: want a snapshot id, HOST:N, \"latest\" or \"latest~N\"", s)}
+		return r, usageError{fmt.Errorf("--snapshot %q: want a snapshot id, \"latest\", \"latest~N\" or HOST:N", s)}
 	}
 	return r, nil
 }
@@ -104,7 +104,14 @@ func (r snapRef) inSource(ctx context.Context, repo *cairn.Repo, source string) 
 		if len(all) == 0 {
 			return 0, fmt.Errorf("%s: the repository has no snapshots", r)
 		}
-		source = all[len(all)-1].Source
+		// This host's newest, in a repository shared by several.
+		newest := all[len(all)-1]
+		for _, s := range all {
+			if s.Writer == 0 {
+				newest = s
+			}
+		}
+		source = newest.Source
 	}
 	snaps, err := repo.Snapshots(ctx, cairn.SnapshotFilter{Source: source})
 	if err != nil {
@@ -117,4 +124,4 @@ func (r snapRef) inSource(ctx context.Context, repo *cairn.Repo, source string) 
 }
 
 // snapshotUsage is the help text of every --snapshot flag.
-const snapshotUsage = `snapshot id, HOST:N (another host's), "latest" or "latest~N"`
+const snapshotUsage = `snapshot id, "latest", "latest~N" or HOST:N (another host's)`
