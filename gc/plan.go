@@ -263,7 +263,11 @@ func carryOut(ctx context.Context, db *catalog.DB, store blobstore.Store, opts O
 		if err != nil {
 			return err
 		}
-		p, present = intersect(cur, due, rep), listed
+		named := map[string]bool{}
+		for _, pk := range refs.Packs {
+			named[pk.Name] = true
+		}
+		p, present = intersect(cur, due, named, rep), listed
 		rep.DeletedPacks += len(p.emptyPacks)
 		if err := crossCheck(ctx, store, opts.Codec, refs, p, present, rep); err != nil {
 			return err
@@ -279,8 +283,37 @@ func carryOut(ctx context.Context, db *catalog.DB, store blobstore.Store, opts O
 	for _, pk := range packs {
 		named[pk.Name] = true
 	}
+	// Packs whose rows an interrupted carry-out already dropped or moved
+	// are files like the others now; a repacked one waits a grace period
+	// more, as it would have (other catalogs may place chunks there).
+	var unrowed []Condemned
+	var files []Condemned
 	for _, sp := range due {
-		for _, c := range sp.plan.Packs {
+		files = append(files, sp.plan.Packs...)
+		if d := sp.plan.Drop; d != nil {
+			for _, c := range d.EmptyPacks {
+				if !named[c.Name] {
+					files = append(files, c)
+				}
+			}
+			for _, c := range d.Repack {
+				if !named[c.Name] {
+					unrowed = append(unrowed, c)
+				}
+			}
+		}
+	}
+	if opts.Grace > 0 {
+		if len(unrowed) > 0 {
+			if _, err := writePlan(ctx, o, l, opts.Grace, Plan{Packs: unrowed}); err != nil {
+				return err
+			}
+		}
+	} else {
+		files = append(files, unrowed...)
+	}
+	{
+		for _, c := range files {
 			if named[c.Name] {
 				rep.Revived++ // a record named it again after the plan
 				continue
@@ -385,7 +418,7 @@ func subtract(p *plan, pending []storedPlan) {
 // intersect keeps of cur (what is dead now) what the due plans condemned:
 // the rest was condemned by no plan old enough, or is live again
 // (counted as revived).
-func intersect(cur *plan, due []storedPlan, rep *Report) *plan {
+func intersect(cur *plan, due []storedPlan, named map[string]bool, rep *Report) *plan {
 	contents, chunks, empty, repack := map[int64]bool{}, map[int64]bool{}, map[string]bool{}, map[string]bool{}
 	for _, sp := range due {
 		d := sp.plan.Drop
@@ -431,12 +464,12 @@ func intersect(cur *plan, due []storedPlan, rep *Report) *plan {
 		}
 	}
 	for name := range empty {
-		if !stillEmpty[name] {
+		if !stillEmpty[name] && named[name] {
 			rep.Revived++ // a record uses a chunk of it again
 		}
 	}
 	for name := range repack {
-		if !stillRepack[name] {
+		if !stillRepack[name] && named[name] {
 			rep.Revived++
 		}
 	}

@@ -37,13 +37,14 @@ on; gc also removes the log records and checkpoints that the newest two
 checkpoints supersede.
 
 Deletion takes two runs, because snapshots on other hosts sharing the
-repository take no lock. A gc drops what is dead from the catalog and
-writes a plan (an object under gc/) that condemns the pack files; a later
-gc deletes them once the plan is older than --grace, measured in the
-store's clock (file times, S3 Last-Modified), except those a snapshot
-recorded since uses again. Snapshots treat condemned packs as absent.
-With --grace 0 the plan is carried out at once: right for one host, not
-while another host may be snapshotting.
+repository take no lock. A gc writes a plan (an object under gc/) that
+condemns what it found dead; a later gc carries it out once the plan is
+older than --grace, measured in the store's clock (file times, S3
+Last-Modified): it drops and deletes what is still dead then, and keeps
+what a snapshot recorded since uses again. Snapshots treat what a plan
+condemns as absent. The old files of repacked packs wait one more grace
+period. With --grace 0 the plan is carried out at once: right for one
+host, not while another host may be snapshotting.
 
 Packs no catalog row names that are younger than --grace are not
 condemned: an interrupted snapshot left them, and the next snapshot takes
