@@ -217,7 +217,11 @@ func (r *Repo) importOne(ctx context.Context, root string, src catalog.Source, b
 		}
 	}
 	at := b.Time
-	res, err := snapshot.Run(ctx, snapshot.Deps{DB: r.db, Store: r.store, TmpDir: r.tmpDir(), Params: r.Params, Codec: r.codec()}, root,
+	condemned, condemnedChunks, err := r.condemnedPacks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := snapshot.Run(ctx, snapshot.Deps{DB: r.db, Store: r.store, TmpDir: r.tmpDir(), Params: r.Params, Codec: r.codec(), Condemned: condemned, CondemnedChunks: condemnedChunks}, root,
 		snapshot.Options{ReadFrom: readFrom, Label: label, Tags: tags, Excludes: excludes,
 			MassDeletion: src.MassDeletion, Now: func() time.Time { return at }})
 	if errors.Is(err, snapshot.ErrEmptySource) {

@@ -81,7 +81,11 @@ func (r *Repo) Snapshot(ctx context.Context, source string, opts SnapshotOptions
 	if !opts.ResetExcludes {
 		opts.Filter = remembered.Union(given)
 	}
-	res, err := snapshot.Run(ctx, snapshot.Deps{DB: r.db, Store: r.store, TmpDir: r.tmpDir(), Params: r.Params, Codec: r.codec()}, root, opts)
+	condemned, condemnedChunks, err := r.condemnedPacks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := snapshot.Run(ctx, snapshot.Deps{DB: r.db, Store: r.store, TmpDir: r.tmpDir(), Params: r.Params, Codec: r.codec(), Condemned: condemned, CondemnedChunks: condemnedChunks}, root, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // LocalObjects is the filesystem Objects: key a/b/c is the file root/a/b/c.
@@ -170,6 +171,11 @@ func (o *LocalObjects) GetObject(ctx context.Context, key string) ([]byte, error
 // ListObjects walks the keys under prefix in ascending order. The prefix
 // need not end at a segment boundary ("log/ab" lists "log/abc/1").
 func (o *LocalObjects) ListObjects(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	return o.ListObjectsDated(ctx, prefix, func(key string, size int64, _ time.Time) error { return fn(key, size) })
+}
+
+// ListObjectsDated is ListObjects with each file's modification time.
+func (o *LocalObjects) ListObjectsDated(ctx context.Context, prefix string, fn func(key string, size int64, modified time.Time) error) error {
 	// Start the walk at the deepest directory the prefix names.
 	start := o.root
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
@@ -177,6 +183,7 @@ func (o *LocalObjects) ListObjects(ctx context.Context, prefix string, fn func(k
 	}
 	var keys []string
 	sizes := map[string]int64{}
+	times := map[string]time.Time{}
 	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -210,6 +217,7 @@ func (o *LocalObjects) ListObjects(ctx context.Context, prefix string, fn func(k
 		}
 		keys = append(keys, key)
 		sizes[key] = fi.Size()
+		times[key] = fi.ModTime()
 		return nil
 	})
 	if err != nil {
@@ -217,7 +225,7 @@ func (o *LocalObjects) ListObjects(ctx context.Context, prefix string, fn func(k
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if err := fn(k, sizes[k]); err != nil {
+		if err := fn(k, sizes[k], times[k]); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // ErrExists reports a PutObject under a key that already holds an object.
@@ -30,6 +31,12 @@ type Objects interface {
 	// in ascending key order. An error from fn stops the walk and is
 	// returned as is.
 	ListObjects(ctx context.Context, prefix string, fn func(key string, size int64) error) error
+	// ListObjectsDated is ListObjects with each object's modification
+	// time in the store's own clock (a file's mtime, an object's
+	// Last-Modified), which comes with the listing at no extra request.
+	// gc measures its grace periods and its lease in this clock, never in
+	// the local one: two hosts' clocks may disagree, the store's is one.
+	ListObjectsDated(ctx context.Context, prefix string, fn func(key string, size int64, modified time.Time) error) error
 	// DeleteObject removes an object durably; a missing key gives an error
 	// wrapping ErrNotFound.
 	DeleteObject(ctx context.Context, key string) error

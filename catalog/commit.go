@@ -80,6 +80,14 @@ type Commit struct {
 	Close             []int64 // live versions that changed or vanished
 	Refresh           []Refresh
 	Warnings          []Warning
+	// Condemned are the pack files gc plans condemn (the snapshot's view
+	// of gc/). A stored content whose chunks lie in one is not reused by
+	// hash: its rows may be gone already from the catalog of the writer
+	// whose gc condemned it, and the next gc deletes the file. Not part
+	// of the record: the content ids the commit chose are.
+	Condemned map[string]bool
+	// CondemnedChunks are chunks gc plans condemn: the same.
+	CondemnedChunks map[[32]byte]bool
 }
 
 // ErrAdopted means another writer adopted this one's sources (cairn
@@ -208,6 +216,11 @@ func assignIDs(ctx context.Context, tx *sql.Tx, c *Commit, slot int64, reuseChun
 	if err != nil {
 		return nil, err
 	}
+	if !reuseChunks && len(c.Condemned)+len(c.CondemnedChunks) > 0 {
+		if err := dropCondemned(ctx, tx, stored, c.Condemned, c.CondemnedChunks); err != nil {
+			return nil, err
+		}
+	}
 	seen := make(map[[32]byte]int64, len(c.Contents))
 	var reused []int
 	for i := range c.Contents {
@@ -252,6 +265,57 @@ func assignIDs(ctx context.Context, tx *sql.Tx, c *Commit, slot int64, reuseChun
 		}
 	}
 	return ids, nil
+}
+
+// inCondemned reports whether a chunk of an encoded chunk list lies in a
+// condemned pack (or is gone: then the content cannot be reused either).
+// dropCondemned removes from stored (content hash -> row id) the contents
+// whose chunks lie in condemned packs or are condemned chunks: such a
+// content is stored again, a new row of its own.
+func dropCondemned(ctx context.Context, tx *sql.Tx, stored map[[32]byte]int64, condemned map[string]bool, chunksOut map[[32]byte]bool) error {
+	st, err := tx.PrepareContext(ctx, "SELECT chunks FROM content WHERE id = ?")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for h, id := range stored {
+		var list []byte
+		if err := st.QueryRowContext(ctx, id).Scan(&list); err != nil {
+			return fmt.Errorf("read content %d: %w", id, err)
+		}
+		out, err := inCondemned(ctx, tx, list, condemned, chunksOut)
+		if err != nil {
+			return err
+		}
+		if out {
+			delete(stored, h)
+		}
+	}
+	return nil
+}
+
+func inCondemned(ctx context.Context, tx *sql.Tx, list []byte, condemned map[string]bool, chunksOut map[[32]byte]bool) (bool, error) {
+	chunks, err := DecodeChunkList(list)
+	if err != nil {
+		return true, nil
+	}
+	st, err := tx.PrepareContext(ctx, "SELECT p.name, c.hash FROM chunk c JOIN pack p ON p.id = c.pack_id WHERE c.id = ?")
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	for _, ch := range chunks {
+		var name string
+		var hash []byte
+		err := st.QueryRowContext(ctx, ch).Scan(&name, &hash)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && (condemned[name] || chunksOut[[32]byte(hash)])) {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("look up chunk %d: %w", ch, err)
+		}
+	}
+	return false, nil
 }
 
 // commit applies a snapshot record: c as snapshot snapID.

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,11 +50,15 @@ type Options struct {
 	// Grace keeps unreferenced packs (orphans: no catalog row names them)
 	// younger than this, measured from their commit time in the store's
 	// clock (blobstore.DatedLister): an interrupted snapshot's packs wait
-	// for the next snapshot to resume from them. 0 removes orphans at once,
-	// as gc always did; the command's default is DefaultGrace. A store
-	// that cannot date its packs keeps every orphan while Grace > 0.
+	// for the next snapshot to resume from them. With Objects it is also
+	// how old a gc plan must be, in store time, before its packs are
+	// deleted. 0 removes orphans at once and carries a plan out in the
+	// run that writes it, as gc always did; the command's default is
+	// DefaultGrace. A store that cannot date its packs keeps every orphan
+	// while Grace > 0.
 	Grace time.Duration
-	// Now is the clock the grace period is measured with (time.Now).
+	// Now is the clock the grace period is measured with where there is
+	// no lease (format 1; time.Now). With a lease, the store's clock.
 	Now func() time.Time
 	// KeptOrphans, when set, is called after a collection (not a dry run)
 	// that kept orphans for the grace period and cleared TmpDir: the
@@ -72,6 +77,16 @@ type Options struct {
 	// Codec is the packs' format (nil: format 1): the footers gc reads
 	// and the packs it writes are in it.
 	Codec *blobstore.Codec
+	// Objects, in a repository with objects (format 2), holds the gc
+	// plans (plan.go): pack files are condemned there and deleted by a
+	// later run once the plan is older than Grace in store time. Lease,
+	// the gc lease, must be held then. Without Objects (format 1) files
+	// go at once, under the exclusive lock only.
+	Objects blobstore.Objects
+	Lease   *Lease
+	// LeaseTTL is the lease's time to live for the caller that takes it
+	// (0: DefaultLeaseTTL).
+	LeaseTTL time.Duration
 }
 
 // DefaultGrace is how long the command keeps unreferenced packs: kopia's
@@ -91,13 +106,27 @@ type Report struct {
 	MergedPacks   int // small live packs merged into full ones
 	WrittenPacks  int // new packs that repacked and merged chunks went to
 	OrphanPacks   int
+	// Condemned are the pack files this run put into a plan, and
+	// CondemnedBytes their size; RemovedPacks the files of plans old
+	// enough that it deleted (with Grace 0, this run's own), Revived the
+	// condemned files it kept because a record named them again, and
+	// WaitingPacks and WaitingBytes what plans not yet old enough hold.
+	Condemned      int
+	CondemnedBytes int64
+	RemovedPacks   int
+	Revived        int
+	WaitingPacks   int
+	WaitingBytes   int64
 	// YoungOrphans are unreferenced packs kept for the grace period, and
 	// YoungBytes their size: what an interrupted snapshot left for the
 	// next one to resume from.
 	YoungOrphans int
 	YoungBytes   int64
-	BytesFreed   int64
-	Problems     []string // packs left alone because they could not be read
+	// BytesFreed is what the store holds less after the run: the pack
+	// files deleted less the packs written (with DryRun, what the run
+	// would condemn less what it would write).
+	BytesFreed int64
+	Problems   []string // packs left alone because they could not be read
 	// Catalog is the size of catalog.db before and after its free pages
 	// were given back (not in a dry run).
 	Catalog catalog.Compaction
@@ -154,20 +183,33 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 		return nil, fmt.Errorf("%w: the catalog contradicts itself: %s", ErrUnsafe, strings.Join(refs.Problems, "; "))
 	}
 	rep := &Report{}
-	p, present, err := makePlan(ctx, refs, store, opts, rep)
+	var pending []storedPlan
+	if opts.Objects != nil {
+		if opts.Lease == nil && !opts.DryRun {
+			return nil, errors.New("gc: a repository with gc plans needs the gc lease held")
+		}
+		if pending, err = loadPlans(ctx, opts.Objects, rep); err != nil {
+			return nil, err
+		}
+	}
+	p, present, err := makePlan(ctx, refs, store, opts, condemnedNames(pending), rep)
 	if err != nil {
 		return nil, err
 	}
 	if err := crossCheck(ctx, store, opts.Codec, refs, p, present, rep); err != nil {
 		return nil, err
 	}
+	subtract(p, pending)
 	rep.DeadChunks = len(p.dead)
 	rep.OrphanPacks = len(p.orphans)
-	for _, e := range p.emptyPacks {
-		rep.DeletedPacks++
-		rep.BytesFreed += e.Size
-	}
+	rep.DeletedPacks = len(p.emptyPacks)
 	if opts.DryRun {
+		for _, e := range p.emptyPacks {
+			rep.BytesFreed += e.Size
+		}
+		for _, name := range p.orphans {
+			rep.BytesFreed += present[name]
+		}
 		for _, r := range mergeable(p.repacks) {
 			if r.small {
 				rep.MergedPacks++
@@ -176,31 +218,18 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 			}
 			rep.BytesFreed += r.freed
 		}
+		if opts.Objects != nil {
+			for _, sp := range pending {
+				sp.waiting(rep)
+			}
+		}
 		return rep, nil
 	}
-	// Orphans first: a pack no catalog row names was left by an interrupted
-	// snapshot or gc, and with the exclusive lock held nobody is about to
-	// record it (those younger than the grace period stay for the next
-	// snapshot to resume from).
-	for _, name := range p.orphans {
-		if err := store.Delete(ctx, name); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
-			return rep, fmt.Errorf("delete orphan pack %s: %w", name, err)
+	if opts.Objects == nil {
+		if err := runNow(ctx, db, store, opts, p, present, rep); err != nil {
+			return rep, err
 		}
-	}
-	empty := make([]int64, len(p.emptyPacks))
-	for i, e := range p.emptyPacks {
-		empty[i] = e.ID
-	}
-	names, err := db.Drop(ctx, p.contents, p.dead, empty)
-	if err != nil {
-		return rep, err
-	}
-	for _, name := range names {
-		if err := store.Delete(ctx, name); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
-			return rep, fmt.Errorf("delete pack %s: %w", name, err)
-		}
-	}
-	if err := rewrite(ctx, db, store, opts.Codec, mergeable(p.repacks), opts.PackTarget, opts.Progress, rep); err != nil {
+	} else if err := condemn(ctx, db, store, opts, refs, p, present, rep); err != nil {
 		return rep, err
 	}
 	if opts.TmpDir != "" {
@@ -224,13 +253,108 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 	return rep, nil
 }
 
+// runNow deletes at once what p finds dead: a repository without objects
+// (format 1) has no plans and no other host; the exclusive lock keeps
+// every snapshot out.
+func runNow(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Options, p *plan, present map[string]int64, rep *Report) error {
+	// Orphans first: a pack no catalog row names was left by an interrupted
+	// snapshot or gc, and with the exclusive lock held nobody is about to
+	// record it (those younger than the grace period stay for the next
+	// snapshot to resume from).
+	for _, name := range p.orphans {
+		if err := store.Delete(ctx, name); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+			return fmt.Errorf("delete orphan pack %s: %w", name, err)
+		}
+		rep.BytesFreed += present[name]
+		rep.RemovedPacks++
+	}
+	empty := make([]int64, len(p.emptyPacks))
+	for i, e := range p.emptyPacks {
+		empty[i] = e.ID
+		rep.BytesFreed += e.Size
+	}
+	names, err := db.Drop(ctx, p.contents, p.dead, empty)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := store.Delete(ctx, name); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+			return fmt.Errorf("delete pack %s: %w", name, err)
+		}
+		rep.RemovedPacks++
+	}
+	_, err = rewrite(ctx, db, store, opts.Codec, mergeable(p.repacks), opts.PackTarget, opts.Progress, false, rep)
+	return err
+}
+
+// condemn writes a plan of what p finds dead, changing nothing else: the
+// orphan files, and the rows to drop and packs to repack if they are
+// still dead when the plan is carried out (the emptied packs' files go
+// then, the repacked ones' a grace period later). Then it carries out the
+// plans old enough, this one too when Grace is 0 (plan.go).
+func condemn(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Options, refs *catalog.References, p *plan, present map[string]int64, rep *Report) error {
+	pl := Plan{}
+	for _, name := range p.orphans {
+		pl.Packs = append(pl.Packs, Condemned{Name: name, Size: present[name], Why: "orphan"})
+	}
+	hashes := map[int64]blobstore.ID{}
+	for _, chunks := range refs.ByPack {
+		for _, c := range chunks {
+			hashes[c.ID] = c.Hash
+		}
+	}
+	d := &Drops{Contents: p.contents, Chunks: p.dead}
+	for _, id := range p.dead {
+		d.ChunkHashes = append(d.ChunkHashes, hashes[id].String())
+	}
+	for _, e := range p.emptyPacks {
+		d.EmptyPacks = append(d.EmptyPacks, Condemned{Name: e.Name, Size: e.Size, Why: "dead"})
+	}
+	for _, r := range mergeable(p.repacks) {
+		d.Repack = append(d.Repack, Condemned{Name: r.pack.Name, Size: r.pack.Size, Why: "repack"})
+	}
+	if len(d.Contents)+len(d.Chunks)+len(d.EmptyPacks)+len(d.Repack) > 0 {
+		pl.Drop = d
+	}
+	var key string
+	if len(pl.Packs) > 0 || pl.Drop != nil {
+		var err error
+		if key, err = writePlan(ctx, opts.Objects, opts.Lease, opts.Grace, pl); err != nil {
+			return err
+		}
+		rep.Condemned = len(pl.Packs) + len(d.EmptyPacks) + len(d.Repack)
+		for _, c := range slices.Concat(pl.Packs, d.EmptyPacks, d.Repack) {
+			rep.CondemnedBytes += c.Size
+		}
+	}
+	return carryOut(ctx, db, store, opts, key, p, present, rep)
+}
+
 // makePlan decides from the reference graph and the store's listing what
 // to delete and repack; present is the set of pack names the store holds.
-func makePlan(ctx context.Context, refs *catalog.References, store blobstore.Store, opts Options, rep *Report) (*plan, map[string]int64, error) {
-	p := &plan{contents: refs.UnusedContents}
+// Packs a pending plan condemns already are not orphans again.
+func makePlan(ctx context.Context, refs *catalog.References, store blobstore.Store, opts Options, condemned map[string]bool, rep *Report) (*plan, map[string]int64, error) {
+	p := &plan{}
+	for _, id := range refs.UnusedContents {
+		if catalog.SlotOf(id) == 0 {
+			p.contents = append(p.contents, id)
+		}
+	}
 	known := map[string]bool{}
 	for _, pk := range refs.Packs {
 		known[pk.Name] = true
+		if catalog.SlotOf(pk.ID) != 0 {
+			// Another writer's pack: its liveness counts (its chunks are
+			// in refs), but only its writer's gc drops or moves its rows.
+			// A record of this writer naming another writer's rows could
+			// not be replayed before that writer's records (a rebuild
+			// applies one log after the other), and the writer's own
+			// later records would meet rows moved under them.
+			continue
+		}
+		if slices.ContainsFunc(refs.ByPack[pk.ID], func(c catalog.ChunkLoc) bool { return catalog.SlotOf(c.ID) != 0 }) {
+			continue // holds another writer's rows (it healed or resumed into it): the same
+		}
 		// A dead blob counts whole; a blob that also holds live chunks
 		// counts for its dead share of the plaintext the catalog still
 		// knows it holds. A pack's header and index are not garbage
@@ -275,17 +399,25 @@ func makePlan(ctx context.Context, refs *catalog.References, store blobstore.Sto
 	}
 	present := map[string]int64{}
 	now := opts.Now()
+	if opts.Lease != nil {
+		// One clock for every grace period: the store's. A host whose
+		// clock runs a day ahead must not take a snapshot's fresh packs
+		// for old.
+		var err error
+		if now, err = opts.Lease.Now(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
 	err := blobstore.ListDated(ctx, store, func(name string, size int64, committed time.Time) error {
 		present[name] = size
 		switch {
-		case known[name]:
+		case known[name], condemned[name]:
 		case opts.Grace > 0 && (committed.IsZero() || now.Sub(committed) < opts.Grace):
 			// Young, or of unknown age: a snapshot may yet resume from it.
 			rep.YoungOrphans++
 			rep.YoungBytes += size
 		default:
 			p.orphans = append(p.orphans, name)
-			rep.BytesFreed += size
 		}
 		return nil
 	})

@@ -66,8 +66,10 @@ func newOrphan(f *fixture) (string, error) {
 }
 
 // TestGCGraceKeepsYoungOrphans: with a grace period an orphan younger
-// than it stays (and gc leaves the marker that makes the next snapshot
-// look for it); once older, or with no grace, it goes.
+// than it, in store time, stays (and gc leaves the marker that makes the
+// next snapshot look for it); once older, a plan condemns it, and a gc
+// deletes it once that plan is older than the grace period too; with no
+// grace it goes at once.
 func TestGCGraceKeepsYoungOrphans(t *testing.T) {
 	f := newFixture(t)
 	f.write("a.bin", random(100<<10))
@@ -76,12 +78,14 @@ func TestGCGraceKeepsYoungOrphans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Now()
-	rep, err := f.repo.GC(f.ctx, gc.Options{Grace: 24 * time.Hour, Now: func() time.Time { return now.Add(23 * time.Hour) }})
+	// The local clock is not the store's: a gc whose host runs a day
+	// ahead still keeps the orphan.
+	ahead := func() time.Time { return time.Now().Add(48 * time.Hour) }
+	rep, err := f.repo.GC(f.ctx, gc.Options{Grace: 24 * time.Hour, Now: ahead})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.OrphanPacks != 0 || rep.YoungOrphans != 1 || rep.YoungBytes == 0 {
+	if rep.OrphanPacks != 0 || rep.YoungOrphans != 1 || rep.YoungBytes == 0 || rep.Condemned != 0 {
 		t.Fatalf("report = %+v, want the young orphan kept", rep)
 	}
 	if _, err := f.store.Stat(f.ctx, name); err != nil {
@@ -92,15 +96,38 @@ func TestGCGraceKeepsYoungOrphans(t *testing.T) {
 	}
 	f.checkOK()
 
-	rep, err = f.repo.GC(f.ctx, gc.Options{Grace: 24 * time.Hour, Now: func() time.Time { return now.Add(25 * time.Hour) }})
+	// 25 hours later in store time: condemned, not yet deleted.
+	age(t, packPath(f, name), 25*time.Hour)
+	rep, err = f.repo.GC(f.ctx, gc.Options{Grace: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.OrphanPacks != 1 || rep.YoungOrphans != 0 {
-		t.Fatalf("report = %+v, want the old orphan removed", rep)
+	if rep.OrphanPacks != 1 || rep.YoungOrphans != 0 || rep.Condemned != 1 || rep.RemovedPacks != 0 || rep.WaitingPacks != 1 {
+		t.Fatalf("report = %+v, want the old orphan condemned", rep)
+	}
+	if _, err := f.store.Stat(f.ctx, name); err != nil {
+		t.Fatalf("condemned orphan deleted before its plan aged: %v", err)
+	}
+	// Again at once: the plan waits, the orphan is not condemned twice.
+	if rep, err = f.repo.GC(f.ctx, gc.Options{Grace: 24 * time.Hour}); err != nil || rep.Condemned != 0 || rep.WaitingPacks != 1 || rep.RemovedPacks != 0 {
+		t.Fatalf("second gc: %+v, %v; want the plan waiting", rep, err)
+	}
+	// The plan 25 hours old in store time: carried out.
+	for _, p := range planFiles(t, f) {
+		age(t, p, 25*time.Hour)
+	}
+	rep, err = f.repo.GC(f.ctx, gc.Options{Grace: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.RemovedPacks != 1 || rep.WaitingPacks != 0 || rep.BytesFreed <= 0 {
+		t.Fatalf("report = %+v, want the condemned orphan removed", rep)
 	}
 	if _, err := f.store.Stat(f.ctx, name); !errors.Is(err, blobstore.ErrNotFound) {
 		t.Fatalf("old orphan still there: %v", err)
+	}
+	if p := planFiles(t, f); len(p) != 0 {
+		t.Fatalf("carried out plans still there: %v", p)
 	}
 	if m := resumeMarkers(t, f); len(m) != 0 {
 		t.Fatalf("markers after gc removed every orphan: %v", m)
@@ -110,10 +137,46 @@ func TestGCGraceKeepsYoungOrphans(t *testing.T) {
 	if name, err = newOrphan(f); err != nil {
 		t.Fatal(err)
 	}
-	if rep, err = f.repo.GC(f.ctx, gc.Options{}); err != nil || rep.OrphanPacks != 1 {
+	if rep, err = f.repo.GC(f.ctx, gc.Options{}); err != nil || rep.OrphanPacks != 1 || rep.RemovedPacks != 1 {
 		t.Fatalf("gc with no grace: %+v, %v", rep, err)
 	}
+	if _, err := f.store.Stat(f.ctx, name); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("orphan still there after gc --grace 0: %v", err)
+	}
 	f.checkOK()
+}
+
+// age moves a file's modification time back by d: in a directory
+// repository that is the store's clock, so the file is d older in store
+// time.
+func age(t *testing.T, path string, d time.Duration) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := fi.ModTime().Add(-d)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func packPath(f *fixture, name string) string {
+	return filepath.Join(f.repo.Dir, "packs", name[:2], name+".pack")
+}
+
+// planFiles lists the gc plans of the fixture's repository.
+func planFiles(t *testing.T, f *fixture) []string {
+	t.Helper()
+	des, err := os.ReadDir(filepath.Join(f.repo.Dir, "gc"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, de := range des {
+		out = append(out, filepath.Join(f.repo.Dir, "gc", de.Name()))
+	}
+	return out
 }
 
 // TestGCGraceKeepsUndatedOrphans: a store that cannot date its packs

@@ -34,7 +34,16 @@ type loadedBlob struct {
 //
 // A pack that cannot be read, or fails verification, is left as it is
 // and reported; the others are rewritten.
-func rewrite(ctx context.Context, db *catalog.DB, store blobstore.Store, codec *blobstore.Codec, rs []repack, target int64, progress func(done, total int64), rep *Report) error {
+//
+// With deferDelete the old files stay and are returned instead, for a
+// plan to condemn (plan.go).
+func rewrite(ctx context.Context, db *catalog.DB, store blobstore.Store, codec *blobstore.Codec, rs []repack, target int64, progress func(done, total int64), deferDelete bool, rep *Report) ([]Condemned, error) {
+	var condemned []Condemned
+	err := rewriteInto(ctx, db, store, codec, rs, target, progress, deferDelete, rep, &condemned)
+	return condemned, err
+}
+
+func rewriteInto(ctx context.Context, db *catalog.DB, store blobstore.Store, codec *blobstore.Codec, rs []repack, target int64, progress func(done, total int64), deferDelete bool, rep *Report, out *[]Condemned) error {
 	var (
 		w     *blobstore.PackWriter
 		group []repack // the old packs copied into w
@@ -66,10 +75,20 @@ func rewrite(ctx context.Context, db *catalog.DB, store blobstore.Store, codec *
 		if err != nil {
 			return err
 		}
+		sizes := map[string]int64{}
+		for _, r := range gr {
+			sizes[r.pack.Name] = r.pack.Size
+		}
 		for _, name := range names {
+			if deferDelete {
+				*out = append(*out, Condemned{Name: name, Size: sizes[name], Why: "repacked"})
+				continue
+			}
 			if err := store.Delete(ctx, name); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
 				return fmt.Errorf("delete repacked pack %s: %w", name, err)
 			}
+			rep.BytesFreed += sizes[name]
+			rep.RemovedPacks++
 		}
 		rep.WrittenPacks++
 		for _, r := range gr {
@@ -78,7 +97,6 @@ func rewrite(ctx context.Context, db *catalog.DB, store blobstore.Store, codec *
 			} else {
 				rep.RepackedPacks++
 			}
-			rep.BytesFreed += r.pack.Size
 		}
 		rep.BytesFreed -= info.Size
 		return nil

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/chunker"
 )
@@ -157,7 +158,7 @@ func (r *run) progress(ctx context.Context, total int) (stop func()) {
 
 // build turns the plan and what was read into one catalog commit.
 func (r *run) build(p *plan, results map[int]*captured) *catalog.Commit {
-	c := &catalog.Commit{Packs: r.packer.packs, NewChunks: r.index.news, AddedBytes: r.packer.added,
+	c := &catalog.Commit{Packs: r.packer.packs, NewChunks: r.index.news, AddedBytes: r.packer.added, Condemned: r.Condemned, CondemnedChunks: rawIDs(r.CondemnedChunks),
 		Versions: make([]catalog.NewVersion, 0, len(p.metaOnly)+len(p.toRead)),
 		Contents: make([]catalog.NewContent, 0, len(p.toRead))}
 	// Every chunk is claimed by now: the lookup maps can go before the
@@ -280,4 +281,16 @@ func sameValidity(v *catalog.Version, c *captured) bool {
 		return !v.JSONValid.Valid
 	}
 	return v.JSONValid.Valid && v.JSONValid.Bool == *c.jsonValid
+}
+
+// rawIDs is a set of chunk ids as the catalog takes hashes.
+func rawIDs(ids map[blobstore.ID]bool) map[[32]byte]bool {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make(map[[32]byte]bool, len(ids))
+	for id := range ids {
+		out[id] = true
+	}
+	return out
 }

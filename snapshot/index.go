@@ -31,6 +31,10 @@ type chunkIndex struct {
 	// orphans, when set, are packs an interrupted snapshot sealed and
 	// nobody recorded: a chunk found there is not stored again (resume.go).
 	orphans *orphans
+	// condemned are packs gc plans condemn: a chunk there counts as
+	// absent (stored again), so no new reference to them is committed.
+	condemned       map[string]bool
+	condemnedChunks map[blobstore.ID]bool
 }
 
 func idPrefix(id blobstore.ID) uint64 { return binary.LittleEndian.Uint64(id[:8]) }
@@ -81,7 +85,7 @@ func (x *chunkIndex) ref(ctx context.Context, id blobstore.ID) (catalog.ChunkRef
 		if err != nil {
 			return 0, false, err
 		}
-		if found {
+		if found && !x.condemned[pack] && !x.condemnedChunks[id] {
 			x.mu.Lock()
 			x.known[id] = cid
 			x.reuse(pack)
@@ -118,7 +122,7 @@ func (x *chunkIndex) preload(c *catalog.Content) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, l := range c.Chunks {
-		if l.Missing {
+		if l.Missing || x.condemned[l.Pack] || x.condemnedChunks[l.Hash] {
 			continue // stored again when met (see catalog/missing.go)
 		}
 		x.known[l.Hash] = l.ID

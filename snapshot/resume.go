@@ -199,6 +199,8 @@ type orphans struct {
 	bad   []string // orphans whose footer could not be read
 
 	adopt func(catalog.NewPack) int // set before the first lookup (execute)
+	// condemned packs are not resumed from: a gc plan will delete them.
+	condemned map[string]bool
 
 	verifyMu sync.Mutex // one whole pack in memory at a time
 	buf      []byte
@@ -212,12 +214,12 @@ const maxOrphanSize = 4 * packTarget
 // startOrphans begins loading the orphans of store if a marker says an
 // interrupted snapshot left some (or force: a heal retry left its own).
 // It returns nil when there is nothing to look for.
-func startOrphans(ctx context.Context, db *catalog.DB, store blobstore.Store, codec *blobstore.Codec, tmpDir string, force bool) *orphans {
+func startOrphans(ctx context.Context, db *catalog.DB, store blobstore.Store, codec *blobstore.Codec, tmpDir string, force bool, condemned map[string]bool) *orphans {
 	stale := staleMarkers(tmpDir)
 	if len(stale) == 0 && !force {
 		return nil
 	}
-	o := &orphans{store: store, codec: codec, stale: stale, ready: make(chan struct{}), byID: map[blobstore.ID]orphanLoc{}}
+	o := &orphans{store: store, codec: codec, stale: stale, ready: make(chan struct{}), byID: map[blobstore.ID]orphanLoc{}, condemned: condemned}
 	go func() {
 		defer close(o.ready)
 		o.err = o.load(ctx, db)
@@ -242,6 +244,9 @@ func (o *orphans) load(ctx context.Context, db *catalog.DB) error {
 	}
 	for _, p := range known {
 		delete(listed, p.Name)
+	}
+	for name := range o.condemned {
+		delete(listed, name)
 	}
 	names := make([]string, 0, len(listed))
 	for name := range listed {

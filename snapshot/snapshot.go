@@ -138,6 +138,15 @@ type Deps struct {
 	// BLAKE3 either way (users compare them with b3sum); they go to the
 	// catalog only, never into a pack.
 	Codec *blobstore.Codec
+	// Condemned are the pack files gc plans condemn (gc.ReadCondemned):
+	// their chunks count as absent, stored again if met, never newly
+	// referred to, and an interrupted snapshot's pack among them is not
+	// resumed from. A gc deletes them once their plan is older than its
+	// grace period, unless a record names them again meanwhile.
+	Condemned map[string]bool
+	// CondemnedChunks are chunks gc plans condemn (in packs that stay,
+	// with other live chunks): absent too.
+	CondemnedChunks map[blobstore.ID]bool
 }
 
 // racyWindow: a file modified this close to the snapshot's start may
@@ -213,7 +222,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	// Orphan packs of an interrupted snapshot load while the walk runs.
 	var orph *orphans
 	if !opts.DryRun {
-		orph = startOrphans(ctx, d.DB, d.Store, d.Codec, d.TmpDir, opts.healAttempt > 0)
+		orph = startOrphans(ctx, d.DB, d.Store, d.Codec, d.TmpDir, opts.healAttempt > 0, d.Condemned)
 		defer orph.wait()
 	}
 	skip := map[string]bool{}
@@ -292,7 +301,7 @@ func Run(ctx context.Context, d Deps, source string, opts Options) (*Result, err
 	}
 	srcRow, hasChunks := base.src, base.hasChunks
 	r := &run{Deps: d, opts: opts, root: root, src: src, ex: ex, x: x, params: d.Params, busyTimeout: 10 * time.Second,
-		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}}}
+		index: &chunkIndex{db: d.DB, empty: !hasChunks, known: map[blobstore.ID]int64{}, pending: map[uint64]int{}, condemned: d.Condemned, condemnedChunks: d.CondemnedChunks}}
 	if seed, ok := d.Codec.GearSeed(); ok {
 		r.gear = chunker.KeyedTable(seed)
 	}

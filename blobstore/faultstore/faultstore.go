@@ -392,6 +392,12 @@ func (s *Store) GetObject(ctx context.Context, key string) ([]byte, error) {
 // random part of them (0 to 3 keys), with an error or, with Short,
 // silently: a listing that lost its last pages.
 func (s *Store) ListObjects(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	return s.ListObjectsDated(ctx, prefix, func(key string, size int64, _ time.Time) error { return fn(key, size) })
+}
+
+// ListObjectsDated is ListObjects with the wrapped objects' dates; its
+// faults are ListObjects'.
+func (s *Store) ListObjectsDated(ctx context.Context, prefix string, fn func(key string, size int64, modified time.Time) error) error {
 	if s.objects == nil {
 		return fmt.Errorf("list objects %s: %w", prefix, ErrNoObjects)
 	}
@@ -400,17 +406,17 @@ func (s *Store) ListObjects(ctx context.Context, prefix string, fn func(key stri
 		return fmt.Errorf("list objects %s: %w", prefix, err)
 	}
 	if !d.faulty {
-		return s.objects.ListObjects(ctx, prefix, fn)
+		return s.objects.ListObjectsDated(ctx, prefix, fn)
 	}
 	errCut := errors.New("cut")
 	keep := int(d.pick % 4)
 	n := 0
-	err = s.objects.ListObjects(ctx, prefix, func(key string, size int64) error {
+	err = s.objects.ListObjectsDated(ctx, prefix, func(key string, size int64, modified time.Time) error {
 		if n >= keep {
 			return errCut
 		}
 		n++
-		return fn(key, size)
+		return fn(key, size, modified)
 	})
 	switch {
 	case err != nil && !errors.Is(err, errCut):

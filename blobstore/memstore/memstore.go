@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cairn-dev/cairn/blobstore"
 )
@@ -30,7 +31,18 @@ type Store struct {
 	mu      sync.RWMutex
 	packs   map[string][]byte
 	objects map[string][]byte // Objects, created on first put
+	dates   map[string]time.Time
+	now     func() time.Time // the store's clock (SetClock)
 	closed  bool
+}
+
+// SetClock sets the store's own clock, which dates objects as they are
+// put (ListObjectsDated); nil is time.Now. Tests move it to age gc plans
+// and leases in store time.
+func (s *Store) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.now = now
 }
 
 // New returns an empty store.
@@ -261,6 +273,14 @@ func (s *Store) PutObject(ctx context.Context, key string, data []byte) error {
 		return fmt.Errorf("put object %s: %w", key, blobstore.ErrExists)
 	}
 	s.objects[key] = append([]byte(nil), data...)
+	if s.dates == nil {
+		s.dates = make(map[string]time.Time)
+	}
+	now := time.Now
+	if s.now != nil {
+		now = s.now
+	}
+	s.dates[key] = now()
 	return nil
 }
 
@@ -287,6 +307,12 @@ func (s *Store) GetObject(ctx context.Context, key string) ([]byte, error) {
 // ListObjects calls fn for the keys under prefix in ascending order, on a
 // copy of the key set taken at the call.
 func (s *Store) ListObjects(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	return s.ListObjectsDated(ctx, prefix, func(key string, size int64, _ time.Time) error { return fn(key, size) })
+}
+
+// ListObjectsDated is ListObjects with each object's time of put in the
+// store's clock.
+func (s *Store) ListObjectsDated(ctx context.Context, prefix string, fn func(key string, size int64, modified time.Time) error) error {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -294,10 +320,12 @@ func (s *Store) ListObjects(ctx context.Context, prefix string, fn func(key stri
 	}
 	var keys []string
 	sizes := map[string]int64{}
+	dates := map[string]time.Time{}
 	for k, b := range s.objects {
 		if strings.HasPrefix(k, prefix) {
 			keys = append(keys, k)
 			sizes[k] = int64(len(b))
+			dates[k] = s.dates[k]
 		}
 	}
 	s.mu.RUnlock()
@@ -306,7 +334,7 @@ func (s *Store) ListObjects(ctx context.Context, prefix string, fn func(key stri
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if err := fn(k, sizes[k]); err != nil {
+		if err := fn(k, sizes[k], dates[k]); err != nil {
 			return err
 		}
 	}
@@ -327,5 +355,6 @@ func (s *Store) DeleteObject(ctx context.Context, key string) error {
 		return fmt.Errorf("delete object %s: %w", key, blobstore.ErrNotFound)
 	}
 	delete(s.objects, key)
+	delete(s.dates, key)
 	return nil
 }

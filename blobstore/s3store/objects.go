@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -127,16 +128,22 @@ func (s *Store) getAll(ctx context.Context, full string) ([]byte, error) {
 // byte order, which is key order for ValidKey's alphabet). Keys that are
 // not valid object keys (packs/, local/, strays) are skipped.
 func (s *Store) ListObjects(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	return s.ListObjectsDated(ctx, prefix, func(key string, size int64, _ time.Time) error { return fn(key, size) })
+}
+
+// ListObjectsDated is ListObjects with each object's Last-Modified, the
+// server's clock.
+func (s *Store) ListObjectsDated(ctx context.Context, prefix string, fn func(key string, size int64, modified time.Time) error) error {
 	if err := s.checkOpen(); err != nil {
 		return fmt.Errorf("list objects %s: %w", prefix, err)
 	}
 	var cbErr error
-	err := s.list(ctx, s.prefix+prefix, func(full string, size int64) error {
+	err := s.list(ctx, s.prefix+prefix, func(full string, size int64, modified time.Time) error {
 		key := full[len(s.prefix):]
 		if !blobstore.ValidKey(key) {
 			return nil
 		}
-		cbErr = fn(key, size)
+		cbErr = fn(key, size, modified)
 		return cbErr
 	})
 	if cbErr != nil {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -183,19 +184,26 @@ func (s *Store) Stat(ctx context.Context, name string) (int64, error) {
 // fan-out directory their name picks are skipped, as Local skips stray
 // files.
 func (s *Store) List(ctx context.Context, fn func(name string, size int64) error) error {
+	return s.ListDated(ctx, func(name string, size int64, _ time.Time) error { return fn(name, size) })
+}
+
+// ListDated is List with each pack's Last-Modified, the server's clock
+// (blobstore.DatedLister): gc keeps an unrecorded pack younger than its
+// grace period, which without a date it could only keep for ever.
+func (s *Store) ListDated(ctx context.Context, fn func(name string, size int64, committed time.Time) error) error {
 	if err := s.checkOpen(); err != nil {
 		return fmt.Errorf("list packs: %w", err)
 	}
 	base := s.prefix + "packs/"
 	var cbErr error
-	err := s.list(ctx, base, func(key string, size int64) error {
+	err := s.list(ctx, base, func(key string, size int64, modified time.Time) error {
 		rest := strings.TrimPrefix(key, base)
 		dir, file, ok := strings.Cut(rest, "/")
 		name, isPack := strings.CutSuffix(file, ".pack")
 		if !ok || !isPack || !blobstore.ValidName(name) || name[:2] != dir {
 			return nil
 		}
-		cbErr = fn(name, size)
+		cbErr = fn(name, size, modified)
 		return cbErr
 	})
 	if cbErr != nil {

@@ -68,8 +68,9 @@ import (
 )
 
 var (
-	_ blobstore.Store   = (*Store)(nil)
-	_ blobstore.Objects = (*Store)(nil)
+	_ blobstore.Store       = (*Store)(nil)
+	_ blobstore.Objects     = (*Store)(nil)
+	_ blobstore.DatedLister = (*Store)(nil)
 )
 
 var (
@@ -438,7 +439,7 @@ func (s *Store) remove(ctx context.Context, key string) error {
 // list calls fn for every key under full (a complete key prefix) in
 // ascending order, paging and retrying a failed page from the last key
 // seen.
-func (s *Store) list(ctx context.Context, full string, fn func(key string, size int64) error) error {
+func (s *Store) list(ctx context.Context, full string, fn func(key string, size int64, modified time.Time) error) error {
 	after := ""
 	var fnErr error
 	err := s.do(ctx, "list", func(actx context.Context, _ bool) error {
@@ -453,7 +454,7 @@ func (s *Store) list(ctx context.Context, full string, fn func(key string, size 
 			if !strings.HasPrefix(obj.Key, full) || (after != "" && obj.Key <= after) {
 				continue
 			}
-			if err := fn(obj.Key, obj.Size); err != nil {
+			if err := fn(obj.Key, obj.Size, obj.LastModified); err != nil {
 				fnErr = err
 				return nil
 			}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cairn-dev/cairn/blobstore"
 )
@@ -32,6 +33,7 @@ func RunObjects(t *testing.T, newObjects func(t *testing.T) blobstore.Objects) {
 		{"ConcurrentPutsManyKeys", testConcurrentPutsManyKeys},
 		{"InvalidKeys", testInvalidKeys},
 		{"Empty", testEmptyObject},
+		{"ListDated", testListDated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newObjects(t)) })
@@ -340,5 +342,63 @@ func testEmptyObject(t *testing.T, o blobstore.Objects) {
 	}
 	if got := listObjects(t, o, "locks/"); len(got) != 1 || got[0].size != 0 {
 		t.Errorf("ListObjects = %v; want locks/gc with size 0", got)
+	}
+}
+
+// testListDated checks the store's clock as ListObjectsDated reports it:
+// every object dated, a later put never dated before an earlier one by
+// more than the coarsest resolution in use (S3's Last-Modified has whole
+// seconds), a re-put after a delete dated anew, and the same keys and
+// sizes as ListObjects. The servers of the tests run on this machine, so
+// the store's clock is this one's give or take a few seconds.
+func testListDated(t *testing.T, o blobstore.Objects) {
+	ctx := context.Background()
+	before := time.Now()
+	for _, k := range []string{"gc/b", "gc/a", "locks/gc"} {
+		if err := o.PutObject(ctx, k, []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dated := map[string]time.Time{}
+	var keys []string
+	err := o.ListObjectsDated(ctx, "gc/", func(key string, size int64, modified time.Time) error {
+		if size != int64(len(key)) {
+			t.Errorf("%s listed with size %d; want %d", key, size, len(key))
+		}
+		keys = append(keys, key)
+		dated[key] = modified
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("ListObjectsDated: %v", err)
+	}
+	if want := keysOf(listObjects(t, o, "gc/")); !slices.Equal(keys, want) {
+		t.Fatalf("ListObjectsDated listed %v; ListObjects %v", keys, want)
+	}
+	for k, m := range dated {
+		if m.IsZero() {
+			t.Fatalf("%s listed without a date", k)
+		}
+		if d := m.Sub(before); d < -time.Minute || d > time.Minute {
+			t.Errorf("%s dated %v, %v from this machine's clock at its put", k, m, d)
+		}
+	}
+	if dated["gc/a"].Before(dated["gc/b"].Add(-time.Second)) {
+		t.Errorf("gc/a, put after gc/b, dated %v, before gc/b's %v", dated["gc/a"], dated["gc/b"])
+	}
+	if err := o.DeleteObject(ctx, "gc/b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.PutObject(ctx, "gc/b", []byte("gc/b")); err != nil {
+		t.Fatal(err)
+	}
+	err = o.ListObjectsDated(ctx, "gc/b", func(key string, _ int64, modified time.Time) error {
+		if modified.Before(dated["gc/a"].Add(-time.Second)) {
+			t.Errorf("gc/b put again after gc/a dated %v, before gc/a's %v", modified, dated["gc/a"])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -22,8 +22,8 @@ func (a *app) gcCommand() *cobra.Command {
 		Long: `Delete packs that hold no referenced chunk, repack packs whose unreferenced
 share exceeds --max-unused, and remove packs left by interrupted runs. A
 new pack is written and made durable before the old one is deleted, so an
-interrupted gc loses nothing. Snapshots wait while gc deletes, and gc waits
-for running snapshots.
+interrupted gc loses nothing. Snapshots on this host wait while gc runs,
+and gc waits for running snapshots.
 
 Before deleting anything gc verifies the catalog in full (SQLite's
 integrity_check, which also compares every index with its table), reads
@@ -36,10 +36,25 @@ integrity_check is rebuilt from the log first (gc says so) and collected
 on; gc also removes the log records and checkpoints that the newest two
 checkpoints supersede.
 
-Packs no catalog row names that are younger than --grace stay: an
-interrupted snapshot left them, and the next snapshot takes the chunks it
-needs from them instead of storing them again. --grace 0 removes them at
-once.
+Deletion takes two runs, because snapshots on other hosts sharing the
+repository take no lock. A gc writes a plan (an object under gc/) that
+condemns what it found dead; a later gc carries it out once the plan is
+older than --grace, measured in the store's clock (file times, S3
+Last-Modified): it drops and deletes what is still dead then, and keeps
+what a snapshot recorded since uses again. Snapshots treat what a plan
+condemns as absent. The old files of repacked packs wait one more grace
+period. With --grace 0 the plan is carried out at once: right for one
+host, not while another host may be snapshotting.
+
+Packs no catalog row names that are younger than --grace are not
+condemned: an interrupted snapshot left them, and the next snapshot takes
+the chunks it needs from them instead of storing them again.
+
+One gc at a time runs, across hosts: gc takes the lease object
+locks/gc, renews it while it runs, and removes it when done. A second gc
+exits with status 1 and names the holder. A gc that crashed on this host
+is taken over at once; one that crashed on another host, once its lease
+is ` + cairn.DefaultGCLeaseTTL.String() + ` old in store time.
 `,
 		Example: "  cairn gc\n  cairn gc --max-unused 25% --dry-run\n  cairn gc --grace 0",
 		Args:    cobra.NoArgs,
@@ -59,7 +74,7 @@ once.
 		},
 	}
 	c.Flags().StringVar(&maxUnused, "max-unused", percent(cairn.DefaultMaxUnused), "repack a pack when more than this share of it is unreferenced")
-	c.Flags().DurationVar(&grace, "grace", cairn.DefaultGrace, "keep packs no snapshot recorded yet for this long, for an interrupted snapshot to resume from")
+	c.Flags().DurationVar(&grace, "grace", cairn.DefaultGrace, "delete condemned packs only once their plan is this old (store time), and keep packs no snapshot recorded yet this long; 0: at once")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be reclaimed, change nothing")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON (docs/json.md)")
 	return c
@@ -99,9 +114,21 @@ func (a *app) runGC(cmd *cobra.Command, repo *cairn.Repo, opts cairn.GCOptions, 
 	if opts.DryRun {
 		verb = "would free"
 	}
-	fmt.Fprintf(a.stdout, "gc: %s; %s deleted, %d repacked, %d small merged into %s, %s removed; %s %s\n",
+	freed := verb + " " + size(rep.BytesFreed)
+	if rep.BytesFreed < 0 {
+		// New packs written, the old ones condemned but not yet deleted.
+		freed = "the store holds " + size(-rep.BytesFreed) + " more until the condemned packs go"
+	}
+	fmt.Fprintf(a.stdout, "gc: %s; %s deleted, %d repacked, %d small merged into %s, %s removed; %s\n",
 		plural(rep.DeadChunks, "unreferenced chunk"), plural(rep.DeletedPacks, "pack"), rep.RepackedPacks,
-		rep.MergedPacks, plural(rep.WrittenPacks, "new pack"), plural(rep.OrphanPacks, "orphan pack"), verb, size(rep.BytesFreed))
+		rep.MergedPacks, plural(rep.WrittenPacks, "new pack"), plural(rep.OrphanPacks, "orphan pack"), freed)
+	if rep.WaitingPacks > 0 {
+		fmt.Fprintf(a.stdout, "gc: %s (%s) condemned: a gc deletes or repacks them once their plan is older than %v in store time\n",
+			plural(rep.WaitingPacks, "pack"), size(rep.WaitingBytes), opts.Grace)
+	}
+	if rep.Revived > 0 {
+		fmt.Fprintf(a.stdout, "gc: %s condemned earlier kept: a snapshot recorded since uses them\n", plural(rep.Revived, "pack"))
+	}
 	if rep.YoungOrphans > 0 {
 		keep := "kept"
 		if opts.DryRun {

@@ -375,12 +375,18 @@ type gcJSON struct {
 	WrittenPacks  int      `json:"written_packs"`
 	OrphanPacks   int      `json:"orphan_packs"`
 	YoungOrphans  int      `json:"young_orphans"`
+	Condemned     int      `json:"condemned_packs"`
+	RemovedPacks  int      `json:"removed_packs"`
+	Revived       int      `json:"revived_packs"`
+	WaitingPacks  int      `json:"waiting_packs"`
+	WaitingBytes  int64    `json:"waiting_bytes"`
 	BytesFreed    int64    `json:"bytes_freed"`
 	Problems      []string `json:"problems"`
 }
 
 func toGCJSON(rep *cairn.GCReport, dryRun bool) gcJSON {
-	return gcJSON{dryRun, rep.DeadChunks, rep.DeletedPacks, rep.RepackedPacks, rep.MergedPacks, rep.WrittenPacks, rep.OrphanPacks, rep.YoungOrphans, rep.BytesFreed, nonNil(rep.Problems)}
+	return gcJSON{dryRun, rep.DeadChunks, rep.DeletedPacks, rep.RepackedPacks, rep.MergedPacks, rep.WrittenPacks, rep.OrphanPacks, rep.YoungOrphans,
+		rep.Condemned, rep.RemovedPacks, rep.Revived, rep.WaitingPacks, rep.WaitingBytes, rep.BytesFreed, nonNil(rep.Problems)}
 }
 
 type policyJSON struct {

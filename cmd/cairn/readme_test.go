@@ -279,6 +279,9 @@ var tourVarying = []struct {
 	{regexp.MustCompile(`[\d.]+ \w+ on disk`), "PACKBYTES on disk"},
 	{regexp.MustCompile(`deduplication ratio [\d.]+x`), "deduplication ratio RATIO"},
 	{regexp.MustCompile(`(?m)^(check: .*, read )[\d.]+ \w+$`), "${1}PACKBYTES"},
+	// gc's condemned packs: their size depends on how the chunks fell.
+	{regexp.MustCompile(`holds [\d.]+ \w+ more`), "holds PACKBYTES more"},
+	{regexp.MustCompile(`packs? \([\d.]+ \w+\) condemned`), "packs (PACKBYTES) condemned"},
 	// Chunk boundaries are keyed per repository (format 2 seeds the
 	// chunker's gear table from its master key), so memory.jsonl (70 KiB,
 	// above the 32 KiB minimum chunk) is one chunk in some repositories
