@@ -130,7 +130,29 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 			fresh = applied == 0
 		}
 		if opts.CatchUp == CatchUpAlways || fresh || (opts.CatchUp == CatchUpDue && r.catchUpDue()) {
-			if err := r.catchUpOthers(ctx); err != nil {
+			err := r.catchUpOthers(ctx)
+			if err != nil && errors.Is(err, metalog.ErrGap) {
+				// Another writer pruned records this catalog has not
+				// applied (its prune limit counts only writers with a
+				// checkpoint, and this one may have none): a rebuild
+				// starts from a checkpoint that covers them.
+				if behind, why := r.behindOthers(ctx, db); behind {
+					db.Close()
+					r.db = nil
+					if err = r.rebuildBehind(ctx, why); err == nil {
+						db, err = openCatalog(ctx, r.Dir, path, false, false)
+					}
+					if err != nil {
+						return err
+					}
+					r.db = db
+					if err = db.SetWriter(ctx, r.log.Writer()); err == nil {
+						db.SetJournal(r.journal())
+						err = r.catchUpOthers(ctx)
+					}
+				}
+			}
+			if err != nil {
 				db.Close()
 				return err
 			}
@@ -169,8 +191,36 @@ func (r *Repo) catalogBehind(ctx context.Context, db *catalog.DB) (bool, string)
 	return true, fmt.Sprintf("behind the log (it had applied record %d, the log's newest checkpoint covers %d)", applied, cps[len(cps)-1].Seq)
 }
 
-// rebuildBehind rebuilds a catalog that catalogBehind found behind the
-// log, under the repository lock, unless another process did meanwhile.
+// behindOthers reports whether db has applied less of another writer's
+// log than that writer still holds: its first record comes after the
+// next one db needs (pruned behind a checkpoint). It says so in words.
+func (r *Repo) behindOthers(ctx context.Context, db *catalog.DB) (bool, string) {
+	ws, err := db.Writers(ctx)
+	if err != nil {
+		return false, ""
+	}
+	for _, w := range ws {
+		if w.Slot == 0 || w.ID == r.log.Writer() {
+			continue
+		}
+		l, err := metalog.New(r.objects, r.keys, r.id, w.ID)
+		if err != nil {
+			continue
+		}
+		es, err := l.Records(ctx)
+		if err != nil || len(es) == 0 || es[0].Seq <= w.Applied+1 {
+			continue
+		}
+		if cps, err := l.Checkpoints(ctx); err == nil && len(cps) > 0 {
+			return true, fmt.Sprintf("behind the log of writer %s (it had applied record %d, the log now starts at %d)", hostLabel(w), w.Applied, es[0].Seq)
+		}
+	}
+	return false, ""
+}
+
+// rebuildBehind rebuilds a catalog that catalogBehind or behindOthers
+// found behind the log, under the repository lock, unless another
+// process did meanwhile.
 func (r *Repo) rebuildBehind(ctx context.Context, why string) error {
 	lock, err := repolock.Acquire(ctx, filepath.Join(r.localDir, "lock"), repolock.Exclusive, "repository lock", r.waiting)
 	if err != nil {
@@ -180,6 +230,9 @@ func (r *Repo) rebuildBehind(ctx context.Context, why string) error {
 	db, err := catalog.OpenReadOnly(ctx, r.catalogPath())
 	if err == nil {
 		behind, _ := r.catalogBehind(ctx, db)
+		if !behind {
+			behind, _ = r.behindOthers(ctx, db)
+		}
 		db.Close()
 		if !behind {
 			return nil
