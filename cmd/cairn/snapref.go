@@ -35,7 +35,9 @@ func (r snapRef) String() string {
 // parseSnapRef reads a snapshot id, "HOST:N", "latest" or "latest~N"; ""
 // is latest.
 func parseSnapRef(s string) (snapRef, error) {
-	if host, n, ok := strings.Cut(strings.TrimSpace(s), ":"); ok {
+	// The number follows the last colon: a host name may hold one.
+	if i := strings.LastIndex(strings.TrimSpace(s), ":"); i >= 0 {
+		host, n := strings.TrimSpace(s)[:i], strings.TrimSpace(s)[i+1:]
 		id, err := strconv.ParseInt(n, 10, 64)
 		if host == "" || err != nil || id <= 0 {
 			return snapRef{}, fmt.Errorf("%q is not a snapshot: want an id, \"latest\", \"latest~N\" or HOST:N", s)
