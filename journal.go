@@ -163,11 +163,14 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 		return err
 	}
 	if !r.readOnly {
-		// A new writer records its host name, so that a new installation
-		// on this host can continue its log and other writers can name
-		// its snapshots; a writer of a repository that only ever had one
-		// writes none until it meets another (catchUpOthers).
-		if applied, _ := db.AppliedSeq(ctx); applied <= 1 {
+		// A writer records its host name, so that a new installation on
+		// this host can continue its log and other writers can name its
+		// snapshots: a new writer at once, and so does the writer of a
+		// repository an older cairn wrote, which has none. Without it, a
+		// second host's first installation would take that writer for
+		// its own (writerID: the only writer, no host name) and the two
+		// hosts would write one log, their sources of one path one source.
+		if ws, _ := db.Writers(ctx); len(ws) > 0 && ws[0].Slot == 0 && ws[0].Host == "" {
 			if err := r.join(ctx); err != nil {
 				db.Close()
 				return err
@@ -312,11 +315,38 @@ func (r *Repo) writerHost(ctx context.Context, w string) string {
 		return ""
 	}
 	// The join record is among a new writer's first records (after the
-	// repository's meta record), or follows its first catch-up of others.
+	// repository's meta record). A writer of an older repository wrote it
+	// later (its first Open by this cairn): then the rest of its log is
+	// read, once, by an installation that is about to rebuild its catalog
+	// from these records anyway.
 	for seq := int64(1); seq <= 3; seq++ {
 		b, err := l.Read(ctx, seq)
 		if err != nil {
 			break
+		}
+		if h, ok := catalog.RecordHost(b); ok {
+			return h
+		}
+	}
+	es, err := l.Records(ctx)
+	if err != nil {
+		return ""
+	}
+	if len(es) > 0 && es[0].Seq > 1 {
+		// Pruned: the newest checkpoint has the writer's host name.
+		if _, state, _, err := l.Start(ctx); err == nil && state != nil {
+			if h := catalog.CheckpointHost(state); h != "" {
+				return h
+			}
+		}
+	}
+	for _, e := range es {
+		if e.Seq <= 3 {
+			continue
+		}
+		b, err := l.Read(ctx, e.Seq)
+		if err != nil {
+			return ""
 		}
 		if h, ok := catalog.RecordHost(b); ok {
 			return h
