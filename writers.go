@@ -386,6 +386,12 @@ func (r *Repo) Adopt(ctx context.Context, host string) (string, error) {
 	return "", nil
 }
 
+// OwnSlots are the writer slots (Snapshot.Writer) whose sources this
+// installation snapshots: its own, 0, and those of the hosts it adopted.
+func (r *Repo) OwnSlots(ctx context.Context) (map[int64]bool, error) {
+	return r.db.OwnSlots(ctx)
+}
+
 // SnapshotNumber is a snapshot id's number within its host's numbering:
 // the N of HOST:N (the id itself for this installation's snapshots).
 func SnapshotNumber(id int64) int64 { return catalog.LocalN(id) }

@@ -106,11 +106,17 @@ func (r snapRef) inSource(ctx context.Context, repo *cairn.Repo, source string) 
 		if len(all) == 0 {
 			return 0, fmt.Errorf("%s: the repository has no snapshots", r)
 		}
-		// This host's newest, in a repository shared by several.
-		newest := all[len(all)-1]
+		// This host's newest, in a repository shared by several: of its
+		// own sources and those it adopted (whose ids are in the adopted
+		// host's slot, so the newest is by time, not id).
+		own, err := repo.OwnSlots(ctx)
+		if err != nil {
+			return 0, err
+		}
+		newest, found := all[len(all)-1], false
 		for _, s := range all {
-			if s.Writer == 0 {
-				newest = s
+			if own[s.Writer] && (!found || !s.Started.Before(newest.Started)) {
+				newest, found = s, true
 			}
 		}
 		source = newest.Source
