@@ -198,24 +198,25 @@ func (r *Repo) catalogBehind(ctx context.Context, db *catalog.DB) (bool, string)
 // log than that writer still holds: its first record comes after the
 // next one db needs (pruned behind a checkpoint). It says so in words.
 func (r *Repo) behindOthers(ctx context.Context, db *catalog.DB) (bool, string) {
-	ws, err := db.Writers(ctx)
+	ws, err := metalog.Writers(ctx, r.objects)
 	if err != nil {
 		return false, ""
 	}
 	for _, w := range ws {
-		if w.Slot == 0 || w.ID == r.log.Writer() {
+		if w == r.log.Writer() {
 			continue
 		}
-		l, err := metalog.New(r.objects, r.keys, r.id, w.ID)
+		l, err := metalog.New(r.objects, r.keys, r.id, w)
 		if err != nil {
 			continue
 		}
+		applied := appliedOf(ctx, db, w) // 0 for a writer db never met
 		es, err := l.Records(ctx)
-		if err != nil || len(es) == 0 || es[0].Seq <= w.Applied+1 {
+		if err != nil || len(es) == 0 || es[0].Seq <= applied+1 {
 			continue
 		}
 		if cps, err := l.Checkpoints(ctx); err == nil && len(cps) > 0 {
-			return true, fmt.Sprintf("behind the log of writer %s (it had applied record %d, the log now starts at %d)", hostLabel(w), w.Applied, es[0].Seq)
+			return true, fmt.Sprintf("behind the log of writer %s (it had applied record %d, the log now starts at %d)", w, applied, es[0].Seq)
 		}
 	}
 	return false, ""

@@ -158,8 +158,9 @@ func (r *Repo) startFromCheckpoint(ctx context.Context, db *catalog.DB, w string
 		return err
 	}
 	if _, err := db.LoadCheckpointOf(ctx, bytes.NewReader(state), w); err != nil {
-		return fmt.Errorf("%s: the log of writer %s starts at its checkpoint %d (its older records were pruned): %w: %w",
-			r.Dir, w, seq, ErrLogDamaged, err)
+		// A gap too: Open rebuilds a catalog behind it (behindOthers).
+		return fmt.Errorf("%s: the log of writer %s starts at its checkpoint %d (its older records were pruned): %w: %w: %w",
+			r.Dir, w, seq, ErrLogDamaged, metalog.ErrGap, err)
 	}
 	return nil
 }
