@@ -130,7 +130,29 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 			fresh = applied == 0
 		}
 		if opts.CatchUp == CatchUpAlways || fresh || (opts.CatchUp == CatchUpDue && r.catchUpDue()) {
-			if err := r.catchUpOthers(ctx); err != nil {
+			err := r.catchUpOthers(ctx)
+			if err != nil && errors.Is(err, metalog.ErrGap) {
+				// Another writer pruned records this catalog has not
+				// applied (its prune limit counts only writers with a
+				// checkpoint, and this one may have none): a rebuild
+				// starts from a checkpoint that covers them.
+				if behind, why := r.behindOthers(ctx, db); behind {
+					db.Close()
+					r.db = nil
+					if err = r.rebuildBehind(ctx, why); err == nil {
+						db, err = openCatalog(ctx, r.Dir, path, false, false)
+					}
+					if err != nil {
+						return err
+					}
+					r.db = db
+					if err = db.SetWriter(ctx, r.log.Writer()); err == nil {
+						db.SetJournal(r.journal())
+						err = r.catchUpOthers(ctx)
+					}
+				}
+			}
+			if err != nil {
 				db.Close()
 				return err
 			}
@@ -141,11 +163,14 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 		return err
 	}
 	if !r.readOnly {
-		// A new writer records its host name, so that a new installation
-		// on this host can continue its log and other writers can name
-		// its snapshots; a writer of a repository that only ever had one
-		// writes none until it meets another (catchUpOthers).
-		if applied, _ := db.AppliedSeq(ctx); applied <= 1 {
+		// A writer records its host name, so that a new installation on
+		// this host can continue its log and other writers can name its
+		// snapshots: a new writer at once, and so does the writer of a
+		// repository an older cairn wrote, which has none. Without it, a
+		// second host's first installation would take that writer for
+		// its own (writerID: the only writer, no host name) and the two
+		// hosts would write one log, their sources of one path one source.
+		if ws, _ := db.Writers(ctx); len(ws) > 0 && ws[0].Slot == 0 && ws[0].Host == "" {
 			if err := r.join(ctx); err != nil {
 				db.Close()
 				return err
@@ -169,8 +194,37 @@ func (r *Repo) catalogBehind(ctx context.Context, db *catalog.DB) (bool, string)
 	return true, fmt.Sprintf("behind the log (it had applied record %d, the log's newest checkpoint covers %d)", applied, cps[len(cps)-1].Seq)
 }
 
-// rebuildBehind rebuilds a catalog that catalogBehind found behind the
-// log, under the repository lock, unless another process did meanwhile.
+// behindOthers reports whether db has applied less of another writer's
+// log than that writer still holds: its first record comes after the
+// next one db needs (pruned behind a checkpoint). It says so in words.
+func (r *Repo) behindOthers(ctx context.Context, db *catalog.DB) (bool, string) {
+	ws, err := metalog.Writers(ctx, r.objects)
+	if err != nil {
+		return false, ""
+	}
+	for _, w := range ws {
+		if w == r.log.Writer() {
+			continue
+		}
+		l, err := metalog.New(r.objects, r.keys, r.id, w)
+		if err != nil {
+			continue
+		}
+		applied := appliedOf(ctx, db, w) // 0 for a writer db never met
+		es, err := l.Records(ctx)
+		if err != nil || len(es) == 0 || es[0].Seq <= applied+1 {
+			continue
+		}
+		if cps, err := l.Checkpoints(ctx); err == nil && len(cps) > 0 {
+			return true, fmt.Sprintf("behind the log of writer %s (it had applied record %d, the log now starts at %d)", w, applied, es[0].Seq)
+		}
+	}
+	return false, ""
+}
+
+// rebuildBehind rebuilds a catalog that catalogBehind or behindOthers
+// found behind the log, under the repository lock, unless another
+// process did meanwhile.
 func (r *Repo) rebuildBehind(ctx context.Context, why string) error {
 	lock, err := repolock.Acquire(ctx, filepath.Join(r.localDir, "lock"), repolock.Exclusive, "repository lock", r.waiting)
 	if err != nil {
@@ -180,6 +234,9 @@ func (r *Repo) rebuildBehind(ctx context.Context, why string) error {
 	db, err := catalog.OpenReadOnly(ctx, r.catalogPath())
 	if err == nil {
 		behind, _ := r.catalogBehind(ctx, db)
+		if !behind {
+			behind, _ = r.behindOthers(ctx, db)
+		}
 		db.Close()
 		if !behind {
 			return nil
@@ -259,11 +316,38 @@ func (r *Repo) writerHost(ctx context.Context, w string) string {
 		return ""
 	}
 	// The join record is among a new writer's first records (after the
-	// repository's meta record), or follows its first catch-up of others.
+	// repository's meta record). A writer of an older repository wrote it
+	// later (its first Open by this cairn): then the rest of its log is
+	// read, once, by an installation that is about to rebuild its catalog
+	// from these records anyway.
 	for seq := int64(1); seq <= 3; seq++ {
 		b, err := l.Read(ctx, seq)
 		if err != nil {
 			break
+		}
+		if h, ok := catalog.RecordHost(b); ok {
+			return h
+		}
+	}
+	es, err := l.Records(ctx)
+	if err != nil {
+		return ""
+	}
+	if len(es) > 0 && es[0].Seq > 1 {
+		// Pruned: the newest checkpoint has the writer's host name.
+		if _, state, _, err := l.Start(ctx); err == nil && state != nil {
+			if h := catalog.CheckpointHost(state); h != "" {
+				return h
+			}
+		}
+	}
+	for _, e := range es {
+		if e.Seq <= 3 {
+			continue
+		}
+		b, err := l.Read(ctx, e.Seq)
+		if err != nil {
+			return ""
 		}
 		if h, ok := catalog.RecordHost(b); ok {
 			return h

@@ -158,8 +158,9 @@ func (r *Repo) startFromCheckpoint(ctx context.Context, db *catalog.DB, w string
 		return err
 	}
 	if _, err := db.LoadCheckpointOf(ctx, bytes.NewReader(state), w); err != nil {
-		return fmt.Errorf("%s: the log of writer %s starts at its checkpoint %d (its older records were pruned): %w: %w",
-			r.Dir, w, seq, ErrLogDamaged, err)
+		// A gap too: Open rebuilds a catalog behind it (behindOthers).
+		return fmt.Errorf("%s: the log of writer %s starts at its checkpoint %d (its older records were pruned): %w: %w: %w",
+			r.Dir, w, seq, ErrLogDamaged, metalog.ErrGap, err)
 	}
 	return nil
 }
@@ -384,6 +385,12 @@ func (r *Repo) Adopt(ctx context.Context, host string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// OwnSlots are the writer slots (Snapshot.Writer) whose sources this
+// installation snapshots: its own, 0, and those of the hosts it adopted.
+func (r *Repo) OwnSlots(ctx context.Context) (map[int64]bool, error) {
+	return r.db.OwnSlots(ctx)
 }
 
 // SnapshotNumber is a snapshot id's number within its host's numbering:

@@ -283,7 +283,9 @@ func applyStored(ctx context.Context, tx *sql.Tx, seq int64, b []byte, owner int
 		return fmt.Errorf("log record %d: %w", seq, err)
 	}
 	switch rec.(type) {
-	case *dropRecord, *repackRecord:
+	case *dropRecord, *repackRecord, *missingRecord:
+		// A missing record too: it sets what an earlier one of another
+		// writer set (missing, then present again), so the order matters.
 		if dep, err := unmetDependency(ctx, tx, self, writers); err != nil || dep != nil {
 			if err != nil {
 				return err

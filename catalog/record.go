@@ -941,8 +941,10 @@ func (r *missingRecord) decode(d *decoder) {
 func (r *missingRecord) remap(*mapper) {}
 
 func (r *missingRecord) apply(ctx context.Context, tx *sql.Tx, _ int64) error {
+	// The earliest time two writers found it missing, in whatever order
+	// their records come.
 	for _, name := range r.Missing {
-		if _, err := tx.ExecContext(ctx, "UPDATE pack SET missing_ns = ? WHERE name = ? AND missing_ns IS NULL", r.Now, name); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE pack SET missing_ns = ?1 WHERE name = ?2 AND (missing_ns IS NULL OR missing_ns > ?1)", r.Now, name); err != nil {
 			return fmt.Errorf("record pack %s missing: %w", name, err)
 		}
 	}

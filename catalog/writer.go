@@ -666,29 +666,59 @@ func (db *DB) LoadCheckpointOf(ctx context.Context, r io.Reader, writer string) 
 	return db.loadCheckpointOf(ctx, r, writer)
 }
 
+// CheckpointHost reads, from the start of a checkpoint, the host name its
+// writer had recorded ("" for none).
+func CheckpointHost(b []byte) string {
+	host := ""
+	checkpointHead(b, func(table string, cols []string, vals []any) {
+		if table == "writer" {
+			if slot, _ := vals[slices.Index(cols, "slot")].(int64); slot == 0 {
+				host, _ = vals[slices.Index(cols, "host")].(string)
+			}
+		}
+	})
+	return host
+}
+
 // CheckpointApplied reads, from the start of a checkpoint, how far it
 // covers each other writer's log (by writer id), and the seq of its own.
 func CheckpointApplied(b []byte) (map[string]int64, int64, error) {
+	out := map[string]int64{}
+	seq, err := checkpointHead(b, func(table string, cols []string, vals []any) {
+		if table == "log_applied" {
+			w, _ := vals[slices.Index(cols, "writer")].(string)
+			n, _ := vals[slices.Index(cols, "seq")].(int64)
+			out[w] = n
+		}
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return out, seq, nil
+}
+
+// checkpointHead streams the rows of a checkpoint's first tables, up to
+// log_applied, to row, and returns the seq it covers.
+func checkpointHead(b []byte, row func(table string, cols []string, vals []any)) (int64, error) {
 	head := len(checkpointMagic) + 1
 	if len(b) < head || string(b[:len(checkpointMagic)]) != checkpointMagic || b[len(checkpointMagic)] != checkpointVersion {
-		return nil, 0, fmt.Errorf("%w: not a checkpoint of this version", ErrCheckpoint)
+		return 0, fmt.Errorf("%w: not a checkpoint of this version", ErrCheckpoint)
 	}
 	zr, err := zstd.NewReader(bytes.NewReader(b[head:]), zstd.WithDecoderConcurrency(1))
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrCheckpoint, err)
+		return 0, fmt.Errorf("%w: %v", ErrCheckpoint, err)
 	}
 	defer zr.Close()
 	d := &streamDecoder{r: bufio.NewReaderSize(zr, 64<<10)}
 	d.uvarint() // schema version
 	seq := int64(d.uvarint())
-	out := map[string]int64{}
 	for {
 		name := string(d.bytes())
 		if d.err != nil {
-			return nil, 0, fmt.Errorf("%w: %v", ErrCheckpoint, d.err)
+			return 0, fmt.Errorf("%w: %v", ErrCheckpoint, d.err)
 		}
 		if name == "" {
-			return out, seq, nil
+			return seq, nil
 		}
 		ncols := d.uvarint()
 		cols := make([]string, 0, min(ncols, 64))
@@ -700,14 +730,15 @@ func CheckpointApplied(b []byte) (map[string]int64, int64, error) {
 			for i := range cols {
 				vals[i] = d.value()
 			}
-			if name == "log_applied" {
-				w, _ := vals[slices.Index(cols, "writer")].(string)
-				n, _ := vals[slices.Index(cols, "seq")].(int64)
-				out[w] = n
+			if d.err == nil {
+				row(name, cols, vals)
 			}
 		}
 		if name == "log_applied" {
-			return out, seq, d.err
+			if d.err != nil {
+				return 0, fmt.Errorf("%w: %v", ErrCheckpoint, d.err)
+			}
+			return seq, nil
 		}
 	}
 }

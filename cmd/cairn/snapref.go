@@ -35,7 +35,9 @@ func (r snapRef) String() string {
 // parseSnapRef reads a snapshot id, "HOST:N", "latest" or "latest~N"; ""
 // is latest.
 func parseSnapRef(s string) (snapRef, error) {
-	if host, n, ok := strings.Cut(strings.TrimSpace(s), ":"); ok {
+	// The number follows the last colon: a host name may hold one.
+	if i := strings.LastIndex(strings.TrimSpace(s), ":"); i >= 0 {
+		host, n := strings.TrimSpace(s)[:i], strings.TrimSpace(s)[i+1:]
 		id, err := strconv.ParseInt(n, 10, 64)
 		if host == "" || err != nil || id <= 0 {
 			return snapRef{}, fmt.Errorf("%q is not a snapshot: want an id, \"latest\", \"latest~N\" or HOST:N", s)
@@ -104,11 +106,17 @@ func (r snapRef) inSource(ctx context.Context, repo *cairn.Repo, source string) 
 		if len(all) == 0 {
 			return 0, fmt.Errorf("%s: the repository has no snapshots", r)
 		}
-		// This host's newest, in a repository shared by several.
-		newest := all[len(all)-1]
+		// This host's newest, in a repository shared by several: of its
+		// own sources and those it adopted (whose ids are in the adopted
+		// host's slot, so the newest is by time, not id).
+		own, err := repo.OwnSlots(ctx)
+		if err != nil {
+			return 0, err
+		}
+		newest, found := all[len(all)-1], false
 		for _, s := range all {
-			if s.Writer == 0 {
-				newest = s
+			if own[s.Writer] && (!found || !s.Started.Before(newest.Started)) {
+				newest, found = s, true
 			}
 		}
 		source = newest.Source

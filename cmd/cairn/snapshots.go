@@ -57,8 +57,8 @@ them).`,
 				if s.Writer == 0 {
 					return hosts[0].Name // this installation's (Hosts lists it first)
 				}
-				h, _, _ := strings.Cut(repo.SnapshotName(ctx, s.ID), ":")
-				return h
+				name := repo.SnapshotName(ctx, s.ID)
+				return name[:max(0, strings.LastIndex(name, ":"))] // a host name may hold a colon
 			}
 			if asJSON {
 				out := make([]snapshotJSON, 0, len(snaps))
