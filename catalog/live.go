@@ -151,24 +151,31 @@ type LiveStream struct {
 	cur        []Version
 	i          int
 	onMissing  map[int64]bool
+	scan       func(rows *sql.Rows, v *Version) error // one row of the query
 }
 
 // LiveInOrder starts a stream of the live versions of a source. Like
 // LiveVersions, a version whose content uses a chunk of a missing pack
 // comes with FpCtimeNs -1. The caller must Close it.
 func (db *DB) LiveInOrder(ctx context.Context, sourceID int64) (*LiveStream, error) {
+	return db.liveStream(ctx, liveInOrder, sourceID, func(rows *sql.Rows, v *Version) error { return scanVersionInto(rows, v) })
+}
+
+// liveStream starts a stream of the rows of query (a source's live
+// versions in path order), each read by scan.
+func (db *DB) liveStream(ctx context.Context, query string, sourceID int64, scan func(*sql.Rows, *Version) error) (*LiveStream, error) {
 	onMissing, err := db.contentsOnMissing(ctx, sourceID)
 	if err != nil {
 		return nil, fmt.Errorf("read live versions: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	rows, err := db.r.QueryContext(ctx, liveInOrder, sourceID)
+	rows, err := db.r.QueryContext(ctx, query, sourceID)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("read live versions: %w", err)
 	}
 	s := &LiveStream{full: make(chan []Version, liveBatches), free: make(chan []Version, liveBatches+2),
-		cancel: cancel, done: make(chan struct{}), onMissing: onMissing}
+		cancel: cancel, done: make(chan struct{}), onMissing: onMissing, scan: scan}
 	for i := 0; i < liveBatches+2; i++ {
 		s.free <- make([]Version, 0, liveBatch)
 	}
@@ -192,7 +199,7 @@ func (s *LiveStream) read(ctx context.Context, rows *sql.Rows) {
 		for len(batch) < liveBatch && rows.Next() {
 			batch = append(batch, Version{})
 			v := &batch[len(batch)-1]
-			if err := scanVersionInto(rows, v); err != nil {
+			if err := s.scan(rows, v); err != nil {
 				s.err = fmt.Errorf("read live versions: %w", err)
 				return
 			}

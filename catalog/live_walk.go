@@ -27,35 +27,18 @@ const liveFingerprints = `SELECT v.id, v.path, v.type, v.mode, v.size, v.mtime_n
 // ContentID, LinkTarget, Capture, the fingerprint (FpCtimeNs, FpIno,
 // FpExtra) and the owner filled in. A version whose content uses a chunk
 // of a missing pack comes with FpCtimeNs -1.
-type FingerprintStream struct {
-	full, free chan []Version
-	cancel     context.CancelFunc
-	done       chan struct{}
-	err        error // set by the reader before it closes full
-	cur        []Version
-	i          int
-	onMissing  map[int64]bool
-}
+type FingerprintStream struct{ *LiveStream }
 
 // LiveFingerprints starts a FingerprintStream. The caller must Close it.
 func (db *DB) LiveFingerprints(ctx context.Context, sourceID int64) (*FingerprintStream, error) {
-	onMissing, err := db.contentsOnMissing(ctx, sourceID)
+	var ints [9]any // the stream's one reader reuses them
+	s, err := db.liveStream(ctx, liveFingerprints, sourceID, func(rows *sql.Rows, v *Version) error {
+		return scanFingerprint(rows, v, &ints)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("read live versions: %w", err)
+		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	rows, err := db.r.QueryContext(ctx, liveFingerprints, sourceID)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("read live versions: %w", err)
-	}
-	s := &FingerprintStream{full: make(chan []Version, liveBatches), free: make(chan []Version, liveBatches+2),
-		cancel: cancel, done: make(chan struct{}), onMissing: onMissing}
-	for i := 0; i < liveBatches+2; i++ {
-		s.free <- make([]Version, 0, liveBatch)
-	}
-	go s.read(ctx, rows)
-	return s, nil
+	return &FingerprintStream{s}, nil
 }
 
 // scanFingerprint scans one row of liveFingerprints. Integers go through
@@ -80,76 +63,6 @@ func scanFingerprint(rows *sql.Rows, v *Version, ints *[9]any) error {
 	v.ID, v.Mode, v.Size, v.MtimeNs, v.ContentID = n[0], uint32(n[1]), n[2], n[3], n[4]
 	v.FpCtimeNs, v.FpIno, v.UID, v.GID = n[5], uint64(n[6]), n[7], n[8]
 	return nil
-}
-
-func (s *FingerprintStream) read(ctx context.Context, rows *sql.Rows) {
-	defer close(s.done)
-	defer close(s.full)
-	defer rows.Close()
-	var ints [9]any
-	var batch []Version
-	for {
-		select {
-		case batch = <-s.free:
-		case <-ctx.Done():
-			s.err = ctx.Err()
-			return
-		}
-		batch = batch[:0]
-		for len(batch) < liveBatch && rows.Next() {
-			batch = append(batch, Version{})
-			v := &batch[len(batch)-1]
-			if err := scanFingerprint(rows, v, &ints); err != nil {
-				s.err = fmt.Errorf("read live versions: %w", err)
-				return
-			}
-			if s.onMissing[v.ContentID] {
-				v.FpCtimeNs = -1
-			}
-		}
-		if err := rows.Err(); err != nil {
-			s.err = fmt.Errorf("read live versions: %w", err)
-			return
-		}
-		if len(batch) == 0 {
-			return
-		}
-		select {
-		case s.full <- batch:
-		case <-ctx.Done():
-			s.err = ctx.Err()
-			return
-		}
-	}
-}
-
-// Next returns the next live version, or nil at the end. The version is
-// valid until the next call of Next: a caller that keeps it keeps a copy
-// (the strings it holds are never reused).
-func (s *FingerprintStream) Next() (*Version, error) {
-	for s.i >= len(s.cur) {
-		if s.cur != nil {
-			s.free <- s.cur
-			s.cur = nil
-		}
-		b, ok := <-s.full
-		if !ok {
-			<-s.done
-			return nil, s.err
-		}
-		s.cur, s.i = b, 0
-	}
-	s.i++
-	return &s.cur[s.i-1], nil
-}
-
-// Close stops the stream and waits for its reader. It may be called
-// more than once.
-func (s *FingerprintStream) Close() {
-	s.cancel()
-	for range s.full {
-	}
-	<-s.done
 }
 
 // byIDBatch is how many ids one query of VersionsByID names.
