@@ -253,6 +253,29 @@ func Run(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Option
 	return rep, nil
 }
 
+// dropDead drops p's dead rows (the log records it) and deletes the files
+// of the packs that leaves empty.
+func dropDead(ctx context.Context, db *catalog.DB, store blobstore.Store, p *plan, rep *Report) error {
+	empty := make([]int64, len(p.emptyPacks))
+	sizes := map[string]int64{}
+	for i, e := range p.emptyPacks {
+		empty[i] = e.ID
+		sizes[e.Name] = e.Size
+	}
+	names, err := db.Drop(ctx, p.contents, p.dead, empty)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := store.Delete(ctx, name); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
+			return fmt.Errorf("delete pack %s: %w", name, err)
+		}
+		rep.RemovedPacks++
+		rep.BytesFreed += sizes[name]
+	}
+	return nil
+}
+
 // runNow deletes at once what p finds dead: a repository without objects
 // (format 1) has no plans and no other host; the exclusive lock keeps
 // every snapshot out.
@@ -268,22 +291,10 @@ func runNow(ctx context.Context, db *catalog.DB, store blobstore.Store, opts Opt
 		rep.BytesFreed += present[name]
 		rep.RemovedPacks++
 	}
-	empty := make([]int64, len(p.emptyPacks))
-	for i, e := range p.emptyPacks {
-		empty[i] = e.ID
-		rep.BytesFreed += e.Size
-	}
-	names, err := db.Drop(ctx, p.contents, p.dead, empty)
-	if err != nil {
+	if err := dropDead(ctx, db, store, p, rep); err != nil {
 		return err
 	}
-	for _, name := range names {
-		if err := store.Delete(ctx, name); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
-			return fmt.Errorf("delete pack %s: %w", name, err)
-		}
-		rep.RemovedPacks++
-	}
-	_, err = rewrite(ctx, db, store, opts.Codec, mergeable(p.repacks), opts.PackTarget, opts.Progress, false, rep)
+	_, err := rewrite(ctx, db, store, opts.Codec, mergeable(p.repacks), opts.PackTarget, opts.Progress, false, rep)
 	return err
 }
 

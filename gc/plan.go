@@ -342,22 +342,8 @@ func carryOut(ctx context.Context, db *catalog.DB, store blobstore.Store, opts O
 		return err
 	}
 	if len(p.contents)+len(p.dead)+len(p.emptyPacks) > 0 {
-		empty := make([]int64, len(p.emptyPacks))
-		sizes := map[string]int64{}
-		for i, e := range p.emptyPacks {
-			empty[i] = e.ID
-			sizes[e.Name] = e.Size
-		}
-		names, err := db.Drop(ctx, p.contents, p.dead, empty)
-		if err != nil {
+		if err := dropDead(ctx, db, store, p, rep); err != nil {
 			return err
-		}
-		for _, name := range names {
-			if err := store.Delete(ctx, name); err != nil && !errors.Is(err, blobstore.ErrNotFound) {
-				return fmt.Errorf("delete pack %s: %w", name, err)
-			}
-			rep.RemovedPacks++
-			rep.BytesFreed += sizes[name]
 		}
 	}
 	// Repacks: the old files stay a grace period more (other writers'
