@@ -178,7 +178,7 @@ func testTwoHosts(t *testing.T, loc string, alpha, beta *installation, newGamma 
 	g := gamma.open(t, loc)
 	restoreEach(t, "gamma restores alpha's", g, ha, hostIDs(t, g, "alpha", ha))
 	restoreEach(t, "gamma restores beta's", g, hb, hostIDs(t, g, "beta", hb))
-	if _, err := g.Adopt(ctx, "alpha"); err != nil {
+	if _, err := g.Adopt(ctx, "alpha", cairn.AdoptOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
 	hg := &history{src: ha.src} // the same path on the new machine

@@ -355,7 +355,7 @@ func (r *Repo) HostSlot(ctx context.Context, host string) (int64, error) {
 // and closes that host's versions, and retention and forget of those
 // sources become this installation's. It returns the adopted host's
 // writer id.
-func (r *Repo) Adopt(ctx context.Context, host string) (string, error) {
+func (r *Repo) Adopt(ctx context.Context, host string, opts AdoptOptions) (string, error) {
 	if r.readOnly {
 		return "", r.errReadOnly()
 	}
@@ -368,6 +368,11 @@ func (r *Repo) Adopt(ctx context.Context, host string) (string, error) {
 	}
 	if slot == 0 {
 		return "", fmt.Errorf("adopt %s: that is this installation", host)
+	}
+	if !opts.Force {
+		if err := r.refuseActiveHost(ctx, host, slot); err != nil {
+			return "", err
+		}
 	}
 	if err := r.join(ctx); err != nil {
 		return "", err
@@ -385,6 +390,57 @@ func (r *Repo) Adopt(ctx context.Context, host string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// AdoptOptions tune Adopt.
+type AdoptOptions struct {
+	// Force adopts a host that wrote to the repository within
+	// AdoptIdle: the caller knows it is gone.
+	Force bool
+}
+
+// AdoptIdle is how long a host must have written nothing to the
+// repository before Adopt takes its sources without Force.
+const AdoptIdle = 24 * time.Hour
+
+// ErrHostActive means Adopt was asked for a host that wrote to the
+// repository recently. A host that is still alive and snapshots before
+// it reads the adopt record numbers snapshots in the series the adopter
+// continues, and no catalog can apply both.
+var ErrHostActive = errors.New("the host wrote to the repository recently")
+
+// refuseActiveHost fails unless the writer in slot last wrote a record or
+// checkpoint more than AdoptIdle ago (the store's dates).
+func (r *Repo) refuseActiveHost(ctx context.Context, host string, slot int64) error {
+	if r.objects == nil {
+		return nil
+	}
+	ws, err := r.db.Writers(ctx)
+	if err != nil {
+		return err
+	}
+	var id string
+	for _, w := range ws {
+		if w.Slot == slot {
+			id = w.ID
+		}
+	}
+	var last time.Time
+	for _, prefix := range []string{"log/" + id + "/", "checkpoints/" + id + "/"} {
+		err := r.objects.ListObjectsDated(ctx, prefix, func(_ string, _ int64, modified time.Time) error {
+			if modified.After(last) {
+				last = modified
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("adopt %s: %w", host, err)
+		}
+	}
+	if ago := r.now().Sub(last); ago < AdoptIdle {
+		return fmt.Errorf("adopt %s: %w (its last record is %s old): adopt only a host that is gone, since a live one and this installation would number snapshots in one series and every host would stop; --force once you are sure it is", host, ErrHostActive, ago.Round(time.Minute))
+	}
+	return nil
 }
 
 // OwnSlots are the writer slots (Snapshot.Writer) whose sources this

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/cairn-dev/cairn"
 	"github.com/spf13/cobra"
 )
 
@@ -49,7 +50,8 @@ hosts' logs are read first.`,
 }
 
 func (a *app) adoptCommand() *cobra.Command {
-	return &cobra.Command{
+	var force bool
+	c := &cobra.Command{
 		Use:   "adopt HOST",
 		Short: "Continue a lost machine's histories on this installation",
 		Long: `Make this installation continue the sources of HOST (a host name or writer
@@ -58,7 +60,12 @@ snapshot of such a source's path here compares against and closes HOST's
 versions, so its history goes on (its snapshots keep HOST's numbering,
 HOST:N), and retention (forget, policy) of those sources becomes this
 installation's. The adoption is a record in this installation's log, seen
-by every other host.`,
+by every other host.
+
+A host that wrote to the repository in the last 24 hours is refused: if it
+is still alive and snapshots before it reads the adoption, it and this
+installation number snapshots in one series and no host can apply both.
+--force adopts it anyway, once you are sure it is gone.`,
 		Example: "  cairn recover --repo s3://backups/all\n  cairn adopt old-laptop\n  cairn snap ~/.agent",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,7 +73,7 @@ by every other host.`,
 			if err != nil {
 				return err
 			}
-			w, err := repo.Adopt(cmd.Context(), args[0])
+			w, err := repo.Adopt(cmd.Context(), args[0], cairn.AdoptOptions{Force: force})
 			if err != nil {
 				return err
 			}
@@ -74,4 +81,6 @@ by every other host.`,
 			return nil
 		},
 	}
+	c.Flags().BoolVar(&force, "force", false, "adopt a host that wrote to the repository in the last 24 hours")
+	return c
 }
