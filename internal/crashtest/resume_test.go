@@ -106,9 +106,16 @@ func TestKillResume(t *testing.T) {
 
 	p := e.start("snap", e.src)
 	deadline := time.Now().Add(cmdTimeout)
-	// Packs seal in 16 MiB steps, two at a time: a kill once two thirds are
-	// sealed lands at about 70% on the 400 MiB corpus.
-	for packBytes(t, e.repo) < full*2/3 {
+	// Packs seal in 16 MiB steps, two at a time: a kill once two thirds
+	// are sealed lands at about 70% on the 400 MiB corpus of the
+	// measurement (CAIRN_RESUME_SIZE=400). On the default 96 MiB one the
+	// kill comes at half, so that the rest of the snapshot outlasts a
+	// loaded machine's late kill (at two thirds it once committed first).
+	killAt := full / 2
+	if os.Getenv("CAIRN_RESUME_SIZE") != "" {
+		killAt = full * 2 / 3
+	}
+	for packBytes(t, e.repo) < killAt {
 		select {
 		case <-p.done:
 			t.Fatalf("the first snapshot finished before it could be killed: %v", p.wait())
