@@ -43,6 +43,18 @@ type repoFile struct {
 	Created string `json:"created"`
 }
 
+// newRepoFile is the cairn.repo of a new format-2 repository.
+func newRepoFile(id string, now time.Time) ([]byte, error) {
+	return json.MarshalIndent(repoFile{
+		Format:  RepositoryFormat,
+		ID:      id,
+		Cipher:  cipherName,
+		IDHash:  idHashName,
+		Chunker: chunker.Default.String(),
+		Created: now.UTC().Format(time.RFC3339),
+	}, "", "  ")
+}
+
 const (
 	cipherName = "xchacha20poly1305"
 	idHashName = "blake3-keyed"
@@ -118,14 +130,7 @@ func createFormat2(ctx context.Context, dir string, opts Options, now time.Time)
 	if err != nil {
 		return err
 	}
-	rf, err := json.MarshalIndent(repoFile{
-		Format:  RepositoryFormat,
-		ID:      id,
-		Cipher:  cipherName,
-		IDHash:  idHashName,
-		Chunker: chunker.Default.String(),
-		Created: now.UTC().Format(time.RFC3339),
-	}, "", "  ")
+	rf, err := newRepoFile(id, now)
 	if err != nil {
 		return err
 	}

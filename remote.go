@@ -2,7 +2,6 @@ package cairn
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/blobstore/s3store"
-	"github.com/cairn-dev/cairn/chunker"
 	"github.com/cairn-dev/cairn/keys"
 )
 
@@ -186,14 +184,7 @@ func createRemote(ctx context.Context, location string, st *s3store.Store, opts 
 		return err
 	}
 	defer clear(m[:])
-	rf, err := json.MarshalIndent(repoFile{
-		Format:  RepositoryFormat,
-		ID:      id,
-		Cipher:  cipherName,
-		IDHash:  idHashName,
-		Chunker: chunker.Default.String(),
-		Created: now.UTC().Format(time.RFC3339),
-	}, "", "  ")
+	rf, err := newRepoFile(id, now)
 	if err != nil {
 		return err
 	}

@@ -29,8 +29,8 @@ func (r *Repo) HasLog() bool { return r.log != nil }
 // It needs no working catalog, so it is called without Open.
 //
 // For an s3:// repository this is recovery on a new machine: the bucket
-// and the password (or key file) give a catalog in the cache, and this
-// installation takes over the log of the repository's only writer.
+// and the password (or key file) give a catalog in the cache with every
+// writer's snapshots; which writer this installation is, writerID says.
 func RepairCatalog(ctx context.Context, dir string, opts Options) (*RebuildReport, error) {
 	if IsRemote(dir) {
 		opts.location = dir

@@ -17,9 +17,10 @@ repository's own checkpoint and log: on a new machine, after the cache
 was cleared, or from a replica (cairn replicate). All it needs is the
 repository and its password or key file; for an s3://bucket/prefix
 repository the catalog goes to $XDG_CACHE_HOME/cairn/<repository id>/.
-This installation then continues the repository's history (it takes over
-the log of its only writer). An existing catalog is moved aside, never
-deleted.`,
+This installation then writes to the repository as a host of its own
+(or continues the log of the writer with this host's name, CAIRN_HOST);
+cairn adopt continues a lost host's histories. An existing catalog is
+moved aside, never deleted.`,
 		Example: `  CAIRN_PASSWORD_FILE=~/.cairn-pw cairn recover --repo s3://backups/laptop --s3-endpoint https://s3.example.com
   cairn restore ~/.agent --repo s3://backups/laptop`,
 		Args: cobra.NoArgs,
