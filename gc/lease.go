@@ -79,7 +79,7 @@ type LeaseHeldError struct {
 func (e *LeaseHeldError) Error() string {
 	who := fmt.Sprintf("writer %s on host %s (pid %d)", short(e.Holder.Writer), e.Holder.Host, e.Holder.PID)
 	if e.Breaking {
-		return fmt.Sprintf("gc: the gc lease of %s expired and another gc is taking it over", who)
+		return fmt.Sprintf("gc: the gc lease of %s expired and another gc is taking it over; run gc again in a few minutes", who)
 	}
 	return fmt.Sprintf("gc: another gc holds the lease (%s), until %s store time unless it renews it",
 		who, e.Expires.UTC().Format(time.RFC3339))
@@ -141,8 +141,32 @@ func AcquireLease(ctx context.Context, o blobstore.Objects, me Holder, ttl time.
 		l.o.DeleteObject(context.WithoutCancel(ctx), leaseKey)
 		return nil, err
 	}
+	l.sweep(ctx)
 	go l.run(context.WithoutCancel(ctx))
 	return l, nil
+}
+
+// sweep removes what gcs killed earlier left beside the lease: heartbeats
+// of leases no longer held, store-time probes, tombstones of breaks that
+// are over. Only the holder sweeps, and only what is not its own: a
+// breaker still at work whose probe goes finds the lease held anyway.
+func (l *Lease) sweep(ctx context.Context) {
+	mine := []string{beatPrefix + l.me.Token + "-", brokenPrefix + l.me.Token, probePrefix + l.me.Token}
+	var stale []string
+	l.o.ListObjects(ctx, "locks/gc-", func(key string, _ int64) error {
+		for _, p := range mine {
+			if strings.HasPrefix(key, p) {
+				return nil
+			}
+		}
+		if strings.HasPrefix(key, beatPrefix) || strings.HasPrefix(key, brokenPrefix) || strings.HasPrefix(key, probePrefix) {
+			stale = append(stale, key)
+		}
+		return nil
+	})
+	for _, key := range stale {
+		l.o.DeleteObject(ctx, key)
+	}
 }
 
 // breakExpired looks at the lease in the way and breaks it if it has
@@ -168,6 +192,7 @@ func breakExpired(ctx context.Context, o blobstore.Objects, me Holder) error {
 	defer o.DeleteObject(context.WithoutCancel(ctx), probe)
 	var now, alive time.Time
 	var beats []string
+	tombstones := map[string]time.Time{}
 	err = o.ListObjectsDated(ctx, "locks/gc", func(key string, _ int64, modified time.Time) error {
 		switch {
 		case key == probe:
@@ -179,6 +204,8 @@ func breakExpired(ctx context.Context, o blobstore.Objects, me Holder) error {
 			if key != leaseKey {
 				beats = append(beats, key)
 			}
+		case strings.HasPrefix(key, brokenPrefix):
+			tombstones[key] = modified
 		}
 		return nil
 	})
@@ -189,15 +216,11 @@ func breakExpired(ctx context.Context, o blobstore.Objects, me Holder) error {
 		return nil // gone meanwhile: try again
 	}
 	expires := alive.Add(time.Duration(h.TTL) * time.Second)
-	dead := h.Host == me.Host && h.PID > 0 && !processAlive(h.PID)
-	if !dead && now.Before(expires) {
+	if !isDead(h, me, expires, now) {
 		return &LeaseHeldError{Holder: h, Expires: expires}
 	}
-	switch err := o.PutObject(ctx, brokenPrefix+h.Token, []byte(me.Token)); {
-	case errors.Is(err, blobstore.ErrExists):
-		return &LeaseHeldError{Holder: h, Expires: expires, Breaking: true}
-	case err != nil:
-		return fmt.Errorf("break gc lease: %w", err)
+	if err := claimBreak(ctx, o, h, me, tombstones, now); err != nil {
+		return err
 	}
 	// Still the lease judged expired? (It may have been released and
 	// taken by a gc that saw no lease at all.)
@@ -219,6 +242,59 @@ func breakExpired(ctx context.Context, o blobstore.Objects, me Holder) error {
 		o.DeleteObject(ctx, k)
 	}
 	return nil
+}
+
+// isDead: a holder is taken for dead once its lease expired in store
+// time, or at once when it ran on this host and its process is gone.
+func isDead(h, me Holder, expires, now time.Time) bool {
+	if h.Host == me.Host && h.PID > 0 && !processAlive(h.PID) {
+		return true
+	}
+	return !now.Before(expires)
+}
+
+// claimBreak wins the right to break h's lease: the create-only put of
+// locks/gc-broken-<h's token>, which names its breaker. A breaker that
+// was killed between that put and the lease's delete would hold the
+// right forever, so the right passes on when its holder is dead too (its
+// process gone on this host, or its tombstone older than a TTL in store
+// time: a break takes a few requests) through the same put for the dead
+// breaker's token. tombstones are the dates of the tombstones listed.
+func claimBreak(ctx context.Context, o blobstore.Objects, h, me Holder, tombstones map[string]time.Time, now time.Time) error {
+	body, err := json.Marshal(me)
+	if err != nil {
+		return err
+	}
+	ttl := time.Duration(me.TTL) * time.Second
+	target := h.Token
+	for range 8 {
+		key := brokenPrefix + target
+		err := o.PutObject(ctx, key, body)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, blobstore.ErrExists) {
+			return fmt.Errorf("break gc lease: %w", err)
+		}
+		b, err := o.GetObject(ctx, key)
+		if errors.Is(err, blobstore.ErrNotFound) {
+			continue // removed by a release meanwhile: put it again
+		}
+		if err != nil {
+			return fmt.Errorf("read gc lease tombstone: %w", err)
+		}
+		var breaker Holder
+		if json.Unmarshal(b, &breaker) != nil {
+			breaker = Holder{Token: string(b)} // written before tombstones named their breaker
+		}
+		at, listed := tombstones[key]
+		if !validToken(breaker.Token) || breaker.Token == target ||
+			!listed || !isDead(breaker, me, at.Add(ttl), now) {
+			return &LeaseHeldError{Holder: h, Breaking: true}
+		}
+		target = breaker.Token
+	}
+	return &LeaseHeldError{Holder: h, Breaking: true}
 }
 
 // processAlive reports whether pid runs on this host (a process we may

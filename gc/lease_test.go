@@ -2,6 +2,7 @@ package gc_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os/exec"
 	"strings"
@@ -166,4 +167,91 @@ func TestLeaseOfDeadProcessHere(t *testing.T) {
 		t.Fatalf("gc here after the holder died: %v", err)
 	}
 	l.Release(ctx)
+}
+
+// leaseToken reads the token of the lease in s.
+func leaseToken(t *testing.T, o blobstore.Objects) string {
+	t.Helper()
+	b, err := o.GetObject(context.Background(), "locks/gc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h gc.Holder
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Token
+}
+
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skip(err)
+	}
+	return cmd.Process.Pid
+}
+
+// TestLeaseBreakerKilled: a gc killed after it claimed the break of a
+// dead gc's lease (its tombstone put, the lease not yet deleted) does not
+// block every later gc: here its process is gone, so the next gc takes
+// over at once; a breaker on another host is waited for one TTL. The
+// new holder sweeps what the killed ones left, and its release leaves
+// locks/ empty.
+func TestLeaseBreakerKilled(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		breaker func(token string) []byte
+		wait    bool
+	}{
+		{"here", func(string) []byte {
+			b, _ := json.Marshal(gc.Holder{Writer: "writerb", Host: "here", PID: deadPID(t), Token: "bbbbbbbb"})
+			return b
+		}, false},
+		{"elsewhere", func(string) []byte {
+			b, _ := json.Marshal(gc.Holder{Writer: "writerb", Host: "elsewhere", PID: 7, Token: "bbbbbbbb"})
+			return b
+		}, true},
+		{"older-format", func(string) []byte { return []byte("bbbbbbbb") }, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, advance := storeClock(t)
+			if _, err := gc.AcquireLease(ctx, s, gc.Holder{Writer: "writera", Host: "here", PID: deadPID(t)}, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			token := leaseToken(t, s)
+			// What the killed breaker left: its tombstone and its probe.
+			for key, body := range map[string][]byte{
+				"locks/gc-broken-" + token:    c.breaker(token),
+				"locks/gc-probe-bbbbbbbb":     nil,
+				"locks/gc-beat-cccccccc-0001": nil, // an older holder's
+			} {
+				if err := s.PutObject(ctx, key, body); err != nil {
+					t.Fatal(err)
+				}
+			}
+			me := gc.Holder{Writer: "writerc", Host: "here", PID: 99}
+			if c.wait {
+				var held *gc.LeaseHeldError
+				if _, err := gc.AcquireLease(ctx, s, me, time.Minute); !errors.As(err, &held) || !held.Breaking {
+					t.Fatalf("gc while the breaker may be at work: %v; want a break in progress", err)
+				}
+				advance(61 * time.Second)
+			}
+			l, err := gc.AcquireLease(ctx, s, me, time.Minute)
+			if err != nil {
+				t.Fatalf("gc after the breaker was killed: %v", err)
+			}
+			if got := leaseToken(t, s); got == token {
+				t.Fatal("the dead gc's lease is still in place")
+			}
+			if err := l.Release(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if k := keysUnder(t, s, "locks/"); len(k) != 0 {
+				t.Fatalf("after release locks/ holds %v", k)
+			}
+		})
+	}
 }
