@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/minio/minio-go/v7"
-
-	"github.com/cairn-dev/cairn/internal/s3test"
 )
 
 // TestKillRemoteGC kills cairn gc at random points while it collects a
@@ -26,12 +24,11 @@ func TestKillRemoteGC(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kill tests are skipped under -short")
 	}
-	srv := s3test.Versity(t)
+	b := newBucketRepo(t)
+	srv, prefix := b.srv, b.prefix
 	e := newEnv(t)
-	prefix := s3test.Prefix()
-	e.repo = "s3://" + srv.Bucket + "/" + prefix
-	e.extraEnv = append(srv.Env(), "CAIRN_S3_ENDPOINT="+srv.Endpoint, "CAIRN_PASSWORD=correct horse",
-		"XDG_CACHE_HOME="+e.fresh("cache"))
+	e.repo = b.url
+	e.extraEnv = append(b.env, "XDG_CACHE_HOME="+e.fresh("cache"))
 	_, kills, _, _ := killBudget(t)
 	kills = max(4, kills/2) // each command pays argon2id and the network
 	rng := rand.New(rand.NewPCG(12, 12))

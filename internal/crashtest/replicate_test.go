@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-
-	"github.com/cairn-dev/cairn/internal/s3test"
 )
 
 // TestKillReplicate: cairn replicate to S3 (versitygw) killed with SIGKILL
@@ -22,12 +20,10 @@ func TestKillReplicate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kill tests are skipped under -short")
 	}
-	srv := s3test.Versity(t)
+	b := newBucketRepo(t)
+	srv, prefix, replica := b.srv, b.prefix, b.url
 	e := newEnv(t)
-	prefix := s3test.Prefix()
-	replica := "s3://" + srv.Bucket + "/" + prefix
-	e.extraEnv = append(srv.Env(), "CAIRN_S3_ENDPOINT="+srv.Endpoint, "CAIRN_PASSWORD=correct horse",
-		"XDG_CACHE_HOME="+e.fresh("cache"))
+	e.extraEnv = append(b.env, "XDG_CACHE_HOME="+e.fresh("cache"))
 	writeBigFiles(t, e.src, 64<<20, 1)
 	e.must("init")
 	e.must("snap", e.src)

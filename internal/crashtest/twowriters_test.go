@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"testing"
-
-	"github.com/cairn-dev/cairn/internal/s3test"
 )
 
 // TestTwoWritersConcurrentGC: two installations (two caches, hosts alpha
@@ -25,12 +23,10 @@ func TestTwoWritersConcurrentGC(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kill tests are skipped under -short")
 	}
-	srv := s3test.Versity(t)
+	b := newBucketRepo(t)
 	e := newEnv(t)
-	prefix := s3test.Prefix()
-	e.repo = "s3://" + srv.Bucket + "/" + prefix
-	common := append(srv.Env(), "CAIRN_S3_ENDPOINT="+srv.Endpoint, "CAIRN_PASSWORD=correct horse",
-		"CAIRN_CATCHUP_INTERVAL=0s")
+	e.repo = b.url
+	common := append(b.env, "CAIRN_CATCHUP_INTERVAL=0s")
 	alpha := append(slices.Clone(common), "XDG_CACHE_HOME="+e.fresh("cache-alpha"), "CAIRN_HOST=alpha")
 	beta := append(slices.Clone(common), "XDG_CACHE_HOME="+e.fresh("cache-beta"), "CAIRN_HOST=beta")
 	as := func(env []string) { e.extraEnv = env }
