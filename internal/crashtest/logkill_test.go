@@ -18,9 +18,9 @@ import (
 // lands in that window). The transaction is gone with the process; the
 // next command, whatever it is, applies the record and says nothing is
 // lost, and the command's effect is there: the snapshot restores byte for
-// byte, the forgotten snapshot is gone, the tag is set, gc's deletions are
-// recorded. check --read-data then finds the log, the catalog and the
-// packs in agreement.
+// byte, the forgotten snapshot is gone, the tag and the policy are set,
+// gc's deletions are recorded. check --read-data then finds the log, the
+// catalog and the packs in agreement.
 func TestKillRecordNotApplied(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -66,6 +66,12 @@ func TestKillRecordNotApplied(t *testing.T) {
 	r := next("snapshots", "--tag", "kept")
 	if !strings.Contains(r.stdout, "kept") {
 		t.Fatalf("the killed tag's record was not applied: %v", r)
+	}
+
+	// policy set
+	killed("policy", "set", e.src, "--keep-last", "37")
+	if r := next("policy", "show", e.src); !strings.Contains(r.stdout, "keep-last 37") {
+		t.Fatalf("the killed policy set's record was not applied: %v", r)
 	}
 
 	// forget, then gc with something to delete.
