@@ -57,6 +57,7 @@ func TestMeasureEncryptionCPU(t *testing.T) {
 		return sample{u1 - u0, s1 - s0, time.Since(w0)}
 	}
 	var snaps, restores, cats [2][]sample
+	packKind := [2]string{"plain", "sealed"}
 	for round := range rounds {
 		for format := range 2 {
 			dir := filepath.Join(base, "repo-"+strconv.Itoa(round)+"-"+strconv.Itoa(format+1))
@@ -107,7 +108,7 @@ func TestMeasureEncryptionCPU(t *testing.T) {
 			}
 			repo.Close()
 			os.RemoveAll(dir)
-			t.Logf("round %d format %d: snapshot %v user %v sys %v wall, %d bytes added", round+1, format+1, s.user, s.sys, s.wall, res.BytesAdded)
+			t.Logf("round %d, %s packs: snapshot %v user %v sys %v wall, %d bytes added", round+1, packKind[format], s.user, s.sys, s.wall, res.BytesAdded)
 		}
 	}
 	report := func(what string, ss [2][]sample) {
@@ -118,7 +119,7 @@ func TestMeasureEncryptionCPU(t *testing.T) {
 				wall += s.wall
 			}
 			if n := time.Duration(len(ss[format])); n > 0 {
-				t.Logf("%s format %d: mean CPU %v, mean wall %v over %d runs: %v", what, format+1, cpu/n, wall/n, n, ss[format])
+				t.Logf("%s, %s packs: mean CPU %v, mean wall %v over %d runs: %v", what, packKind[format], cpu/n, wall/n, n, ss[format])
 			}
 		}
 	}
