@@ -16,11 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/zeebo/blake3"
 
 	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/chunker"
 	"github.com/cairn-dev/cairn/keys"
+	"github.com/cairn-dev/cairn/metalog"
 	"github.com/cairn-dev/cairn/restore"
 )
 
@@ -253,6 +256,40 @@ func repositoryFiles(t *testing.T, dir string) []string {
 	return out
 }
 
+// zstdFrame is the output of a zstd frame found at offset at of a file.
+type zstdFrame struct {
+	at   int
+	data []byte
+}
+
+// zstdFrames decompresses every zstd frame in raw, wherever it starts
+// (its magic number, then a frame that decodes): sealed bytes hold none.
+func zstdFrames(raw []byte) []zstdFrame {
+	magic := []byte{0x28, 0xb5, 0x2f, 0xfd}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
+	if err != nil {
+		panic(err)
+	}
+	defer dec.Close()
+	var out []zstdFrame
+	for at := 0; ; at++ {
+		i := bytes.Index(raw[at:], magic)
+		if i < 0 {
+			return out
+		}
+		at += i
+		if err := dec.Reset(bytes.NewReader(raw[at:])); err != nil {
+			continue
+		}
+		// A frame followed by other bytes decodes, then fails on them:
+		// what it gave is kept.
+		data, _ := io.ReadAll(io.LimitReader(dec, 64<<20))
+		if len(data) > 0 {
+			out = append(out, zstdFrame{at, data})
+		}
+	}
+}
+
 // scanRepository returns the leaks in the files of the repository at dir,
 // and how many packs and bytes it read.
 func scanRepository(t *testing.T, dir string, s *leakScanner, needles [][]byte) (leaks []string, packs int, size int64) {
@@ -268,6 +305,15 @@ func scanRepository(t *testing.T, dir string, s *leakScanner, needles [][]byte) 
 		size += int64(len(raw))
 		for _, f := range s.scan(raw, 5) {
 			leaks = append(leaks, rel+": "+f)
+		}
+		// Compression hides a plaintext as well as a cipher does: a
+		// checkpoint or a blob stored zstd-compressed but not sealed
+		// shows no path and no 16 plain bytes. Every zstd frame in the
+		// file is decompressed and scanned too.
+		for _, frame := range zstdFrames(raw) {
+			for _, f := range s.scan(frame.data, 5) {
+				leaks = append(leaks, fmt.Sprintf("%s: zstd frame at %d: %s", rel, frame.at, f))
+			}
 		}
 		for _, n := range needles {
 			if strings.Contains(rel, string(n)) {
@@ -293,8 +339,12 @@ func TestEncryptedCanary(t *testing.T) {
 	src := filepath.Join(base, "canary-source-orchid")
 	files := canaryTree(t, src)
 
+	// A checkpoint every few records, so that the scan covers one; a
+	// password, so that it covers a key file in keys/.
+	defer func(r int64) { metalog.RecordsPerCheckpoint = r }(metalog.RecordsPerCheckpoint)
+	metalog.RecordsPerCheckpoint = 3
 	dir := filepath.Join(base, "repo")
-	repo, err := cairn.Open(ctx, dir, cairn.Options{Create: true})
+	repo, err := cairn.Open(ctx, dir, cairn.Options{Create: true, Password: []byte("canary password")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -425,20 +475,34 @@ func TestEncryptedCanary(t *testing.T) {
 	if packs == 0 {
 		t.Fatal("no pack to scan")
 	}
+	for _, kind := range []string{"log/*/*", "checkpoints/*/*", "keys/*.key"} {
+		if m, _ := filepath.Glob(filepath.Join(dir, filepath.FromSlash(kind))); len(m) == 0 {
+			t.Errorf("no %s to scan: the canary does not cover them", kind)
+		}
+	}
 	for _, l := range leaks {
 		t.Errorf("encrypted repository leaks: %s", l)
 	}
 
-	// The control: a format-1 repository of the same tree.
+	// The control: a format-1 repository of the same tree, made as cairn
+	// made them before format 2 (a catalog at the top, plain packs): new
+	// repositories are format 2, and the control must not be skipped.
 	plainDir := filepath.Join(base, "plain-repo")
-	p1, err := cairn.Open(ctx, plainDir, cairn.Options{Create: true})
+	if err := os.MkdirAll(plainDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cdb, err := catalog.Open(ctx, filepath.Join(plainDir, "catalog.db"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cdb.Close()
+	p1, err := cairn.Open(ctx, plainDir, cairn.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p1.Close()
 	if cairn.SealedForTest(p1) {
-		t.Log("new repositories are encrypted: no format-1 control")
-		return
+		t.Fatal("the control repository writes sealed packs: it is not format 1")
 	}
 	if _, err := p1.Snapshot(ctx, src, cairn.SnapshotOptions{}); err != nil {
 		t.Fatal(err)

@@ -27,6 +27,18 @@ func SetKeysForTest(r *Repo, m keys.Master, id string) error {
 	return nil
 }
 
+// PlainPacksForTest makes a format-2 repository r write format-1 packs
+// from now on (plain blobs and footers, unkeyed chunk ids, the public gear
+// table) while its log stays as it is, sealed: the control of
+// TestMeasureEncryptionCPU, which measures what sealing the packs costs.
+// It lasts as long as r is open; the repository is for that measurement
+// only.
+func PlainPacksForTest(r *Repo) {
+	r.codecOnce = sync.Once{}
+	r.codecOnce.Do(func() {})
+	r.packCodec = nil
+}
+
 // SealedForTest reports whether r writes format-2 packs.
 func SealedForTest(r *Repo) bool { return r.codec().Sealed() }
 

@@ -1,11 +1,15 @@
 package cairn_test
 
 import (
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/zeebo/blake3"
 
 	"github.com/cairn-dev/cairn"
 	"github.com/cairn-dev/cairn/catalog"
@@ -117,5 +121,49 @@ func TestFormat2Layout(t *testing.T) {
 	os.Remove(filepath.Join(dir, "local", "key"))
 	if _, err := cairn.Open(ctx, dir, cairn.Options{}); !errors.Is(err, cairn.ErrNoKey) {
 		t.Fatalf("open without the key: %v, want ErrNoKey", err)
+	}
+}
+
+// TestFormat2ContentHashesArePlainBLAKE3: in an encrypted repository chunk
+// ids are keyed, but a file's content hash (the hash column of the public
+// views) stays the plain BLAKE3 of its bytes, what b3sum prints, so users
+// can compare a file with its recorded version (issue 11).
+func TestFormat2ContentHashesArePlainBLAKE3(t *testing.T) {
+	ctx := t.Context()
+	base := canonicalTempDir(t)
+	src, dir := filepath.Join(base, "src"), filepath.Join(base, "repo")
+	files := map[string][]byte{
+		"small.json": []byte(`{"a": 1}` + "\n"),
+		"large.txt":  []byte(strings.Repeat("a line of text that repeats, with a number: 12345\n", 40000)),
+	}
+	for name, data := range files {
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		old := time.Now().Add(-time.Hour)
+		os.Chtimes(filepath.Join(src, name), old, old)
+	}
+	repo, err := cairn.Open(ctx, dir, cairn.Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	if !cairn.SealedForTest(repo) {
+		t.Fatal("a new repository does not write format-2 packs")
+	}
+	if _, err := repo.Snapshot(ctx, src, cairn.SnapshotOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range files {
+		var got string
+		if err := cairn.CatalogForTest(repo).Reader().QueryRowContext(ctx, `SELECT hash FROM versions WHERE path = ?`, name).Scan(&got); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if want := blake3.Sum256(data); got != hex.EncodeToString(want[:]) {
+			t.Errorf("%s: hash %s, want its plain BLAKE3 %x", name, got, want)
+		}
 	}
 }

@@ -475,11 +475,17 @@ func (b *bench) record(c *corpus, tag, step string, s *repoState, smp sample, sp
 func (b *bench) snapStep(c *corpus, tag, step string, states []*repoState, src string) {
 	for _, s := range states {
 		before := dirSize(s.repo)
+		logDir := filepath.Join(s.repo, "log")
+		logBefore := dirSize(logDir)
 		spec := s.snapshot(src)
 		syscall.Sync() // the previous step's dirty pages are not this step's cost
 		smp := runSteps([]cmdSpec{spec}, b.logw)
 		smp.Size = dirSize(s.repo)
 		smp.Growth = smp.Size - before
+		smp.LogGrowth = -1
+		if s.t.name == "cairn" {
+			smp.LogGrowth = dirSize(logDir) - logBefore
+		}
 		b.record(c, tag, step, s, smp, []cmdSpec{spec}, fmt.Sprintf("  repo %s (+%s)", mib(smp.Size), mib(smp.Growth)))
 	}
 }

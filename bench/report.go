@@ -18,7 +18,18 @@ var (
 	mRSS    metric = func(s sample) float64 { return float64(s.RSS) / 1024 }
 	mSize   metric = func(s sample) float64 { return sizeOrNaN(s.Size) }
 	mGrowth metric = func(s sample) float64 { return sizeOrNaN(s.Growth) }
+	// mLog is in bytes, not MiB: a record is a few hundred bytes.
+	mLog metric = func(s sample) float64 {
+		if s.LogGrowth < 0 {
+			return math.NaN()
+		}
+		return float64(s.LogGrowth)
+	}
 )
+
+// maxUnchangedLog is issue 11's limit on the log an unchanged snapshot
+// writes.
+const maxUnchangedLog = 1024
 
 func sizeOrNaN(n int64) float64 {
 	if n < 0 {
@@ -119,8 +130,9 @@ func (b *bench) mainReport(corpora []*corpus) string {
 	p("  from wait4's rusage. Repository size is the apparent size of every file in the repository directory after the\n")
 	p("  step, growth its change during the step; restic's and borg's caches (RESTIC_CACHE_DIR, BORG_BASE_DIR) are kept\n")
 	p("  outside the repository and not counted.\n")
-	p("- **restic's repositories are encrypted** (always; `--compression auto`); **cairn's are not encrypted**, nor are\n")
-	p("  borg's (`borg init --encryption none`, `borg create --compression zstd,3`).\n")
+	p("- **restic's repositories are encrypted** (always; `--compression auto`), and so are **cairn's** (format 2: sealed\n")
+	p("  packs and log, keyed chunk ids; `cairn init` without a password keeps the key in REPO/local/key); **borg's are\n")
+	p("  not** (`borg init --encryption none`, `borg create --compression zstd,3`).\n")
 	p("- Restores: %s. Snapshot steps run with a warm page cache (the corpus was just written),\n", b.cacheNote)
 	p("  after an untimed sync(2) so that no tool pays for the writeback of the previous one's data.\n")
 	p("- cairn copies each SQLite database through SQLite's online backup API (a consistent copy, never the -wal/-shm);\n")
@@ -139,10 +151,27 @@ func (b *bench) mainReport(corpora []*corpus) string {
 		p("\n### %s\n\n", c.name)
 		p("%s: %d files, %s. Mutation: %s.\n\n", c.desc, c.files, mib(c.bytes), c.mutation)
 		b.resultTable(&w, c)
+		b.logLine(&w, c)
 	}
 	b.targetTable(&w, corpora, "##")
 	b.commandList(&w, corpora, "##")
 	return w.String()
+}
+
+// logLine says what cairn's snapshots of corpus c wrote to its log, the
+// unchanged one against issue 11's limit ("" when cairn did not run).
+func (b *bench) logLine(w *strings.Builder, c *corpus) {
+	first := b.median(c.name, stepFirst, "cairn", mLog)
+	unchanged := b.median(c.name, stepUnchanged, "cairn", mLog)
+	if math.IsNaN(unchanged) {
+		return
+	}
+	result := "pass"
+	if unchanged > maxUnchangedLog {
+		result = "**FAIL**"
+	}
+	fmt.Fprintf(w, "\ncairn's log (log/ of the repository, medians): the first snapshot wrote %s B of records, the unchanged one %s B (limit %d B: %s).\n",
+		num(first, 0), num(unchanged, 0), maxUnchangedLog, result)
 }
 
 // resultTable writes the table of every step's medians for corpus c.

@@ -49,6 +49,10 @@ type sample struct {
 	RSS       int64   // KiB, the largest ru_maxrss of the step's processes
 	Size      int64   // repository bytes after the step (-1: not measured)
 	Growth    int64   // repository bytes added by the step
+	// LogGrowth is what a cairn snapshot step added to the repository's
+	// log/ (its records; issue 11 allows an unchanged snapshot 1 KiB),
+	// -1 for other tools and steps.
+	LogGrowth int64
 	Procs     int
 	Err       string
 	// Requests are the S3 requests of the step by kind (GET, LIST, PUT,

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mattn/go-sqlite3"
+
 	"github.com/cairn-dev/cairn"
 )
 
@@ -70,8 +72,19 @@ func hint(err error) string {
 		return "; a repository made without a password keeps its key in local/key: put back a copy of that file"
 	case errors.Is(err, cairn.ErrLogDamaged):
 		return "; put back a copy of local/catalog.db if there is one (the rebuild moved the old one aside as catalog.db.*.old) and run cairn repair log"
+	case damagedSQLite(err):
+		// A catalog damaged past its header and schema opens and fails
+		// only when a query reaches the bad page; gc and check find it
+		// (integrity_check), other commands say how to.
+		return "; if that is the catalog, cairn check says so and cairn repair catalog rebuilds it from the log"
 	}
 	return ""
+}
+
+// damagedSQLite reports whether SQLite failed on a damaged database file.
+func damagedSQLite(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB)
 }
 
 // readableSuggestions puts cobra's typo suggestion for an unknown command

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/mattn/go-sqlite3"
+
 	"github.com/cairn-dev/cairn"
 )
 
@@ -28,6 +30,10 @@ func TestUserMessage(t *testing.T) {
 		{errors.New("unknown command \"s\" for \"cairn\"\n\nDid you mean this?\n\tsnap\n\tls\n\tsql\n"),
 			`unknown command "s" for "cairn"; did you mean snap, ls or sql?`},
 		{errors.New("open red\x1b[31m\nfile: denied"), `open red\x1b[31m; file: denied`},
+		// SQLite stopping on a damaged page: the catalog, most likely,
+		// which the log rebuilds.
+		{fmt.Errorf("query history: %w", sqlite3.Error{Code: sqlite3.ErrCorrupt}),
+			"query history: " + sqlite3.Error{Code: sqlite3.ErrCorrupt}.Error() + "; if that is the catalog, cairn check says so and cairn repair catalog rebuilds it from the log"},
 	} {
 		if got := userMessage(tc.err); got != tc.want {
 			t.Errorf("userMessage(%q) = %q, want %q", tc.err, got, tc.want)

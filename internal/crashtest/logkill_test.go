@@ -18,9 +18,9 @@ import (
 // lands in that window). The transaction is gone with the process; the
 // next command, whatever it is, applies the record and says nothing is
 // lost, and the command's effect is there: the snapshot restores byte for
-// byte, the forgotten snapshot is gone, the tag is set, gc's deletions are
-// recorded. check --read-data then finds the log, the catalog and the
-// packs in agreement.
+// byte, the forgotten snapshot is gone, the tag and the policy are set,
+// gc's deletions and its merge of small packs are recorded. check
+// --read-data then finds the log, the catalog and the packs in agreement.
 func TestKillRecordNotApplied(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -68,6 +68,12 @@ func TestKillRecordNotApplied(t *testing.T) {
 		t.Fatalf("the killed tag's record was not applied: %v", r)
 	}
 
+	// policy set
+	killed("policy", "set", e.src, "--keep-last", "37")
+	if r := next("policy", "show", e.src); !strings.Contains(r.stdout, "keep-last 37") {
+		t.Fatalf("the killed policy set's record was not applied: %v", r)
+	}
+
 	// forget, then gc with something to delete.
 	killed("forget", "1")
 	next("snapshots")
@@ -84,6 +90,33 @@ func TestKillRecordNotApplied(t *testing.T) {
 	if n := e.checkData(); n != 0 {
 		t.Logf("%d unreferenced packs after the killed gc", n)
 	}
+
+	// Repack: with nothing left to drop, gc's first record is the merge of
+	// the small packs the snapshots wrote into a new one. Applied after the
+	// kill, the catalog names the new pack; the old ones are then
+	// unreferenced, and the next gc deletes them.
+	packs := func() int {
+		m, _ := filepath.Glob(filepath.Join(e.repo, "packs", "*", "*.pack"))
+		return len(m)
+	}
+	e.must("gc", "--grace", "0") // the unreferenced packs of the killed gc go first
+	for i := range 2 {
+		writeOld(t, filepath.Join(e.src, fmt.Sprintf("small-%d.txt", i)), randomBytes(3000, byte(50+i)))
+		state = scan(t, e.src)
+		e.must("snap", e.src)
+		e.adopt(h, state)
+	}
+	before := packs()
+	killed("gc", "--grace", "0")
+	next("check", "--read-data")
+	e.verifyAll(h)
+	r = e.must("gc", "--grace", "0")
+	// The merge is the killed gc's, from its record: this gc merges
+	// nothing and only deletes the packs it replaced.
+	if after := packs(); after >= before || !strings.Contains(r.stdout, " 0 small merged") {
+		t.Fatalf("repack: %d packs before the killed gc, %d after the next one: %v", before, after, r)
+	}
+	e.verifyAll(h)
 	e.must("repair", "catalog")
 	e.verifyAll(h)
 	last := sortedIDs(h)
