@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/zeebo/blake3"
+
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/chunker"
@@ -67,6 +69,10 @@ const jsonInMemory = 16 << 20
 // read again before it is stored as read, with a warning.
 const readRetries = 3
 
+// errTorn is a file that changed under every read and no longer holds
+// the bytes of the last one: its previous version continues (execute).
+var errTorn = errors.New("changed while being read, and the last read is not what the file holds")
+
 // capture reads one changed file and stores its new chunks.
 func (s *run) capture(ctx context.Context, e entry, bufs *buffers) (*captured, error) {
 	for attempt := 1; ; attempt++ {
@@ -83,6 +89,22 @@ func (s *run) capture(ctx context.Context, e entry, bufs *buffers) (*captured, e
 			return c, err
 		}
 		if attempt == readRetries {
+			// A torn read is stored only if the file still begins with it.
+			// One that raced a truncate can hold bytes the file never held:
+			// the kernel zeroes the old end's folio past the new end, a read
+			// that took the size before the truncate copies those zeros, and
+			// the file grows again over them with other bytes (Linux 6.18,
+			// ext4: runs of zeros up to a 64 KiB or 2 MiB folio boundary,
+			// TestFileChangesWhileRead). A file only appended to still
+			// holds its last read; one truncated or rewritten under it keeps
+			// its previous version.
+			held, err := s.stillHolds(e.rel, c, bufs)
+			if err != nil {
+				return nil, err
+			}
+			if !held {
+				return nil, errTorn
+			}
 			c.warnings = append(c.warnings, catalog.Warning{Path: e.rel, Kind: catalog.WarnChangedWhileReading,
 				Message: fmt.Sprintf("changed while being read %d times; stored the last read, which may be torn", readRetries)})
 			return c, nil
@@ -160,6 +182,25 @@ func (s *run) captureOnce(ctx context.Context, e entry, bufs *buffers) (c *captu
 	return c, stable, nil
 }
 
+// stillHolds reports whether the file at rel begins with the bytes c was
+// read as: the same size of them, with the same hash.
+func (s *run) stillHolds(rel string, c *captured, bufs *buffers) (bool, error) {
+	f, err := s.src.OpenFile(rel)
+	if err != nil {
+		return false, readError(err)
+	}
+	defer f.Close()
+	h := blake3.New()
+	n, err := io.CopyBuffer(h, io.NewSectionReader(sourceReaderAt{f}, 0, c.size), bufs.chunk)
+	s.stats.bytesRead.Add(n)
+	if err != nil {
+		return false, err
+	}
+	var sum blobstore.ID
+	copy(sum[:], h.Sum(nil))
+	return n == c.size && sum == c.hash, nil
+}
+
 // sourceError marks a failure to read the source file itself (permission,
 // I/O error), as opposed to a failure of the repository: the first makes
 // the file unreadable and the snapshot incomplete, the second stops it.
@@ -171,8 +212,28 @@ func (e sourceError) Unwrap() error { return e.err }
 // sourceReader tags the read errors of a source file.
 type sourceReader struct{ f *os.File }
 
+// readHook, set by a test, sees the bytes each read of a source file
+// returns and where they lie in it, and may change them and the file: it
+// plays another process racing the read.
+var readHook func(off int64, b []byte)
+
 func (r sourceReader) Read(b []byte) (int, error) {
 	n, err := r.f.Read(b)
+	if readHook != nil && n > 0 {
+		end, _ := r.f.Seek(0, io.SeekCurrent)
+		readHook(end-int64(n), b[:n])
+	}
+	if err != nil && err != io.EOF {
+		err = sourceError{err}
+	}
+	return n, err
+}
+
+// sourceReaderAt tags the read errors of a source file read at offsets.
+type sourceReaderAt struct{ f *os.File }
+
+func (r sourceReaderAt) ReadAt(b []byte, off int64) (int, error) {
+	n, err := r.f.ReadAt(b, off)
 	if err != nil && err != io.EOF {
 		err = sourceError{err}
 	}

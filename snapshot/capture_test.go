@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-dev/cairn/catalog"
 )
 
 // makeRowsDB creates a rollback-journal database with n committed rows.
@@ -182,4 +187,129 @@ func TestWALWithoutShm(t *testing.T) {
 		t.Errorf("captured %d rows, want the 70 committed in the -wal", n)
 	}
 	sameFiles(t, before, readAll(t, db, db+"-wal", db+"-shm", db+"-journal"))
+}
+
+// tornWriter plays a process that changes a file while the snapshot reads
+// it (through readHook): it appends a block as each read of the file
+// starts, so that every read is torn, and during the last of them, if
+// truncateAt is set, truncates the file there and writes it back, and
+// gives that read what Linux gives a read racing such a truncate: zeros
+// from the truncation to the end of the folio.
+type tornWriter struct {
+	t          *testing.T
+	path       string
+	master     []byte
+	size       int64
+	truncateAt int64
+	reads      int
+}
+
+func (w *tornWriter) hook(off int64, b []byte) {
+	if off == 0 {
+		w.reads++
+		w.write(w.size, w.size+64<<10)
+	}
+	end := off + int64(len(b))
+	if w.reads != readRetries || w.truncateAt == 0 || w.truncateAt < off || w.truncateAt >= end {
+		return
+	}
+	if err := os.Truncate(w.path, w.truncateAt); err != nil {
+		w.t.Error(err)
+	}
+	folioEnd := (w.truncateAt | (64<<10 - 1)) + 1
+	clear(b[w.truncateAt-off : min(folioEnd, end)-off])
+	w.write(w.truncateAt, w.size)
+}
+
+// write writes master[from:to] at from.
+func (w *tornWriter) write(from, to int64) {
+	f, err := os.OpenFile(w.path, os.O_WRONLY, 0)
+	if err != nil {
+		w.t.Error(err)
+		return
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(w.master[from:to], from); err != nil {
+		w.t.Error(err)
+	}
+	w.size = max(w.size, to)
+}
+
+// A file that changes under every read is stored as last read only if it
+// still holds those bytes: one appended to does, while a read that raced a
+// truncate may hold zeros the file never had (TestFileChangesWhileRead in
+// internal/crashtest caught such a snapshot), and then the previous
+// version continues, or the file waits for the next snapshot if it is new.
+func TestTornRead(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	master := make([]byte, 8<<20)
+	for i := range master {
+		master[i] = byte(rng.UintN(255)) + 1 // no zeros: none can be the file's
+	}
+	for _, tc := range []struct {
+		name       string
+		previous   bool  // a version was stored before
+		truncateAt int64 // 0: only appended to
+		want       string
+	}{
+		{"appended", true, 0, "stored the last read"},
+		{"truncated", true, 5<<20 + 1000, "the previous version continues"},
+		{"truncated new file", false, 5<<20 + 1000, "not in this snapshot"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRepo(t, t.TempDir())
+			src := t.TempDir()
+			path := filepath.Join(src, "big.log")
+			writeFile(t, filepath.Join(src, "other.txt"), "other")
+			if tc.previous {
+				writeFile(t, path, string(master[:4<<20]))
+				backdate(t, src, time.Hour)
+				r.snap(t, src, Options{})
+			}
+			writeFile(t, path, string(master[:6<<20]))
+			w := &tornWriter{t: t, path: path, master: master, size: 6 << 20, truncateAt: tc.truncateAt}
+			readHook = w.hook
+			res := r.snap(t, src, Options{})
+			readHook = nil
+			if w.reads != readRetries {
+				t.Fatalf("big.log read %d times, want %d", w.reads, readRetries)
+			}
+			var msg string
+			for _, x := range res.Warnings {
+				if x.Path == "big.log" && x.Kind == catalog.WarnChangedWhileReading {
+					msg = x.Message
+				}
+			}
+			if !strings.Contains(msg, tc.want) {
+				t.Errorf("warning %q, want one saying %q (%+v)", msg, tc.want, res.Warnings)
+			}
+			if len(res.Unreadable) != 0 {
+				t.Errorf("unreadable %v: a torn file is not an unreadable one", res.Unreadable)
+			}
+			if !tc.previous && tc.truncateAt != 0 {
+				if got := r.livePaths(t, src); slices.Contains(got, "big.log") {
+					t.Errorf("live paths %v: a new file whose every read was torn is not stored", got)
+				}
+				return
+			}
+			got, err := os.ReadFile(r.restoreTo(t, res.ID, "big.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, master[:len(got)]) {
+				i := 0
+				for got[i] == master[i] {
+					i++
+				}
+				t.Fatalf("restored big.log (%d bytes) differs from every state the file had from byte %d on (%x)", len(got), i, got[i:min(i+8, len(got))])
+			}
+			wantLen := 4 << 20 // the previous version
+			if tc.truncateAt == 0 {
+				wantLen = int(w.size) // the last read, which saw the last append
+			}
+			if len(got) != wantLen {
+				t.Errorf("restored big.log has %d bytes, want %d", len(got), wantLen)
+			}
+		})
+	}
 }

@@ -101,8 +101,9 @@ type plan struct {
 	walked    int
 	files     int64
 	fileBytes int64
-	// unreadable marks entries (indexes into entries) whose read failed;
-	// execute fills it.
+	// unreadable marks entries (indexes into entries) whose read failed,
+	// or whose every read was torn (errTorn): their previous versions
+	// continue. execute fills it.
 	unreadable map[int]bool
 	news       int
 	changed    int

@@ -69,6 +69,17 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 					fail(ctx.Err())
 				case errors.Is(err, fs.ErrNotExist), errors.Is(err, errReplaced):
 					warn(e.rel, catalog.WarnVanished, "removed or replaced while the snapshot ran; not in this snapshot")
+				case errors.Is(err, errTorn):
+					// Not stored, as an unreadable file is not: its previous
+					// version continues, and the next snapshot reads it again.
+					kept := "not in this snapshot"
+					if v := p.live[e.rel]; v != nil && v.Type == catalog.TypeFile {
+						kept = "the previous version continues"
+					}
+					warn(e.rel, catalog.WarnChangedWhileReading, fmt.Sprintf("changed while being read %d times, and the last read is not what the file holds (truncated or rewritten under it): %s", readRetries, kept))
+					mu.Lock()
+					p.unreadable[i] = true
+					mu.Unlock()
 				case errors.As(err, &src):
 					// One file that cannot be read never stops the rest; the
 					// snapshot is committed and marked incomplete.
