@@ -99,7 +99,9 @@ var ErrAdopted = errors.New("catalog: another host adopted this host's sources")
 var ErrConflict = errors.New("catalog: live versions changed during the snapshot")
 
 // CommitSnapshot records c atomically and returns the new snapshot id.
-// Every pack must already be durable in the blob store.
+// Every pack must already be durable in the blob store. It may reorder
+// c.NewChunks and rewrite the contents' chunk lists to match
+// (orderForInsert); c means the same afterwards.
 func (db *DB) CommitSnapshot(ctx context.Context, c *Commit) (int64, error) {
 	if db.w != nil && len(c.NewChunks)+len(c.Contents)+len(c.Versions) >= bigCommitRows {
 		// A big first snapshot inserts its chunk and content hashes into
@@ -127,6 +129,7 @@ func (db *DB) CommitSnapshot(ctx context.Context, c *Commit) (int64, error) {
 			defer db.w.ExecContext(context.WithoutCancel(ctx), "PRAGMA temp_store = DEFAULT")
 		}
 	}
+	orderForInsert(c)
 	rec, err := db.mutate(ctx, func(tx *sql.Tx) (record, error) {
 		// The snapshot continues the source's history in the source's
 		// writer slot: this writer's own, or one it adopted.
