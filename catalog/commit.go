@@ -215,7 +215,7 @@ func assignIDs(ctx context.Context, tx *sql.Tx, c *Commit, slot int64, reuseChun
 	for i := range c.Contents {
 		hashes[i] = c.Contents[i].Hash
 	}
-	stored, err := lowestByHash(ctx, tx, "content", hashes)
+	stored, err := storedContents(ctx, tx, hashes)
 	if err != nil {
 		return nil, err
 	}
@@ -270,8 +270,21 @@ func assignIDs(ctx context.Context, tx *sql.Tx, c *Commit, slot int64, reuseChun
 	return ids, nil
 }
 
-// inCondemned reports whether a chunk of an encoded chunk list lies in a
-// condemned pack (or is gone: then the content cannot be reused either).
+// storedContents maps each of hashes the content table holds to its
+// lowest id. The first snapshot into a new repository asks about every
+// file and finds none: at 1M small files the 2,000 lookups cost 0.7-1.0
+// CPU s, where one look at the table tells it is empty.
+func storedContents(ctx context.Context, tx *sql.Tx, hashes [][32]byte) (map[[32]byte]int64, error) {
+	var some bool
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM content)").Scan(&some); err != nil {
+		return nil, fmt.Errorf("look up content: %w", err)
+	}
+	if !some {
+		return map[[32]byte]int64{}, nil
+	}
+	return lowestByHash(ctx, tx, "content", hashes)
+}
+
 // dropCondemned removes from stored (content hash -> row id) the contents
 // whose chunks lie in condemned packs or are condemned chunks: such a
 // content is stored again, a new row of its own.
@@ -297,6 +310,8 @@ func dropCondemned(ctx context.Context, tx *sql.Tx, stored map[[32]byte]int64, c
 	return nil
 }
 
+// inCondemned reports whether a chunk of an encoded chunk list lies in a
+// condemned pack (or is gone: then the content cannot be reused either).
 func inCondemned(ctx context.Context, tx *sql.Tx, list []byte, condemned map[string]bool, chunksOut map[[32]byte]bool) (bool, error) {
 	chunks, err := DecodeChunkList(list)
 	if err != nil {
