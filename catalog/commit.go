@@ -103,18 +103,24 @@ var ErrConflict = errors.New("catalog: live versions changed during the snapshot
 // c.NewChunks and rewrite the contents' chunk lists to match
 // (orderForInsert); c means the same afterwards.
 func (db *DB) CommitSnapshot(ctx context.Context, c *Commit) (int64, error) {
-	if db.w != nil && len(c.NewChunks)+len(c.Contents)+len(c.Versions) >= bigCommitRows {
-		// A big first snapshot inserts its chunk and content hashes into
-		// two unique indexes in random order, and with SQLite's default
-		// 2 MiB page cache nearly every insert missed it: the commit of 1M
-		// small files (BenchmarkCommitFirstSnapshot, alternating runs) took
-		// 26.3 and 25.4 CPU s with it, 18.0 and 16.2 with 32 MiB (64 MiB
-		// gained no more). Only big commits get it: the cache fills as
-		// pages are touched, and on the agent-state corpus (90k rows) it
-		// raised a first snapshot's peak RSS from 43 to 55 MiB for no
-		// measurable gain. The writer has one connection, so the pragma
-		// holds for this commit.
-		if _, err := db.w.ExecContext(ctx, "PRAGMA cache_size = -32768"); err == nil {
+	if rows := len(c.NewChunks) + len(c.Contents) + len(c.Versions); db.w != nil && rows >= bigCommitRows {
+		// A big first snapshot inserts its content hashes into a unique
+		// index in random order (its chunks go in hash order,
+		// orderForInsert), and with SQLite's default 2 MiB page cache
+		// nearly every insert missed it: the commit of 1M small files
+		// (BenchmarkCommitFirstSnapshot, alternating runs) took 26.3 and
+		// 25.4 CPU s with it, 18.0 and 16.2 with 32 MiB (64 MiB gained no
+		// more). Only big commits get it: the cache fills as pages are
+		// touched, and on the agent-state corpus (90k rows) it raised a
+		// first snapshot's peak RSS from 43 to 55 MiB for no measurable
+		// gain. Its size follows the commit, 32 bytes a row: at 100k small
+		// files (300k rows) 8 MiB cost the commit what 32 did (1.30-1.34
+		// CPU s against 1.37-1.39) and the benchmark's peak RSS went from
+		// 199-214 to 159 MB; at 1M 8 MiB took 23.7 CPU s, 32 MiB 20.3.
+		// The writer has one connection, so the pragma holds for this
+		// commit.
+		kib := min(32<<10, max(8<<10, rows/32))
+		if _, err := db.w.ExecContext(ctx, "PRAGMA cache_size = -"+strconv.Itoa(kib)); err == nil {
 			defer db.w.ExecContext(context.WithoutCancel(ctx), "PRAGMA cache_size = -2000")
 		}
 	}
@@ -165,7 +171,7 @@ func (db *DB) CommitSnapshot(ctx context.Context, c *Commit) (int64, error) {
 }
 
 // bigCommitRows is the size of a commit (new chunks, contents and
-// versions) from which it gets a 32 MiB page cache.
+// versions) from which it gets a page cache of 8-32 MiB.
 const bigCommitRows = 200_000
 
 // nextSnapshotID is the id the next snapshot gets. Snapshot ids never
