@@ -99,20 +99,28 @@ var ErrAdopted = errors.New("catalog: another host adopted this host's sources")
 var ErrConflict = errors.New("catalog: live versions changed during the snapshot")
 
 // CommitSnapshot records c atomically and returns the new snapshot id.
-// Every pack must already be durable in the blob store.
+// Every pack must already be durable in the blob store. It may reorder
+// c.NewChunks and rewrite the contents' chunk lists to match
+// (orderForInsert); c means the same afterwards.
 func (db *DB) CommitSnapshot(ctx context.Context, c *Commit) (int64, error) {
-	if db.w != nil && len(c.NewChunks)+len(c.Contents)+len(c.Versions) >= bigCommitRows {
-		// A big first snapshot inserts its chunk and content hashes into
-		// two unique indexes in random order, and with SQLite's default
-		// 2 MiB page cache nearly every insert missed it: the commit of 1M
-		// small files (BenchmarkCommitFirstSnapshot, alternating runs) took
-		// 26.3 and 25.4 CPU s with it, 18.0 and 16.2 with 32 MiB (64 MiB
-		// gained no more). Only big commits get it: the cache fills as
-		// pages are touched, and on the agent-state corpus (90k rows) it
-		// raised a first snapshot's peak RSS from 43 to 55 MiB for no
-		// measurable gain. The writer has one connection, so the pragma
-		// holds for this commit.
-		if _, err := db.w.ExecContext(ctx, "PRAGMA cache_size = -32768"); err == nil {
+	if rows := len(c.NewChunks) + len(c.Contents) + len(c.Versions); db.w != nil && rows >= bigCommitRows {
+		// A big first snapshot inserts its content hashes into a unique
+		// index in random order (its chunks go in hash order,
+		// orderForInsert), and with SQLite's default 2 MiB page cache
+		// nearly every insert missed it: the commit of 1M small files
+		// (BenchmarkCommitFirstSnapshot, alternating runs) took 26.3 and
+		// 25.4 CPU s with it, 18.0 and 16.2 with 32 MiB (64 MiB gained no
+		// more). Only big commits get it: the cache fills as pages are
+		// touched, and on the agent-state corpus (90k rows) it raised a
+		// first snapshot's peak RSS from 43 to 55 MiB for no measurable
+		// gain. Its size follows the commit, 32 bytes a row: at 100k small
+		// files (300k rows) 8 MiB cost the commit what 32 did (1.30-1.34
+		// CPU s against 1.37-1.39) and the benchmark's peak RSS went from
+		// 199-214 to 159 MB; at 1M 8 MiB took 23.7 CPU s, 32 MiB 20.3.
+		// The writer has one connection, so the pragma holds for this
+		// commit.
+		kib := min(32<<10, max(8<<10, rows/32))
+		if _, err := db.w.ExecContext(ctx, "PRAGMA cache_size = -"+strconv.Itoa(kib)); err == nil {
 			defer db.w.ExecContext(context.WithoutCancel(ctx), "PRAGMA cache_size = -2000")
 		}
 	}
@@ -127,6 +135,7 @@ func (db *DB) CommitSnapshot(ctx context.Context, c *Commit) (int64, error) {
 			defer db.w.ExecContext(context.WithoutCancel(ctx), "PRAGMA temp_store = DEFAULT")
 		}
 	}
+	orderForInsert(c)
 	rec, err := db.mutate(ctx, func(tx *sql.Tx) (record, error) {
 		// The snapshot continues the source's history in the source's
 		// writer slot: this writer's own, or one it adopted.
@@ -162,7 +171,7 @@ func (db *DB) CommitSnapshot(ctx context.Context, c *Commit) (int64, error) {
 }
 
 // bigCommitRows is the size of a commit (new chunks, contents and
-// versions) from which it gets a 32 MiB page cache.
+// versions) from which it gets a page cache of 8-32 MiB.
 const bigCommitRows = 200_000
 
 // nextSnapshotID is the id the next snapshot gets. Snapshot ids never
@@ -212,7 +221,7 @@ func assignIDs(ctx context.Context, tx *sql.Tx, c *Commit, slot int64, reuseChun
 	for i := range c.Contents {
 		hashes[i] = c.Contents[i].Hash
 	}
-	stored, err := lowestByHash(ctx, tx, "content", hashes)
+	stored, err := storedContents(ctx, tx, hashes)
 	if err != nil {
 		return nil, err
 	}
@@ -267,8 +276,21 @@ func assignIDs(ctx context.Context, tx *sql.Tx, c *Commit, slot int64, reuseChun
 	return ids, nil
 }
 
-// inCondemned reports whether a chunk of an encoded chunk list lies in a
-// condemned pack (or is gone: then the content cannot be reused either).
+// storedContents maps each of hashes the content table holds to its
+// lowest id. The first snapshot into a new repository asks about every
+// file and finds none: at 1M small files the 2,000 lookups cost 0.7-1.0
+// CPU s, where one look at the table tells it is empty.
+func storedContents(ctx context.Context, tx *sql.Tx, hashes [][32]byte) (map[[32]byte]int64, error) {
+	var some bool
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM content)").Scan(&some); err != nil {
+		return nil, fmt.Errorf("look up content: %w", err)
+	}
+	if !some {
+		return map[[32]byte]int64{}, nil
+	}
+	return lowestByHash(ctx, tx, "content", hashes)
+}
+
 // dropCondemned removes from stored (content hash -> row id) the contents
 // whose chunks lie in condemned packs or are condemned chunks: such a
 // content is stored again, a new row of its own.
@@ -294,6 +316,8 @@ func dropCondemned(ctx context.Context, tx *sql.Tx, stored map[[32]byte]int64, c
 	return nil
 }
 
+// inCondemned reports whether a chunk of an encoded chunk list lies in a
+// condemned pack (or is gone: then the content cannot be reused either).
 func inCondemned(ctx context.Context, tx *sql.Tx, list []byte, condemned map[string]bool, chunksOut map[[32]byte]bool) (bool, error) {
 	chunks, err := DecodeChunkList(list)
 	if err != nil {

@@ -60,6 +60,31 @@ var recordEncoder = sync.OnceValue(func() *zstd.Encoder {
 	return enc
 })
 
+// streamEncoders compress big records as they are encoded
+// (encodeStreamed), with recordEncoder's settings. Each holds a window of
+// history: 4 MiB, where the default 8 MiB compressed the record of 1M
+// small files no better.
+var streamEncoders = sync.Pool{New: func() any {
+	enc, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(4<<20),
+		zstd.WithEncoderCRC(false),
+	)
+	if err != nil {
+		panic("catalog: create zstd encoder: " + err.Error()) // constant options; cannot happen
+	}
+	return enc
+}}
+
+// appendWriter is an io.Writer appending to b.
+type appendWriter struct{ b []byte }
+
+func (w *appendWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
 var recordDecoder = sync.OnceValue(func() *zstd.Decoder {
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecodeAllCapLimit(true))
 	if err != nil {
@@ -124,6 +149,29 @@ func unframeRecord(b []byte) (byte, recordKind, []byte, error) {
 type encoder struct {
 	b  []byte
 	v2 bool // record version 2 (checkpoints use version 1's value encoding)
+	// w, when set, compresses the body as it is encoded: spill hands it
+	// what b holds once that is spillAt bytes, and n counts what it got.
+	w *zstd.Encoder
+	n int64
+}
+
+// spillAt is how much body an encoder with a writer holds at most (plus
+// one element).
+const spillAt = 1 << 20
+
+// spill passes what e holds to its writer, if it has one and spillAt
+// bytes are held; the loops over a record's rows call it.
+func (e *encoder) spill() {
+	if e.w != nil && len(e.b) >= spillAt {
+		e.flush()
+	}
+}
+
+// flush passes what e holds to its writer.
+func (e *encoder) flush() {
+	e.w.Write(e.b) // to an appendWriter, which never fails
+	e.n += int64(len(e.b))
+	e.b = e.b[:0]
 }
 
 func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
