@@ -286,7 +286,12 @@ func (r *Repo) openLog(ctx context.Context, opts Options) error {
 	var err error
 	// unlock's errors name the repository already ("wrong password for
 	// repository DIR"); the keyring stays for the key methods (key.go).
-	if r.keyring, err = unlock(ctx, objs, r.localDir, opts); err != nil {
+	if r.remote {
+		r.keyring, err = r.unlockRemote(ctx, opts)
+	} else {
+		r.keyring, err = unlock(ctx, objs, r.localDir, opts)
+	}
+	if err != nil {
 		return err
 	}
 	if r.keys, err = keys.Derive(r.keyring.master); err != nil {

@@ -77,6 +77,14 @@ type Repo struct {
 	remote          bool              // in an S3 bucket: Dir is s3://..., localDir is in the cache (remote.go)
 	keyring         *keyring          // what unlocked it, for the key methods (unlock.go); nil in format 1
 
+	// A repository in a bucket (remotecache.go): the copy of cairn.repo
+	// and the key files Open used (nil: it read the bucket), where the
+	// copy is kept, and what is written there after reading the bucket.
+	remoteState *remoteState
+	statePath   string
+	s3Endpoint  string
+	repoBytes   []byte
+
 	codecOnce sync.Once
 	packCodec *blobstore.Codec
 }
@@ -174,16 +182,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 		return nil, fmt.Errorf("repository %s: %w: cannot create a repository read-only", dir, ErrReadOnly)
 	}
 	if IsRemote(dir) {
-		opts.location = dir
-		r, err := remoteRepo(ctx, dir, opts)
-		if err != nil {
-			return nil, err
-		}
-		if err := r.openFormat2(ctx, opts); err != nil {
-			r.store.Close()
-			return nil, err
-		}
-		return r, nil
+		return openRemote(ctx, dir, opts)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {

@@ -1,0 +1,182 @@
+package cairn_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cairn-dev/cairn"
+	"github.com/cairn-dev/cairn/internal/s3test"
+)
+
+// TestRemoteUnchangedRequests: an unchanged snapshot of a repository in a
+// bucket, in a new process (a new Open) as cairn snap opens it, costs 2
+// requests in all, the LIST of gc plans and the PUT of its record: Open
+// reads cairn.repo and the key files from this machine's copy and leaves
+// the log alone when no record may be unapplied. Before, Open alone sent
+// 5 (cairn.repo, LIST and GET of keys/, the next record's 404 and a LIST
+// of the log).
+func TestRemoteUnchangedRequests(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Versity(t)
+	remoteEnv(t, srv)
+	loc := "s3://" + srv.Bucket + "/" + s3test.Prefix() + "/unchanged"
+	kf := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(kf, []byte("0123456789abcdef0123456789abcdef"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts := cairn.Options{KeyFile: kf, S3Endpoint: srv.Endpoint, CatchUp: cairn.CatchUpDue}
+	create := opts
+	create.Create = true
+	h := &history{src: filepath.Join(t.TempDir(), "src")}
+	writeTree(t, h.src, 1)
+	repo, err := cairn.Open(ctx, loc, create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.snap(t, repo)
+	repo.Close()
+
+	for i := range 3 {
+		rc := countRequests(t)
+		start := time.Now()
+		repo, err := cairn.Open(ctx, loc, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		openReqs, openN := rc.take()
+		res := h.snap(t, repo)
+		repo.Close()
+		reqs, n := rc.take()
+		t.Logf("unchanged snapshot %d: %v, open %d requests (%s), snapshot and close %d (%s)", i, time.Since(start).Round(time.Millisecond), openN, openReqs, n, reqs)
+		if res.BytesAdded != 0 {
+			t.Errorf("unchanged snapshot added %d bytes", res.BytesAdded)
+		}
+		if openN > 2 || openN+n > 4 {
+			t.Errorf("open sent %d requests (%s), the snapshot %d (%s); want none and at most 2", openN, openReqs, n, reqs)
+		}
+	}
+	// Each is restorable from a machine that has only the bucket.
+	newMachine(t)
+	repo, err = cairn.Open(ctx, loc, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	h.restoreEvery(t, "new machine", repo)
+}
+
+// TestRemoteKeyCopyBound: the copy of the key files that spares Open its
+// requests delays a key removed on another host by at most
+// RecheckInterval, and never delays a password added or changed there.
+func TestRemoteKeyCopyBound(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Versity(t)
+	cacheA := remoteEnv(t, srv)
+	loc := "s3://" + srv.Bucket + "/" + s3test.Prefix() + "/keys"
+	pw1 := cairn.Options{Password: []byte("first password"), S3Endpoint: srv.Endpoint}
+	pw2, pw3 := pw1, pw1
+	pw2.Password, pw3.Password = []byte("second password"), []byte("third password")
+	create := pw1
+	create.Create = true
+	h := &history{src: filepath.Join(t.TempDir(), "src")}
+	writeTree(t, h.src, 1)
+	open := func(o cairn.Options) (*cairn.Repo, int, string, error) {
+		t.Helper()
+		rc := countRequests(t)
+		repo, err := cairn.Open(ctx, loc, o)
+		reqs, n := rc.take()
+		cairn.SetS3TransportForTest(nil)
+		return repo, n, reqs, err
+	}
+	repo, _, _, err := open(create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.snap(t, repo)
+	k2, err := repo.AddKey(ctx, cairn.NewKey{Password: pw2.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.Close()
+	// A's copy now holds both key files (AddKey dropped the old copy).
+	repo, n, reqs, err := open(pw1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.Close()
+	if n == 0 {
+		t.Errorf("open after AddKey sent no request; want the key files read again")
+	}
+	if repo, n, reqs, err = open(pw1); err != nil || n != 0 {
+		t.Fatalf("open from the copy: %v, %d requests (%s); want none", err, n, reqs)
+	}
+	repo.Close()
+
+	// Host B removes the first password's key file.
+	newMachine(t)
+	b, _, _, err := open(pw2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := b.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range ks {
+		if k.ID != k2.ID {
+			if err := b.RemoveKey(ctx, k.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b.Close()
+
+	// On A, within RecheckInterval the removed password still opens (the
+	// bound); past it, it does not.
+	t.Setenv("XDG_CACHE_HOME", cacheA)
+	if repo, n, reqs, err = open(pw1); err != nil || n != 0 {
+		t.Fatalf("open within the bound with the removed password: %v, %d requests (%s); want it to open from the copy", err, n, reqs)
+	}
+	repo.Close()
+	later := pw1
+	later.Now = func() time.Time { return time.Now().Add(cairn.RecheckInterval + time.Second) }
+	if _, _, _, err = open(later); !errors.Is(err, cairn.ErrWrongPassword) {
+		t.Fatalf("open past the bound with the removed password: %v; want ErrWrongPassword", err)
+	}
+	t.Setenv("CAIRN_RECHECK_INTERVAL", "0s")
+	if _, _, _, err = open(pw1); !errors.Is(err, cairn.ErrWrongPassword) {
+		t.Fatalf("open with CAIRN_RECHECK_INTERVAL=0s and the removed password: %v; want ErrWrongPassword", err)
+	}
+	t.Setenv("CAIRN_RECHECK_INTERVAL", "")
+
+	// B changes the second password to a third: A, whose copy does not
+	// know the third, opens with it at once (the bucket is read when the
+	// copy opens nothing), and no longer with the second past the bound.
+	t.Setenv("XDG_CACHE_HOME", cacheA)
+	if repo, _, _, err = open(pw2); err != nil {
+		t.Fatal(err)
+	}
+	repo.Close()
+	newMachine(t)
+	if b, _, _, err = open(pw2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ChangePassword(ctx, pw3.Password); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	t.Setenv("XDG_CACHE_HOME", cacheA)
+	if repo, n, reqs, err = open(pw3); err != nil {
+		t.Fatalf("open with the password changed on another host: %v", err)
+	}
+	t.Logf("open with a password the copy does not know: %d requests (%s)", n, reqs)
+	h.restoreEvery(t, "after the password changed", repo)
+	repo.Close()
+	if _, _, _, err = open(pw2); !errors.Is(err, cairn.ErrWrongPassword) {
+		t.Fatalf("open with the changed password after the copy was read again: %v; want ErrWrongPassword", err)
+	}
+}

@@ -1,0 +1,155 @@
+package cairn
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cairn-dev/cairn/blobstore"
+	"github.com/cairn-dev/cairn/blobstore/s3store"
+	"github.com/cairn-dev/cairn/keys"
+)
+
+// Opening a repository in a bucket needs cairn.repo (its id names the
+// cache directory) and the key files (one of them unwraps the master
+// key): a GET, a LIST and a GET per key file, 3 of the 5 requests an
+// Open cost before anything was done. Both change almost never, so Open
+// keeps a copy of them, as stored, in
+// $XDG_CACHE_HOME/cairn/remotes/<hash of endpoint, bucket, prefix>.json
+// and reads the bucket again only once the copy is RecheckInterval old,
+// or when it does not open the repository (a wrong password: the
+// password may have been changed on another host, so the bucket's key
+// files are tried before the password is called wrong; a record that
+// does not decrypt: the repository was made anew under the same prefix).
+//
+// What a copy can delay, and by at most RecheckInterval: a key file
+// removed on another host (cairn key remove, cairn key passwd) still
+// opens the repository on a machine that read it less than
+// RecheckInterval ago. The copy holds nothing the bucket does not: key
+// files wrap the master key with the password's or key file's
+// key-encryption key, and the master key itself is never written to disk.
+
+// RecheckInterval is how long Open of a repository in a bucket trusts its
+// copy of cairn.repo and the key files; $CAIRN_RECHECK_INTERVAL (a Go
+// duration; 0 reads them at every Open) overrides it.
+var RecheckInterval = 10 * time.Minute
+
+func recheckInterval() time.Duration {
+	if s := os.Getenv("CAIRN_RECHECK_INTERVAL"); s != "" {
+		if d, err := time.ParseDuration(s); err == nil {
+			return d
+		}
+	}
+	return RecheckInterval
+}
+
+// remoteState is the copy: cairn.repo and the sound key files, as the
+// bucket held them at Checked (this machine's clock).
+type remoteState struct {
+	Location string            `json:"location"`
+	Endpoint string            `json:"endpoint"`
+	Repo     []byte            `json:"repo"`
+	Keys     map[string][]byte `json:"keys"`
+	Checked  time.Time         `json:"checked"`
+}
+
+// remoteStatePath is where the copy of the repository at cfg is kept.
+func remoteStatePath(root string, cfg s3store.Config) string {
+	id := blobstore.Sum([]byte(cfg.Endpoint + "\n" + cfg.Bucket + "\n" + cfg.Prefix)).String()[:32]
+	return filepath.Join(root, "remotes", id+".json")
+}
+
+// loadRemoteState returns the copy at path when it is of location and
+// younger than RecheckInterval at now; nil otherwise (none, damaged,
+// stale, or from a clock that has gone back since).
+func loadRemoteState(path, location string, cfg s3store.Config, now time.Time) *remoteState {
+	every := recheckInterval()
+	if every <= 0 {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var st remoteState
+	if json.Unmarshal(b, &st) != nil || st.Location != location || st.Endpoint != cfg.Endpoint || len(st.Keys) == 0 {
+		return nil
+	}
+	age := now.Sub(st.Checked)
+	if age < -time.Minute || age >= every {
+		return nil
+	}
+	return &st
+}
+
+// keyFiles are the copy's key files, parsed.
+func (st *remoteState) keyFiles() []*keys.File {
+	var out []*keys.File
+	for id, b := range st.Keys {
+		if f, err := keys.Parse(id, b); err == nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// unlockRemote unlocks a repository in a bucket with the key files of a
+// fresh copy (no request), else with the bucket's, which it then keeps as
+// the new copy along with cairn.repo.
+func (r *Repo) unlockRemote(ctx context.Context, opts Options) (*keyring, error) {
+	if st := r.remoteState; st != nil {
+		files := st.keyFiles()
+		return unlockWith(ctx, r.objects, r.localDir, opts, func(context.Context) ([]*keys.File, error) { return files, nil })
+	}
+	raw := map[string][]byte{}
+	k, err := unlockWith(ctx, r.objects, r.localDir, opts, func(ctx context.Context) ([]*keys.File, error) {
+		files, _, err := readKeyFiles(ctx, r.objects, raw)
+		return files, err
+	})
+	if err == nil && r.repoBytes != nil && len(raw) > 0 {
+		st := remoteState{Location: r.Dir, Endpoint: r.s3Endpoint, Repo: r.repoBytes, Keys: raw, Checked: r.now().UTC()}
+		if b, err := json.Marshal(st); err == nil {
+			// A copy that cannot be written costs the requests again
+			// at the next Open, nothing else.
+			_ = writeLocalFile(filepath.Dir(r.statePath), filepath.Base(r.statePath), string(b))
+		}
+	}
+	return k, err
+}
+
+// forgetRemoteState removes the copy, so that the next Open reads the
+// bucket: after this process changed the key files.
+func (r *Repo) forgetRemoteState() {
+	if r.remote && r.statePath != "" {
+		os.Remove(r.statePath)
+	}
+}
+
+// staleState reports whether Open's failure may come from a copy that no
+// longer matches the bucket, so that reading the bucket may succeed.
+func staleState(err error) bool {
+	return errors.Is(err, ErrWrongPassword) || errors.Is(err, ErrWrongKeyFile) || errors.Is(err, ErrNoKey) ||
+		errors.Is(err, keys.ErrAuth) || errors.Is(err, ErrLogDamaged)
+}
+
+// askOnce makes AskPassword ask at most once when it answers: Open may
+// unlock twice (a copy, then the bucket) and must not prompt twice.
+func askOnce(ask func(string) ([]byte, error)) func(string) ([]byte, error) {
+	if ask == nil {
+		return nil
+	}
+	var pw []byte
+	return func(repo string) ([]byte, error) {
+		if pw != nil {
+			return pw, nil
+		}
+		b, err := ask(repo)
+		if err == nil && len(b) > 0 {
+			pw = b
+		}
+		return b, err
+	}
+}
