@@ -86,7 +86,11 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 	}
 	if !r.readOnly {
 		db.SetJournal(r.journal())
-		n, err := db.CatchUp(ctx)
+		var n int
+		var err error
+		if r.ownLogAhead(ctx, db) {
+			n, err = db.CatchUp(ctx)
+		}
 		if errors.Is(err, catalog.ErrDependency) {
 			// A gc record of this writer's names rows of another writer's
 			// records not applied here yet: apply every log, in order.
@@ -425,7 +429,72 @@ func (r *Repo) journal() catalog.Journal {
 	if n, err := strconv.Atoi(os.Getenv(killAfterAppendEnv)); err == nil && n > 0 {
 		j = &killingJournal{Log: r.log, after: n}
 	}
+	if r.remote {
+		j = &markingJournal{Journal: j, dir: filepath.Join(r.localDir, appendingName)}
+	}
 	return &countingJournal{Journal: j, n: &r.appendedRecords}
+}
+
+// appendingName is the directory in local/ of a repository in a bucket
+// that says which records of this installation's log may be in the store
+// without the catalog having applied them: an empty file named by the
+// record's seq, made durable before the record is stored. Open reads the
+// log only when a file there names a seq past what the catalog applied
+// (a process that died between the two, or one appending right now): a
+// GET and a LIST saved at every other Open. Open and Close remove the
+// files the catalog has applied. A catalog behind its log without such
+// a file (catalog.db put back from an older copy) is caught up with the
+// other writers' logs, every CatchUpInterval, which reads this one too.
+const appendingName = "appending"
+
+// markingJournal makes the file of appendingName before each Append.
+type markingJournal struct {
+	catalog.Journal
+	dir string
+}
+
+func (m *markingJournal) Append(ctx context.Context, seq int64, rec []byte) error {
+	if err := createLocalFile(m.dir, strconv.FormatInt(seq, 10), ""); err != nil {
+		return fmt.Errorf("mark record %d as being appended: %w", seq, err)
+	}
+	return m.Journal.Append(ctx, seq, rec)
+}
+
+// ownLogAhead reports whether this installation's log may hold records
+// the catalog has not applied, removing the marks of those it has. Only
+// a repository in a bucket keeps marks; a directory's log is read at
+// every Open (a stat and a readdir, no requests).
+func (r *Repo) ownLogAhead(ctx context.Context, db *catalog.DB) bool {
+	if !r.remote {
+		return true
+	}
+	applied, err := db.AppliedSeq(ctx)
+	if err != nil {
+		return true
+	}
+	return r.clearMarks(applied)
+}
+
+// clearMarks removes the marks of records at or before applied and
+// reports whether any is after it.
+func (r *Repo) clearMarks(applied int64) (ahead bool) {
+	dir := filepath.Join(r.localDir, appendingName)
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist)
+	}
+	for _, e := range es {
+		seq, err := strconv.ParseInt(e.Name(), 10, 64)
+		if err != nil {
+			continue // createLocalFile's temporary files
+		}
+		if seq > applied {
+			ahead = true
+		} else if !r.readOnly {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+	return ahead
 }
 
 type countingJournal struct {

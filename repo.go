@@ -328,6 +328,11 @@ func (r *Repo) loadMeta(ctx context.Context, params chunker.Params, format int) 
 // last one: after the command's work and outside its locks.
 func (r *Repo) Close() error {
 	r.checkpointIfDue(context.Background())
+	if r.remote && r.db != nil && !r.readOnly {
+		if applied, err := r.db.AppliedSeq(context.Background()); err == nil {
+			r.clearMarks(applied)
+		}
+	}
 	return errors.Join(r.store.Close(), r.db.Close())
 }
 
