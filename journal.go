@@ -440,11 +440,14 @@ func (r *Repo) journal() catalog.Journal {
 // without the catalog having applied them: an empty file named by the
 // record's seq, made durable before the record is stored. Open reads the
 // log only when a file there names a seq past what the catalog applied
-// (a process that died between the two, or one appending right now): a
-// GET and a LIST saved at every other Open. Open and Close remove the
-// files the catalog has applied. A catalog behind its log without such
-// a file (catalog.db put back from an older copy) is caught up with the
-// other writers' logs, every CatchUpInterval, which reads this one too.
+// (a process that died between the two, or one appending right now, or a
+// catalog.db put back from an older copy): a GET and a LIST saved at every
+// other Open. Open and Close remove the files of records the catalog has
+// applied, but the newest. A catalog behind its log with no file to say
+// so (the whole cache put back from an older copy) is caught up with the
+// other writers' logs, every CatchUpInterval, which reads this one too;
+// until then its next snapshot fails (its record's seq is taken) and
+// leaves a file that makes the next Open catch up.
 const appendingName = "appending"
 
 // markingJournal makes the file of appendingName before each Append.
@@ -475,26 +478,34 @@ func (r *Repo) ownLogAhead(ctx context.Context, db *catalog.DB) bool {
 	return r.clearMarks(applied)
 }
 
-// clearMarks removes the marks of records at or before applied and
-// reports whether any is after it.
+// clearMarks removes the marks of records at or before applied, but the
+// newest, and reports whether that one is after it. The newest stays as
+// the highest seq this installation knows it stored: a catalog.db put
+// back from an older copy has applied less, and Open reads the log.
 func (r *Repo) clearMarks(applied int64) (ahead bool) {
 	dir := filepath.Join(r.localDir, appendingName)
 	es, err := os.ReadDir(dir)
 	if err != nil {
 		return !errors.Is(err, fs.ErrNotExist)
 	}
+	var seqs []int64
 	for _, e := range es {
-		seq, err := strconv.ParseInt(e.Name(), 10, 64)
-		if err != nil {
-			continue // createLocalFile's temporary files
-		}
-		if seq > applied {
-			ahead = true
-		} else if !r.readOnly {
-			os.Remove(filepath.Join(dir, e.Name()))
+		if seq, err := strconv.ParseInt(e.Name(), 10, 64); err == nil {
+			seqs = append(seqs, seq) // not createLocalFile's temporary files
 		}
 	}
-	return ahead
+	if len(seqs) == 0 {
+		return false
+	}
+	newest := slices.Max(seqs)
+	if !r.readOnly {
+		for _, seq := range seqs {
+			if seq <= applied && seq != newest {
+				os.Remove(filepath.Join(dir, strconv.FormatInt(seq, 10)))
+			}
+		}
+	}
+	return newest > applied
 }
 
 type countingJournal struct {

@@ -263,8 +263,8 @@ func TestRemoteKilledAfterAppend(t *testing.T) {
 	h.change(t, 2)
 	h.snap(t, repo)
 	repo.Close()
-	if marks, _ := os.ReadDir(filepath.Join(local, "appending")); len(marks) != 0 {
-		t.Errorf("marks left after the records were applied: %v", marks)
+	if marks, _ := os.ReadDir(filepath.Join(local, "appending")); len(marks) != 1 {
+		t.Errorf("marks left after the records were applied: %v; want the newest only", marks)
 	}
 	rc := countRequests(t)
 	repo, err = cairn.Open(ctx, loc, pw)
@@ -276,4 +276,60 @@ func TestRemoteKilledAfterAppend(t *testing.T) {
 		t.Errorf("open after the marks were cleared sent %d requests (%s); want none", n, reqs)
 	}
 	h.restoreEvery(t, "after the kill", repo)
+}
+
+// TestRemoteCatalogPutBack: catalog.db of a repository in a bucket put
+// back from an older copy, with no mark (the records it lacks were
+// applied by the catalog that was replaced). Open, which no longer reads
+// the log unless a mark says so, still finds the snapshot the copy
+// lacks before the next snapshot is written, and that snapshot commits.
+func TestRemoteCatalogPutBack(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Versity(t)
+	remoteEnv(t, srv)
+	loc := "s3://" + srv.Bucket + "/" + s3test.Prefix() + "/putback"
+	pw := cairn.Options{Password: []byte("correct horse"), S3Endpoint: srv.Endpoint, CatchUp: cairn.CatchUpDue}
+	create := pw
+	create.Create = true
+	h := &history{src: filepath.Join(t.TempDir(), "src")}
+	writeTree(t, h.src, 1)
+	repo, err := cairn.Open(ctx, loc, create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.snap(t, repo)
+	cat := repo.CatalogPath()
+	repo.Close()
+	old, err := os.ReadFile(cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if repo, err = cairn.Open(ctx, loc, pw); err != nil {
+		t.Fatal(err)
+	}
+	h.change(t, 1)
+	h.snap(t, repo)
+	repo.Close()
+	for _, s := range []string{"-wal", "-shm"} {
+		os.Remove(cat + s)
+	}
+	if err := os.WriteFile(cat, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	if repo, err = cairn.Open(ctx, loc, pw); err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	h.change(t, 2)
+	if _, err := repo.Snapshot(ctx, h.src, cairn.SnapshotOptions{}); err != nil {
+		t.Fatalf("snapshot with the catalog put back: %v", err)
+	}
+	snaps, err := repo.Snapshots(ctx, cairn.SnapshotFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) != 3 {
+		t.Errorf("%d snapshots after the put-back catalog's snapshot, want 3", len(snaps))
+	}
 }
