@@ -62,6 +62,25 @@ func TestRemoteUnchangedRequests(t *testing.T) {
 			t.Errorf("open sent %d requests (%s), the snapshot %d (%s); want none and at most 2", openN, openReqs, n, reqs)
 		}
 	}
+	// What restore and the history reads open with (CatchUpAlways): the
+	// listings of log/ and checkpoints/, which find the writers and where
+	// each log ends; nothing per writer when no log has anything new.
+	always := opts
+	always.CatchUp = cairn.CatchUpAlways
+	rc := countRequests(t)
+	repo, err = cairn.Open(ctx, loc, always)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs, n := rc.take()
+	t.Logf("open reading every writer's log: %d requests (%s)", n, reqs)
+	if n > 2 {
+		t.Errorf("open reading every writer's log sent %d requests (%s); want the 2 listings", n, reqs)
+	}
+	h.restoreEvery(t, "this machine", repo)
+	repo.Close()
+	cairn.SetS3TransportForTest(nil)
+
 	// Each is restorable from a machine that has only the bucket.
 	newMachine(t)
 	repo, err = cairn.Open(ctx, loc, opts)

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -89,11 +91,14 @@ func (r *Repo) catchUpOthers(ctx context.Context) error {
 
 // catchUpInto is catchUpOthers into db (a catalog being rebuilt).
 func (r *Repo) catchUpInto(ctx context.Context, db *catalog.DB) error {
-	ws, err := metalog.Writers(ctx, r.objects)
+	// The listing that finds the writers says where each log ends: a log
+	// with nothing new costs no request of its own.
+	ends, err := metalog.WriterEnds(ctx, r.objects)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.Dir, err)
 	}
-	journals := map[string]catalog.Journal{"": r.log}
+	ws := slices.Sorted(maps.Keys(ends))
+	journals := map[string]catalog.Journal{"": listedTo(r.log, ends[r.log.Writer()])}
 	for _, w := range ws {
 		if w == r.log.Writer() {
 			continue
@@ -105,7 +110,7 @@ func (r *Repo) catchUpInto(ctx context.Context, db *catalog.DB) error {
 		if err := r.startFromCheckpoint(ctx, db, w, l); err != nil {
 			return err
 		}
-		journals[w] = prefetching(ctx, l, appliedOf(ctx, db, w))
+		journals[w] = listedTo(prefetchingTo(ctx, l, appliedOf(ctx, db, w), ends[w]), ends[w])
 	}
 	applied, err := db.CatchUpWriters(ctx, journals)
 	if err != nil {

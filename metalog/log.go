@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,12 +93,32 @@ func CheckpointKey(writer string, seq int64) string {
 // or checkpoints (a log re-based by a repair, or the first one of an
 // upgraded repository, has a checkpoint and no record).
 func Writers(ctx context.Context, objs blobstore.Objects) ([]string, error) {
-	var ws []string
+	ends, err := WriterEnds(ctx, objs)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(ends)), nil
+}
+
+// WriterEnds lists the writers as Writers does, each with the seq of its
+// newest record (0 for a log of checkpoints only), from the same two
+// listings.
+func WriterEnds(ctx context.Context, objs blobstore.Objects) (map[string]int64, error) {
+	ends := map[string]int64{}
 	for _, prefix := range []string{"log/", "checkpoints/"} {
 		err := objs.ListObjects(ctx, prefix, func(key string, _ int64) error {
-			w, _, ok := strings.Cut(strings.TrimPrefix(key, prefix), "/")
-			if ok && validID(w) && !slices.Contains(ws, w) {
-				ws = append(ws, w)
+			w, name, ok := strings.Cut(strings.TrimPrefix(key, prefix), "/")
+			if !ok || !validID(w) {
+				return nil
+			}
+			end, known := ends[w]
+			if !known {
+				ends[w] = 0
+			}
+			if prefix == "log/" {
+				if seq, err := strconv.ParseInt(name, 10, 64); err == nil && len(name) == 20 && seq > end {
+					ends[w] = seq
+				}
 			}
 			return nil
 		})
@@ -105,8 +126,7 @@ func Writers(ctx context.Context, objs blobstore.Objects) ([]string, error) {
 			return nil, fmt.Errorf("list log writers: %w", err)
 		}
 	}
-	slices.Sort(ws)
-	return ws, nil
+	return ends, nil
 }
 
 func (l *Log) ad(key string) []byte {
