@@ -104,7 +104,7 @@ func remoteCacheRoot() (string, error) {
 func openRemote(ctx context.Context, location string, opts Options) (*Repo, error) {
 	opts.location = location
 	opts.AskPassword = askOnce(opts.AskPassword)
-	r, err := remoteRepo(ctx, location, opts, true)
+	r, err := remoteRepo(ctx, location, opts, !opts.Recheck)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func remoteRepo(ctx context.Context, location string, opts Options, useCopy bool
 	var rf repoFile
 	var params chunker.Params
 	var repoBytes []byte
-	if useCopy && !opts.Create {
+	if useCopy {
 		if state = loadRemoteState(statePath, location, cfg, now()); state != nil {
 			if rf, params, err = parseRepoFile(location, state.Repo); err != nil {
 				state = nil

@@ -131,6 +131,11 @@ type Options struct {
 	// the AWS conventions (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
 	// else ~/.aws/credentials).
 	S3Endpoint string
+	// Recheck makes Open of a repository in a bucket read cairn.repo and
+	// the key files from the bucket, not from this machine's copy of them
+	// (RecheckInterval): for cairn init, which must not take a repository
+	// deleted since for one that is there.
+	Recheck bool
 	// LocalDir is this installation's own directory of a local
 	// repository (catalog, scratch, locks, writer id); "" is REPO/local,
 	// or $CAIRN_LOCAL_DIR when set. A second installation sharing the
