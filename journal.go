@@ -430,7 +430,7 @@ func (r *Repo) journal() catalog.Journal {
 		j = &killingJournal{Log: r.log, after: n}
 	}
 	if r.remote {
-		j = &markingJournal{Journal: j, dir: filepath.Join(r.localDir, appendingName)}
+		j = &markingJournal{Journal: j, dir: filepath.Join(r.localDir, appendingName), before: r.confirmKeysBeforeWrite}
 	}
 	return &countingJournal{Journal: j, n: &r.appendedRecords}
 }
@@ -451,12 +451,18 @@ func (r *Repo) journal() catalog.Journal {
 const appendingName = "appending"
 
 // markingJournal makes the file of appendingName before each Append.
+// Before it, before, a check that the repository is still the one the
+// copy of its key files says (confirmKeysBeforeWrite).
 type markingJournal struct {
 	catalog.Journal
-	dir string
+	dir    string
+	before func(context.Context) error
 }
 
 func (m *markingJournal) Append(ctx context.Context, seq int64, rec []byte) error {
+	if err := m.before(ctx); err != nil {
+		return err
+	}
 	if err := createLocalFile(m.dir, strconv.FormatInt(seq, 10), ""); err != nil {
 		return fmt.Errorf("mark record %d as being appended: %w", seq, err)
 	}

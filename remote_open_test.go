@@ -174,6 +174,22 @@ func TestRemoteKeyCopyBound(t *testing.T) {
 		t.Fatalf("open with CAIRN_RECHECK_INTERVAL=0s and the removed password: %v; want ErrWrongPassword", err)
 	}
 	t.Setenv("CAIRN_RECHECK_INTERVAL", "")
+	// Within the bound it opens, but writes nothing: the key file is
+	// missing from the listing of keys/ before the first record, and the
+	// copy is dropped, so the next Open fails at once. (A snapshot's
+	// listing of gc/ covers keys/ for free: TestRemoteMadeAnew.)
+	if repo, _, _, err = open(pw1); err != nil {
+		t.Fatal(err)
+	}
+	// A command that writes a record without listing gc/ (tag) lists
+	// keys/ before its first record.
+	if _, err := repo.Tag(ctx, []int64{h.ids[0]}, cairn.TagChange{Add: []string{"x"}}); !errors.Is(err, cairn.ErrKeyGone) {
+		t.Fatalf("tag opened from the copy with a removed key file: %v; want ErrKeyGone", err)
+	}
+	repo.Close()
+	if _, _, _, err = open(pw1); !errors.Is(err, cairn.ErrWrongPassword) {
+		t.Fatalf("open after the tag found the key file gone: %v; want ErrWrongPassword", err)
+	}
 
 	// B changes the second password to a third: A, whose copy does not
 	// know the third, opens with it at once (the bucket is read when the
@@ -351,4 +367,93 @@ func TestRemoteCatalogPutBack(t *testing.T) {
 	if len(snaps) != 3 {
 		t.Errorf("%d snapshots after the put-back catalog's snapshot, want 3", len(snaps))
 	}
+}
+
+// TestRemoteMadeAnew: the repository deleted and made anew under the same
+// prefix by another host, within RecheckInterval of this machine's last
+// read of the bucket. Opening from the copy still works (it reads what
+// this machine has), but nothing is written into the new repository
+// with the old keys (records no writer of it could read): the
+// snapshot's listing misses the old key file, and the next Open reads
+// the bucket and joins the new repository. cairn init's Open (Recheck)
+// never takes the emptied prefix for a repository.
+func TestRemoteMadeAnew(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Versity(t)
+	cacheA := remoteEnv(t, srv)
+	prefix := s3test.Prefix() + "/anew"
+	loc := "s3://" + srv.Bucket + "/" + prefix
+	pw := cairn.Options{Password: []byte("correct horse"), S3Endpoint: srv.Endpoint, CatchUp: cairn.CatchUpDue}
+	create := pw
+	create.Create = true
+	h := &history{src: filepath.Join(t.TempDir(), "src")}
+	writeTree(t, h.src, 1)
+	repo, err := cairn.Open(ctx, loc, create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.snap(t, repo)
+	oldID := filepath.Base(repo.LocalDir())
+	repo.Close()
+
+	st, _ := openS3Store(t, srv, prefix)
+	var objs []string
+	if err := st.ListAfter(ctx, "", 0, func(key string, _ int64) error { objs = append(objs, key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range objs {
+		if err := st.DeleteObject(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var packs []string
+	st.List(ctx, func(name string, _ int64) error { packs = append(packs, name); return nil })
+	for _, p := range packs {
+		if err := st.Delete(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recheck := pw
+	recheck.Recheck = true
+	if _, err := cairn.Open(ctx, loc, recheck); !errors.Is(err, cairn.ErrNoRepository) {
+		t.Fatalf("open with Recheck of the emptied prefix: %v; want ErrNoRepository", err)
+	}
+
+	newMachine(t)
+	b, err := cairn.Open(ctx, loc, create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb := &history{src: filepath.Join(t.TempDir(), "b")}
+	writeTree(t, hb.src, 2)
+	hb.snap(t, b)
+	b.Close()
+
+	t.Setenv("XDG_CACHE_HOME", cacheA)
+	repo, err = cairn.Open(ctx, loc, pw)
+	if err != nil {
+		t.Fatalf("open from the copy: %v", err)
+	}
+	h.change(t, 1)
+	if _, err := repo.Snapshot(ctx, h.src, cairn.SnapshotOptions{}); !errors.Is(err, cairn.ErrKeyGone) {
+		t.Fatalf("snapshot into the repository made anew: %v; want ErrKeyGone", err)
+	}
+	repo.Close()
+	ws := map[string]bool{}
+	st.ListObjects(ctx, "log/", func(key string, _ int64) error { ws[strings.Split(key, "/")[1]] = true; return nil })
+	if len(ws) != 1 {
+		t.Errorf("the new repository has the logs of %d writers, want 1 (the old keys wrote into it)", len(ws))
+	}
+
+	repo, err = cairn.Open(ctx, loc, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	if id := filepath.Base(repo.LocalDir()); id == oldID {
+		t.Errorf("open after the failed snapshot still uses the old repository's cache %s", id)
+	}
+	h.ids, h.states = nil, nil
+	h.snap(t, repo)
+	h.restoreEvery(t, "in the new repository", repo)
 }

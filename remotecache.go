@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cairn-dev/cairn/blobstore"
@@ -31,6 +34,15 @@ import (
 // RecheckInterval ago. The copy holds nothing the bucket does not: key
 // files wrap the master key with the password's or key file's
 // key-encryption key, and the master key itself is never written to disk.
+
+// ErrKeyGone refuses to write to a repository in a bucket that was
+// opened with this machine's copy of its key files when the key file that
+// opened it is no longer in the bucket: removed on another host, or the
+// repository deleted and made anew under the same prefix (its key files
+// have other ids), where records sealed with the old keys would break
+// every other writer's catch-up. The copy is dropped: the next command
+// reads the bucket.
+var ErrKeyGone = errors.New("the key file that opened the repository from this machine's copy is no longer in the bucket (removed on another host, or the repository was made anew there); nothing was written, run the command again")
 
 // RecheckInterval is how long Open of a repository in a bucket trusts its
 // copy of cairn.repo and the key files; $CAIRN_RECHECK_INTERVAL (a Go
@@ -118,6 +130,102 @@ func (r *Repo) unlockRemote(ctx context.Context, opts Options) (*keyring, error)
 		}
 	}
 	return k, err
+}
+
+// confirmKeys takes the key file ids a listing of keys/ found: with the
+// copy's key file that opened this Repo among them, what this process
+// writes goes to the repository the copy describes; without it, ErrKeyGone.
+// A listing of exactly the copy's key files restarts its clock (key files
+// are immutable and their ids random, so the copy is the bucket's).
+func (r *Repo) confirmKeys(ids []string) error {
+	st := r.remoteState
+	if st == nil || r.keyring == nil || r.keyring.via == LocalKeyID {
+		return nil
+	}
+	if !slices.Contains(ids, r.keyring.via) {
+		r.forgetRemoteState()
+		return fmt.Errorf("%s: %w", r.Dir, ErrKeyGone)
+	}
+	r.keysConfirmed.Store(true)
+	if len(ids) == len(st.Keys) && !slices.ContainsFunc(ids, func(id string) bool { return st.Keys[id] == nil }) && !r.readOnly {
+		fresh := *st
+		fresh.Checked = r.now().UTC()
+		if b, err := json.Marshal(fresh); err == nil {
+			_ = writeLocalFile(filepath.Dir(r.statePath), filepath.Base(r.statePath), string(b))
+		}
+	}
+	return nil
+}
+
+// confirmKeysBeforeWrite lists keys/ for confirmKeys unless this process
+// has confirmed them already (a snapshot's listing of gc/ does, for free)
+// or read them from the bucket at Open: before the first record a
+// command opened from the copy appends.
+func (r *Repo) confirmKeysBeforeWrite(ctx context.Context) error {
+	if r.remoteState == nil || r.keysConfirmed.Load() {
+		return nil
+	}
+	var ids []string
+	err := r.objects.ListObjects(ctx, "keys/", func(key string, _ int64) error {
+		if id := keys.IDFromObjectKey(key); id != "" {
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list key files: %w", err)
+	}
+	return r.confirmKeys(ids)
+}
+
+// plansAndKeys is the repository's objects as a snapshot reads its gc
+// plans (gc.ReadCondemned): the LIST of gc/ goes on into keys/, which
+// sorts right after it, so the one request also confirms the key file
+// that opened the repository from the copy (confirmKeys).
+type plansAndKeys struct {
+	blobstore.Objects
+	st     *s3store.Store
+	page   int
+	ids    []string
+	listed bool
+}
+
+func (p *plansAndKeys) ListObjects(ctx context.Context, prefix string, fn func(key string, size int64) error) error {
+	if prefix != "gc/" {
+		return p.Objects.ListObjects(ctx, prefix, fn)
+	}
+	p.ids, p.listed = nil, false
+	err := p.st.ListAfter(ctx, prefix, p.page, func(key string, size int64) error {
+		switch {
+		case strings.HasPrefix(key, prefix):
+			return fn(key, size)
+		case strings.HasPrefix(key, "keys/"):
+			if id := keys.IDFromObjectKey(key); id != "" {
+				p.ids = append(p.ids, id)
+			}
+		case key > "keys/":
+			return s3store.ErrStop
+		}
+		return nil
+	})
+	p.listed = err == nil
+	return err
+}
+
+// plansLister is what condemnedPacks reads the plans through: with the
+// keys/ listing folded in when Open used the copy.
+func (r *Repo) plansLister(seen int) (blobstore.Objects, func() error) {
+	st, ok := r.objects.(*s3store.Store)
+	if !ok || r.remoteState == nil {
+		return r.objects, func() error { return nil }
+	}
+	p := &plansAndKeys{Objects: r.objects, st: st, page: seen + len(r.remoteState.Keys) + 16}
+	return p, func() error {
+		if !p.listed {
+			return nil
+		}
+		return r.confirmKeys(p.ids)
+	}
 }
 
 // forgetRemoteState removes the copy, so that the next Open reads the

@@ -80,10 +80,11 @@ type Repo struct {
 	// A repository in a bucket (remotecache.go): the copy of cairn.repo
 	// and the key files Open used (nil: it read the bucket), where the
 	// copy is kept, and what is written there after reading the bucket.
-	remoteState *remoteState
-	statePath   string
-	s3Endpoint  string
-	repoBytes   []byte
+	remoteState   *remoteState
+	keysConfirmed atomic.Bool // the copy's key file that opened it was listed since (confirmKeys)
+	statePath     string
+	s3Endpoint    string
+	repoBytes     []byte
 
 	codecOnce sync.Once
 	packCodec *blobstore.Codec
