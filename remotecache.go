@@ -198,6 +198,9 @@ func (p *plansAndKeys) ListObjects(ctx context.Context, prefix string, fn func(k
 	err := p.st.ListAfter(ctx, prefix, p.page, func(key string, size int64) error {
 		switch {
 		case strings.HasPrefix(key, prefix):
+			if !blobstore.ValidKey(key) {
+				return nil // a stray, as ListObjects skips it
+			}
 			return fn(key, size)
 		case strings.HasPrefix(key, "keys/"):
 			if id := keys.IDFromObjectKey(key); id != "" {
@@ -240,7 +243,7 @@ func (r *Repo) forgetRemoteState() {
 // longer matches the bucket, so that reading the bucket may succeed.
 func staleState(err error) bool {
 	return errors.Is(err, ErrWrongPassword) || errors.Is(err, ErrWrongKeyFile) || errors.Is(err, ErrNoKey) ||
-		errors.Is(err, keys.ErrAuth) || errors.Is(err, ErrLogDamaged)
+		errors.Is(err, keys.ErrAuth) || errors.Is(err, ErrLogDamaged) || errors.Is(err, ErrKeyGone)
 }
 
 // askOnce makes AskPassword ask at most once when it answers: Open may

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/keys"
 	"github.com/cairn-dev/cairn/metalog"
 )
 
@@ -93,9 +94,23 @@ func (r *Repo) catchUpOthers(ctx context.Context) error {
 func (r *Repo) catchUpInto(ctx context.Context, db *catalog.DB) error {
 	// The listing that finds the writers says where each log ends: a log
 	// with nothing new costs no request of its own.
-	ends, err := metalog.WriterEnds(ctx, r.objects)
+	// From a bucket it is one LIST, which also holds keys/: what the key
+	// file of this machine's copy needs to be confirmed (confirmKeys).
+	var keyIDs []string
+	listed := false
+	ends, err := metalog.ListLogs(ctx, r.objects, func(key string) {
+		listed = true
+		if id := keys.IDFromObjectKey(key); id != "" {
+			keyIDs = append(keyIDs, id)
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.Dir, err)
+	}
+	if listed && r.remoteState != nil && !r.keysConfirmed.Load() {
+		if err := r.confirmKeys(keyIDs); err != nil {
+			return err
+		}
 	}
 	ws := slices.Sorted(maps.Keys(ends))
 	journals := map[string]catalog.Journal{"": listedTo(r.log, ends[r.log.Writer()])}

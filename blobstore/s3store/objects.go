@@ -166,8 +166,9 @@ var ErrStop = errors.New("s3store: stop listing")
 // server's 1000). It lets one LIST answer for neighbouring prefixes
 // (gc/, keys/: the plans a snapshot reads, and whether the key file that
 // opened the repository is still there): a page that reaches past what
-// fn wants is one request. Keys that are not valid object keys (packs/,
-// strays) are skipped.
+// fn wants is one request. fn sees every key, packs/ and strays too
+// (blobstore.ValidKey tells objects), so that it can stop at the first
+// key past what it wants instead of paging through every pack.
 func (s *Store) ListAfter(ctx context.Context, start string, page int, fn func(key string, size int64) error) error {
 	if err := s.checkOpen(); err != nil {
 		return fmt.Errorf("list objects after %s: %w", start, err)
@@ -187,11 +188,7 @@ func (s *Store) ListAfter(ctx context.Context, start string, page int, fn func(k
 				continue
 			}
 			after = obj.Key
-			key := obj.Key[len(s.prefix):]
-			if !blobstore.ValidKey(key) {
-				continue
-			}
-			if err := fn(key, obj.Size); err != nil {
+			if err := fn(obj.Key[len(s.prefix):], obj.Size); err != nil {
 				fnErr = err
 				return nil
 			}
