@@ -80,6 +80,28 @@ func TestRemoteUnchangedRequests(t *testing.T) {
 	}
 	h.restoreEvery(t, "this machine", repo)
 	repo.Close()
+
+	// A snapshot's listing of exactly the copy's key files restarts the
+	// copy's clock: a machine that snapshots more often than
+	// RecheckInterval never reads them again.
+	t.Setenv("CAIRN_CATCHUP_INTERVAL", "1000h") // the other writers' catch-up is not what this counts
+	start := time.Now()
+	for i, at := range []time.Duration{cairn.RecheckInterval * 9 / 10, cairn.RecheckInterval * 18 / 10} {
+		o := opts
+		o.Now = func() time.Time { return start.Add(at) }
+		rc.take()
+		repo, err := cairn.Open(ctx, loc, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reqs, n := rc.take(); n != 0 {
+			t.Errorf("open %v after the copy was read (snapshot %d since): %d requests (%s); want none", at, i, n, reqs)
+		}
+		if _, err := repo.Snapshot(ctx, h.src, cairn.SnapshotOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		repo.Close()
+	}
 	cairn.SetS3TransportForTest(nil)
 
 	// Each is restorable from a machine that has only the bucket.
