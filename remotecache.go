@@ -126,7 +126,7 @@ func (r *Repo) unlockRemote(ctx context.Context, opts Options) (*keyring, error)
 		if b, err := json.Marshal(st); err == nil {
 			// A copy that cannot be written costs the requests again
 			// at the next Open, nothing else.
-			_ = writeLocalFile(filepath.Dir(r.statePath), filepath.Base(r.statePath), string(b))
+			writeCacheFile(r.statePath, b)
 		}
 	}
 	return k, err
@@ -147,14 +147,42 @@ func (r *Repo) confirmKeys(ids []string) error {
 		return fmt.Errorf("%s: %w", r.Dir, ErrKeyGone)
 	}
 	r.keysConfirmed.Store(true)
-	if len(ids) == len(st.Keys) && !slices.ContainsFunc(ids, func(id string) bool { return st.Keys[id] == nil }) && !r.readOnly {
+	// Rewritten at most every tenth of the interval: a snapshot a minute
+	// need not write it each time.
+	now := r.now().UTC()
+	if now.Sub(st.Checked) >= recheckInterval()/10 && !r.readOnly &&
+		len(ids) == len(st.Keys) && !slices.ContainsFunc(ids, func(id string) bool { return st.Keys[id] == nil }) {
 		fresh := *st
-		fresh.Checked = r.now().UTC()
+		fresh.Checked = now
 		if b, err := json.Marshal(fresh); err == nil {
-			_ = writeLocalFile(filepath.Dir(r.statePath), filepath.Base(r.statePath), string(b))
+			writeCacheFile(r.statePath, b)
 		}
 	}
 	return nil
+}
+
+// writeCacheFile replaces path with b (temp file, rename), without the
+// fsyncs of writeLocalFile: for what only spares requests (the copy, the
+// time of the last catch-up), whose loss in a crash costs those requests
+// once (a torn copy does not parse, and is read from the bucket again).
+func writeCacheFile(path string, b []byte) {
+	if os.MkdirAll(filepath.Dir(path), 0o700) != nil {
+		return
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".cairn-tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
 }
 
 // confirmKeysBeforeWrite lists keys/ for confirmKeys unless this process

@@ -138,7 +138,7 @@ func (r *Repo) catchUpInto(ctx context.Context, db *catalog.DB) error {
 	}
 	// The time of this catch-up, for CatchUpDue; a failure costs only an
 	// earlier catch-up next time.
-	_ = writeLocalFile(r.localDir, caughtUpName, strconv.Itoa(applied)+"\n")
+	writeCacheFile(filepath.Join(r.localDir, caughtUpName), []byte(strconv.Itoa(applied)+"\n"))
 	return nil
 }
 
