@@ -117,7 +117,11 @@ func (r *Repo) condemnedPacks(ctx context.Context) (map[string]bool, map[blobsto
 	if b, err := os.ReadFile(path); err == nil {
 		json.Unmarshal(b, &seen) // a damaged cache costs re-reading the plans
 	}
-	now, err := gc.ReadCondemned(ctx, r.objects, seen)
+	objs, confirm := r.plansLister(len(seen))
+	now, err := gc.ReadCondemned(ctx, objs, seen)
+	if err == nil {
+		err = confirm()
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -86,7 +86,11 @@ func (r *Repo) openFormat2(ctx context.Context, opts Options) error {
 	}
 	if !r.readOnly {
 		db.SetJournal(r.journal())
-		n, err := db.CatchUp(ctx)
+		var n int
+		var err error
+		if r.ownLogAhead(ctx, db) {
+			n, err = db.CatchUp(ctx)
+		}
 		if errors.Is(err, catalog.ErrDependency) {
 			// A gc record of this writer's names rows of another writer's
 			// records not applied here yet: apply every log, in order.
@@ -286,7 +290,12 @@ func (r *Repo) openLog(ctx context.Context, opts Options) error {
 	var err error
 	// unlock's errors name the repository already ("wrong password for
 	// repository DIR"); the keyring stays for the key methods (key.go).
-	if r.keyring, err = unlock(ctx, objs, r.localDir, opts); err != nil {
+	if r.remote {
+		r.keyring, err = r.unlockRemote(ctx, opts)
+	} else {
+		r.keyring, err = unlock(ctx, objs, r.localDir, opts)
+	}
+	if err != nil {
 		return err
 	}
 	if r.keys, err = keys.Derive(r.keyring.master); err != nil {
@@ -420,7 +429,89 @@ func (r *Repo) journal() catalog.Journal {
 	if n, err := strconv.Atoi(os.Getenv(killAfterAppendEnv)); err == nil && n > 0 {
 		j = &killingJournal{Log: r.log, after: n}
 	}
+	if r.remote {
+		j = &markingJournal{Journal: j, dir: filepath.Join(r.localDir, appendingName), before: r.confirmKeysBeforeWrite}
+	}
 	return &countingJournal{Journal: j, n: &r.appendedRecords}
+}
+
+// appendingName is the directory in local/ of a repository in a bucket
+// that says which records of this installation's log may be in the store
+// without the catalog having applied them: an empty file named by the
+// record's seq, made durable before the record is stored. Open reads the
+// log only when a file there names a seq past what the catalog applied
+// (a process that died between the two, or one appending right now, or a
+// catalog.db put back from an older copy): a GET and a LIST saved at every
+// other Open. Open and Close remove the files of records the catalog has
+// applied, but the newest. A catalog behind its log with no file to say
+// so (the whole cache put back from an older copy) is caught up with the
+// other writers' logs, every CatchUpInterval, which reads this one too;
+// until then its next snapshot fails (its record's seq is taken) and
+// leaves a file that makes the next Open catch up.
+const appendingName = "appending"
+
+// markingJournal makes the file of appendingName before each Append.
+// Before it, before, a check that the repository is still the one the
+// copy of its key files says (confirmKeysBeforeWrite).
+type markingJournal struct {
+	catalog.Journal
+	dir    string
+	before func(context.Context) error
+}
+
+func (m *markingJournal) Append(ctx context.Context, seq int64, rec []byte) error {
+	if err := m.before(ctx); err != nil {
+		return err
+	}
+	if err := createLocalFile(m.dir, strconv.FormatInt(seq, 10), ""); err != nil {
+		return fmt.Errorf("mark record %d as being appended: %w", seq, err)
+	}
+	return m.Journal.Append(ctx, seq, rec)
+}
+
+// ownLogAhead reports whether this installation's log may hold records
+// the catalog has not applied, removing the marks of those it has. Only
+// a repository in a bucket keeps marks; a directory's log is read at
+// every Open (a stat and a readdir, no requests).
+func (r *Repo) ownLogAhead(ctx context.Context, db *catalog.DB) bool {
+	if !r.remote {
+		return true
+	}
+	applied, err := db.AppliedSeq(ctx)
+	if err != nil {
+		return true
+	}
+	return r.clearMarks(applied)
+}
+
+// clearMarks removes the marks of records at or before applied, but the
+// newest, and reports whether that one is after it. The newest stays as
+// the highest seq this installation knows it stored: a catalog.db put
+// back from an older copy has applied less, and Open reads the log.
+func (r *Repo) clearMarks(applied int64) (ahead bool) {
+	dir := filepath.Join(r.localDir, appendingName)
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return !errors.Is(err, fs.ErrNotExist)
+	}
+	var seqs []int64
+	for _, e := range es {
+		if seq, err := strconv.ParseInt(e.Name(), 10, 64); err == nil {
+			seqs = append(seqs, seq) // not createLocalFile's temporary files
+		}
+	}
+	if len(seqs) == 0 {
+		return false
+	}
+	newest := slices.Max(seqs)
+	if !r.readOnly {
+		for _, seq := range seqs {
+			if seq <= applied && seq != newest {
+				os.Remove(filepath.Join(dir, strconv.FormatInt(seq, 10)))
+			}
+		}
+	}
+	return newest > applied
 }
 
 type countingJournal struct {

@@ -41,6 +41,7 @@ func (r *Repo) AddKey(ctx context.Context, nk NewKey) (Key, error) {
 	if r.readOnly {
 		return Key{}, r.errReadOnly()
 	}
+	defer r.forgetRemoteState()
 	return k.add(ctx, nk)
 }
 
@@ -61,6 +62,7 @@ func (r *Repo) RemoveKey(ctx context.Context, id string) error {
 		return err
 	}
 	defer l.Release()
+	defer r.forgetRemoteState()
 	return k.remove(ctx, id)
 }
 
@@ -80,5 +82,6 @@ func (r *Repo) ChangePassword(ctx context.Context, newPassword []byte) (Key, err
 		return Key{}, err
 	}
 	defer l.Release()
+	defer r.forgetRemoteState()
 	return k.changePassword(ctx, newPassword)
 }

@@ -154,11 +154,16 @@ func createFormat2(ctx context.Context, dir string, opts Options, now time.Time)
 
 // readRepoFile reads and validates cairn.repo.
 func readRepoFile(ctx context.Context, dir string, objs blobstore.Objects) (repoFile, chunker.Params, error) {
-	var rf repoFile
 	b, err := objs.GetObject(ctx, repoFileName)
 	if err != nil {
-		return rf, chunker.Params{}, fmt.Errorf("repository %s: %w", dir, err)
+		return repoFile{}, chunker.Params{}, fmt.Errorf("repository %s: %w", dir, err)
 	}
+	return parseRepoFile(dir, b)
+}
+
+// parseRepoFile validates the contents of cairn.repo.
+func parseRepoFile(dir string, b []byte) (repoFile, chunker.Params, error) {
+	var rf repoFile
 	if err := json.Unmarshal(b, &rf); err != nil {
 		return rf, chunker.Params{}, fmt.Errorf("%s: %w: %s is not valid JSON (%v)", dir, ErrNotRepository, repoFileName, err)
 	}

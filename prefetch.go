@@ -2,7 +2,11 @@ package cairn
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
+
+	"github.com/cairn-dev/cairn/blobstore"
 
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/metalog"
@@ -39,10 +43,44 @@ var _ catalog.Journal = (*prefetchingLog)(nil)
 // prefetching wraps l for a rebuild that starts after record from.
 func prefetching(ctx context.Context, l *metalog.Log, from int64) catalog.Journal {
 	last, err := l.LastSeq(ctx)
-	if err != nil || last <= from+1 {
-		return l // nothing worth fetching ahead; the log says what is wrong
+	if err != nil {
+		return l // the log says what is wrong
+	}
+	return prefetchingTo(ctx, l, from, last)
+}
+
+// prefetchingTo is prefetching when a listing said that last is the log's
+// newest record.
+func prefetchingTo(ctx context.Context, l *metalog.Log, from, last int64) catalog.Journal {
+	if last <= from+1 {
+		return l // nothing worth fetching ahead
 	}
 	return &prefetchingLog{Log: l, ctx: ctx, last: last, next: from + 1, fetches: map[int64]*fetch{}}
+}
+
+// listedTo is j, a log whose newest record a listing of log/ showed to be
+// end: the first read past end answers "no record" without a request (a
+// catch-up that finds nothing new: a GET answered 404 and a LIST saved).
+// Later reads go to the log: a record of another writer, listed after
+// this log, may name a seq of this one stored since the listing.
+func listedTo(j catalog.Journal, end int64) catalog.Journal {
+	if end <= 0 {
+		return j // checkpoints only: the log tells a gap from nothing new
+	}
+	return &listedLog{Journal: j, end: end}
+}
+
+type listedLog struct {
+	catalog.Journal
+	end    int64
+	passed atomic.Bool
+}
+
+func (l *listedLog) Read(ctx context.Context, seq int64) ([]byte, error) {
+	if seq > l.end && l.passed.CompareAndSwap(false, true) {
+		return nil, fmt.Errorf("read log record %d: %w (the log ended at %d when listed)", seq, blobstore.ErrNotFound, l.end)
+	}
+	return l.Journal.Read(ctx, seq)
 }
 
 func (p *prefetchingLog) Read(ctx context.Context, seq int64) ([]byte, error) {

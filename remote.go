@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/blobstore/s3store"
+	"github.com/cairn-dev/cairn/chunker"
 	"github.com/cairn-dev/cairn/keys"
 )
 
@@ -96,12 +97,44 @@ func remoteCacheRoot() (string, error) {
 	return filepath.Join(d, "cairn"), nil
 }
 
+// openRemote is Open of a repository in a bucket: from this machine's
+// copy of cairn.repo and the key files when it is fresh, and once more
+// from the bucket when what failed may come from the copy being out of
+// date (remotecache.go).
+func openRemote(ctx context.Context, location string, opts Options) (*Repo, error) {
+	opts.location = location
+	opts.AskPassword = askOnce(opts.AskPassword)
+	r, err := remoteRepo(ctx, location, opts, !opts.Recheck)
+	if err != nil {
+		return nil, err
+	}
+	err = r.openFormat2(ctx, opts)
+	if err == nil {
+		return r, nil
+	}
+	r.store.Close()
+	if r.remoteState == nil || !staleState(err) {
+		return nil, err
+	}
+	if r, err = remoteRepo(ctx, location, opts, false); err != nil {
+		return nil, err
+	}
+	if err := r.openFormat2(ctx, opts); err != nil {
+		r.store.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
 // remoteRepo sets up the Repo of the repository at an s3:// location,
 // without its catalog: the store (packs and objects), cairn.repo read,
 // the local directory in the cache. With opts.Create an empty prefix
 // becomes a new repository, protected by the password or key file opts
 // give (there must be one).
-func remoteRepo(ctx context.Context, location string, opts Options) (*Repo, error) {
+//
+// With useCopy, cairn.repo comes from this machine's copy when that is
+// fresh (remotecache.go), and so will the key files.
+func remoteRepo(ctx context.Context, location string, opts Options, useCopy bool) (*Repo, error) {
 	if opts.Store != nil {
 		return nil, fmt.Errorf("repository %s: Options.Store is for a directory's repository; an s3:// one makes its own", location)
 	}
@@ -118,7 +151,30 @@ func remoteRepo(ctx context.Context, location string, opts Options) (*Repo, erro
 	if now == nil {
 		now = time.Now
 	}
-	rf, params, err := readRepoFile(ctx, location, probe)
+	root, err := remoteCacheRoot()
+	if err != nil {
+		return nil, err
+	}
+	statePath := remoteStatePath(root, cfg)
+	var state *remoteState
+	var rf repoFile
+	var params chunker.Params
+	var repoBytes []byte
+	if useCopy {
+		if state = loadRemoteState(statePath, location, cfg, now()); state != nil {
+			if rf, params, err = parseRepoFile(location, state.Repo); err != nil {
+				state = nil
+			}
+		}
+	}
+	if state == nil {
+		repoBytes, err = probe.GetObject(ctx, repoFileName)
+		if err == nil {
+			rf, params, err = parseRepoFile(location, repoBytes)
+		} else {
+			err = fmt.Errorf("repository %s: %w", location, err)
+		}
+	}
 	if errors.Is(err, blobstore.ErrNotFound) {
 		if !opts.Create {
 			return nil, fmt.Errorf("%w at %s", ErrNoRepository, location)
@@ -129,17 +185,18 @@ func remoteRepo(ctx context.Context, location string, opts Options) (*Repo, erro
 		if err := createRemote(ctx, location, probe, opts, now()); err != nil {
 			return nil, err
 		}
-		rf, params, err = readRepoFile(ctx, location, probe)
+		if repoBytes, err = probe.GetObject(ctx, repoFileName); err == nil {
+			rf, params, err = parseRepoFile(location, repoBytes)
+		} else {
+			err = fmt.Errorf("repository %s: %w", location, err)
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	root, err := remoteCacheRoot()
 	if err != nil {
 		return nil, err
 	}
 	r := &Repo{Dir: location, Params: params, id: rf.ID, remote: true, localDir: filepath.Join(root, rf.ID),
-		now: now, waiting: opts.Waiting, notify: opts.Notify}
+		now: now, waiting: opts.Waiting, notify: opts.Notify,
+		remoteState: state, statePath: statePath, s3Endpoint: cfg.Endpoint, repoBytes: repoBytes}
 	if r.notify == nil {
 		r.notify = func(string) {}
 	}

@@ -34,7 +34,9 @@ func (r *Repo) HasLog() bool { return r.log != nil }
 func RepairCatalog(ctx context.Context, dir string, opts Options) (*RebuildReport, error) {
 	if IsRemote(dir) {
 		opts.location = dir
-		r, err := remoteRepo(ctx, dir, opts)
+		// From the bucket, never a copy: recovery is where a stale one
+		// must not stand in the way.
+		r, err := remoteRepo(ctx, dir, opts, false)
 		if err != nil {
 			return nil, err
 		}

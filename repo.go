@@ -77,6 +77,15 @@ type Repo struct {
 	remote          bool              // in an S3 bucket: Dir is s3://..., localDir is in the cache (remote.go)
 	keyring         *keyring          // what unlocked it, for the key methods (unlock.go); nil in format 1
 
+	// A repository in a bucket (remotecache.go): the copy of cairn.repo
+	// and the key files Open used (nil: it read the bucket), where the
+	// copy is kept, and what is written there after reading the bucket.
+	remoteState   *remoteState
+	keysConfirmed atomic.Bool // the copy's key file that opened it was listed since (confirmKeys)
+	statePath     string
+	s3Endpoint    string
+	repoBytes     []byte
+
 	codecOnce sync.Once
 	packCodec *blobstore.Codec
 }
@@ -123,6 +132,11 @@ type Options struct {
 	// the AWS conventions (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
 	// else ~/.aws/credentials).
 	S3Endpoint string
+	// Recheck makes Open of a repository in a bucket read cairn.repo and
+	// the key files from the bucket, not from this machine's copy of them
+	// (RecheckInterval): for cairn init, which must not take a repository
+	// deleted since for one that is there.
+	Recheck bool
 	// LocalDir is this installation's own directory of a local
 	// repository (catalog, scratch, locks, writer id); "" is REPO/local,
 	// or $CAIRN_LOCAL_DIR when set. A second installation sharing the
@@ -174,16 +188,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Repo, error) {
 		return nil, fmt.Errorf("repository %s: %w: cannot create a repository read-only", dir, ErrReadOnly)
 	}
 	if IsRemote(dir) {
-		opts.location = dir
-		r, err := remoteRepo(ctx, dir, opts)
-		if err != nil {
-			return nil, err
-		}
-		if err := r.openFormat2(ctx, opts); err != nil {
-			r.store.Close()
-			return nil, err
-		}
-		return r, nil
+		return openRemote(ctx, dir, opts)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -329,6 +334,11 @@ func (r *Repo) loadMeta(ctx context.Context, params chunker.Params, format int) 
 // last one: after the command's work and outside its locks.
 func (r *Repo) Close() error {
 	r.checkpointIfDue(context.Background())
+	if r.remote && r.db != nil && !r.readOnly {
+		if applied, err := r.db.AppliedSeq(context.Background()); err == nil {
+			r.clearMarks(applied)
+		}
+	}
 	return errors.Join(r.store.Close(), r.db.Close())
 }
 

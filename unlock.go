@@ -177,6 +177,16 @@ func unlockMaster(ctx context.Context, objs blobstore.Objects, localDir string, 
 }
 
 func unlock(ctx context.Context, objs blobstore.Objects, localDir string, opts Options) (*keyring, error) {
+	return unlockWith(ctx, objs, localDir, opts, func(ctx context.Context) ([]*keys.File, error) {
+		files, _, err := listKeyFiles(ctx, objs)
+		return files, err
+	})
+}
+
+// unlockWith is unlock with the key files that list returns: the
+// bucket's, or the copies a remote repository's state cache holds
+// (remotecache.go).
+func unlockWith(ctx context.Context, objs blobstore.Objects, localDir string, opts Options, list func(context.Context) ([]*keys.File, error)) (*keyring, error) {
 	k := &keyring{objs: objs, localDir: localDir, opts: opts}
 	m, ok, err := readLocalKey(localDir)
 	given := opts.Password != nil || opts.PasswordFile != "" || opts.KeyFile != ""
@@ -188,7 +198,7 @@ func unlock(ctx context.Context, objs blobstore.Objects, localDir string, opts O
 		k.master, k.via = m, LocalKeyID
 		return k, nil
 	}
-	files, _, lerr := listKeyFiles(ctx, objs)
+	files, lerr := list(ctx)
 	if lerr != nil {
 		return nil, lerr
 	}
@@ -320,6 +330,12 @@ func writeLocalKey(localDir string, m keys.Master) error {
 // listKeyFiles reads every key file; damaged ones are returned apart, by
 // id, so that unlocking goes on with the others.
 func listKeyFiles(ctx context.Context, objs blobstore.Objects) (files []*keys.File, damaged []string, err error) {
+	return readKeyFiles(ctx, objs, nil)
+}
+
+// readKeyFiles is listKeyFiles that also puts the stored bytes of every
+// sound key file into raw, by id, unless raw is nil.
+func readKeyFiles(ctx context.Context, objs blobstore.Objects, raw map[string][]byte) (files []*keys.File, damaged []string, err error) {
 	var ids []string
 	err = objs.ListObjects(ctx, "keys/", func(key string, size int64) error {
 		if id := keys.IDFromObjectKey(key); id != "" {
@@ -344,6 +360,9 @@ func listKeyFiles(ctx context.Context, objs blobstore.Objects) (files []*keys.Fi
 			continue
 		}
 		files = append(files, f)
+		if raw != nil {
+			raw[id] = b
+		}
 	}
 	return files, damaged, nil
 }

@@ -5,14 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/keys"
 	"github.com/cairn-dev/cairn/metalog"
 )
 
@@ -89,11 +92,28 @@ func (r *Repo) catchUpOthers(ctx context.Context) error {
 
 // catchUpInto is catchUpOthers into db (a catalog being rebuilt).
 func (r *Repo) catchUpInto(ctx context.Context, db *catalog.DB) error {
-	ws, err := metalog.Writers(ctx, r.objects)
+	// The listing that finds the writers says where each log ends: a log
+	// with nothing new costs no request of its own.
+	// From a bucket it is one LIST, which also holds keys/: what the key
+	// file of this machine's copy needs to be confirmed (confirmKeys).
+	var keyIDs []string
+	listed := false
+	ends, err := metalog.ListLogs(ctx, r.objects, func(key string) {
+		listed = true
+		if id := keys.IDFromObjectKey(key); id != "" {
+			keyIDs = append(keyIDs, id)
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.Dir, err)
 	}
-	journals := map[string]catalog.Journal{"": r.log}
+	if listed && r.remoteState != nil && !r.keysConfirmed.Load() {
+		if err := r.confirmKeys(keyIDs); err != nil {
+			return err
+		}
+	}
+	ws := slices.Sorted(maps.Keys(ends))
+	journals := map[string]catalog.Journal{"": listedTo(r.log, ends[r.log.Writer()])}
 	for _, w := range ws {
 		if w == r.log.Writer() {
 			continue
@@ -105,7 +125,7 @@ func (r *Repo) catchUpInto(ctx context.Context, db *catalog.DB) error {
 		if err := r.startFromCheckpoint(ctx, db, w, l); err != nil {
 			return err
 		}
-		journals[w] = prefetching(ctx, l, appliedOf(ctx, db, w))
+		journals[w] = listedTo(prefetchingTo(ctx, l, appliedOf(ctx, db, w), ends[w]), ends[w])
 	}
 	applied, err := db.CatchUpWriters(ctx, journals)
 	if err != nil {
@@ -118,7 +138,7 @@ func (r *Repo) catchUpInto(ctx context.Context, db *catalog.DB) error {
 	}
 	// The time of this catch-up, for CatchUpDue; a failure costs only an
 	// earlier catch-up next time.
-	_ = writeLocalFile(r.localDir, caughtUpName, strconv.Itoa(applied)+"\n")
+	writeCacheFile(filepath.Join(r.localDir, caughtUpName), []byte(strconv.Itoa(applied)+"\n"))
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -93,21 +94,80 @@ func CheckpointKey(writer string, seq int64) string {
 // or checkpoints (a log re-based by a repair, or the first one of an
 // upgraded repository, has a checkpoint and no record).
 func Writers(ctx context.Context, objs blobstore.Objects) ([]string, error) {
-	var ws []string
+	ends, err := WriterEnds(ctx, objs)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(ends)), nil
+}
+
+// WriterEnds lists the writers as Writers does, each with the seq of its
+// newest record (0 for a log of checkpoints only), from the same two
+// listings.
+func WriterEnds(ctx context.Context, objs blobstore.Objects) (map[string]int64, error) {
+	return ListLogs(ctx, objs, nil)
+}
+
+// afterLister lists the keys after start across prefixes, in key order,
+// in as few requests as its pages allow (s3store.Store): checkpoints/ and
+// log/, with gc/, keys/ and locks/ between them, in one LIST.
+type afterLister interface {
+	ListAfter(ctx context.Context, start string, page int, fn func(key string, size int64) error) error
+}
+
+var errListed = errors.New("metalog: listed")
+
+// ListLogs is WriterEnds. From a store that lists across prefixes it is one
+// listing from checkpoints/ to the end of log/, and every key between
+// them (gc/, keys/, locks/) goes to between, when not nil; listed says so.
+func ListLogs(ctx context.Context, objs blobstore.Objects, between func(key string)) (map[string]int64, error) {
+	ends := map[string]int64{}
+	add := func(prefix, key string) {
+		w, name, ok := strings.Cut(strings.TrimPrefix(key, prefix), "/")
+		if !ok || !validID(w) {
+			return
+		}
+		end, known := ends[w]
+		if !known {
+			ends[w] = 0
+		}
+		if prefix == "log/" {
+			if seq, err := strconv.ParseInt(name, 10, 64); err == nil && len(name) == 20 && seq > end {
+				ends[w] = seq
+			}
+		}
+	}
+	if al, ok := objs.(afterLister); ok && between != nil {
+		// "cairn.repo" sorts before "checkpoints/": everything after it
+		// up to the last key of log/.
+		err := al.ListAfter(ctx, "cairn.repo", 0, func(key string, _ int64) error {
+			switch {
+			case strings.HasPrefix(key, "checkpoints/"):
+				add("checkpoints/", key)
+			case strings.HasPrefix(key, "log/"):
+				add("log/", key)
+			case key > "log/":
+				return errListed
+			default:
+				between(key)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errListed) {
+			return nil, fmt.Errorf("list log writers: %w", err)
+		}
+		return ends, nil
+	}
 	for _, prefix := range []string{"log/", "checkpoints/"} {
 		err := objs.ListObjects(ctx, prefix, func(key string, _ int64) error {
-			w, _, ok := strings.Cut(strings.TrimPrefix(key, prefix), "/")
-			if ok && validID(w) && !slices.Contains(ws, w) {
-				ws = append(ws, w)
-			}
+			add(prefix, key)
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list log writers: %w", err)
 		}
 	}
-	slices.Sort(ws)
-	return ws, nil
+	return ends, nil
 }
 
 func (l *Log) ad(key string) []byte {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -151,6 +152,57 @@ func (s *Store) ListObjectsDated(ctx context.Context, prefix string, fn func(key
 	}
 	if err != nil {
 		return fmt.Errorf("list objects %s: %w", prefix, err)
+	}
+	return nil
+}
+
+// ErrStop, returned by the function ListAfter calls, ends the listing
+// without an error.
+var ErrStop = errors.New("s3store: stop listing")
+
+// ListAfter lists the object keys that sort after start, across the
+// repository's prefixes, in key order, until fn returns ErrStop or the
+// keys run out; page is how many keys one request asks for (0: the
+// server's 1000). It lets one LIST answer for neighbouring prefixes
+// (gc/, keys/: the plans a snapshot reads, and whether the key file that
+// opened the repository is still there): a page that reaches past what
+// fn wants is one request. fn sees every key, packs/ and strays too
+// (blobstore.ValidKey tells objects), so that it can stop at the first
+// key past what it wants instead of paging through every pack.
+func (s *Store) ListAfter(ctx context.Context, start string, page int, fn func(key string, size int64) error) error {
+	if err := s.checkOpen(); err != nil {
+		return fmt.Errorf("list objects after %s: %w", start, err)
+	}
+	after := s.prefix + start
+	var fnErr error
+	err := s.do(ctx, "list", func(actx context.Context, _ bool) error {
+		lctx, cancel := context.WithCancel(actx)
+		defer cancel() // stops minio-go's listing goroutine once fn has enough
+		for obj := range s.core.Client.ListObjects(lctx, s.cfg.Bucket, minio.ListObjectsOptions{
+			Prefix: s.prefix, Recursive: true, StartAfter: after, MaxKeys: page,
+		}) {
+			if obj.Err != nil {
+				return obj.Err
+			}
+			if !strings.HasPrefix(obj.Key, s.prefix) || obj.Key <= after {
+				continue
+			}
+			after = obj.Key
+			if err := fn(obj.Key[len(s.prefix):], obj.Size); err != nil {
+				fnErr = err
+				return nil
+			}
+		}
+		return nil
+	})
+	if errors.Is(fnErr, ErrStop) {
+		return nil
+	}
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("list objects after %s: %w", start, err)
 	}
 	return nil
 }

@@ -753,3 +753,55 @@ func TestObjectPutBodyChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestListAfter: one LIST answers for neighbouring prefixes (what a
+// snapshot reads of gc/ and keys/) when its page reaches past them, and
+// the listing resumes where a failed page left it.
+func TestListAfter(t *testing.T) {
+	srv := s3test.Versity(t)
+	ctx := context.Background()
+	s, c := counted(t, srv, nil)
+	keys := []string{"cairn.repo", "checkpoints/w/00000000000000000001", "gc/00000000000000000001-a", "gc/00000000000000000002-b",
+		"keys/0123456789abcdef.key", "locks/gc"}
+	for i := range 30 {
+		keys = append(keys, fmt.Sprintf("log/w/%020d", i+1))
+	}
+	for _, k := range keys {
+		if err := s.PutObject(ctx, k, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(t, s, []byte("a pack"))
+	upTo := func(page int, stop string) []string {
+		t.Helper()
+		var got []string
+		err := s.ListAfter(ctx, "gc/", page, func(k string, _ int64) error {
+			if k > stop {
+				return s3store.ErrStop
+			}
+			got = append(got, k)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	c.reset()
+	got := upTo(10, "keys/~")
+	if want := keys[2:5]; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("ListAfter(gc/) up to keys/ = %q, want %q", got, want)
+	}
+	if n := c.reset(); n["LIST"] != 1 || len(n) != 1 {
+		t.Errorf("ListAfter with a page reaching past keys/ sent %v; want one LIST", n)
+	}
+	// Pages of 2: the listing goes on until fn stops it, across pages.
+	if got := upTo(2, "log/w/00000000000000000003"); len(got) != 7 || got[6] != "log/w/00000000000000000003" {
+		t.Errorf("ListAfter in pages of 2 = %q", got)
+	}
+	// To the end: every key after gc/, the pack too (a caller stops at
+	// packs/ instead of paging through them).
+	if got := upTo(0, "~"); len(got) != len(keys)-2+1 || !strings.HasPrefix(got[len(got)-1], "packs/") {
+		t.Errorf("ListAfter to the end listed %d keys, want %d and the pack last: %q", len(got), len(keys)-1, got)
+	}
+}

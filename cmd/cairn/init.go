@@ -35,9 +35,9 @@ cairn key add protects an existing one.`,
   head -c 32 /dev/urandom > ~/repo.key && cairn init --key-file ~/repo.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a.noPrompt = true
+			a.noPrompt, a.recheck = true, true
 			repo, err := a.open(cmd.Context(), false)
-			a.noPrompt = false
+			a.noPrompt, a.recheck = false, false
 			switch {
 			case err == nil:
 				return fmt.Errorf("repository %s already exists", displayPath(repo.Dir))

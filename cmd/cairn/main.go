@@ -146,6 +146,7 @@ type app struct {
 	newRepoPass    []byte // init --password: the password the new repository gets
 	noPrompt       bool   // open without asking for a password
 	lazyCatchUp    bool   // snap, watch: read the other writers' logs only when due (else at every Open)
+	recheck        bool   // init: a bucket's cairn.repo and key files from the bucket, never this machine's copy
 	repo           *cairn.Repo
 }
 
@@ -238,6 +239,7 @@ func (a *app) options() cairn.Options {
 		Waiting:    func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", msg) },
 		Notify:     func(msg string) { fmt.Fprintf(a.stderr, "cairn: %s\n", displayText(msg)) },
 		CatchUp:    cairn.CatchUpAlways,
+		Recheck:    a.recheck,
 	}
 	if a.lazyCatchUp {
 		opts.CatchUp = cairn.CatchUpDue
