@@ -56,6 +56,8 @@ var untouched = map[string]bool{
 // execute runs one command line, and again once after a rebuild of a
 // damaged catalog where that is safe (above).
 func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	typed = map[string][]byte{}
+	defer func() { typed = nil }()
 	out := &watchedWriter{w: stdout}
 	a, cmd, records, err := executeOnce(ctx, args, stdin, out, stderr)
 	if err == nil || !damagedSQLite(err) || ctx.Err() != nil || cmd == nil {
@@ -165,3 +167,21 @@ type summary struct{ shown, cause error }
 
 func (e summary) Error() string { return e.shown.Error() }
 func (e summary) Unwrap() error { return e.cause }
+
+// typed are the passwords typed at the prompt during one execute, by
+// repository: the rebuild and the second run open the repository again,
+// and ask nobody twice.
+var typed map[string][]byte
+
+// typedOnce is the password for repo typed earlier in this execute, else
+// ask's answer, remembered.
+func typedOnce(repo string, ask func() ([]byte, error)) ([]byte, error) {
+	if pw, ok := typed[repo]; ok {
+		return pw, nil
+	}
+	pw, err := ask()
+	if err == nil && typed != nil {
+		typed[repo] = pw
+	}
+	return pw, err
+}
