@@ -89,16 +89,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		<-ctx.Done()
 		stop()
 	}()
-	app := &app{stdout: stdout, stderr: stderr, stdin: stdin}
-	root := app.rootCommand()
-	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
-	if app.repo != nil {
-		app.repo.Close()
-	}
+	err := execute(ctx, args, stdin, stdout, stderr) // corrupt.go: once more after a rebuild of a damaged catalog
 	switch {
 	case err == nil:
 		return exitOK
@@ -137,6 +128,7 @@ func isFlagError(err error) bool {
 // app carries what every subcommand shares.
 type app struct {
 	stdin          io.Reader
+	changedOutside bool // the command began changing files outside the repository (corrupt.go)
 	stdout, stderr io.Writer
 	repoFlag       string
 	s3Endpoint     string // --s3-endpoint, else $CAIRN_S3_ENDPOINT (read by package cairn)
@@ -250,6 +242,9 @@ func (a *app) options() cairn.Options {
 
 // isTerminal reports whether w is a terminal (progress lines only then).
 func isTerminal(w io.Writer) bool {
+	if u, ok := w.(interface{ Underlying() io.Writer }); ok {
+		w = u.Underlying() // stdout as corrupt.go watches it
+	}
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -68,7 +68,9 @@ func (a *app) readPassword(prompt string) ([]byte, error) {
 }
 
 func (a *app) askPassword(repo string) ([]byte, error) {
-	return a.readPassword(fmt.Sprintf("password for repository %s: ", displayPath(repo)))
+	return typedOnce(repo, func() ([]byte, error) {
+		return a.readPassword(fmt.Sprintf("password for repository %s: ", displayPath(repo)))
+	})
 }
 
 // newPassword is a password to protect a repository with: the contents of

@@ -103,8 +103,9 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 			res, err := repo.Restore(ctx, reqs, opts)
 			p.clear()
 			if res == nil {
-				return err
+				return err // nothing written (an undo snapshot is a log record)
 			}
+			a.changedOutside = !opts.DryRun // corrupt.go: files may have been written
 			var failed int
 			if asJSON {
 				if err := writeJSON(a.stdout, toRestoreJSON(res, opts.DryRun)); err != nil {
@@ -120,11 +121,11 @@ checked with integrity_check and their stale -wal/-shm removed.`,
 			}
 			switch {
 			case failed > 0 && opts.DryRun:
-				return fmt.Errorf("%s would not be restored", plural(failed, "path"))
+				return keepDamage(fmt.Errorf("%s would not be restored", plural(failed, "path")), err)
 			case failed == 1:
-				return fmt.Errorf("1 path not restored (%s)%s", displayPath(res.Failed()[0].Path), damagedPacks(res))
+				return keepDamage(fmt.Errorf("1 path not restored (%s)%s", displayPath(res.Failed()[0].Path), damagedPacks(res)), err)
 			case failed > 0:
-				return fmt.Errorf("%s not restored%s", plural(failed, "path"), damagedPacks(res))
+				return keepDamage(fmt.Errorf("%s not restored%s", plural(failed, "path"), damagedPacks(res)), err)
 			case err != nil:
 				return err
 			}
