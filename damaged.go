@@ -34,9 +34,9 @@ func RebuildDamaged(ctx context.Context, dir string, opts Options) (rep *Rebuild
 	var r *Repo
 	if IsRemote(dir) {
 		opts.location = dir
-		// (The remote open path takes a useCopy argument on branch
-		// remotereq; a rebuild may read from the copy like Open does.)
-		if r, err = remoteRepo(ctx, dir, opts); err != nil {
+		// The bucket's cairn.repo and keys/, not the cache's copy: the
+		// rebuild is rare and reads the whole log anyway.
+		if r, err = remoteRepo(ctx, dir, opts, false); err != nil {
 			return nil, false, err
 		}
 		defer r.store.Close()
