@@ -12,6 +12,10 @@ import (
 	"github.com/cairn-dev/cairn/internal/repolock"
 )
 
+// IsDamagedDatabase reports whether err is SQLite failing on a damaged
+// database file: the catalog's (RebuildDamaged tells) or another one.
+func IsDamagedDatabase(err error) bool { return catalog.IsDamagedDatabase(err) }
+
 // RebuildDamaged is what a command that failed on a damaged database
 // (SQLite's "database disk image is malformed") calls once it has closed
 // the repository: it confirms with integrity_check that the catalog of

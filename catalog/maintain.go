@@ -188,11 +188,17 @@ func (db *DB) IntegrityCheck(ctx context.Context) error {
 // integrityError classifies an error of the check itself: SQLite stopping
 // on a page it cannot parse is damage too.
 func integrityError(err error) error {
-	var se sqlite3.Error
-	if errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB) {
+	if IsDamagedDatabase(err) {
 		return fmt.Errorf("%w: %v", ErrCatalogDamaged, err)
 	}
 	return fmt.Errorf("check catalog: %w", err)
+}
+
+// IsDamagedDatabase reports whether SQLite failed on a damaged database
+// file ("database disk image is malformed", "file is not a database").
+func IsDamagedDatabase(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB)
 }
 
 // Auto-vacuum modes, as PRAGMA auto_vacuum reports them.

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/mattn/go-sqlite3"
-
 	"github.com/cairn-dev/cairn"
 )
 
@@ -82,10 +80,7 @@ func hint(err error) string {
 }
 
 // damagedSQLite reports whether SQLite failed on a damaged database file.
-func damagedSQLite(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB)
-}
+func damagedSQLite(err error) bool { return cairn.IsDamagedDatabase(err) }
 
 // readableSuggestions puts cobra's typo suggestion for an unknown command
 // ("\n\nDid you mean this?\n\tsnap\n") on the same line as the error.
