@@ -34,8 +34,9 @@ func RebuildDamaged(ctx context.Context, dir string, opts Options) (rep *Rebuild
 	var r *Repo
 	if IsRemote(dir) {
 		opts.location = dir
-		// (The remote open path takes a useCopy argument on branch
-		// remotereq; a rebuild may read from the copy like Open does.)
+		// Merging branch remotereq, whose remoteRepo takes useCopy: pass
+		// false, as RepairCatalog does there (a rebuild reads cairn.repo
+		// and the key files from the bucket, never a stale copy).
 		if r, err = remoteRepo(ctx, dir, opts); err != nil {
 			return nil, false, err
 		}
