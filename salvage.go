@@ -16,6 +16,7 @@ import (
 	"github.com/cairn-dev/cairn/catalog"
 	"github.com/cairn-dev/cairn/internal/repolock"
 	"github.com/cairn-dev/cairn/metalog"
+	"github.com/cairn-dev/cairn/snapshot"
 )
 
 // SalvageReport says what SalvageLog recovered and what is gone.
@@ -40,7 +41,9 @@ type SalvageReport struct {
 	Snapshots int
 	// Packs is how many pack footers were read; UnknownPacks hold chunks
 	// no salvaged record names (UnknownChunks of them): the data of the
-	// lost snapshots, which gc removes as orphans.
+	// lost snapshots. The next snapshot takes back those its files still
+	// have (as it resumes an interrupted one); gc removes the rest as
+	// orphans once its grace period is over.
 	Packs, UnknownPacks, UnknownChunks int
 	// Aside is where the catalog file in place was moved ("": none).
 	Aside string
@@ -173,6 +176,17 @@ func (r *Repo) salvage(ctx context.Context, store blobstore.Store) (*SalvageRepo
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read pack footers: %w", err)
+	}
+	if rep.UnknownPacks > 0 {
+		// No record names those chunks any more, but their packs are
+		// sealed and their footers say what they hold: the marker an
+		// interrupted snapshot leaves makes the next snapshot take back
+		// the chunks its files still have (resume.go) instead of storing
+		// them again; gc keeps the packs for its grace period.
+		// A marker that cannot be made costs that reuse, never the repair.
+		if os.MkdirAll(r.tmpDir(), 0o700) == nil {
+			_ = snapshot.NoteOrphans(r.tmpDir())
+		}
 	}
 
 	// Re-base the log: the salvaged catalog continues after the newest

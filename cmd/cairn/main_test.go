@@ -302,13 +302,14 @@ func cmdSqlitecount(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// sqlexec path statement runs one statement on a database, e.g. to make
+// sqlexec path statement runs one statement on a database (path may be a
+// glob that matches one file, as a catalog in the cache), e.g. to make
 // a catalog look as if a newer cairn wrote it.
 func cmdSqlexec(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: sqlexec path statement")
 	}
-	db, err := sql.Open("sqlite3", "file:"+ts.MkAbs(args[0]))
+	db, err := sql.Open("sqlite3", "file:"+globOne(ts, args[0]))
 	ts.Check(err)
 	defer db.Close()
 	_, err = db.Exec(args[1])

@@ -77,7 +77,10 @@ catalog, read every pack's footer to count the chunks no surviving record
 names, name the snapshots whose records are gone (from an older catalog
 file in local/, when one can be read), and re-base the log on what was
 saved. The records that could not be replayed are kept in
-local/lost-records/, the old catalog file is renamed aside.`,
+local/lost-records/, the old catalog file is renamed aside. The next
+snapshot takes back from the packs no record names the chunks its files
+still have (as it resumes an interrupted snapshot), until gc removes
+those packs after its grace period.`,
 		Example: "  cairn repair log\n  cairn repair log --read-all-packs",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -130,7 +133,7 @@ func (a *app) salvageLog(cmd *cobra.Command) error {
 	if rep.LostFrom > 0 && len(rep.LostSnapshots) == 0 {
 		fmt.Fprintf(a.stdout, "no older catalog file names the snapshots those records held\n")
 	}
-	fmt.Fprintf(a.stdout, "read %s: %s with %s no surviving record names (cairn gc removes them)\n",
+	fmt.Fprintf(a.stdout, "read %s: %s with %s no surviving record names (the next snapshot takes back the chunks its files still have; cairn gc removes the rest after its grace period)\n",
 		plural(rep.Packs, "pack footer"), plural(rep.UnknownPacks, "pack"), plural(rep.UnknownChunks, "chunk"))
 	if rep.Aside != "" {
 		fmt.Fprintf(a.stdout, "the old catalog is %s\n", displayPath(rep.Aside))

@@ -85,7 +85,7 @@ status lines while files are read, then a summary, for each directory; with
 			var result error
 			switch {
 			case len(failed) > 0:
-				result = fmt.Errorf("%d of %d snapshots failed", len(failed), len(args))
+				result = keepDamage(fmt.Errorf("%d of %d snapshots failed", len(failed), len(args)), errors.Join(failed...))
 			case incomplete:
 				result = errIncomplete
 			}
