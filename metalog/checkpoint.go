@@ -10,26 +10,41 @@ import (
 	"github.com/cairn-dev/cairn/blobstore"
 )
 
-// Thresholds for a new checkpoint: after this many records, or this many
-// stored bytes of records, past the newest checkpoint. Replay applies about
-// 1,000 small records in well under a second, and 4 MiB bounds what a
-// rebuild downloads beyond the checkpoint. Variables so that tests can
-// make checkpoints frequent; nothing else changes them.
+// Thresholds for a new checkpoint. A checkpoint saves a rebuild the replay
+// of the records it covers, but costs a dump of the whole state, and
+// loading it costs about what replaying records of its size does; so one is
+// due when the records past the newest checkpoint are many, or their bytes
+// are both at least BytesPerCheckpoint and at least ReplayFactor times the
+// state's size (see Due). Replay applies about 1,000 small records in well
+// under a second, and 4 MiB bounds what a rebuild downloads beyond the
+// checkpoint of a small state. Variables so that tests can make
+// checkpoints frequent; nothing else changes them.
 var (
 	RecordsPerCheckpoint int64 = 1000
 	BytesPerCheckpoint   int64 = 4 << 20
+	ReplayFactor         int64 = 2
 )
 
 // Due reports whether a checkpoint should be written now that the catalog
-// has applied every record up to applied.
+// has applied every record up to applied: when RecordsPerCheckpoint
+// records are past the newest checkpoint, or when their stored bytes reach
+// BytesPerCheckpoint and ReplayFactor times the size of the state. The
+// state's size is estimated without reading it, as the larger of the
+// newest checkpoint's size and the biggest record past it (a record's
+// rows are mostly still there: a first snapshot's record is most of the
+// state, and a checkpoint right after it would duplicate it and save no
+// replay). So the checkpoint of a state S comes once records of 2S have
+// accumulated: a rebuild replays at most about twice what the checkpoint
+// holds, and dumping checkpoints costs at most half the bytes of records
+// written (amortized).
 func (l *Log) Due(ctx context.Context, applied int64) (bool, error) {
 	cps, err := l.Checkpoints(ctx)
 	if err != nil {
 		return false, err
 	}
-	var base int64
+	var base, state int64
 	if len(cps) > 0 {
-		base = cps[len(cps)-1].Seq
+		base, state = cps[len(cps)-1].Seq, cps[len(cps)-1].Size
 	}
 	if applied-base >= RecordsPerCheckpoint {
 		return true, nil
@@ -45,9 +60,10 @@ func (l *Log) Due(ctx context.Context, applied int64) (bool, error) {
 	for _, e := range recs {
 		if e.Seq > base && e.Seq <= applied {
 			bytes += e.Size
+			state = max(state, e.Size)
 		}
 	}
-	return bytes >= BytesPerCheckpoint, nil
+	return bytes >= BytesPerCheckpoint && bytes >= ReplayFactor*state, nil
 }
 
 // WriteCheckpoint stores the state dump writes (the catalog's DumpState,
