@@ -331,6 +331,61 @@ func TestDue(t *testing.T) {
 	}
 }
 
+// TestDueByStateSize: a checkpoint by bytes is due only once the records
+// past the newest checkpoint reach ReplayFactor times the state's size. A
+// first big record alone (a first snapshot) is most of the state, so a
+// checkpoint of it would duplicate it: not due, nor after small records
+// (unchanged snapshots); growth to twice the biggest record is. After a
+// checkpoint, its size is the state's: records past it must reach twice
+// that, even when they pass BytesPerCheckpoint.
+func TestDueByStateSize(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	rng := rand.New(rand.NewSource(2))
+	blob := func(n int) []byte { b := make([]byte, n); rng.Read(b); return b }
+	first := blob(int(metalog.BytesPerCheckpoint) + 1<<20) // incompressible: stored size ~ len
+	if err := f.log.Append(ctx, 1, first); err != nil {
+		t.Fatal(err)
+	}
+	if due, err := f.log.Due(ctx, 1); err != nil || due {
+		t.Fatalf("Due after one record past BytesPerCheckpoint (a first snapshot): %v %v", due, err)
+	}
+	for s := int64(2); s <= 20; s++ {
+		if err := f.log.Append(ctx, s, rec(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if due, err := f.log.Due(ctx, 20); err != nil || due {
+		t.Fatalf("Due after small records past a big first one: %v %v", due, err)
+	}
+	if err := f.log.Append(ctx, 21, blob(len(first))); err != nil {
+		t.Fatal(err)
+	}
+	if due, err := f.log.Due(ctx, 21); err != nil || !due {
+		t.Fatalf("not due after records of twice the biggest one: %v %v", due, err)
+	}
+	state := string(blob(3 * int(metalog.BytesPerCheckpoint)))
+	if _, err := f.log.WriteCheckpoint(ctx, dumpOf(21, state)); err != nil {
+		t.Fatal(err)
+	}
+	for s := int64(22); s <= 26; s++ {
+		if err := f.log.Append(ctx, s, blob(1<<20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if due, err := f.log.Due(ctx, 26); err != nil || due {
+		t.Fatalf("Due after 5 MiB past a checkpoint of 12 MiB: %v %v", due, err)
+	}
+	for s := int64(27); s <= 46; s++ {
+		if err := f.log.Append(ctx, s, blob(1<<20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if due, err := f.log.Due(ctx, 46); err != nil || !due {
+		t.Fatalf("not due after 25 MiB past a checkpoint of 12 MiB: %v %v", due, err)
+	}
+}
+
 func TestSmallRecordOverhead(t *testing.T) {
 	f := newFixture(t)
 	if err := f.log.Append(context.Background(), 1, make([]byte, 100)); err != nil {
