@@ -25,9 +25,9 @@
 //
 // # Checkpoints and pruning
 //
-// A checkpoint is written once RecordsPerCheckpoint records or
-// BytesPerCheckpoint bytes of records have accumulated after the newest
-// one (Due). Prune keeps the newest two checkpoints and every record after
+// A checkpoint is written once RecordsPerCheckpoint records have
+// accumulated after the newest one, or records of at least
+// BytesPerCheckpoint bytes and ReplayFactor times the state's size (Due). Prune keeps the newest two checkpoints and every record after
 // the older of them, so that a damaged newest checkpoint still leaves a
 // complete chain; it never removes a record that no checkpoint covers.
 package metalog
