@@ -245,8 +245,15 @@ func writerID(ctx context.Context, objs blobstore.Objects, localDir string, read
 // (link(2) of a synced temp file, which fails if the name is taken; then
 // the existing file is kept).
 func createLocalFile(localDir, name, content string) error {
-	if err := os.MkdirAll(localDir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", localDir, err)
+	if _, err := os.Stat(localDir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(localDir, 0o700); err != nil {
+			return fmt.Errorf("create %s: %w", localDir, err)
+		}
+		// The new directory's own entry durable too: a mark in
+		// local/appending must survive a power loss, not only a kill.
+		if err := syncDir(filepath.Dir(localDir)); err != nil {
+			return fmt.Errorf("create %s: %w", localDir, err)
+		}
 	}
 	f, err := os.CreateTemp(localDir, atomicfile.TempPrefix+name+"-*")
 	if err != nil {
