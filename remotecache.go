@@ -42,7 +42,7 @@ import (
 // have other ids), where records sealed with the old keys would break
 // every other writer's catch-up. The copy is dropped: the next command
 // reads the bucket.
-var ErrKeyGone = errors.New("the key file that opened the repository from this machine's copy is no longer in the bucket (removed on another host, or the repository was made anew there); no record was written (packs it stored are unreferenced, gc removes them), run the command again")
+var ErrKeyGone = errors.New("the key file that opened the repository from this machine's copy is no longer in the bucket (removed on another host, or the repository was made anew there); no record was written (packs it stored before that are referenced by nothing), run the command again")
 
 // RecheckInterval is how long Open of a repository in a bucket trusts its
 // copy of cairn.repo and the key files; $CAIRN_RECHECK_INTERVAL (a Go
