@@ -4,13 +4,11 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/cairn-dev/cairn"
-	"github.com/cairn-dev/cairn/internal/s3test"
 )
 
 // lostLogPuts stores every PUT of a log record but answers each with a
@@ -43,26 +41,13 @@ func (l lostLogPuts) RoundTrip(req *http.Request) (*http.Response, error) {
 // it is 0, and a second run would take a second snapshot.
 func TestRecordsWrittenCountsStoredAppend(t *testing.T) {
 	ctx := context.Background()
-	srv := s3test.Versity(t)
-	remoteEnv(t, srv)
-	loc := "s3://" + srv.Bucket + "/" + s3test.Prefix() + "/written"
-	opts := cairn.Options{Password: []byte("correct horse"), S3Endpoint: srv.Endpoint, CatchUp: cairn.CatchUpDue}
-	create := opts
-	create.Create = true
-	h := &history{src: filepath.Join(t.TempDir(), "src")}
-	writeTree(t, h.src, 1)
-	repo, err := cairn.Open(ctx, loc, create)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.snap(t, repo)
-	repo.Close()
+	loc, opts, h := remoteWithSnapshot(t, "written")
 
 	var on atomic.Bool
 	var lost atomic.Int64
 	cairn.SetS3TransportForTest(func(rt http.RoundTripper) http.RoundTripper { return lostLogPuts{rt, &on, &lost} })
 	t.Cleanup(func() { cairn.SetS3TransportForTest(nil) })
-	repo, err = cairn.Open(ctx, loc, opts)
+	repo, err := cairn.Open(ctx, loc, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -267,22 +267,39 @@ func TestRemoteSnapHelper(t *testing.T) {
 // in the cache, so that the next Open, which otherwise does not read the
 // log, applies the record: the snapshot is not lost, and the next
 // snapshot does not collide with its seq.
-func TestRemoteKilledAfterAppend(t *testing.T) {
-	ctx := context.Background()
+// remoteWithSnapshot makes a password-protected repository at name in a
+// fresh prefix of a versitygw bucket (the process's environment set for
+// it) and takes one snapshot of a one-file tree: its location, the
+// options that open it, and the history of that tree, closed.
+func remoteWithSnapshot(t *testing.T, name string) (loc string, opts cairn.Options, h *history) {
+	t.Helper()
 	srv := s3test.Versity(t)
 	remoteEnv(t, srv)
-	t.Setenv("CAIRN_S3_ENDPOINT", srv.Endpoint)
-	loc := "s3://" + srv.Bucket + "/" + s3test.Prefix() + "/killed"
-	pw := cairn.Options{Password: []byte("correct horse"), CatchUp: cairn.CatchUpDue}
-	create := pw
+	t.Setenv("CAIRN_S3_ENDPOINT", srv.Endpoint) // for helper processes too
+	loc = "s3://" + srv.Bucket + "/" + s3test.Prefix() + "/" + name
+	opts = cairn.Options{Password: []byte("correct horse"), S3Endpoint: srv.Endpoint, CatchUp: cairn.CatchUpDue}
+	create := opts
 	create.Create = true
-	h := &history{src: filepath.Join(t.TempDir(), "src")}
+	h = &history{src: filepath.Join(t.TempDir(), "src")}
 	writeTree(t, h.src, 1)
-	repo, err := cairn.Open(ctx, loc, create)
+	repo, err := cairn.Open(context.Background(), loc, create)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.snap(t, repo)
+	if err := repo.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return loc, opts, h
+}
+
+func TestRemoteKilledAfterAppend(t *testing.T) {
+	ctx := context.Background()
+	loc, pw, h := remoteWithSnapshot(t, "killed")
+	repo, err := cairn.Open(ctx, loc, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	local := repo.LocalDir()
 	repo.Close()
 
@@ -343,19 +360,11 @@ func TestRemoteKilledAfterAppend(t *testing.T) {
 // lacks before the next snapshot is written, and that snapshot commits.
 func TestRemoteCatalogPutBack(t *testing.T) {
 	ctx := context.Background()
-	srv := s3test.Versity(t)
-	remoteEnv(t, srv)
-	loc := "s3://" + srv.Bucket + "/" + s3test.Prefix() + "/putback"
-	pw := cairn.Options{Password: []byte("correct horse"), S3Endpoint: srv.Endpoint, CatchUp: cairn.CatchUpDue}
-	create := pw
-	create.Create = true
-	h := &history{src: filepath.Join(t.TempDir(), "src")}
-	writeTree(t, h.src, 1)
-	repo, err := cairn.Open(ctx, loc, create)
+	loc, pw, h := remoteWithSnapshot(t, "putback")
+	repo, err := cairn.Open(ctx, loc, pw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.snap(t, repo)
 	cat := repo.CatalogPath()
 	repo.Close()
 	old, err := os.ReadFile(cat)
