@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/internal/procid"
 	"github.com/cairn-dev/cairn/restore"
 )
 
@@ -79,18 +80,20 @@ func requestSnapshots(reqs []restore.Request) []int64 {
 	return ids
 }
 
-// processHolder names process pid as "host boot-id pid start-ticks". Where
-// /proc is missing, boot id and start time are "-" and liveness falls back
-// to whether the pid exists.
+// processHolder names process pid as "host boot-id pid start-ticks
+// pid-namespace". Where /proc is missing, boot id, start time and
+// namespace are "-" and liveness falls back to whether the pid exists.
 func processHolder(pid int) string {
 	host, _ := os.Hostname()
-	return fmt.Sprintf("%s %s %d %s", orDash(host), orDash(bootID()), pid, orDash(startTicks(pid)))
+	return fmt.Sprintf("%s %s %d %s %s", orDash(host), orDash(procid.BootID()), pid,
+		orDash(procid.StartTicks(pid)), orDash(procid.PIDNamespace()))
 }
 
-// holderAlive reports whether the process a hold names still runs.
+// holderAlive reports whether the process a hold names still runs. Holds
+// written before the namespace was recorded have four fields.
 func holderAlive(holder string, created, now time.Time) bool {
 	f := strings.Fields(holder)
-	if len(f) != 4 {
+	if len(f) != 4 && len(f) != 5 {
 		return false // not a holder we wrote
 	}
 	host, boot, start := f[0], f[1], f[3]
@@ -101,44 +104,21 @@ func holderAlive(holder string, created, now time.Time) bool {
 	if me, _ := os.Hostname(); host != orDash(me) {
 		return now.Sub(created) < foreignHoldFor
 	}
-	if boot != "-" && boot != orDash(bootID()) {
+	if boot != "-" && boot != orDash(procid.BootID()) {
 		return false // taken before a reboot
 	}
+	// Another container on this kernel, sharing the catalog: its pids are
+	// not ours to look up, so it is judged by time like another host.
+	if len(f) == 5 && f[4] != "-" && f[4] != orDash(procid.PIDNamespace()) {
+		return now.Sub(created) < foreignHoldFor
+	}
 	if start != "-" {
-		return startTicks(pid) == start
+		return procid.StartTicks(pid) == start
 	}
 	// No /proc: signal 0 tells whether the pid exists (EPERM: it does, as
 	// another user's process).
 	err = syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-func bootID() string {
-	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// startTicks is field 22 of /proc/PID/stat, the process's start time in
-// clock ticks since boot ("" if unknown). The command name (field 2) may
-// hold spaces and parentheses, so fields are counted after its last ')'.
-func startTicks(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return ""
-	}
-	return f[19] // fields 3.. follow the name; starttime is field 22
 }
 
 func orDash(s string) string {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/internal/procid"
 	"github.com/cairn-dev/cairn/retention"
 	"github.com/cairn-dev/cairn/snapshot"
 )
@@ -107,8 +108,9 @@ func TestHoldKeepsSnapshotUntilReleased(t *testing.T) {
 
 // TestHoldOfGoneProcessLapses: a hold whose process is gone (killed, or a
 // reused pid with another start time, or from before a reboot) protects
-// nothing and is deleted by the next policy run; a hold from another host
-// lapses after a day.
+// nothing and is deleted by the next policy run; a hold from another host,
+// or from another pid namespace on this one (a container sharing the
+// catalog, whose pids mean nothing here), lapses after a day.
 func TestHoldOfGoneProcessLapses(t *testing.T) {
 	f := newHoldFixture(t)
 	me := strings.Fields(processHolder(os.Getpid()))
@@ -123,11 +125,14 @@ func TestHoldOfGoneProcessLapses(t *testing.T) {
 		alive   bool
 	}{
 		{"this process", strings.Join(me, " "), now, true},
-		{"reused pid", strings.Join([]string{me[0], me[1], me[2], "1"}, " "), now, false},
+		{"reused pid", strings.Join([]string{me[0], me[1], me[2], "1", me[4]}, " "), now, false},
+		{"written before namespaces", strings.Join(me[:4], " "), now, true},
 		{"before a reboot", strings.Join([]string{me[0], "another-boot", me[2], me[3]}, " "), now, false},
 		{"no such pid", strings.Join([]string{me[0], me[1], "999999999", "1"}, " "), now, false},
 		{"another host, fresh", "elsewhere - 12 -", now, true},
 		{"another host, old", "elsewhere - 12 -", now.Add(-25 * time.Hour), false},
+		{"another container, fresh", strings.Join([]string{me[0], me[1], "999999999", "1", "pid:[1]"}, " "), now, true},
+		{"another container, old", strings.Join([]string{me[0], me[1], "999999999", "1", "pid:[1]"}, " "), now.Add(-25 * time.Hour), false},
 		{"garbage", "x", now, false},
 	}
 	for _, c := range cases {
@@ -213,7 +218,7 @@ func TestStatesAfterForget(t *testing.T) {
 // TestHoldOfAnotherProcess: a hold taken by another process protects while
 // that process runs and lapses when it is killed (it never released it).
 func TestHoldOfAnotherProcess(t *testing.T) {
-	if startTicks(os.Getpid()) == "" {
+	if procid.StartTicks(os.Getpid()) == "" {
 		t.Skip("no /proc")
 	}
 	f := newHoldFixture(t)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/blobstore"
+	"github.com/cairn-dev/cairn/internal/procid"
 )
 
 // The gc lease. Snapshots take no cross-host lock; gc is the one thing
@@ -63,8 +64,13 @@ type Holder struct {
 	Writer string `json:"writer"` // the installation's writer id
 	Host   string `json:"host"`
 	PID    int    `json:"pid"`
-	Token  string `json:"token"` // random, names this lease's heartbeats
-	TTL    int64  `json:"ttl_seconds"`
+	// Space is where PID means something (procid.Space: boot and pid
+	// namespace), set by AcquireLease: two machines or containers can
+	// share a host name, and only a holder in this space can be found
+	// dead by its pid.
+	Space string `json:"space,omitempty"`
+	Token string `json:"token"` // random, names this lease's heartbeats
+	TTL   int64  `json:"ttl_seconds"`
 }
 
 // LeaseHeldError is ErrLeaseHeld with the holder and when, in store
@@ -116,6 +122,9 @@ func AcquireLease(ctx context.Context, o blobstore.Objects, me Holder, ttl time.
 		ttl = DefaultLeaseTTL
 	}
 	me.Token = randomToken()
+	if me.Space == "" {
+		me.Space = procid.Space()
+	}
 	me.TTL = int64((ttl + time.Second - 1) / time.Second)
 	body, err := json.Marshal(me)
 	if err != nil {
@@ -245,9 +254,11 @@ func breakExpired(ctx context.Context, o blobstore.Objects, me Holder) error {
 }
 
 // isDead: a holder is taken for dead once its lease expired in store
-// time, or at once when it ran on this host and its process is gone.
+// time, or at once when it ran here (this host, boot and pid namespace:
+// a host name alone may be another machine's too) and its process is
+// gone. A holder written before Space was recorded waits for its TTL.
 func isDead(h, me Holder, expires, now time.Time) bool {
-	if h.Host == me.Host && h.PID > 0 && !processAlive(h.PID) {
+	if h.Host == me.Host && h.Space != "" && h.Space == me.Space && h.PID > 0 && !processAlive(h.PID) {
 		return true
 	}
 	return !now.Before(expires)

@@ -14,6 +14,7 @@ import (
 	"github.com/cairn-dev/cairn/blobstore"
 	"github.com/cairn-dev/cairn/blobstore/memstore"
 	"github.com/cairn-dev/cairn/gc"
+	"github.com/cairn-dev/cairn/internal/procid"
 )
 
 // storeClock is a memstore whose clock the test moves: store time.
@@ -169,6 +170,43 @@ func TestLeaseOfDeadProcessHere(t *testing.T) {
 	l.Release(ctx)
 }
 
+// TestLeaseOfSameNamedHost: a lease taken on another machine (or in
+// another container) that carries this host's name is not broken because
+// its pid is not running here: it is waited for until its TTL expires.
+// Breaking it at once let two gcs run together.
+func TestLeaseOfSameNamedHost(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		take func(s blobstore.Objects) error
+	}{
+		{"another space", func(s blobstore.Objects) error {
+			_, err := gc.AcquireLease(ctx, s, gc.Holder{Writer: "writera", Host: "here", PID: deadPID(t), Space: "another-boot/pid:[4026531836]"}, time.Minute)
+			return err
+		}},
+		{"written before spaces", func(s blobstore.Objects) error {
+			b, _ := json.Marshal(gc.Holder{Writer: "writera", Host: "here", PID: deadPID(t), Token: "aaaaaaaa", TTL: 60})
+			return s.PutObject(ctx, "locks/gc", b)
+		}},
+	} {
+		s, advance := storeClock(t)
+		if err := c.take(s); err != nil {
+			t.Fatal(err)
+		}
+		var held *gc.LeaseHeldError
+		_, err := gc.AcquireLease(ctx, s, gc.Holder{Writer: "writerb", Host: "here", PID: 99}, time.Minute)
+		if !errors.As(err, &held) || held.Breaking {
+			t.Fatalf("%s: gc while a same-named host holds the lease: %v; want it held", c.name, err)
+		}
+		advance(61 * time.Second)
+		l, err := gc.AcquireLease(ctx, s, gc.Holder{Writer: "writerb", Host: "here", PID: 99}, time.Minute)
+		if err != nil {
+			t.Fatalf("%s: gc after the lease expired: %v", c.name, err)
+		}
+		l.Release(ctx)
+	}
+}
+
 // leaseToken reads the token of the lease in s.
 func leaseToken(t *testing.T, o blobstore.Objects) string {
 	t.Helper()
@@ -206,7 +244,7 @@ func TestLeaseBreakerKilled(t *testing.T) {
 		wait    bool
 	}{
 		{"here", func(string) []byte {
-			b, _ := json.Marshal(gc.Holder{Writer: "writerb", Host: "here", PID: deadPID(t), Token: "bbbbbbbb"})
+			b, _ := json.Marshal(gc.Holder{Writer: "writerb", Host: "here", PID: deadPID(t), Space: procid.Space(), Token: "bbbbbbbb"})
 			return b
 		}, false},
 		{"elsewhere", func(string) []byte {
