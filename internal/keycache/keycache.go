@@ -1,0 +1,153 @@
+// Package keycache keeps small secrets for a while in the Linux kernel's
+// key retention service (keyrings(7)), so that processes of one user can
+// share them without writing them to disk: the kernel holds them in
+// unswappable memory, drops them when their timeout passes, and shows
+// them to no other user.
+//
+// Every call fails soft: where keyctl(2) is unavailable (a seccomp
+// filter, a kernel without keys, a container without a keyring) Get
+// finds nothing and Put reports an error the caller may ignore.
+package keycache
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Ring is a keyring to keep entries in.
+type Ring struct{ id int }
+
+// User is the user keyring (@u): one per uid, shared by every process of
+// that user whatever its session (a login, cron, a systemd unit), until
+// the last of them ends.
+var User = Ring{unix.KEY_SPEC_USER_KEYRING}
+
+// NewPrivate makes a keyring of this process's own, linked from its
+// process keyring, so that it goes when the process does: for tests, so
+// that they neither see nor leave entries in the user keyring.
+func NewPrivate(name string) (Ring, error) {
+	id, err := unix.AddKey("keyring", name, nil, unix.KEY_SPEC_PROCESS_KEYRING)
+	if err != nil {
+		return Ring{}, fmt.Errorf("make keyring %s: %w", name, err)
+	}
+	return Ring{id}, nil
+}
+
+// keyType is the kernel's key type for entries: "user" keys can be read
+// back (a "logon" key cannot, from user space).
+const keyType = "user"
+
+// perm is what an entry allows: everything to a process that possesses
+// it, view, read and search to other processes of the same uid (a key in
+// the user keyring is possessed only through the special @u id, not by
+// its serial, unless the session keyring links @u, which systemd's do
+// not), nothing to anyone else.
+const perm = 0x3f000000 | 0x000b0000 // KEY_POS_ALL | KEY_USR_VIEW|READ|SEARCH
+
+// Get returns the payload of the entry named name, and whether there was
+// one (not expired, readable).
+func (r Ring) Get(name string) ([]byte, bool) {
+	id, err := unix.KeyctlSearch(r.id, keyType, name, 0)
+	if err != nil {
+		return nil, false
+	}
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.KeyctlBuffer(unix.KEYCTL_READ, id, buf, 0)
+		if err != nil {
+			clear(buf)
+			return nil, false
+		}
+		if n <= len(buf) {
+			return buf[:n], true
+		}
+		clear(buf)
+		buf = make([]byte, n)
+	}
+}
+
+// Put stores payload as the entry named name for ttl (rounded up to a
+// second), replacing one of that name. The entry is made in this
+// process's own keyring, given its permissions and timeout there, and
+// only then linked into r: a process killed half way leaves nothing
+// behind without a timeout.
+func (r Ring) Put(name string, payload []byte, ttl time.Duration) error {
+	if ttl <= 0 {
+		return errors.New("keycache: no lifetime")
+	}
+	secs := int((ttl + time.Second - 1) / time.Second)
+	id, err := unix.AddKey(keyType, name, payload, unix.KEY_SPEC_PROCESS_KEYRING)
+	if err != nil {
+		return fmt.Errorf("keycache: add %s: %w", name, err)
+	}
+	defer unix.KeyctlInt(unix.KEYCTL_UNLINK, id, unix.KEY_SPEC_PROCESS_KEYRING, 0, 0)
+	if err := unix.KeyctlSetperm(id, perm); err != nil {
+		r.invalidate(id)
+		return fmt.Errorf("keycache: set permissions of %s: %w", name, err)
+	}
+	if _, err := unix.KeyctlInt(unix.KEYCTL_SET_TIMEOUT, id, secs, 0, 0); err != nil {
+		r.invalidate(id)
+		return fmt.Errorf("keycache: set timeout of %s: %w", name, err)
+	}
+	// Linking displaces an entry of the same name in r.
+	if _, err := unix.KeyctlInt(unix.KEYCTL_LINK, id, r.id, 0, 0); err != nil {
+		r.invalidate(id)
+		return fmt.Errorf("keycache: link %s: %w", name, err)
+	}
+	return nil
+}
+
+// Drop removes the entry named name, if there is one, for every process.
+func (r Ring) Drop(name string) {
+	if id, err := unix.KeyctlSearch(r.id, keyType, name, 0); err == nil {
+		r.invalidate(id)
+	}
+}
+
+// DropPrefix removes every entry of r whose name starts with prefix, and
+// returns how many it removed.
+func (r Ring) DropPrefix(prefix string) (int, error) {
+	buf := make([]byte, 4096)
+	var n int
+	for {
+		var err error
+		n, err = unix.KeyctlBuffer(unix.KEYCTL_READ, r.id, buf, 0)
+		if errors.Is(err, unix.ENOKEY) {
+			return 0, nil // @u is made when first used: none yet
+		}
+		if err != nil {
+			return 0, fmt.Errorf("keycache: list keyring: %w", err)
+		}
+		if n <= len(buf) {
+			break
+		}
+		buf = make([]byte, n)
+	}
+	dropped := 0
+	for i := 0; i+4 <= n; i += 4 {
+		id := int(int32(binary.NativeEndian.Uint32(buf[i:]))) // key_serial_t
+		desc, err := unix.KeyctlString(unix.KEYCTL_DESCRIBE, id)
+		if err != nil {
+			continue // expired or gone meanwhile
+		}
+		// type;uid;gid;perm;description
+		parts := strings.SplitN(desc, ";", 5)
+		if len(parts) == 5 && parts[0] == keyType && strings.HasPrefix(parts[4], prefix) {
+			if r.invalidate(id) == nil {
+				dropped++
+			}
+		}
+	}
+	return dropped, nil
+}
+
+// invalidate makes the key unusable at once, wherever it is linked.
+func (r Ring) invalidate(id int) error {
+	_, err := unix.KeyctlInt(unix.KEYCTL_INVALIDATE, id, 0, 0, 0)
+	return err
+}
