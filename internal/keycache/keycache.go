@@ -29,13 +29,40 @@ var User = Ring{unix.KEY_SPEC_USER_KEYRING}
 
 // NewPrivate makes a keyring of this process's own, linked from its
 // process keyring, so that it goes when the process does: for tests, so
-// that they neither see nor leave entries in the user keyring.
+// that they neither see nor leave entries in the user keyring. Other
+// processes of the same uid (a test's children) may use it by its Serial.
 func NewPrivate(name string) (Ring, error) {
 	id, err := unix.AddKey("keyring", name, nil, unix.KEY_SPEC_PROCESS_KEYRING)
 	if err != nil {
 		return Ring{}, fmt.Errorf("make keyring %s: %w", name, err)
 	}
+	if err := unix.KeyctlSetperm(id, 0x3f3f0000); err != nil { // KEY_POS_ALL | KEY_USR_ALL
+		return Ring{}, fmt.Errorf("make keyring %s: %w", name, err)
+	}
 	return Ring{id}, nil
+}
+
+// Serial is the keyring with that serial number (NewPrivate's, in
+// another process).
+func Serial(id int) Ring { return Ring{id} }
+
+// Serial is r's serial number, or a special id (negative) such as
+// KEY_SPEC_USER_KEYRING's.
+func (r Ring) Serial() int { return r.id }
+
+// Close invalidates a keyring NewPrivate made, and every entry in it.
+func (r Ring) Close() error {
+	if r.id <= 0 {
+		return errors.New("keycache: not a keyring of its own")
+	}
+	return r.invalidate(r.id)
+}
+
+// Names returns the names of r's entries that start with prefix.
+func (r Ring) Names(prefix string) ([]string, error) {
+	var names []string
+	err := r.each(prefix, func(id int, name string) { names = append(names, name) })
+	return names, err
 }
 
 // keyType is the kernel's key type for entries: "user" keys can be read
@@ -112,23 +139,33 @@ func (r Ring) Drop(name string) {
 // DropPrefix removes every entry of r whose name starts with prefix, and
 // returns how many it removed.
 func (r Ring) DropPrefix(prefix string) (int, error) {
+	dropped := 0
+	err := r.each(prefix, func(id int, _ string) {
+		if r.invalidate(id) == nil {
+			dropped++
+		}
+	})
+	return dropped, err
+}
+
+// each calls fn with every entry of r whose name starts with prefix.
+func (r Ring) each(prefix string, fn func(id int, name string)) error {
 	buf := make([]byte, 4096)
 	var n int
 	for {
 		var err error
 		n, err = unix.KeyctlBuffer(unix.KEYCTL_READ, r.id, buf, 0)
 		if errors.Is(err, unix.ENOKEY) {
-			return 0, nil // @u is made when first used: none yet
+			return nil // @u is made when first used: none yet
 		}
 		if err != nil {
-			return 0, fmt.Errorf("keycache: list keyring: %w", err)
+			return fmt.Errorf("keycache: list keyring: %w", err)
 		}
 		if n <= len(buf) {
 			break
 		}
 		buf = make([]byte, n)
 	}
-	dropped := 0
 	for i := 0; i+4 <= n; i += 4 {
 		id := int(int32(binary.NativeEndian.Uint32(buf[i:]))) // key_serial_t
 		desc, err := unix.KeyctlString(unix.KEYCTL_DESCRIBE, id)
@@ -138,12 +175,10 @@ func (r Ring) DropPrefix(prefix string) (int, error) {
 		// type;uid;gid;perm;description
 		parts := strings.SplitN(desc, ";", 5)
 		if len(parts) == 5 && parts[0] == keyType && strings.HasPrefix(parts[4], prefix) {
-			if r.invalidate(id) == nil {
-				dropped++
-			}
+			fn(id, parts[4])
 		}
 	}
-	return dropped, nil
+	return nil
 }
 
 // invalidate makes the key unusable at once, wherever it is linked.

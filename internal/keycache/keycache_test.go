@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ func private(t *testing.T) keycache.Ring {
 	if err != nil {
 		t.Skipf("no kernel keyring here: %v", err)
 	}
+	t.Cleanup(func() { r.Close() })
 	return r
 }
 
@@ -50,6 +53,9 @@ func TestPutGetDrop(t *testing.T) {
 	r.Drop("cairn:a")
 	if _, ok := r.Get("cairn:a"); ok {
 		t.Fatal("an entry survives Drop")
+	}
+	if names, err := r.Names("cairn:"); err != nil || len(names) != 1 || names[0] != "cairn:b" {
+		t.Fatalf("Names = %q, %v; want cairn:b", names, err)
 	}
 	n, err := r.DropPrefix("cairn:")
 	if err != nil || n != 1 {
@@ -103,4 +109,35 @@ func TestUnavailable(t *testing.T) {
 	if err := r.Put("cairn:x", []byte("x"), 0); err == nil {
 		t.Fatal("Put without a lifetime succeeded")
 	}
+}
+
+// TestChildProcess: another process of the same uid reads an entry by the
+// keyring's serial, as the command's tests run the binary.
+func TestChildProcess(t *testing.T) {
+	if os.Getenv("KEYCACHE_CHILD") != "" {
+		r := keycache.Serial(mustAtoi(os.Getenv("KEYCACHE_CHILD")))
+		got, ok := r.Get("cairn:shared")
+		if !ok || string(got) != "hello" {
+			fmt.Printf("child got %q, %v\n", got, ok)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	r := private(t)
+	if err := r.Put("cairn:shared", []byte("hello"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcess$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("KEYCACHE_CHILD=%d", r.Serial()))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+func mustAtoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		panic(err)
+	}
+	return n
 }
