@@ -69,3 +69,11 @@ func CachedKeysForTest() []string {
 	names, _ := keyRing.Names(keyCachePrefix)
 	return names
 }
+
+// BreakKeyCacheForTest makes every keyctl call of the key cache fail, as
+// where a seccomp filter refuses them, until the returned func is called.
+func BreakKeyCacheForTest() (restore func()) {
+	saved := keyRing
+	keyRing = keycache.Serial(0)
+	return func() { keyRing = saved }
+}

@@ -235,3 +235,31 @@ func TestKeyCacheRemovedElsewhere(t *testing.T) {
 		t.Errorf("open with the remaining password: %d argon2id, %v", n, err)
 	}
 }
+
+// TestKeyCacheUnavailable: where keyctl fails (a seccomp filter, no
+// keyring) every Open pays argon2id and works, silently, and a wrong
+// password fails as ever.
+func TestKeyCacheUnavailable(t *testing.T) {
+	ctx := context.Background()
+	defer cairn.BreakKeyCacheForTest()()
+	dir := filepath.Join(t.TempDir(), "repo")
+	pw := cairn.Options{Password: []byte("pw")}
+	create := pw
+	create.Create = true
+	repo, err := cairn.Open(ctx, dir, create)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.Close()
+	for i := range 2 {
+		if n, err := derives(t, dir, pw); err != nil || n != 1 {
+			t.Errorf("open %d without a keyring: %d argon2id, %v; want 1, nil", i, n, err)
+		}
+	}
+	if _, err := derives(t, dir, cairn.Options{Password: []byte("wrong")}); !errors.Is(err, cairn.ErrWrongPassword) {
+		t.Errorf("wrong password without a keyring: %v", err)
+	}
+	if n, _ := cairn.ForgetCachedKeys(); n != 0 {
+		t.Errorf("ForgetCachedKeys without a keyring forgot %d", n)
+	}
+}
