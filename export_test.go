@@ -57,7 +57,8 @@ func init() {
 	// The key cache of this package's tests is a keyring of the test
 	// process's own, gone when it ends; where there is none, the zero
 	// Ring, which fails every call (the cache is off).
-	keyRing, _ = keycache.NewPrivate(fmt.Sprintf("cairn-test-%d", os.Getpid()))
+	r, _ := keycache.NewPrivate(fmt.Sprintf("cairn-test-%d", os.Getpid()))
+	keyRing = func() keycache.Ring { return r }
 }
 
 // Argon2UnwrapsForTest is how many key files this process has unwrapped
@@ -66,7 +67,7 @@ func Argon2UnwrapsForTest() int64 { return argon2Unwraps.Load() }
 
 // CachedKeysForTest are the names of the entries of the key cache.
 func CachedKeysForTest() []string {
-	names, _ := keyRing.Names(keyCachePrefix)
+	names, _ := keyRing().Names(keyCachePrefix)
 	return names
 }
 
@@ -74,6 +75,6 @@ func CachedKeysForTest() []string {
 // where a seccomp filter refuses them, until the returned func is called.
 func BreakKeyCacheForTest() (restore func()) {
 	saved := keyRing
-	keyRing = keycache.Serial(0)
+	keyRing = func() keycache.Ring { return keycache.Serial(0) }
 	return func() { keyRing = saved }
 }

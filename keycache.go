@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cairn-dev/cairn/internal/keycache"
@@ -15,9 +16,10 @@ import (
 // opens the repository: most of what an unchanged snapshot from cron
 // costs. So the master key a password unwrapped is kept, for
 // KeyCacheLifetime from the argon2id that paid for it, in the kernel's
-// user keyring (keyrings(7)): in kernel memory, never on disk, readable
-// only by processes of the same uid, gone at its timeout, at reboot or
-// at `cairn key forget-cached`. An entry is named by the repository id
+// keyring of the uid (keyrings(7); its persistent keyring, which outlives
+// the uid's processes, else the user keyring: keycache.User): in kernel
+// memory, never on disk, readable only by processes of the same uid, gone
+// at its timeout, at reboot or at `cairn key forget-cached`. An entry is named by the repository id
 // and the key file id ("cairn:<repo id>:<key id>") and holds the master
 // key and the key file's PasswordCheck of the password that opened it.
 // A command with a password first looks for the entry of each password
@@ -52,17 +54,19 @@ import (
 // not extend it.
 var KeyCacheLifetime = 10 * time.Minute
 
-// keyRing is where entries are kept: the user keyring, but for tests
+// keyRing is where entries are kept: the uid's (keycache.User), but for tests
 // (this package's use a private keyring; the command's give their
 // children one by its serial in $CAIRN_TEST_KEYRING, so that no test
-// leaves entries in the user keyring).
-var keyRing = func() keycache.Ring {
+// leaves entries in the uid's).
+// It is found at first use: a command without a password makes no
+// keyctl call.
+var keyRing = sync.OnceValue(func() keycache.Ring {
 	if s := os.Getenv("CAIRN_TEST_KEYRING"); s != "" {
 		id, _ := strconv.Atoi(s)
 		return keycache.Serial(id) // not a number: serial 0, which fails every call
 	}
-	return keycache.User
-}()
+	return keycache.User()
+})
 
 // keyCachePrefix starts the name of every entry.
 const keyCachePrefix = "cairn:"
@@ -115,7 +119,7 @@ func (c *keyCache) get(f *keys.File, password []byte) (keys.Master, bool) {
 	if c == nil {
 		return m, false
 	}
-	b, ok := keyRing.Get(c.name(f.ID))
+	b, ok := keyRing().Get(c.name(f.ID))
 	if !ok {
 		return m, false
 	}
@@ -141,7 +145,7 @@ func (c *keyCache) put(f *keys.File, password []byte, m keys.Master) {
 	check := f.PasswordCheck(m, password)
 	b := make([]byte, 0, 1+keys.MasterSize+len(check))
 	b = append(append(append(b, keyCacheVersion), m[:]...), check[:]...)
-	keyRing.Put(c.name(f.ID), b, c.ttl)
+	keyRing().Put(c.name(f.ID), b, c.ttl)
 	clear(b)
 }
 
@@ -149,7 +153,7 @@ func (c *keyCache) put(f *keys.File, password []byte, m keys.Master) {
 // now.
 func dropCachedKey(repoID, id string) {
 	if repoID != "" {
-		keyRing.Drop(keyCachePrefix + repoID + ":" + id)
+		keyRing().Drop(keyCachePrefix + repoID + ":" + id)
 	}
 }
 
@@ -157,5 +161,5 @@ func dropCachedKey(repoID, id string) {
 // for cairn, of every repository, and returns how many there were: the
 // next command of each repository with a password pays argon2id again.
 func ForgetCachedKeys() (int, error) {
-	return keyRing.DropPrefix(keyCachePrefix)
+	return keyRing().DropPrefix(keyCachePrefix)
 }

@@ -23,7 +23,7 @@ recoverable without local/); cairn key remove local then makes this
 machine ask for the password too. The last key is never removed.
 
 A password costs argon2id (0.3-1 s) to unwrap the master key, so the
-master key it unwrapped is kept in the kernel's user keyring for 10
+master key it unwrapped is kept in your uid's kernel keyring for 10
 minutes (CAIRN_KEY_CACHE: a duration, or 0 for never), never on disk, and
 only for the same password: a command every few minutes pays argon2id
 once every 10 minutes. cairn key forget-cached drops what is kept.`,
@@ -173,7 +173,7 @@ either password opens the repository. Other keys stay.`,
 	forget := &cobra.Command{
 		Use:   "forget-cached",
 		Short: "Drop the master keys that passwords unwrapped, kept in the kernel keyring",
-		Long: `Drop every master key a password unwrapped that the kernel's user keyring
+		Long: `Drop every master key a password unwrapped that your uid's kernel keyring
 keeps for cairn (of every repository, for 10 minutes after the argon2id
 that unwrapped it; CAIRN_KEY_CACHE sets how long, 0 for never): the next
 command of each such repository pays argon2id again. The repository is

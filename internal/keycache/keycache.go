@@ -22,10 +22,20 @@ import (
 // Ring is a keyring to keep entries in.
 type Ring struct{ id int }
 
-// User is the user keyring (@u): one per uid, shared by every process of
-// that user whatever its session (a login, cron, a systemd unit), until
-// the last of them ends.
-var User = Ring{unix.KEY_SPEC_USER_KEYRING}
+// User returns the keyring of this uid's that outlives its processes:
+// its persistent keyring (KEYCTL_GET_PERSISTENT, linked into this
+// process's keyring, so possessed here), which the kernel keeps for
+// /proc/sys/kernel/keys/persistent_keyring_expiry (3 days) after its last
+// use even when no process of the uid is left between two cron jobs;
+// where the kernel has none, the user keyring (@u), which goes with the
+// uid's last process.
+func User() Ring {
+	id, err := unix.KeyctlInt(unix.KEYCTL_GET_PERSISTENT, -1, unix.KEY_SPEC_PROCESS_KEYRING, 0, 0)
+	if err != nil {
+		return Ring{unix.KEY_SPEC_USER_KEYRING}
+	}
+	return Ring{id}
+}
 
 // NewPrivate makes a keyring of this process's own, linked from its
 // process keyring, so that it goes when the process does: for tests, so
@@ -71,9 +81,9 @@ const keyType = "user"
 
 // perm is what an entry allows: everything to a process that possesses
 // it, view, read and search to other processes of the same uid (a key in
-// the user keyring is possessed only through the special @u id, not by
-// its serial, unless the session keyring links @u, which systemd's do
-// not), nothing to anyone else.
+// @u is possessed only through the special @u id, not by its serial,
+// unless the session keyring links @u, which systemd's do not), nothing
+// to anyone else.
 const perm = 0x3f000000 | 0x000b0000 // KEY_POS_ALL | KEY_USR_VIEW|READ|SEARCH
 
 // Get returns the payload of the entry named name, and whether there was

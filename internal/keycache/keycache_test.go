@@ -141,3 +141,31 @@ func mustAtoi(s string) int {
 	}
 	return n
 }
+
+// TestUserAcrossProcesses: what one process puts into User another
+// process of the uid reads, as one cron job leaves the key to the next.
+// It uses the real keyring, under a name of its own, and removes it.
+func TestUserAcrossProcesses(t *testing.T) {
+	if name := os.Getenv("KEYCACHE_USER_CHILD"); name != "" {
+		got, ok := keycache.User().Get(name)
+		if !ok || string(got) != "hello" {
+			fmt.Printf("child got %q, %v\n", got, ok)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if _, err := keycache.NewPrivate("cairn-probe"); err != nil {
+		t.Skipf("no kernel keyring here: %v", err)
+	}
+	name := fmt.Sprintf("cairn-test:%d:%d", os.Getpid(), time.Now().UnixNano())
+	u := keycache.User()
+	if err := u.Put(name, []byte("hello"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	defer u.Drop(name)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestUserAcrossProcesses$")
+	cmd.Env = append(os.Environ(), "KEYCACHE_USER_CHILD="+name)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
