@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -84,6 +85,14 @@ func TestTimeout(t *testing.T) {
 	time.Sleep(2100 * time.Millisecond)
 	if got, ok := r.Get("cairn:short"); ok {
 		t.Fatalf("entry %q outlives its timeout", got)
+	}
+	// The expired entry lingers until the kernel collects it (minutes);
+	// a new one of its name must not wait for that.
+	if err := r.Put("cairn:short", []byte("y"), time.Minute); err != nil {
+		t.Fatalf("Put over an expired entry: %v", err)
+	}
+	if got, ok := r.Get("cairn:short"); !ok || string(got) != "y" {
+		t.Fatalf("Get after Put over an expired entry = %q, %v", got, ok)
 	}
 }
 
@@ -167,5 +176,40 @@ func TestUserAcrossProcesses(t *testing.T) {
 	cmd.Env = append(os.Environ(), "KEYCACHE_USER_CHILD="+name)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+// TestUserFromManyThreads: the uid's keyring works from whichever thread
+// a goroutine runs on. A keyring linked into one thread's process keyring
+// is not possessed by the others, so before every call ran on a thread
+// of its own, a Put from another thread than User's failed (EACCES) and
+// cairn paid argon2id every time.
+func TestUserFromManyThreads(t *testing.T) {
+	if _, err := keycache.NewPrivate("cairn-probe"); err != nil {
+		t.Skipf("no kernel keyring here: %v", err)
+	}
+	u := keycache.User()
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			runtime.LockOSThread() // each on a thread of its own
+			defer runtime.UnlockOSThread()
+			name := fmt.Sprintf("cairn-test:%d:%d:%d", os.Getpid(), time.Now().UnixNano(), i)
+			defer u.Drop(name)
+			if err := u.Put(name, []byte("x"), time.Minute); err != nil {
+				errs <- err
+				return
+			}
+			if _, ok := u.Get(name); !ok {
+				errs <- fmt.Errorf("no entry %s after Put", name)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
