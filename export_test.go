@@ -1,10 +1,13 @@
 package cairn
 
 import (
+	"fmt"
 	"net/http"
+	"os"
 	"sync"
 
 	"github.com/cairn-dev/cairn/catalog"
+	"github.com/cairn-dev/cairn/internal/keycache"
 	"github.com/cairn-dev/cairn/keys"
 )
 
@@ -49,3 +52,29 @@ func GearSeedForTest(r *Repo) (seed [32]byte, ok bool) { return r.codec().GearSe
 // SetS3TransportForTest wraps the HTTP transport of every S3 store Open
 // makes from now on (nil: none), so tests count requests.
 func SetS3TransportForTest(wrap func(http.RoundTripper) http.RoundTripper) { s3Transport = wrap }
+
+func init() {
+	// The key cache of this package's tests is a keyring of the test
+	// process's own, gone when it ends; where there is none, the zero
+	// Ring, which fails every call (the cache is off).
+	r, _ := keycache.NewPrivate(fmt.Sprintf("cairn-test-%d", os.Getpid()))
+	keyRing = func() keycache.Ring { return r }
+}
+
+// Argon2UnwrapsForTest is how many key files this process has unwrapped
+// with argon2id.
+func Argon2UnwrapsForTest() int64 { return argon2Unwraps.Load() }
+
+// CachedKeysForTest are the names of the entries of the key cache.
+func CachedKeysForTest() []string {
+	names, _ := keyRing().Names(keyCachePrefix)
+	return names
+}
+
+// BreakKeyCacheForTest makes every keyctl call of the key cache fail, as
+// where a seccomp filter refuses them, until the returned func is called.
+func BreakKeyCacheForTest() (restore func()) {
+	saved := keyRing
+	keyRing = func() keycache.Ring { return keycache.Serial(0) }
+	return func() { keyRing = saved }
+}

@@ -294,7 +294,7 @@ func (r *Repo) openLog(ctx context.Context, opts Options) error {
 	if r.remote {
 		r.keyring, err = r.unlockRemote(ctx, opts)
 	} else {
-		r.keyring, err = unlock(ctx, objs, r.localDir, opts)
+		r.keyring, err = unlock(ctx, objs, r.localDir, r.id, opts)
 	}
 	if err != nil {
 		return err

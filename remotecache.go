@@ -35,14 +35,15 @@ import (
 // files wrap the master key with the password's or key file's
 // key-encryption key, and the master key itself is never written to disk.
 
-// ErrKeyGone refuses to write to a repository in a bucket that was
-// opened with this machine's copy of its key files when the key file that
-// opened it is no longer in the bucket: removed on another host, or the
+// ErrKeyGone refuses to write to a repository in a bucket when the key
+// file that opened it (from this machine's copy of the key files, or from
+// the bucket longer than RecheckInterval ago, as a long-running watch
+// did) is no longer in the bucket: removed on another host, or the
 // repository deleted and made anew under the same prefix (its key files
 // have other ids), where records sealed with the old keys would break
 // every other writer's catch-up. The copy is dropped: the next command
 // reads the bucket.
-var ErrKeyGone = errors.New("the key file that opened the repository from this machine's copy is no longer in the bucket (removed on another host, or the repository was made anew there); no record was written (packs it stored before that are referenced by nothing), run the command again")
+var ErrKeyGone = errors.New("the key file that opened the repository is no longer in the bucket (removed on another host, or the repository was made anew there); no record was written (packs it stored before that are referenced by nothing), run the command again")
 
 // RecheckInterval is how long Open of a repository in a bucket trusts its
 // copy of cairn.repo and the key files; $CAIRN_RECHECK_INTERVAL (a Go
@@ -114,13 +115,18 @@ func (st *remoteState) keyFiles() []*keys.File {
 func (r *Repo) unlockRemote(ctx context.Context, opts Options) (*keyring, error) {
 	if st := r.remoteState; st != nil {
 		files := st.keyFiles()
-		return unlockWith(ctx, r.objects, r.localDir, opts, func(context.Context) ([]*keys.File, error) { return files, nil })
+		return unlockWith(ctx, r.objects, r.localDir, r.id, opts, func(context.Context) ([]*keys.File, error) { return files, nil })
 	}
 	raw := map[string][]byte{}
-	k, err := unlockWith(ctx, r.objects, r.localDir, opts, func(ctx context.Context) ([]*keys.File, error) {
+	k, err := unlockWith(ctx, r.objects, r.localDir, r.id, opts, func(ctx context.Context) ([]*keys.File, error) {
 		files, _, err := readKeyFiles(ctx, r.objects, raw)
 		return files, err
 	})
+	if err == nil {
+		// Just read from the bucket: the first RecheckInterval of a
+		// long-running process needs no listing before its writes.
+		r.keysChecked.Store(r.now().UnixNano())
+	}
 	if err == nil && r.repoBytes != nil && len(raw) > 0 {
 		st := remoteState{Location: r.Dir, Endpoint: r.s3Endpoint, Repo: r.repoBytes, Keys: raw, Checked: r.now().UTC()}
 		if b, err := json.Marshal(st); err == nil {
@@ -133,23 +139,26 @@ func (r *Repo) unlockRemote(ctx context.Context, opts Options) (*keyring, error)
 }
 
 // confirmKeys takes the key file ids a listing of keys/ found: with the
-// copy's key file that opened this Repo among them, what this process
-// writes goes to the repository the copy describes; without it, ErrKeyGone.
-// A listing of exactly the copy's key files restarts its clock (key files
-// are immutable and their ids random, so the copy is the bucket's).
+// key file that opened this Repo among them, what this process writes
+// goes to the repository it opened; without it, ErrKeyGone. A listing of
+// exactly the copy's key files restarts the copy's clock (key files are
+// immutable and their ids random, so the copy is the bucket's).
 func (r *Repo) confirmKeys(ids []string) error {
-	st := r.remoteState
-	if st == nil || r.keyring == nil || r.keyring.via == LocalKeyID {
+	if !r.remote || r.keyring == nil || r.keyring.via == LocalKeyID {
 		return nil
 	}
 	if !slices.Contains(ids, r.keyring.via) {
 		r.forgetRemoteState()
 		return fmt.Errorf("%s: %w", r.Dir, ErrKeyGone)
 	}
-	r.keysConfirmed.Store(true)
+	now := r.now().UTC()
+	r.keysChecked.Store(now.UnixNano())
+	st := r.remoteState
+	if st == nil {
+		return nil
+	}
 	// Rewritten at most every tenth of the interval: a snapshot a minute
 	// need not write it each time.
-	now := r.now().UTC()
 	if now.Sub(st.Checked) >= recheckInterval()/10 && !r.readOnly &&
 		len(ids) == len(st.Keys) && !slices.ContainsFunc(ids, func(id string) bool { return st.Keys[id] == nil }) {
 		fresh := *st
@@ -185,12 +194,22 @@ func writeCacheFile(path string, b []byte) {
 	}
 }
 
-// confirmKeysBeforeWrite lists keys/ for confirmKeys unless this process
-// has confirmed them already (a snapshot's listing of gc/ does, for free)
-// or read them from the bucket at Open: before the first record a
-// command opened from the copy appends.
+// confirmKeysBeforeWrite lists keys/ for confirmKeys before a record is
+// appended, unless this process has seen the key file that opened it in
+// keys/ less than RecheckInterval ago (read from the bucket at Open, or
+// in a listing since: a snapshot's listing of gc/ is one, for free). So
+// a command opened from the copy lists it before its first record, and
+// a process that stays open for hours (cairn watch) again once the
+// interval has passed, as a new command would read the bucket.
 func (r *Repo) confirmKeysBeforeWrite(ctx context.Context) error {
-	if r.remoteState == nil || r.keysConfirmed.Load() {
+	if !r.remote || r.keyring == nil || r.keyring.via == LocalKeyID {
+		return nil
+	}
+	// Within one process a listing is trusted for at least a minute: with
+	// CAIRN_RECHECK_INTERVAL=0 every Open reads the bucket, but a record
+	// right after a snapshot's listing need not list again.
+	every := max(recheckInterval(), time.Minute)
+	if t := r.keysChecked.Load(); t != 0 && r.now().Sub(time.Unix(0, t)) < every {
 		return nil
 	}
 	var ids []string
@@ -244,13 +263,15 @@ func (p *plansAndKeys) ListObjects(ctx context.Context, prefix string, fn func(k
 }
 
 // plansLister is what condemnedPacks reads the plans through: with the
-// keys/ listing folded in when Open used the copy.
+// keys/ listing folded in, so that every snapshot confirms the key file
+// that opened the repository, whether Open read it from the copy or
+// from the bucket (a watch's snapshots, hours later).
 func (r *Repo) plansLister(seen int) (blobstore.Objects, func() error) {
 	st, ok := r.objects.(*s3store.Store)
-	if !ok || r.remoteState == nil {
+	if !ok || r.keyring == nil || r.keyring.via == LocalKeyID {
 		return r.objects, func() error { return nil }
 	}
-	p := &plansAndKeys{Objects: r.objects, st: st, page: seen + len(r.remoteState.Keys) + 16}
+	p := &plansAndKeys{Objects: r.objects, st: st, page: seen + r.keyring.files + 16}
 	return p, func() error {
 		if !p.listed {
 			return nil

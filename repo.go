@@ -80,11 +80,11 @@ type Repo struct {
 	// A repository in a bucket (remotecache.go): the copy of cairn.repo
 	// and the key files Open used (nil: it read the bucket), where the
 	// copy is kept, and what is written there after reading the bucket.
-	remoteState   *remoteState
-	keysConfirmed atomic.Bool // the copy's key file that opened it was listed since (confirmKeys)
-	statePath     string
-	s3Endpoint    string
-	repoBytes     []byte
+	remoteState *remoteState
+	keysChecked atomic.Int64 // when keys/ last held the key file that opened it (unix ns; 0: not since Open from the copy; confirmKeys)
+	statePath   string
+	s3Endpoint  string
+	repoBytes   []byte
 
 	codecOnce sync.Once
 	packCodec *blobstore.Codec

@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairn-dev/cairn/blobstore"
@@ -103,6 +104,8 @@ type keyring struct {
 	opts     Options
 	master   keys.Master
 	via      string // the key that opened it: a key file id, or LocalKeyID
+	repoID   string // names its entries in the key cache (keycache.go)
+	files    int    // key files it was unlocked from
 }
 
 // secrets are what opts give to open key files with: a raw key file
@@ -169,15 +172,16 @@ func (o Options) repoName(localDir string) string {
 // unlockMaster returns the master key of the repository whose objects are
 // objs and whose local directory is localDir.
 func unlockMaster(ctx context.Context, objs blobstore.Objects, localDir string, opts Options) (keys.Master, error) {
-	k, err := unlock(ctx, objs, localDir, opts)
+	k, err := unlock(ctx, objs, localDir, "", opts)
 	if err != nil {
 		return keys.Master{}, err
 	}
 	return k.master, nil
 }
 
-func unlock(ctx context.Context, objs blobstore.Objects, localDir string, opts Options) (*keyring, error) {
-	return unlockWith(ctx, objs, localDir, opts, func(ctx context.Context) ([]*keys.File, error) {
+// unlock opens the repository whose id is repoID ("" uses no key cache).
+func unlock(ctx context.Context, objs blobstore.Objects, localDir, repoID string, opts Options) (*keyring, error) {
+	return unlockWith(ctx, objs, localDir, repoID, opts, func(ctx context.Context) ([]*keys.File, error) {
 		files, _, err := listKeyFiles(ctx, objs)
 		return files, err
 	})
@@ -186,8 +190,8 @@ func unlock(ctx context.Context, objs blobstore.Objects, localDir string, opts O
 // unlockWith is unlock with the key files that list returns: the
 // bucket's, or the copies a remote repository's state cache holds
 // (remotecache.go).
-func unlockWith(ctx context.Context, objs blobstore.Objects, localDir string, opts Options, list func(context.Context) ([]*keys.File, error)) (*keyring, error) {
-	k := &keyring{objs: objs, localDir: localDir, opts: opts}
+func unlockWith(ctx context.Context, objs blobstore.Objects, localDir, repoID string, opts Options, list func(context.Context) ([]*keys.File, error)) (*keyring, error) {
+	k := &keyring{objs: objs, localDir: localDir, opts: opts, repoID: repoID}
 	m, ok, err := readLocalKey(localDir)
 	given := opts.Password != nil || opts.PasswordFile != "" || opts.KeyFile != ""
 	damaged := errors.Is(err, errLocalKeyDamaged) && given
@@ -216,6 +220,7 @@ func unlockWith(ctx context.Context, objs blobstore.Objects, localDir string, op
 			}
 		}()
 	}
+	k.files = len(files)
 	if len(files) == 0 {
 		return nil, fmt.Errorf("%s has no local/key and no key file in keys/ (a repository created without a password cannot be opened without its local/ directory): %w", name, ErrNoKey)
 	}
@@ -236,7 +241,7 @@ func unlockWith(ctx context.Context, objs blobstore.Objects, localDir string, op
 	if len(secrets) == 0 {
 		return nil, fmt.Errorf("repository %s needs its password or key file: %w", name, ErrPasswordRequired)
 	}
-	f, m, err := openAny(files, secrets)
+	f, m, err := openAny(files, secrets, newKeyCache(repoID))
 	if err != nil {
 		return nil, fmt.Errorf("%w for repository %s", err, name)
 	}
@@ -253,19 +258,41 @@ func hasKind(files []*keys.File, kdf keys.KDF) bool {
 	return false
 }
 
-// openAny tries every secret against every key file of its kind. The
-// error is the first secret's (a wrong password, or a wrong key file).
-func openAny(files []*keys.File, secrets []keys.Secret) (*keys.File, keys.Master, error) {
+// argon2Unwraps counts the key files this process has unwrapped with
+// argon2id, for tests of the key cache.
+var argon2Unwraps atomic.Int64
+
+// openAny tries every secret against every key file of its kind: a
+// password first against what kc caches for each of them, which spares
+// argon2id, then against the files themselves, caching what it opens.
+// The error is the first secret's (a wrong password, or a wrong key file).
+func openAny(files []*keys.File, secrets []keys.Secret, kc *keyCache) (*keys.File, keys.Master, error) {
 	var first error
 	for _, s := range secrets {
+		if s.KDF == keys.KDFArgon2id {
+			for _, f := range files {
+				if f.KDF != s.KDF {
+					continue
+				}
+				if m, ok := kc.get(f, s.Bytes); ok {
+					return f, m, nil
+				}
+			}
+		}
 		tried := false
 		for _, f := range files {
 			if f.KDF != s.KDF {
 				continue
 			}
 			tried = true
+			if f.KDF == keys.KDFArgon2id {
+				argon2Unwraps.Add(1)
+			}
 			m, err := f.Unwrap(s)
 			if err == nil {
+				if f.KDF == keys.KDFArgon2id {
+					kc.put(f, s.Bytes, m)
+				}
 				return f, m, nil
 			}
 			if !errors.Is(err, keys.ErrWrongPassword) && !errors.Is(err, keys.ErrWrongKeyFile) {
@@ -451,26 +478,34 @@ func (k *keyring) list(ctx context.Context) ([]Key, error) {
 
 // add makes a key file for nk.
 func (k *keyring) add(ctx context.Context, nk NewKey) (Key, error) {
+	f, err := k.addFile(ctx, nk)
+	if err != nil {
+		return Key{}, err
+	}
+	return Key{ID: f.ID, Kind: kindOf(f.KDF), Created: f.Created, Host: f.Host, User: f.User}, nil
+}
+
+func (k *keyring) addFile(ctx context.Context, nk NewKey) (*keys.File, error) {
 	var s keys.Secret
 	switch {
 	case nk.KeyFile != "" && nk.Password != nil:
-		return Key{}, errors.New("add key: a password or a key file, not both")
+		return nil, errors.New("add key: a password or a key file, not both")
 	case nk.KeyFile != "":
 		b, err := readSecretFile(nk.KeyFile)
 		if err != nil {
-			return Key{}, fmt.Errorf("add key: %w", err)
+			return nil, fmt.Errorf("add key: %w", err)
 		}
 		s = keys.RawKey(b)
 	case len(nk.Password) > 0:
 		s = keys.Password(nk.Password)
 	default:
-		return Key{}, errors.New("add key: the new password is empty")
+		return nil, errors.New("add key: the new password is empty")
 	}
 	f, err := putKeyFile(ctx, k.objs, k.master, s, k.opts.Now)
 	if err != nil {
-		return Key{}, fmt.Errorf("add key: %w", err)
+		return nil, fmt.Errorf("add key: %w", err)
 	}
-	return Key{ID: f.ID, Kind: kindOf(f.KDF), Created: f.Created, Host: f.Host, User: f.User}, nil
+	return f, nil
 }
 
 // remove deletes one key, never the last one, and never the one in use
@@ -530,7 +565,7 @@ func (k *keyring) remove(ctx context.Context, id string) error {
 		var foreign string
 		same := false
 		for _, f := range files {
-			if _, m, err := openAny([]*keys.File{f}, secrets); err == nil {
+			if _, m, err := openAny([]*keys.File{f}, secrets, nil); err == nil {
 				if m == mine {
 					same = true
 					break
@@ -542,7 +577,7 @@ func (k *keyring) remove(ctx context.Context, id string) error {
 			if foreign != "" {
 				return fmt.Errorf("key file %s of %s opens with the secret given but wraps another master key than local/key, so removing local/key would lose the repository: %w", foreign, name, ErrLastKey)
 			}
-			_, _, err := openAny(files, secrets)
+			_, _, err := openAny(files, secrets, nil)
 			if err == nil {
 				err = ErrWrongPassword
 			}
@@ -559,6 +594,9 @@ func (k *keyring) remove(ctx context.Context, id string) error {
 	if err := k.objs.DeleteObject(ctx, keys.ObjectKey(id)); err != nil {
 		return fmt.Errorf("remove key %s: %w", id, err)
 	}
+	// Other machines' entries are never consulted once their listing
+	// lacks the key file (keycache.go); this one's goes now.
+	dropCachedKey(k.repoID, id)
 	return nil
 }
 
@@ -586,14 +624,18 @@ func (k *keyring) changePassword(ctx context.Context, newPassword []byte) (Key, 
 	if cur.KDF != keys.KDFArgon2id {
 		return Key{}, fmt.Errorf("%s was opened with a raw key file, not a password: %w", name, ErrNotPassword)
 	}
-	nk, err := k.add(ctx, NewKey{Password: newPassword})
+	f, err := k.addFile(ctx, NewKey{Password: newPassword})
 	if err != nil {
 		return Key{}, err
 	}
+	// The old password's entry goes before its key file: a crash between
+	// leaves the old key file, opened by argon2id only.
+	dropCachedKey(k.repoID, cur.ID)
 	if err := k.objs.DeleteObject(ctx, keys.ObjectKey(cur.ID)); err != nil {
 		return Key{}, fmt.Errorf("remove old key %s (the new password works already): %w", cur.ID, err)
 	}
-	k.via = nk.ID
-	nk.Current = true
-	return nk, nil
+	// The next command with the new password need not pay argon2id.
+	newKeyCache(k.repoID).put(f, newPassword, k.master)
+	k.via = f.ID
+	return Key{ID: f.ID, Kind: kindOf(f.KDF), Created: f.Created, Host: f.Host, User: f.User, Current: true}, nil
 }

@@ -160,7 +160,7 @@ func TestKeyring(t *testing.T) {
 	if err := storeNewMaster(ctx, objs, local, m, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	k, err := unlock(ctx, objs, local, Options{})
+	k, err := unlock(ctx, objs, local, "", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,10 +188,10 @@ func TestKeyring(t *testing.T) {
 	if err := k.remove(ctx, LocalKeyID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := unlock(ctx, objs, local, Options{}); !errors.Is(err, ErrPasswordRequired) {
+	if _, err := unlock(ctx, objs, local, "", Options{}); !errors.Is(err, ErrPasswordRequired) {
 		t.Fatalf("after removing local/key, unlock with no password: %v", err)
 	}
-	k, err = unlock(ctx, objs, local, Options{Password: []byte("first")})
+	k, err = unlock(ctx, objs, local, "", Options{Password: []byte("first")})
 	if err != nil || k.master != m || k.via != added.ID {
 		t.Fatalf("unlock with the added password: %v", err)
 	}
@@ -212,11 +212,11 @@ func TestKeyring(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := unlock(ctx, objs, local, Options{Password: []byte("first")}); !errors.Is(err, ErrWrongPassword) {
+	if _, err := unlock(ctx, objs, local, "", Options{Password: []byte("first")}); !errors.Is(err, ErrWrongPassword) {
 		t.Fatalf("the old password still opens: %v", err)
 	}
 	for _, pw := range []string{"first, changed", "second"} {
-		if k2, err := unlock(ctx, objs, local, Options{Password: []byte(pw)}); err != nil || k2.master != m {
+		if k2, err := unlock(ctx, objs, local, "", Options{Password: []byte(pw)}); err != nil || k2.master != m {
 			t.Fatalf("unlock with %q: %v", pw, err)
 		}
 	}
@@ -234,7 +234,7 @@ func TestKeyring(t *testing.T) {
 	if len(list) != 2 || list[1].Kind != KeyDamaged {
 		t.Fatalf("list with a damaged key file = %+v", list)
 	}
-	if _, err := unlock(ctx, objs, local, Options{Password: []byte("first, changed")}); err != nil {
+	if _, err := unlock(ctx, objs, local, "", Options{Password: []byte("first, changed")}); err != nil {
 		t.Fatalf("unlock beside a damaged key file: %v", err)
 	}
 	if err := k.remove(ctx, "00000000000000ff"); err != nil {
@@ -250,7 +250,7 @@ func TestChangePasswordNeedsAPassword(t *testing.T) {
 	objs, local := newKeyRepo(t)
 	m, _ := keys.NewMaster()
 	storeNewMaster(ctx, objs, local, m, Options{})
-	k, _ := unlock(ctx, objs, local, Options{})
+	k, _ := unlock(ctx, objs, local, "", Options{})
 	if _, err := k.changePassword(ctx, []byte("x")); !errors.Is(err, ErrNotPassword) {
 		t.Fatalf("passwd on a local/key repository: %v", err)
 	}
@@ -290,7 +290,7 @@ func TestRemoveLocalKeyNeedsSameMaster(t *testing.T) {
 	if err := storeNewMaster(ctx, objs, local, m, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	k, err := unlock(ctx, objs, local, Options{})
+	k, err := unlock(ctx, objs, local, "", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestRemoveLocalKeyNeedsSameMaster(t *testing.T) {
 	if err := objs.DeleteObject(ctx, keys.ObjectKey(foreign.ID)); err != nil {
 		t.Fatal(err)
 	}
-	if k2, err := unlock(ctx, objs, local, Options{Password: []byte("foreign")}); err != nil || k2.master != m {
+	if k2, err := unlock(ctx, objs, local, "", Options{Password: []byte("foreign")}); err != nil || k2.master != m {
 		t.Fatalf("unlock after removing local/key: %v", err)
 	}
 }

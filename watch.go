@@ -34,6 +34,13 @@ type WatchOptions struct {
 // comparing only what changed, until ctx ends; then it returns nil. Every
 // snapshot takes and releases the locks as Snapshot does, so other
 // commands (gc, forget, restore) run between them.
+//
+// A watch of a repository in a bucket confirms, as every snapshot does,
+// that the key file it was opened with is still there (confirmKeys):
+// once it is gone (removed on another host) no snapshot can be written
+// with it, so the watch stops with ErrKeyGone instead of failing every
+// retry; started again, it reads the bucket and opens with the key files
+// there are.
 func (r *Repo) Watch(ctx context.Context, sources []string, opts WatchOptions) error {
 	if len(sources) == 0 {
 		return errors.New("watch: no source given")
@@ -58,7 +65,10 @@ func (r *Repo) Watch(ctx context.Context, sources []string, opts WatchOptions) e
 	if err != nil {
 		return fmt.Errorf("repository %s: %w", r.Dir, err)
 	}
-	var mu sync.Mutex // one callback at a time
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var keyGone error // the first ErrKeyGone, which stops every source
+	var mu sync.Mutex // one callback at a time; keyGone
 	errs := make([]error, len(roots))
 	var wg sync.WaitGroup
 	for i, root := range roots {
@@ -69,6 +79,14 @@ func (r *Repo) Watch(ctx context.Context, sources []string, opts WatchOptions) e
 				o := opts.Snapshot
 				o.Changed = changed
 				res, err := r.Snapshot(ctx, root, o)
+				if errors.Is(err, ErrKeyGone) {
+					mu.Lock()
+					if keyGone == nil {
+						keyGone = fmt.Errorf("watch: %w", err)
+					}
+					mu.Unlock()
+					stop()
+				}
 				// A result comes with an error only when the snapshot was
 				// committed and retention failed after it (a stop arriving
 				// then, say): it is reported all the same.
@@ -98,5 +116,8 @@ func (r *Repo) Watch(ctx context.Context, sources []string, opts WatchOptions) e
 		}()
 	}
 	wg.Wait()
+	if keyGone != nil {
+		return keyGone
+	}
 	return errors.Join(errs...)
 }

@@ -107,7 +107,7 @@ func (r *Repo) catchUpInto(ctx context.Context, db *catalog.DB) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.Dir, err)
 	}
-	if listed && r.remoteState != nil && !r.keysConfirmed.Load() {
+	if listed && r.remote {
 		if err := r.confirmKeys(keyIDs); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package keys
 
 import (
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -130,6 +131,8 @@ const (
 	saltSize = 32
 	idBytes  = 8 // 16 hex characters: collisions among a repository's few key files are out of reach
 	infoKEK  = "cairn v2 key file"
+	// infoCheck derives the key of PasswordCheck.
+	infoCheck = "cairn v2 cached key check"
 )
 
 // ObjectKey is the name a key file is stored under.
@@ -268,6 +271,31 @@ func (f *File) Unwrap(s Secret) (Master, error) {
 	copy(m[:], plain)
 	clear(plain)
 	return m, nil
+}
+
+// PasswordCheck is what a cache of unwrapped master keys keeps beside m
+// to tell, without argon2id, whether password is the one that opened f:
+// HMAC-SHA256, under a key derived from m, of the file's name, salt and
+// the password. Only a holder of m can compute or test it, and m opens
+// the whole repository anyway; what it gives such a holder beyond m is a
+// cheap test of guesses at the password (the key file makes each guess
+// cost argon2id), which matters only for a password also used elsewhere.
+// The cache that keeps it says why that is acceptable there.
+func (f *File) PasswordCheck(m Master, password []byte) [32]byte {
+	var out [32]byte
+	k, err := hkdf.Key(sha256.New, m[:], nil, infoCheck, 32)
+	if err != nil {
+		panic("keys: HKDF-SHA256 of 32 bytes: " + err.Error()) // cannot happen
+	}
+	h := hmac.New(sha256.New, k)
+	clear(k)
+	h.Write(f.ad())
+	h.Write([]byte{0})
+	h.Write(f.Salt)
+	h.Write([]byte{0})
+	h.Write(password)
+	h.Sum(out[:0])
+	return out
 }
 
 // Marshal encodes the key file for storing under ObjectKey(f.ID).

@@ -214,3 +214,34 @@ func TestDefaultArgon2Unwrap(t *testing.T) {
 	}
 	t.Logf("argon2id %v unwrap: %v", p, time.Since(start).Round(time.Millisecond))
 }
+
+// TestPasswordCheck: the check of a cached master key tells the password
+// that opened the key file from any other, and is bound to the file and
+// to the master key (an entry copied to another key file's name, or
+// holding another master key, checks nothing).
+func TestPasswordCheck(t *testing.T) {
+	m, _ := keys.NewMaster()
+	other, _ := keys.NewMaster()
+	f, err := keys.Wrap(m, keys.Password([]byte("pw")), small, keys.Label{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := keys.Wrap(m, keys.Password([]byte("pw")), small, keys.Label{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.PasswordCheck(m, []byte("pw"))
+	if c != f.PasswordCheck(m, []byte("pw")) {
+		t.Fatal("PasswordCheck is not deterministic")
+	}
+	for name, d := range map[string][32]byte{
+		"another password":   f.PasswordCheck(m, []byte("pw2")),
+		"a prefix of it":     f.PasswordCheck(m, []byte("p")),
+		"another key file":   g.PasswordCheck(m, []byte("pw")),
+		"another master key": f.PasswordCheck(other, []byte("pw")),
+	} {
+		if d == c {
+			t.Errorf("%s gives the same check", name)
+		}
+	}
+}

@@ -20,12 +20,19 @@ key file: any one of them opens the repository, on any machine.
 
 cairn key add adds one (a repository without a password becomes
 recoverable without local/); cairn key remove local then makes this
-machine ask for the password too. The last key is never removed.`,
+machine ask for the password too. The last key is never removed.
+
+A password costs argon2id (0.3-1 s) to unwrap the master key, so the
+master key it unwrapped is kept in your uid's kernel keyring for 10
+minutes (CAIRN_KEY_CACHE: a duration, or 0 for never), never on disk, and
+only for the same password: a command every few minutes pays argon2id
+once every 10 minutes. cairn key forget-cached drops what is kept.`,
 		Example: `  cairn key list
   cairn key add                          # asks for the new password twice
   cairn key add --new-key-file ~/repo.key
   cairn key passwd --new-password-file ~/new-pw
-  cairn key remove 3f9ac2d1e0b4a7c5`,
+  cairn key remove 3f9ac2d1e0b4a7c5
+  cairn key forget-cached`,
 	}
 	var listJSON bool
 	list := &cobra.Command{
@@ -163,7 +170,27 @@ either password opens the repository. Other keys stay.`,
 	passwd.Flags().StringVar(&passwdFile, "new-password-file", "", "read the new password from this file")
 	passwd.Flags().BoolVar(&passwdJSON, "json", false, "print the new key (docs/json.md)")
 
-	c.AddCommand(list, add, remove, passwd)
+	forget := &cobra.Command{
+		Use:   "forget-cached",
+		Short: "Drop the master keys that passwords unwrapped, kept in the kernel keyring",
+		Long: `Drop every master key a password unwrapped that your uid's kernel keyring
+keeps for cairn (of every repository, for 10 minutes after the argon2id
+that unwrapped it; CAIRN_KEY_CACHE sets how long, 0 for never): the next
+command of each such repository pays argon2id again. The repository is
+not opened, and no password is needed.`,
+		Example: "  cairn key forget-cached\n  CAIRN_KEY_CACHE=0 cairn snap ~/.agent   # neither use nor keep one",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			n, err := cairn.ForgetCachedKeys()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "forgot %s\n", plural(n, "cached key"))
+			return nil
+		},
+	}
+
+	c.AddCommand(list, add, remove, passwd, forget)
 	return c
 }
 

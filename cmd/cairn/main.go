@@ -155,6 +155,9 @@ The repository is --repo, else $CAIRN_REPO, else $XDG_DATA_HOME/cairn
 --repo s3://bucket/prefix keeps it in an S3 bucket (--s3-endpoint names a
 server other than AWS; credentials as the AWS tools read them) with its
 catalog in $XDG_CACHE_HOME/cairn/; it needs a password or key file.
+A password's unwrapped master key is kept in the kernel keyring for 10
+minutes, so that the next command skips argon2id (CAIRN_KEY_CACHE: a
+duration, 0 for never; cairn key forget-cached drops it).
 
 Tables print times in local time with its offset (--utc: in UTC); --json
 prints UTC, with one schema for every command (docs/json.md).`,

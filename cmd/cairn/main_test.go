@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-dev/cairn/internal/keycache"
 	"github.com/cairn-dev/cairn/internal/s3test"
 
 	_ "github.com/mattn/go-sqlite3"
@@ -28,6 +29,12 @@ func TestMain(m *testing.M) {
 	// Files unpacked from the scripts, and everything cairn writes, get the
 	// same modes on every machine.
 	syscall.Umask(0o022)
+	// The binary's key cache goes to a keyring of this test process's own
+	// (gone when it ends), never the user's; each script gets its own
+	// (setup). The scripts' commands, run as children, have it already.
+	if os.Getenv("CAIRN_TEST_KEYRING") == "" {
+		os.Setenv("CAIRN_TEST_KEYRING", privateKeyring("cairn-cmd-test"))
+	}
 	testscript.Main(m, map[string]func(){
 		"cairn": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
@@ -64,6 +71,9 @@ func TestScripts(t *testing.T) {
 			if cond == "s3" {
 				return srv != nil, nil
 			}
+			if cond == "keyring" {
+				return hasKeyring(), nil
+			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -79,6 +89,7 @@ func TestScripts(t *testing.T) {
 			"jsonschema":  cmdJSONSchema,
 			"swapfiles":   cmdSwapfiles,
 			"rmglob":      cmdRmglob,
+			"cachedkeys":  cmdCachedkeys,
 		},
 	})
 }
@@ -113,11 +124,60 @@ func setup(env *testscript.Env) error {
 		// Tables print local time; scripts see UTC unless they set TZ.
 		env.Setenv("TZ", "UTC")
 	}
+	ring := privateKeyring("cairn-script-" + filepath.Base(work))
+	env.Setenv("CAIRN_TEST_KEYRING", ring)
+	env.Defer(func() {
+		if id, err := strconv.Atoi(ring); err == nil && id > 0 {
+			keycache.Serial(id).Close()
+		}
+	})
 	if env.Getenv("GORACE") == "" {
 		// A race-enabled binary otherwise sleeps 1s at every exit.
 		env.Setenv("GORACE", "atexit_sleep_ms=0")
 	}
 	return os.MkdirAll(filepath.Join(work, "home"), 0o755)
+}
+
+// privateKeyring makes a keyring for the binary's key cache and returns
+// its serial for $CAIRN_TEST_KEYRING: "0" (no keyring, the cache off)
+// where the kernel has none to give.
+func privateKeyring(name string) string {
+	r, err := keycache.NewPrivate(name)
+	if err != nil {
+		return "0"
+	}
+	return strconv.Itoa(r.Serial())
+}
+
+// hasKeyring reports whether the kernel gives this process keyrings
+// (a container's seccomp filter may refuse keyctl).
+func hasKeyring() bool {
+	r, err := keycache.NewPrivate("cairn-probe")
+	if err != nil {
+		return false
+	}
+	r.Close()
+	return true
+}
+
+// cachedkeys N requires the script's key cache to hold N entries.
+func cmdCachedkeys(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: cachedkeys N")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("cachedkeys: %v", err)
+	}
+	id, _ := strconv.Atoi(ts.Getenv("CAIRN_TEST_KEYRING"))
+	if id <= 0 {
+		ts.Fatalf("cachedkeys: no kernel keyring here")
+	}
+	names, err := keycache.Serial(id).Names("cairn:")
+	ts.Check(err)
+	if len(names) != want {
+		ts.Fatalf("the key cache holds %d entries (%q); want %d", len(names), names, want)
+	}
 }
 
 // status N program [args...] runs program like exec and requires exit
