@@ -51,28 +51,36 @@ func TestTreeNames(t *testing.T) {
 	}
 }
 
-// TestTreeSearchesPath: Tree of one file or directory searches
-// version_by_path on the path too, not on the source alone, which would
-// read every path of the source (a one-file restore read 1.9 MB of a cold
+// TestTreeSearchesPath: Tree and LiveTree of one file or directory search
+// their index on the path too, not on the source alone, which would read
+// every path of the source (a one-file restore read 1.9 MB of a cold
 // catalog for it).
 func TestTreeSearchesPath(t *testing.T) {
 	db, _ := openNew(t)
-	rows, err := db.r.Query("EXPLAIN QUERY PLAN SELECT "+versionColumns+versionFrom+treeWhere, 1, 1, 1, "a", "a0", "a", "a/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+	for _, c := range []struct {
+		name, query, want string
+		args              []any
+	}{
+		{"Tree", treeWhere, "version_by_path (source_id=? AND path>? AND path<?)", []any{1, 1, 1, "a", "a0", "a", "a/"}},
+		{"LiveTree", liveTreeWhere, "version_live (source_id=? AND path>? AND path<?)", []any{1, "a", "a0", "a", "a/"}},
+	} {
+		rows, err := db.r.Query("EXPLAIN QUERY PLAN SELECT "+versionColumns+versionFrom+c.query, c.args...)
+		if err != nil {
 			t.Fatal(err)
 		}
-		plan = append(plan, detail)
-	}
-	text := strings.Join(plan, "\n")
-	if !strings.Contains(text, "version_by_path (source_id=? AND path>? AND path<?)") || strings.Contains(text, "TEMP B-TREE") {
-		t.Errorf("query plan of Tree:\n%s", text)
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		if !strings.Contains(text, c.want) || strings.Contains(text, "TEMP B-TREE") {
+			t.Errorf("query plan of %s:\n%s", c.name, text)
+		}
 	}
 }
