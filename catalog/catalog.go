@@ -69,9 +69,16 @@ func Open(ctx context.Context, path string, create bool) (*DB, error) {
 	}
 	// auto_vacuum=incremental takes effect only in a catalog that has no
 	// tables yet (a new one); older catalogs are switched by gc
-	// (CompactFile), which runs the VACUUM it needs.
-	//
-	w, err := sql.Open("sqlite3", dsn(path, "&_txlock=immediate&_auto_vacuum=incremental"))
+	// (CompactFile), which runs the VACUUM it needs. In a catalog already
+	// in that mode the pragma is not free: SQLite writes the mode into the
+	// header again, a write transaction (two fsyncs with the WAL it
+	// creates) at every open, and a checkpoint at every close, even of a
+	// command that only reads.
+	params := "&_txlock=immediate"
+	if !incrementalVacuum(path) {
+		params += "&_auto_vacuum=incremental"
+	}
+	w, err := sql.Open("sqlite3", dsn(path, params))
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
@@ -151,6 +158,24 @@ func probeHeader(path string) (ok bool, err error) {
 		return false, fmt.Errorf("%s belongs to another program (a WAL-mode SQLite database without cairn's application_id): %w", path, ErrNotCatalog)
 	}
 	return true, nil
+}
+
+// incrementalVacuum reports whether the database header at path says
+// the file is in incremental auto-vacuum mode (a non-zero largest root
+// page at offset 52, a non-zero incremental flag at 64). A header that is
+// older than its WAL can only say no where the answer is yes, which costs
+// the pragma's write once more.
+func incrementalVacuum(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var h [100]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil || string(h[:16]) != "SQLite format 3\x00" {
+		return false
+	}
+	return binary.BigEndian.Uint32(h[52:]) != 0 && binary.BigEndian.Uint32(h[64:]) != 0
 }
 
 func nonEmpty(path string) bool {
