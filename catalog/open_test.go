@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // TestOpenWritesNothing: opening an existing catalog writes nothing to it.
@@ -49,4 +50,42 @@ func TestOpenWritesNothing(t *testing.T) {
 		}
 		db.Close()
 	}
+}
+
+// TestOpenBesideWriter: opening an up-to-date catalog takes no write lock,
+// so a command opens at once while another process commits a long
+// transaction (the migration check began an immediate transaction at every
+// open, and waited for the writer up to the busy timeout).
+func TestOpenBesideWriter(t *testing.T) {
+	ctx := context.Background()
+	db, path := openNew(t)
+	db.Close()
+	other := rawDB(t, path)
+	tx, err := other.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO meta(key, value) VALUES ('zz-writer', 'x')"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		db, err := Open(ctx, path, false)
+		if err == nil {
+			_, err = db.Meta(ctx, "chunker")
+			db.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		tx.Rollback()
+		<-done
+		t.Fatal("Open waited for another connection's write transaction")
+	}
+	tx.Rollback()
 }
