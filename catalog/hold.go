@@ -24,10 +24,18 @@ type Hold struct {
 }
 
 // AddHolds records holds and returns their ids. A snapshot that does not
-// exist is ErrNotFound, and nothing is recorded.
+// exist is ErrNotFound, and nothing is recorded. Holds of a process and
+// no expiry are not fsynced (writeUnsynced): a crash that could lose them
+// ends their holder too.
 func (db *DB) AddHolds(ctx context.Context, holds []Hold) ([]int64, error) {
+	write := db.writeUnsynced
+	for _, h := range holds {
+		if h.Holder == "" || !h.Expires.IsZero() {
+			write = db.Write
+		}
+	}
 	var ids []int64
-	err := db.Write(ctx, func(tx *sql.Tx) error {
+	err := write(ctx, func(tx *sql.Tx) error {
 		ids = ids[:0]
 		for _, h := range holds {
 			var exists bool
@@ -59,12 +67,25 @@ func (db *DB) AddHolds(ctx context.Context, holds []Hold) ([]int64, error) {
 	return ids, nil
 }
 
-// DropHolds removes holds by id; ids already gone are ignored.
+// DropHolds removes holds by id; ids already gone are ignored. Like
+// AddHolds, it does not fsync where every hold is a process's without an
+// expiry: a drop a crash takes back brings back a hold of a process that
+// is gone, which counts for nothing.
 func (db *DB) DropHolds(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	err := db.Write(ctx, func(tx *sql.Tx) error {
+	write := db.writeUnsynced
+	for _, id := range ids {
+		var durable bool
+		if err := db.r.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM hold WHERE id = ? AND (holder IS NULL OR expires_ns IS NOT NULL))", id).Scan(&durable); err != nil {
+			return fmt.Errorf("release holds: %w", err)
+		}
+		if durable {
+			write = db.Write
+		}
+	}
+	err := write(ctx, func(tx *sql.Tx) error {
 		for _, id := range ids {
 			if _, err := tx.ExecContext(ctx, "DELETE FROM hold WHERE id = ?", id); err != nil {
 				return err

@@ -79,3 +79,41 @@ func TestHoldsAndForgetUnheld(t *testing.T) {
 		t.Errorf("after DropHolds: %+v; want only the warning hold", holds)
 	}
 }
+
+// TestHoldsLeaveCommitsSynced: a process's holds are committed without an
+// fsync (synchronous=NORMAL for that one transaction); every other commit
+// of the writer must still be synced (FULL), after a hold that failed too.
+func TestHoldsLeaveCommitsSynced(t *testing.T) {
+	db, _ := openNew(t)
+	ctx := context.Background()
+	ids := commitHistory(t, db)
+	synced := func(step string) {
+		t.Helper()
+		if got := pragmaInt(t, db.w, "synchronous"); got != 2 {
+			t.Fatalf("after %s: the writer's synchronous = %d, want 2 (FULL)", step, got)
+		}
+	}
+	synced("open")
+	hs, err := db.AddHolds(ctx, []Hold{{SnapshotID: ids[0], Reason: "restore", Holder: "h 1", PID: 1, Created: t0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	synced("AddHolds")
+	if _, err := db.AddHolds(ctx, []Hold{{SnapshotID: 999, Reason: "restore", Holder: "h 1", Created: t0}}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("hold of a missing snapshot: %v, want ErrNotFound", err)
+	}
+	synced("a refused AddHolds")
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := db.AddHolds(cctx, []Hold{{SnapshotID: ids[0], Reason: "restore", Holder: "h 1", Created: t0}}); err == nil {
+		t.Fatal("AddHolds with a cancelled context succeeded")
+	}
+	synced("AddHolds with a cancelled context")
+	if err := db.DropHolds(ctx, hs); err != nil {
+		t.Fatal(err)
+	}
+	synced("DropHolds")
+	if holds, err := db.Holds(ctx, 0); err != nil || len(holds) != 0 {
+		t.Fatalf("after DropHolds: %+v, %v", holds, err)
+	}
+}

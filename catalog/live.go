@@ -17,10 +17,14 @@ func (db *DB) LiveTree(ctx context.Context, sourceID int64, path string) ([]*Ver
 	if path == "." {
 		return db.versions(ctx, "WHERE v.source_id = ? AND v.last_snapshot_id IS NULL", sourceID)
 	}
-	// Children of p sort between "p/" and "p0" ('0' follows '/').
-	return db.versions(ctx, `WHERE v.source_id = ? AND v.last_snapshot_id IS NULL
-		AND (v.path = ? OR (v.path > ? AND v.path < ?))`, sourceID, path, path+"/", path+"0")
+	return db.versions(ctx, liveTreeWhere, sourceID, path, path+"0", path, path+"/")
 }
+
+// liveTreeWhere selects live path ?2 and what is below it: as treeWhere,
+// the bounds stand outside the OR so that version_live is searched on the
+// path, not on the source alone.
+const liveTreeWhere = `WHERE v.source_id = ? AND v.last_snapshot_id IS NULL
+	AND v.path >= ? AND v.path < ? AND (v.path = ? OR v.path > ?)`
 
 // liveChildren walks the direct children of a directory with one seek per
 // child (and one more per child directory, to jump over its subtree): a
