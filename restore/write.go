@@ -39,6 +39,9 @@ type writer struct {
 
 	mu       sync.Mutex
 	linkDirs map[string]bool // directories where symlinks were replaced, to sync
+	// stage, for a fresh target, is the staging directory the tree is
+	// built in; root and dirs are then its.
+	stage    *stage
 	progress *progress
 }
 
@@ -164,11 +167,20 @@ func (w *writer) restore(it *Item, c *catalog.Content) (*atomicfile.Staged, erro
 		// Force (the plan refuses it otherwise): checking it would fail.
 		if v.DBCheck == "" || v.DBCheck == "ok" {
 			opts.Check = func(tmp string) error {
-				if err := sqlitefile.IntegrityCheck(filepath.Join(dirAbs, tmp)); err != nil {
+				if !filepath.IsAbs(tmp) {
+					tmp = filepath.Join(dirAbs, tmp)
+				}
+				if err := sqlitefile.IntegrityCheck(tmp); err != nil {
 					return fmt.Errorf("restore %s: the restored database fails integrity_check, nothing replaced: %w", it.Path, err)
 				}
 				return nil
 			}
+		}
+		if w.stage != nil && opts.Check != nil {
+			// In the staging directory, under its own name.
+			stagedDir := filepath.Join(w.stage.abs, filepath.FromSlash(path.Dir(it.Rel)))
+			check := opts.Check
+			opts.Check = func(name string) error { return check(filepath.Join(stagedDir, name)) }
 		}
 		// A -wal from another life replayed over the restored database
 		// would corrupt it.
@@ -184,6 +196,17 @@ func (w *writer) restore(it *Item, c *catalog.Content) (*atomicfile.Staged, erro
 	dirFile, err := w.dirs.dirFile(it.Rel)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", it.Path, err)
+	}
+	if w.stage != nil {
+		// Nothing stale beside it: the target was empty.
+		opts.BeforeRename = nil
+		err := atomicfile.CreateIn(dirFile, name, opts, func(out io.Writer) error {
+			return writeContent(w.ctx, w.chunks, c, out, true)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("restore %s: %w", it.Path, err)
+		}
+		return nil, nil
 	}
 	staged, err := atomicfile.StageIn(dirFile, name, opts, !w.batch, func(out io.Writer) error {
 		return writeContent(w.ctx, w.chunks, c, out, true)
