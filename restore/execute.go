@@ -156,14 +156,16 @@ func (w *writer) writeFiles(files []*Item) error {
 	w.batch = writes > batchMin || w.stage != nil
 	bigFirst(files)
 	stopWriteBack := func() error { return nil }
-	if w.batch && w.fs == nil {
-		// Opened before anything is staged, so that a write-back error of
-		// any staged file reaches its syncs.
-		var err error
-		if w.fs, err = atomicfile.OpenFS(w.root); err != nil {
-			return err
+	if w.batch {
+		if w.fs == nil { // executeStaged opens its own
+			// Opened before anything is staged, so that a write-back
+			// error of any staged file reaches its syncs.
+			var err error
+			if w.fs, err = atomicfile.OpenFS(w.root); err != nil {
+				return err
+			}
+			defer w.fs.Close()
 		}
-		defer w.fs.Close()
 		stopWriteBack = w.writeBackEarly()
 	}
 	var mu sync.Mutex
