@@ -2,10 +2,12 @@ package restore
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -36,6 +38,8 @@ type stage struct {
 	name   string   // the staging directory's name in it
 	root   *os.Root // the staging directory
 	abs    string   // its path, for the checks that open files by path
+	// creator is who owns what is created in it, nil when not known.
+	creator *owner
 }
 
 // newStage makes a staging directory in target.
@@ -49,7 +53,23 @@ func newStage(target *os.Root, base string) (*stage, error) {
 		target.Remove(name)
 		return nil, fmt.Errorf("open staging directory in %s: %w", base, err)
 	}
-	return &stage{target: target, name: name, root: r, abs: filepath.Join(base, name)}, nil
+	st := &stage{target: target, name: name, root: r, abs: filepath.Join(base, name)}
+	if fi, err := r.Lstat("."); err == nil {
+		if sys, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode()&fs.ModeSetgid == 0 {
+			st.creator = &owner{uid: int(sys.Uid), gid: int(sys.Gid)}
+		}
+	}
+	return st, nil
+}
+
+// ownedAlready reports whether a file created in the staging tree gets
+// own without a chown: the staging directory is not setgid (nor, made
+// 0700 by the restore, is anything under it), so what the restore
+// creates there is owned by the restore's user and group. As root every
+// file has a recorded owner, most often root's own: the fchown (and,
+// with it, the fchmod after it) was two calls per file for nothing.
+func (s *stage) ownedAlready(own *owner) bool {
+	return own != nil && s.creator != nil && *own == *s.creator
 }
 
 // abandon removes the staging directory and what it holds.

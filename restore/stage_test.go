@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -113,4 +114,38 @@ func TestStagedRestoreNeverReplaces(t *testing.T) {
 		t.Error("sub/b.txt was put into a directory that appeared meanwhile")
 	}
 	assertNoTemps(t, to)
+}
+
+// Files staged in a target whose directory is setgid would take its
+// group: the chown a root restore skips for files recorded as its own
+// must not be skipped there.
+func TestStagedRestoreSetgidTarget(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	r := newRepo(t)
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "a.txt"), "a", 0o644)
+	writeFile(t, filepath.Join(src, "sub/b.txt"), "b", 0o644)
+	backdate(t, src)
+	s := r.snap(t, src)
+	to := t.TempDir()
+	if err := os.Chown(to, 0, 2345); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(to, 0o755|os.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.restore(t, s, ".", Options{To: to}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{"a.txt", "sub", "sub/b.txt"} {
+		fi, err := os.Lstat(filepath.Join(to, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != os.Geteuid() || int(st.Gid) != os.Getegid() {
+			t.Errorf("%s: owned by %d:%d, want %d:%d as recorded", rel, st.Uid, st.Gid, os.Geteuid(), os.Getegid())
+		}
+	}
 }

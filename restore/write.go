@@ -158,29 +158,33 @@ func (w *writer) restore(it *Item, c *catalog.Content) (*atomicfile.Staged, erro
 		}
 	}
 	opts := atomicfile.Options{Mode: it.mode, Mtime: mtimeOf(v)}
-	if it.owner != nil {
+	if it.owner != nil && (w.stage == nil || !w.stage.ownedAlready(it.owner)) {
 		opts.Owner = &atomicfile.Owner{UID: it.owner.uid, GID: it.owner.gid}
 	}
 	if v.Capture == catalog.CaptureSQLite {
-		dirAbs := filepath.Dir(it.Path)
+		dirAbs, checkDir := filepath.Dir(it.Path), filepath.Dir(it.Path)
+		if w.stage != nil {
+			// Checked where it is staged, under its own name.
+			checkDir = filepath.Join(w.stage.abs, filepath.FromSlash(path.Dir(it.Rel)))
+		}
 		// A copy damaged at capture is written as recorded only with
 		// Force (the plan refuses it otherwise): checking it would fail.
+		// One that passed its check at capture comes back as those very
+		// bytes (writeContent has checked its hash before the check
+		// runs), so a second full pass over it proves nothing more:
+		// SchemaCheck still catches a file that is not that database. A
+		// copy never checked (DBCheck "") gets integrity_check.
 		if v.DBCheck == "" || v.DBCheck == "ok" {
-			opts.Check = func(tmp string) error {
-				if !filepath.IsAbs(tmp) {
-					tmp = filepath.Join(dirAbs, tmp)
-				}
-				if err := sqlitefile.IntegrityCheck(tmp); err != nil {
-					return fmt.Errorf("restore %s: the restored database fails integrity_check, nothing replaced: %w", it.Path, err)
+			check, what := sqlitefile.IntegrityCheck, "integrity_check"
+			if v.DBCheck == "ok" {
+				check, what = sqlitefile.SchemaCheck, "its check"
+			}
+			opts.Check = func(name string) error {
+				if err := check(filepath.Join(checkDir, name)); err != nil {
+					return fmt.Errorf("restore %s: the restored database fails %s, nothing replaced: %w", it.Path, what, err)
 				}
 				return nil
 			}
-		}
-		if w.stage != nil && opts.Check != nil {
-			// In the staging directory, under its own name.
-			stagedDir := filepath.Join(w.stage.abs, filepath.FromSlash(path.Dir(it.Rel)))
-			check := opts.Check
-			opts.Check = func(name string) error { return check(filepath.Join(stagedDir, name)) }
 		}
 		// A -wal from another life replayed over the restored database
 		// would corrupt it.
