@@ -46,10 +46,6 @@ type Options struct {
 	// BeforeRename runs just before the rename (e.g. to remove a stale
 	// database -wal that must not be replayed over the new file).
 	BeforeRename func() error
-	// StartWriteBack, for a file staged without a sync, starts writing
-	// its data to disk at once (sync_file_range), so that the caller's
-	// later FS.Sync waits for less. StageIn only.
-	StartWriteBack bool
 }
 
 // Owner is a file's user and group ids.
@@ -233,10 +229,6 @@ func writeAt(dirfd int, file, target string, opts Options, sync bool, fill func(
 			if err := unix.Fsync(fd); err != nil {
 				return fmt.Errorf("sync %s: %w", target, err)
 			}
-		} else if opts.StartWriteBack {
-			// Start writing this file's data now, without waiting
-			// for it: the caller's sync then finds it on disk.
-			unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 		}
 		return nil
 	}()
