@@ -1,8 +1,7 @@
 // Package restore puts files from a snapshot back on disk: reassembled from
 // verified chunks, written atomically, never outside the target, with the
-// recorded mode, mtime and (as root) owner. Databases are checked with
-// integrity_check before they replace anything, and their stale -wal/-shm
-// are removed.
+// recorded mode, mtime and (as root) owner. Databases are checked before
+// they replace anything, and their stale -wal/-shm are removed.
 //
 // A restore is planned once and then executed: NewPlan decides for every
 // path what happens (Kind: write, unchanged, mkdir, symlink, delete,
