@@ -1,8 +1,7 @@
 // Package restore puts files from a snapshot back on disk: reassembled from
 // verified chunks, written atomically, never outside the target, with the
-// recorded mode, mtime and (as root) owner. Databases are checked with
-// integrity_check before they replace anything, and their stale -wal/-shm
-// are removed.
+// recorded mode, mtime and (as root) owner. Databases are checked before
+// they replace anything, and their stale -wal/-shm are removed.
 //
 // A restore is planned once and then executed: NewPlan decides for every
 // path what happens (Kind: write, unchanged, mkdir, symlink, delete,
@@ -33,8 +32,12 @@
 //	write.go    one file: chunks read and verified (blobstore.Reader),
 //	            written to a temp file beside the target (holes for zero
 //	            runs), BLAKE3 of what was written checked, fsynced, renamed,
-//	            the directory fsynced; a database checked with
-//	            integrity_check and its stale -wal/-shm removed
+//	            the directory fsynced; a database checked (SchemaCheck
+//	            when it passed its check at capture, else integrity_check)
+//	            and its stale -wal/-shm removed
+//	stage.go    a whole tree --to an empty or new directory: built in a
+//	            staging directory inside it, files under their own names,
+//	            synced once, the top-level entries renamed into place
 //
 // The root package wraps this: it holds the snapshots read, takes the undo
 // snapshot between planning and executing, and holds the source's lock

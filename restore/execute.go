@@ -107,6 +107,9 @@ func (p *Plan) executeOne(ctx context.Context, r int, items []*Item) error {
 	w := &writer{ctx: ctx, d: p.d, chunks: blobstore.NewReader(p.d.Store, p.d.Codec), root: root, base: base, opts: opts, progress: p.progress,
 		dirs: dirCache{root: root}}
 	defer w.dirs.close()
+	if p.dests[r].fresh {
+		return w.executeStaged(dirs, files, items)
+	}
 	if opts.CleanTemps && p.dests[r].inPlace {
 		cleanTemps(root, req.Path, dirs)
 	}
@@ -150,17 +153,19 @@ func (w *writer) writeFiles(files []*Item) error {
 			writes++
 		}
 	}
-	w.batch = writes > batchMin
+	w.batch = writes > batchMin || w.stage != nil
 	bigFirst(files)
 	stopWriteBack := func() error { return nil }
 	if w.batch {
-		// Opened before anything is staged, so that a write-back error of
-		// any staged file reaches its syncs.
-		var err error
-		if w.fs, err = atomicfile.OpenFS(w.root); err != nil {
-			return err
+		if w.fs == nil { // executeStaged opens its own
+			// Opened before anything is staged, so that a write-back
+			// error of any staged file reaches its syncs.
+			var err error
+			if w.fs, err = atomicfile.OpenFS(w.root); err != nil {
+				return err
+			}
+			defer w.fs.Close()
 		}
-		defer w.fs.Close()
 		stopWriteBack = w.writeBackEarly()
 	}
 	var mu sync.Mutex
@@ -211,6 +216,9 @@ feed:
 			s.Abort()
 		}
 		return err
+	}
+	if w.stage != nil {
+		return nil // the staging directory is promoted as a whole
 	}
 	return w.commit(staged, stagedItems)
 }

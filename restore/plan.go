@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -112,6 +113,10 @@ type Plan struct {
 type dest struct {
 	base    string // the directory paths relative to the source go under
 	inPlace bool   // base is the source itself
+	// fresh: a whole tree restored --to a directory that is empty or
+	// absent, by this request alone, so Execute can build it in a staging
+	// directory and move it into place (stage.go).
+	fresh bool
 }
 
 // geteuid is the user the restore runs as; tests pretend not to be root.
@@ -133,6 +138,13 @@ func NewPlan(ctx context.Context, d Deps, reqs []Request, opts Options) (*Plan, 
 		pl := &planner{Plan: p, req: req, idx: i, opts: withRuntime(opts, req), euid: geteuid()}
 		if err := pl.plan(ctx); err != nil {
 			return nil, err
+		}
+	}
+	for i := range p.dests {
+		for j := range p.dests {
+			if i != j && sameDir(p.dests[i].base, p.dests[j].base) {
+				p.dests[i].fresh = false // two requests land there
+			}
 		}
 	}
 	sort.SliceStable(p.Items, func(i, j int) bool { return p.Items[i].Path < p.Items[j].Path })
@@ -277,6 +289,7 @@ func (pl *planner) plan(ctx context.Context) error {
 	}
 	pl.base = Dest(pl.req, pl.opts)
 	d := dest{base: pl.base, inPlace: sameDir(pl.base, pl.req.Snapshot.Source)}
+	d.fresh = !d.inPlace && pl.req.Path == "." && emptyOrAbsent(pl.base)
 	pl.dests = append(pl.dests, d)
 	if root, err := os.OpenRoot(pl.base); err == nil {
 		pl.root = root
@@ -651,3 +664,17 @@ func mtimeOf(v *catalog.Version) time.Time { return time.Unix(0, v.MtimeNs) }
 // left in the directories it writes; only for a caller holding the locks
 // of the sources restored in place.
 func (p *Plan) CleanTemps() { p.opts.CleanTemps = true }
+
+// emptyOrAbsent reports whether dir does not exist or holds nothing.
+func emptyOrAbsent(dir string) bool {
+	f, err := os.Open(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	_, err = f.Readdirnames(1)
+	return err == io.EOF
+}

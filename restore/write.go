@@ -39,6 +39,9 @@ type writer struct {
 
 	mu       sync.Mutex
 	linkDirs map[string]bool // directories where symlinks were replaced, to sync
+	// stage, for a fresh target, is the staging directory the tree is
+	// built in; root and dirs are then its.
+	stage    *stage
 	progress *progress
 }
 
@@ -155,17 +158,30 @@ func (w *writer) restore(it *Item, c *catalog.Content) (*atomicfile.Staged, erro
 		}
 	}
 	opts := atomicfile.Options{Mode: it.mode, Mtime: mtimeOf(v)}
-	if it.owner != nil {
+	if it.owner != nil && (w.stage == nil || !w.stage.ownedAlready(it.owner)) {
 		opts.Owner = &atomicfile.Owner{UID: it.owner.uid, GID: it.owner.gid}
 	}
 	if v.Capture == catalog.CaptureSQLite {
-		dirAbs := filepath.Dir(it.Path)
+		dirAbs, checkDir := filepath.Dir(it.Path), filepath.Dir(it.Path)
+		if w.stage != nil {
+			// Checked where it is staged, under its own name.
+			checkDir = filepath.Join(w.stage.abs, filepath.FromSlash(path.Dir(it.Rel)))
+		}
 		// A copy damaged at capture is written as recorded only with
 		// Force (the plan refuses it otherwise): checking it would fail.
+		// One that passed its check at capture comes back as those very
+		// bytes (writeContent has checked its hash before the check
+		// runs), so a second full pass over it proves nothing more:
+		// SchemaCheck still catches a file that is not that database. A
+		// copy never checked (DBCheck "") gets integrity_check.
 		if v.DBCheck == "" || v.DBCheck == "ok" {
-			opts.Check = func(tmp string) error {
-				if err := sqlitefile.IntegrityCheck(filepath.Join(dirAbs, tmp)); err != nil {
-					return fmt.Errorf("restore %s: the restored database fails integrity_check, nothing replaced: %w", it.Path, err)
+			check, what := sqlitefile.IntegrityCheck, "integrity_check"
+			if v.DBCheck == "ok" {
+				check, what = sqlitefile.SchemaCheck, "its check"
+			}
+			opts.Check = func(name string) error {
+				if err := check(filepath.Join(checkDir, name)); err != nil {
+					return fmt.Errorf("restore %s: the restored database fails %s, nothing replaced: %w", it.Path, what, err)
 				}
 				return nil
 			}
@@ -184,6 +200,17 @@ func (w *writer) restore(it *Item, c *catalog.Content) (*atomicfile.Staged, erro
 	dirFile, err := w.dirs.dirFile(it.Rel)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", it.Path, err)
+	}
+	if w.stage != nil {
+		// Nothing stale beside it: the target was empty.
+		opts.BeforeRename = nil
+		err := atomicfile.CreateIn(dirFile, name, opts, func(out io.Writer) error {
+			return writeContent(w.ctx, w.chunks, c, out, true)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("restore %s: %w", it.Path, err)
+		}
+		return nil, nil
 	}
 	staged, err := atomicfile.StageIn(dirFile, name, opts, !w.batch, func(out io.Writer) error {
 		return writeContent(w.ctx, w.chunks, c, out, true)

@@ -19,7 +19,11 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -159,55 +163,117 @@ func (s *Staged) Abort() {
 func StageIn(dir *os.File, name string, opts Options, sync bool, fill func(w io.Writer) error) (*Staged, error) {
 	dirfd := int(dir.Fd())
 	tmp := TempPrefix + randomSuffix()
+	if err := writeAt(dirfd, tmp, name, opts, sync, fill); err != nil {
+		return nil, err
+	}
+	return &Staged{dirfd: dirfd, tmp: tmp, name: name, opts: opts}, nil
+}
+
+// CreateIn writes a new file name directly in dir, with StageIn's calls
+// but no temp name and no rename: for a staging directory that no reader
+// sees until the caller has synced it and moved it into place as a whole.
+// The file must not exist. On any error it is removed. opts.BeforeRename
+// is not run (there is no rename).
+func CreateIn(dir *os.File, name string, opts Options, fill func(w io.Writer) error) error {
+	return writeAt(int(dir.Fd()), name, name, opts, false, fill)
+}
+
+// writeAt creates file (named target in errors) in dirfd and does the
+// rest of StageIn's steps; on error file is removed.
+func writeAt(dirfd int, file, target string, opts Options, sync bool, fill func(w io.Writer) error) error {
+	// Created with its permissions where the umask leaves them whole and
+	// nothing (an owner, a set-id bit) must come first: the fchmod is
+	// then one call per file saved.
+	createMode, chmod := uint32(0o600), true
+	if perm := uint32(opts.Mode.Perm()); opts.Owner == nil && opts.Mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) == 0 {
+		if mask, ok := umask(); ok && perm&mask == 0 {
+			createMode, chmod = perm, false
+		}
+	}
 	var fd int
 	var err error
 	for {
-		fd, err = unix.Openat(dirfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+		fd, err = unix.Openat(dirfd, file, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, createMode)
 		if err != unix.EINTR {
 			break
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("create temp file for %s: %w", name, err)
+		if file == target {
+			return fmt.Errorf("create %s: %w", target, err)
+		}
+		return fmt.Errorf("create temp file for %s: %w", target, err)
 	}
-	s := &Staged{dirfd: dirfd, tmp: tmp, name: name, opts: opts}
 	err = func() error {
 		if err := fill(File{fd}); err != nil {
 			return err
 		}
-		if opts.Owner != nil {
-			if err := unix.Fchown(fd, opts.Owner.UID, opts.Owner.GID); err != nil {
-				return fmt.Errorf("chown %s: %w", name, err)
+		if !opts.Mtime.IsZero() {
+			// Through the descriptor, after the last write: no path
+			// lookup, and no write can change it afterwards.
+			if err := futimens(fd, opts.Mtime); err != nil {
+				return fmt.Errorf("set times of %s: %w", target, err)
 			}
 		}
-		if err := unix.Fchmod(fd, unixMode(opts.Mode)); err != nil {
-			return fmt.Errorf("chmod %s: %w", name, err)
+		if opts.Owner != nil {
+			if err := unix.Fchown(fd, opts.Owner.UID, opts.Owner.GID); err != nil {
+				return fmt.Errorf("chown %s: %w", target, err)
+			}
+		}
+		if chmod {
+			if err := unix.Fchmod(fd, unixMode(opts.Mode)); err != nil {
+				return fmt.Errorf("chmod %s: %w", target, err)
+			}
 		}
 		if sync {
 			if err := unix.Fsync(fd); err != nil {
-				return fmt.Errorf("sync %s: %w", name, err)
+				return fmt.Errorf("sync %s: %w", target, err)
 			}
 		}
 		return nil
 	}()
 	if cerr := unix.Close(fd); err == nil && cerr != nil {
-		err = fmt.Errorf("close %s: %w", name, cerr)
-	}
-	if err == nil && !opts.Mtime.IsZero() {
-		ts := unix.NsecToTimespec(opts.Mtime.UnixNano())
-		if err = unix.UtimesNanoAt(dirfd, tmp, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			err = fmt.Errorf("set times of %s: %w", name, err)
-		}
+		err = fmt.Errorf("close %s: %w", target, cerr)
 	}
 	if err == nil && opts.Check != nil {
-		err = opts.Check(tmp)
+		err = opts.Check(file)
 	}
 	if err != nil {
-		s.Abort()
-		return nil, err
+		unix.Unlinkat(dirfd, file, 0)
+		return err
 	}
-	return s, nil
+	return nil
 }
+
+// futimens sets the access and modification times of an open file
+// (utimensat(2) with a NULL path: x/sys/unix only passes a path).
+func futimens(fd int, t time.Time) error {
+	ts := unix.NsecToTimespec(t.UnixNano())
+	times := [2]unix.Timespec{ts, ts}
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&times[0])), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// umask is the process's file mode creation mask, read once from
+// /proc/self/status (umask(2) can only read it by changing it, which
+// would race with other goroutines creating files). ok is false where
+// it cannot be read.
+var umask = sync.OnceValues(func() (uint32, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, found := strings.CutPrefix(l, "Umask:"); found {
+			m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32)
+			return uint32(m), err == nil
+		}
+	}
+	return 0, false
+})
 
 // unixMode is a file mode's permission and set-id/sticky bits as chmod(2)
 // takes them.
@@ -292,6 +358,9 @@ func (f *FS) Sync() error {
 
 // Close releases the descriptor.
 func (f *FS) Close() error { return f.d.Close() }
+
+// RandomSuffix is a random hex string for a temp name.
+func RandomSuffix() string { return randomSuffix() }
 
 func randomSuffix() string {
 	var b [8]byte

@@ -2,10 +2,13 @@ package atomicfile
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -225,5 +228,82 @@ func TestStageIn(t *testing.T) {
 	}
 	if fi, _ := os.Stat(filepath.Join(dir, "sparse")); fi.Size() != 4+1<<20 {
 		t.Errorf("sparse file: %d bytes", fi.Size())
+	}
+}
+
+// StageIn skips the fchmod where the create mode gives the mode already;
+// the mode must come out exact either way: one the umask would narrow
+// (0666 under 022) and set-id bits still need the fchmod.
+func TestStageInModesAndTimes(t *testing.T) {
+	dir := t.TempDir()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	mtime := time.Date(2021, 5, 6, 7, 8, 9, 123456789, time.UTC)
+	for i, mode := range []fs.FileMode{0o644, 0o600, 0o666, 0o777, 0o755 | fs.ModeSetuid, 0o750 | fs.ModeSetgid, 0o400} {
+		name := fmt.Sprintf("f%d", i)
+		s, err := StageIn(d, name, Options{Mode: mode, Mtime: mtime}, false, func(w io.Writer) error {
+			_, err := io.WriteString(w, "data")
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Lstat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky); got != mode {
+			t.Errorf("mode %v came out %v", mode, got)
+		}
+		if !fi.ModTime().Equal(mtime) {
+			t.Errorf("mode %v: mtime %v, want %v", mode, fi.ModTime(), mtime)
+		}
+	}
+}
+
+// CreateIn writes under the file's own name and leaves nothing when the
+// fill or the check fails.
+func TestCreateIn(t *testing.T) {
+	dir := t.TempDir()
+	d, err := os.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := CreateIn(d, "ok", Options{Mode: 0o640}, func(w io.Writer) error {
+		_, err := io.WriteString(w, "hello")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "ok")); string(b) != "hello" {
+		t.Fatalf("ok holds %q", b)
+	}
+	boom := errors.New("boom")
+	for name, opts := range map[string]Options{"fill": {Mode: 0o644}, "check": {Mode: 0o644, Check: func(string) error { return boom }}} {
+		err := CreateIn(d, name, opts, func(w io.Writer) error {
+			io.WriteString(w, "partial")
+			if opts.Check == nil {
+				return boom
+			}
+			return nil
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("%s: err = %v, want boom", name, err)
+		}
+		if _, err := os.Lstat(filepath.Join(dir, name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%s: a failed CreateIn left the file (%v)", name, err)
+		}
+	}
+	if err := CreateIn(d, "ok", Options{Mode: 0o644}, func(io.Writer) error { return nil }); err == nil {
+		t.Fatal("CreateIn over an existing file succeeded")
 	}
 }

@@ -284,10 +284,17 @@ func TestKillRestore(t *testing.T) {
 			}
 			typicalTo = ewma(typicalTo, r.dur)
 		}
-		written := 0
+		written, staged := 0, false
 		if _, err := os.Stat(dir); err == nil {
 			after := scan(t, dir)
-			written, _ = checkOldOrNew(t, manifest{}, h[target], after)
+			var temps []string
+			written, temps = checkOldOrNew(t, manifest{}, h[target], after)
+			for _, p := range temps {
+				// A restore into an empty directory builds the tree in a
+				// staging directory; what is under a final name was
+				// checked complete above.
+				staged = staged || strings.HasPrefix(p, ".cairn-tmp-stage-")
+			}
 		}
 		outcome := "nothing written"
 		switch {
@@ -295,6 +302,9 @@ func TestKillRestore(t *testing.T) {
 			outcome = "everything written"
 		case written > 0:
 			outcome = "partly written"
+		}
+		if staged {
+			outcome += ", a staging directory left"
 		}
 		stats.add(delay, typicalTo, r, outcome)
 		// The next restore to the same place completes it.
@@ -321,9 +331,16 @@ func TestKillRestore(t *testing.T) {
 	e.verifyAll(h)
 }
 
-// isTemp reports whether a path is an interrupted restore's temp file.
+// isTemp reports whether a path is an interrupted restore's temp file,
+// or inside the staging directory of a restore --to an empty directory
+// (.cairn-tmp-stage-*), which holds the tree until it is moved into place.
 func isTemp(rel string) bool {
-	return strings.HasPrefix(filepath.Base(rel), ".cairn-tmp-")
+	for _, part := range strings.Split(filepath.ToSlash(rel), "/") {
+		if strings.HasPrefix(part, ".cairn-tmp-") {
+			return true
+		}
+	}
+	return false
 }
 
 // checkOldOrNew asserts that after an interrupted restore every path holds

@@ -9,8 +9,10 @@
 package sqlitefile
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -533,7 +535,18 @@ func runCheck(ctx context.Context, conn *sql.Conn, pragma string) error {
 // integrity_check. It returns nil when the check reports "ok", else an error
 // quoting the first problem on one line. Like Backup, it avoids creating -wal
 // and -shm files beside a closed WAL-mode database.
-func IntegrityCheck(path string) error {
+func IntegrityCheck(path string) error { return check(path, true) }
+
+// SchemaCheck is IntegrityCheck without reading every page: it checks the
+// header (the page count it records, when valid, must match the file's
+// size) and reads the whole schema. It is for a database whose bytes are
+// already proven, by hash, to be a copy that passed its check: it still
+// catches a file that is not that database (the wrong content, a torn
+// write) without a second full pass over it. Restoring a 200 MiB database
+// spent about 0.45 s of CPU in integrity_check.
+func SchemaCheck(path string) error { return check(path, false) }
+
+func check(path string, full bool) error {
 	const busy = 5 * time.Second
 	p, err := resolve(path)
 	if err != nil {
@@ -556,8 +569,13 @@ func IntegrityCheck(path string) error {
 	if !IsDatabase(hdr) {
 		return fmt.Errorf("check integrity of %s: %w: no SQLite header", p, ErrNotDatabase)
 	}
+	if !full {
+		if err := checkHeaderSize(hdr, src.dbStat.Size); err != nil {
+			return fmt.Errorf("check integrity of %s: %w", p, err)
+		}
+	}
 	if q, ok := src.quietWAL(hdr, false); ok {
-		err := integrity(p, src.dsn(busy, true))
+		err := integrity(p, src.dsn(busy, true), full)
 		// A lock-free read is trusted when the file did not change, and a
 		// failure only if it was also quiet beforehand (so that a change
 		// within the file system's timestamp granularity cannot hide).
@@ -565,10 +583,31 @@ func IntegrityCheck(path string) error {
 			return err
 		}
 	}
-	return integrity(p, src.dsn(busy, false))
+	return integrity(p, src.dsn(busy, false), full)
 }
 
-func integrity(path, dsn string) error {
+// checkHeaderSize checks that the page count the header records matches the
+// file's size, where the header says the count is valid (SQLite 3.7.0 and
+// later: bytes 92-95 equal the change counter at 24-27).
+func checkHeaderSize(hdr []byte, size int64) error {
+	if len(hdr) < headerSize || !bytes.Equal(hdr[24:28], hdr[92:96]) {
+		return nil
+	}
+	pageSize := int64(binary.BigEndian.Uint16(hdr[16:18]))
+	if pageSize == 1 {
+		pageSize = 65536
+	}
+	pages := int64(binary.BigEndian.Uint32(hdr[28:32]))
+	if pages == 0 {
+		return nil
+	}
+	if pages*pageSize != size {
+		return fmt.Errorf("%w: the header records %d pages of %d bytes, the file holds %d bytes", ErrNotDatabase, pages, pageSize, size)
+	}
+	return nil
+}
+
+func integrity(path, dsn string, full bool) error {
 	ctx := context.Background()
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
@@ -580,6 +619,15 @@ func integrity(path, dsn string) error {
 		return fmt.Errorf("open %s: %w", path, classify(err))
 	}
 	defer conn.Close()
+	if !full {
+		// Preparing it reads the schema's b-tree and parses every
+		// CREATE statement; no data page is read.
+		var n int
+		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&n); err != nil {
+			return fmt.Errorf("check schema of %s: %w", path, classify(err))
+		}
+		return nil
+	}
 	if err := runCheck(ctx, conn, "integrity_check"); err != nil {
 		return fmt.Errorf("check integrity of %s: %w", path, err)
 	}

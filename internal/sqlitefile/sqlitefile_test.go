@@ -955,3 +955,41 @@ func BenchmarkBackupWAL50MiB(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// SchemaCheck passes a sound database without reading its pages, and
+// fails what is not the database: a truncated copy, another file, a
+// damaged schema page.
+func TestSchemaCheck(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.db")
+	makeClosedWAL(t, src, 200)
+	orig, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if err := SchemaCheck(write("good.db", orig)); err != nil {
+		t.Fatalf("SchemaCheck of a sound database: %v", err)
+	}
+	schemaPage := bytes.Clone(orig)
+	for i := 100; i < 4096; i++ { // page 1 after the header: sqlite_schema's root
+		schemaPage[i] = 0xee
+	}
+	for name, b := range map[string][]byte{
+		"truncated":  orig[:len(orig)-4096],
+		"not-sqlite": bytes.Repeat([]byte("x"), len(orig)),
+		"schema":     schemaPage,
+	} {
+		if err := SchemaCheck(write(name+".db", b)); err == nil {
+			t.Errorf("%s: SchemaCheck = nil, want an error", name)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
+}
