@@ -45,7 +45,7 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bufs := &buffers{chunk: make([]byte, chunker.BufferSize(r.params)), frame: framePool.Get().(*frame)}
+			bufs := &buffers{window: chunker.BufferSize(r.params), frame: framePool.Get().(*frame)}
 			// New chunks of neighbouring files share frames; the last
 			// partial one goes when the worker runs out of files.
 			defer func() {

@@ -8,7 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cairn-dev/cairn/catalog"
-	"github.com/cairn-dev/cairn/chunker"
 	"github.com/cairn-dev/cairn/internal/sqlitefile"
 )
 
@@ -69,7 +68,7 @@ func (s *run) captureSmall(ctx context.Context, e entry, bufs *buffers) (c *capt
 		}
 		c.jsonValid = &valid
 	}
-	if err := s.store(ctx, c, chunker.NewWithTable(bytes.NewReader(data), s.params, s.gear, bufs.chunk), bufs); err != nil {
+	if err := s.storeBytes(ctx, c, data, bufs); err != nil {
 		return nil, false, true, err
 	}
 	var after unix.Stat_t

@@ -25,6 +25,8 @@ func TestSmallFilesAsOrdinaryOnes(t *testing.T) {
 		"at-max.bin":    strings.Repeat("m", int(smallMax)),
 		"over-max.json": `{"pad":"` + strings.Repeat("p", int(smallMax)) + `"}`,
 		"dir/deep.json": `[]`,
+		// Several chunks, cut in memory on the small-file path.
+		"cut.bin": string(pseudoRandom(200 << 10)),
 	}
 	for rel, data := range files {
 		writeFile(t, filepath.Join(src, filepath.FromSlash(rel)), data)
@@ -36,16 +38,37 @@ func TestSmallFilesAsOrdinaryOnes(t *testing.T) {
 	small := newRepo(t, t.TempDir())
 	small.snap(t, src, Options{})
 	got := small.query(t, q)
+	const chunks = `SELECT hex(hash), size FROM chunk ORDER BY hash`
+	gotChunks := small.query(t, chunks)
 
 	defer func(old int64) { smallMax = old }(smallMax)
 	smallMax = -1
 	ordinary := newRepo(t, t.TempDir())
 	ordinary.snap(t, src, Options{})
 	want := ordinary.query(t, q)
+	if wantChunks := ordinary.query(t, chunks); !slices.Equal(gotChunks, wantChunks) {
+		t.Errorf("small-file path stored chunks:\n%s\nordinary path:\n%s", strings.Join(gotChunks, "\n"), strings.Join(wantChunks, "\n"))
+	} else if len(gotChunks) < 3 {
+		t.Errorf("only %d chunks; the test wants a file cut in several", len(gotChunks))
+	}
 	if !slices.Equal(got, want) {
 		t.Errorf("small-file path:\n%s\nordinary path:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	if len(got) != len(files)+1 {
 		t.Errorf("%d files recorded, want %d", len(got), len(files)+1)
 	}
+}
+
+// pseudoRandom is n deterministic bytes that content-defined chunking cuts
+// at Min..Max (repeated bytes would never cut before Max).
+func pseudoRandom(n int) []byte {
+	b := make([]byte, n)
+	x := uint64(0x9e3779b97f4a7c15)
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b[i] = byte(x)
+	}
+	return b
 }
