@@ -86,8 +86,18 @@ var errTorn = errors.New("changed while being read, and the last read is not wha
 
 // capture reads one changed file and stores its new chunks.
 func (s *run) capture(ctx context.Context, e entry, bufs *buffers) (*captured, error) {
+	// The first read of a small file trusts the walk's stat (captureSmall);
+	// if the file moved since, that read does not count as one of the
+	// readRetries.
+	walked := true
 	for attempt := 1; ; attempt++ {
-		c, stable, err := s.captureOnce(ctx, e, bufs)
+		c, stable, err := s.captureOnce(ctx, e, bufs, walked)
+		if walked && err == nil && !stable {
+			walked = false
+			attempt--
+			continue
+		}
+		walked = false
 		if errors.Is(err, sqlitefile.ErrMoved) {
 			// SQLite was led to another file than the one opened beneath
 			// the source: a directory on the way is being swapped.
@@ -123,9 +133,9 @@ func (s *run) capture(ctx context.Context, e entry, bufs *buffers) (*captured, e
 	}
 }
 
-func (s *run) captureOnce(ctx context.Context, e entry, bufs *buffers) (c *captured, stable bool, err error) {
+func (s *run) captureOnce(ctx context.Context, e entry, bufs *buffers, walked bool) (c *captured, stable bool, err error) {
 	if e.size <= smallMax {
-		if c, stable, handled, err := s.captureSmall(ctx, e, bufs); handled {
+		if c, stable, handled, err := s.captureSmall(ctx, e, bufs, walked); handled {
 			return c, stable, err
 		}
 	}
