@@ -92,7 +92,7 @@ func (s *run) capture(ctx context.Context, e entry, bufs *buffers) (*captured, e
 	walked := true
 	for attempt := 1; ; attempt++ {
 		c, stable, err := s.captureOnce(ctx, e, bufs, walked)
-		if walked && err == nil && !stable {
+		if errors.Is(err, errSinceWalk) {
 			walked = false
 			attempt--
 			continue

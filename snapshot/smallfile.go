@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io/fs"
 
 	"golang.org/x/sys/unix"
@@ -83,8 +84,7 @@ func (s *run) captureSmall(ctx context.Context, e entry, bufs *buffers, walked b
 			return nil, false, true, readError(&fs.PathError{Op: "open", Path: e.rel, Err: beneath.ErrNotRegular})
 		}
 		if readErr == nil && (n != int(e.size) || !sameFingerprint(statEntryAt(e.rel, &after), e)) {
-			// Changed since the walk: read again, with a stat before.
-			return nil, false, true, nil
+			return nil, false, true, errSinceWalk
 		}
 		before = after // what was read is described by the stat after it
 	}
@@ -113,6 +113,11 @@ func (s *run) captureSmall(ctx context.Context, e entry, bufs *buffers, walked b
 	stable = walked || after.Size == before.Size && after.Mtim == before.Mtim && c.size == before.Size
 	return c, stable, true, nil
 }
+
+// errSinceWalk is a small file whose stat after the read is not the
+// walk's: it changed since, and is read again with a stat of its own
+// (capture), a read that does not count as one of readRetries.
+var errSinceWalk = errors.New("changed since the walk")
 
 // sameFingerprint reports whether two stats of a file agree on everything
 // change detection records of it.
