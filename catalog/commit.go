@@ -514,9 +514,13 @@ func lowestByHash(ctx context.Context, tx *sql.Tx, table string, hashes [][32]by
 // catalog has, or a content another writer's record inserted first with
 // the same id and bytes), and returns their ids.
 func insertContents(ctx context.Context, tx *sql.Tx, contents []NewContent, chunkIDs []int64, ids *commitIDs) ([]int64, error) {
+	rebuild, err := dropHashIndex(ctx, tx, len(contents))
+	if err != nil {
+		return nil, err
+	}
 	var list []int64
 	out := make([]int64, len(contents))
-	err := insertMany(ctx, tx, "INSERT INTO content(id, hash, size, chunking, chunks) VALUES", " ON CONFLICT(id) DO NOTHING", 5, len(contents),
+	err = insertMany(ctx, tx, "INSERT INTO content(id, hash, size, chunking, chunks) VALUES", " ON CONFLICT(id) DO NOTHING", 5, len(contents),
 		func(i int, args []any) []any {
 			ct := &contents[i]
 			out[i] = ids.ContentBase + int64(i)
@@ -536,7 +540,45 @@ func insertContents(ctx context.Context, tx *sql.Tx, contents []NewContent, chun
 	if err != nil {
 		return nil, fmt.Errorf("insert contents: %w", err)
 	}
+	if rebuild {
+		if _, err := tx.ExecContext(ctx, createContentByHash); err != nil {
+			return nil, fmt.Errorf("index contents: %w", err)
+		}
+	}
 	return out, nil
+}
+
+// createContentByHash is the index of migrations/0010_writers.sql, word
+// for word (the schema's golden dump holds it to that).
+const createContentByHash = "CREATE INDEX content_by_hash ON content(hash, id)"
+
+// bulkIndexMin is the number of contents from which a commit into an
+// empty content table builds content_by_hash after the rows rather than
+// with them.
+const bulkIndexMin = 10_000
+
+// dropHashIndex drops content_by_hash when n contents are about to go
+// into an empty content table, and reports whether it did: the caller
+// then creates it again in the same transaction. Content hashes come in
+// path order, which is random in hash order, so each insert into the
+// index touched a random page; CREATE INDEX sorts once and writes the
+// pages in order. A first snapshot (or a rebuild's first record) is such
+// a commit. A failure rolls the whole transaction back, the drop with it.
+func dropHashIndex(ctx context.Context, tx *sql.Tx, n int) (bool, error) {
+	if n < bulkIndexMin {
+		return false, nil
+	}
+	var empty bool
+	if err := tx.QueryRowContext(ctx, "SELECT NOT EXISTS (SELECT 1 FROM content)").Scan(&empty); err != nil {
+		return false, fmt.Errorf("look up content: %w", err)
+	}
+	if !empty {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, "DROP INDEX content_by_hash"); err != nil {
+		return false, fmt.Errorf("index contents: %w", err)
+	}
+	return true, nil
 }
 
 func closeVersions(ctx context.Context, tx *sql.Tx, ids []int64, last int64) error {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -413,5 +414,44 @@ func TestCommitManyRowsWithSomeKnown(t *testing.T) {
 	// The 50 known chunks the commit stored again have a second row each.
 	if n := rowsOf(t, db.Reader(), "SELECT count(*) FROM chunk")[0]; n != fmt.Sprint(100+3*rowsPerInsert+5) {
 		t.Errorf("%s chunk rows; want one per chunk stored", n)
+	}
+}
+
+// A big first commit builds content_by_hash after its rows
+// (dropHashIndex); the catalog must come out of it with the index the
+// migrations make, word for word, and lookups by hash must find every
+// content through it, then and in a second big commit that finds some.
+func TestBulkCommitKeepsContentIndex(t *testing.T) {
+	ctx := context.Background()
+	fresh, _ := openNew(t)
+	want := rowsOf(t, fresh.Reader(), "SELECT sql FROM sqlite_master WHERE name = 'content_by_hash'")
+	if len(want) != 1 || want[0] != createContentByHash {
+		t.Fatalf("migrations made content_by_hash as %q; createContentByHash says %q", want, createContentByHash)
+	}
+	db, _ := openNew(t)
+	first := firstSnapshot(bulkIndexMin)
+	if _, err := db.CommitSnapshot(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if got := rowsOf(t, db.Reader(), "SELECT sql FROM sqlite_master WHERE name = 'content_by_hash'"); !slices.Equal(got, want) {
+		t.Fatalf("after a bulk commit content_by_hash is %q, want %q", got, want)
+	}
+	plan := rowsOf(t, db.Reader(), "EXPLAIN QUERY PLAN SELECT min(id) FROM content WHERE hash = x'00'")
+	if !strings.Contains(strings.Join(plan, " "), "content_by_hash") {
+		t.Errorf("a lookup by hash does not use content_by_hash: %v", plan)
+	}
+	if n := rowsOf(t, db.Reader(), "SELECT count(*) FROM content INDEXED BY content_by_hash WHERE hash IS NOT NULL")[0]; n != fmt.Sprint(bulkIndexMin) {
+		t.Errorf("content_by_hash holds %s contents, want %d", n, bulkIndexMin)
+	}
+	// A second commit of the same files under another source reuses
+	// every content by hash: the index serves storedContents.
+	second := firstSnapshot(bulkIndexMin)
+	second.Source = "/scale2"
+	second.Packs[0].Name = fmt.Sprintf("%064x", 2)
+	if _, err := db.CommitSnapshot(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	if n := rowsOf(t, db.Reader(), "SELECT count(*) FROM content")[0]; n != fmt.Sprint(bulkIndexMin) {
+		t.Errorf("%s content rows after committing the same contents twice, want %d", n, bulkIndexMin)
 	}
 }

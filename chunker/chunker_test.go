@@ -403,3 +403,33 @@ func BenchmarkFixed(b *testing.B) {
 		}
 	}
 }
+
+// TestBytesCutsAsNew holds NewBytes to New's boundaries: a small file read
+// whole is split in memory, and a different cut would store its chunks
+// again under other ids.
+func TestBytesCutsAsNew(t *testing.T) {
+	keyed := KeyedTable(testSeed(9))
+	for _, tab := range []*Table{nil, keyed} {
+		for _, p := range []Params{Default, small} {
+			sizes := []int{0, 1, p.Min - 1, p.Min, p.Min + 1, p.Avg, p.Max - 1, p.Max, p.Max + 1, 2*p.Max + 1, 3*p.Max + 12345}
+			for i, n := range sizes {
+				data := randBytes(uint64(i)+100, n)
+				want := split(t, NewWithTable(bytes.NewReader(data), p, tab, nil))
+				var got [][]byte
+				for b := NewBytes(data, p, tab); ; {
+					c, ok := b.Next()
+					if !ok {
+						break
+					}
+					got = append(got, c)
+				}
+				if fmt.Sprint(lengths(got)) != fmt.Sprint(lengths(want)) {
+					t.Errorf("%v, keyed %v, %d bytes: lengths %v, New gave %v", p, tab != nil, n, lengths(got), lengths(want))
+				}
+				if !bytes.Equal(bytes.Join(got, nil), data) {
+					t.Errorf("%v, %d bytes: chunks do not reassemble the input", p, n)
+				}
+			}
+		}
+	}
+}

@@ -22,9 +22,10 @@ import (
 
 // buffers are one worker's reusable memory.
 type buffers struct {
-	chunk []byte // the splitter's window
-	file  []byte // a whole small JSON file
-	frame *frame // new chunks not yet handed to the encoders
+	chunk  []byte // the splitter's window, allocated on first use (chunkBuf)
+	window int    // its size
+	file   []byte // a whole small JSON file
+	frame  *frame // new chunks not yet handed to the encoders
 	// preloaded closes when the previous version's chunks are known to
 	// the index (see run.preload); nil when there is nothing to wait for.
 	preloaded <-chan struct{}
@@ -35,6 +36,16 @@ func (b *buffers) waitPreload() {
 		<-b.preloaded
 		b.preloaded = nil
 	}
+}
+
+// chunkBuf returns the splitter's window. A worker that only meets small
+// files (read whole, split in place) never needs it: 1 MiB each with the
+// default parameters.
+func (b *buffers) chunkBuf() []byte {
+	if b.chunk == nil {
+		b.chunk = make([]byte, max(b.window, 64<<10))
+	}
+	return b.chunk
 }
 
 // grow returns bufs.file resized to n bytes, reallocating only to grow.
@@ -75,8 +86,18 @@ var errTorn = errors.New("changed while being read, and the last read is not wha
 
 // capture reads one changed file and stores its new chunks.
 func (s *run) capture(ctx context.Context, e entry, bufs *buffers) (*captured, error) {
+	// The first read of a small file trusts the walk's stat (captureSmall);
+	// if the file moved since, that read does not count as one of the
+	// readRetries.
+	walked := true
 	for attempt := 1; ; attempt++ {
-		c, stable, err := s.captureOnce(ctx, e, bufs)
+		c, stable, err := s.captureOnce(ctx, e, bufs, walked)
+		if errors.Is(err, errSinceWalk) {
+			walked = false
+			attempt--
+			continue
+		}
+		walked = false
 		if errors.Is(err, sqlitefile.ErrMoved) {
 			// SQLite was led to another file than the one opened beneath
 			// the source: a directory on the way is being swapped.
@@ -112,9 +133,9 @@ func (s *run) capture(ctx context.Context, e entry, bufs *buffers) (*captured, e
 	}
 }
 
-func (s *run) captureOnce(ctx context.Context, e entry, bufs *buffers) (c *captured, stable bool, err error) {
+func (s *run) captureOnce(ctx context.Context, e entry, bufs *buffers, walked bool) (c *captured, stable bool, err error) {
 	if e.size <= smallMax {
-		if c, stable, handled, err := s.captureSmall(ctx, e, bufs); handled {
+		if c, stable, handled, err := s.captureSmall(ctx, e, bufs, walked); handled {
 			return c, stable, err
 		}
 	}
@@ -171,7 +192,7 @@ func (s *run) captureOnce(ctx context.Context, e entry, bufs *buffers) (c *captu
 			return nil, false, sourceError{err}
 		}
 	}
-	if err := s.store(ctx, c, chunker.NewWithTable(r, s.params, s.gear, bufs.chunk), bufs); err != nil {
+	if err := s.store(ctx, c, chunker.NewWithTable(r, s.params, s.gear, bufs.chunkBuf()), bufs); err != nil {
 		return nil, false, err
 	}
 	after, err := f.Stat()
@@ -191,7 +212,7 @@ func (s *run) stillHolds(rel string, c *captured, bufs *buffers) (bool, error) {
 	}
 	defer f.Close()
 	h := blake3.New()
-	n, err := io.CopyBuffer(h, io.NewSectionReader(sourceReaderAt{f}, 0, c.size), bufs.chunk)
+	n, err := io.CopyBuffer(h, io.NewSectionReader(sourceReaderAt{f}, 0, c.size), bufs.chunkBuf())
 	s.stats.bytesRead.Add(n)
 	if err != nil {
 		return false, err
@@ -302,7 +323,7 @@ func (s *run) captureDatabase(ctx context.Context, c *captured, bufs *buffers) (
 		defer f.Close()
 		page := pageChunk(info.PageSize)
 		c.chunking = fmt.Sprintf("fixed:%d", page)
-		return s.store(ctx, c, chunker.NewFixed(f, page, bufs.chunk), bufs)
+		return s.store(ctx, c, chunker.NewFixed(f, page, bufs.chunkBuf()), bufs)
 	}()
 	v := <-checked
 	if storeErr != nil {

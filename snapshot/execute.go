@@ -41,11 +41,16 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	stopProgress := r.progress(ctx, len(p.toRead))
-	for w := 0; w < r.opts.Workers; w++ {
+	// More readers than cores, but only Workers of them on files larger
+	// than smallMax at once (heavy): a small file costs an open and a read
+	// that wait on the disk when the page cache does not hold it, and two
+	// readers kept two reads in flight on a device that serves many.
+	heavy := make(chan struct{}, r.opts.Workers)
+	for w := 0; w < r.opts.Workers*readersPerWorker; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bufs := &buffers{chunk: make([]byte, chunker.BufferSize(r.params)), frame: framePool.Get().(*frame)}
+			bufs := &buffers{window: chunker.BufferSize(r.params), frame: framePool.Get().(*frame)}
 			// New chunks of neighbouring files share frames; the last
 			// partial one goes when the worker runs out of files.
 			defer func() {
@@ -55,9 +60,19 @@ func (r *run) execute(ctx context.Context, p *plan, warn func(path, kind, msg st
 			}()
 			for i := range jobs {
 				e := p.entries[i]
+				if e.size > smallMax {
+					select {
+					case heavy <- struct{}{}:
+					case <-ctx.Done():
+						continue
+					}
+				}
 				bufs.preloaded = r.preload(ctx, p.reuse[i])
 				c, err := r.capture(ctx, e, bufs)
 				bufs.waitPreload()
+				if e.size > smallMax {
+					<-heavy
+				}
 				r.stats.filesDone.Add(1)
 				var src sourceError
 				switch {
@@ -118,6 +133,11 @@ feed:
 	}
 	return results, nil
 }
+
+// readersPerWorker is how many files are read at once per worker (per
+// core, by default): the extra readers read only small files, which wait
+// on the disk rather than the CPU when they are not cached.
+const readersPerWorker = 4
 
 // preloadMin is the size from which a changed file's previous chunks are
 // loaded up front: below it a file has a chunk or two, and looking those up

@@ -103,6 +103,15 @@ func (d *Dir) OpenFd(rel string, st *unix.Stat_t) (int, error) {
 	return fd, nil
 }
 
+// OpenFdUnchecked is OpenFd without the fstat, for a caller that fstats
+// the descriptor itself after reading and refuses what is not a regular
+// file then (ErrNotRegular): one system call fewer per file. Until that
+// check the descriptor may be anything the path names (a FIFO or device
+// opened non-blocking); the caller closes it.
+func (d *Dir) OpenFdUnchecked(rel string) (int, error) {
+	return d.open(rel, unix.O_RDONLY|unix.O_NONBLOCK)
+}
+
 // OpenDir opens the directory at rel (relative to d, "." for d itself)
 // beneath d, following no symlink.
 func (d *Dir) OpenDir(rel string) (*Dir, error) {
