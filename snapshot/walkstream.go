@@ -54,13 +54,31 @@ type dirJob struct {
 
 // walker holds what reading a directory needs to know.
 type walker struct {
-	prefix string // the root with a trailing slash, to name skipped paths
-	src    *beneath.Dir
-	ex     *ignore.Matcher
-	x      *exclusion // excludes beyond the patterns (excludes.go)
-	skip   map[string]bool
-	force  map[string]bool
-	warn   func(path, kind, msg string)
+	src *beneath.Dir
+	ex  *ignore.Matcher
+	x   *exclusion // excludes beyond the patterns (excludes.go)
+	// skip holds the skipped paths (Options.Skip, absolute) that lie
+	// beneath the root, relative to it: usually none. Looking up every
+	// entry's absolute path built it first, an allocation per file.
+	skip  map[string]bool
+	force map[string]bool
+	warn  func(path, kind, msg string)
+}
+
+// newWalker returns a walker of the tree at root, prefix being root with
+// a trailing slash, skipping the absolute paths in skip.
+func newWalker(prefix string, src *beneath.Dir, ex *ignore.Matcher, x *exclusion, skip, force map[string]bool,
+	warn func(path, kind, msg string)) *walker {
+	w := &walker{src: src, ex: ex, x: x, force: force, warn: warn}
+	for p := range skip {
+		if rel, ok := strings.CutPrefix(p, prefix); ok && rel != "" {
+			if w.skip == nil {
+				w.skip = map[string]bool{}
+			}
+			w.skip[rel] = true
+		}
+	}
+	return w
 }
 
 // walStat is what the comparison needs of a file's "-wal" neighbour: a
@@ -245,7 +263,7 @@ func (w *walker) readDir(job dirJob, self *entry, buf *dirBuf) *listing {
 		rel := rels[pos : pos+len(prefix)+int(r.n)]
 		pos += len(rel)
 		name := rel[len(prefix):]
-		if len(w.skip) > 0 && w.skip[w.prefix+rel] {
+		if w.skip != nil && w.skip[rel] {
 			continue
 		}
 		var st unix.Stat_t
@@ -455,7 +473,7 @@ func walk(src *beneath.Dir, ex *ignore.Matcher, x *exclusion, skip, force map[st
 	if x != nil {
 		x.rootDev = uint64(st.Dev)
 	}
-	w := &walker{prefix: prefix, src: src, ex: ex, x: x, skip: skip, force: force, warn: warn}
+	w := newWalker(prefix, src, ex, x, skip, force, warn)
 	self := statEntryAt(".", &st)
 	return startWalk(w, dirJob{rel: "."}, &self), nil
 }
