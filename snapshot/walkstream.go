@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -192,6 +193,7 @@ func (b *dirBuf) list(fd int) error {
 			}
 			b.refs = append(b.refs, nameRef{off: uint32(len(b.names)), n: uint32(len(name)), dtype: dtype})
 			b.names = append(b.names, name...)
+			b.names = append(b.names, 0) // a C string for statAt
 		}
 	}
 }
@@ -246,7 +248,7 @@ func (w *walker) readDir(job dirJob, self *entry, buf *dirBuf) *listing {
 	// Every path of the directory in one string: one allocation, where a
 	// string per name made the walk a good part of the garbage.
 	var sb strings.Builder
-	sb.Grow(len(buf.refs)*len(prefix) + len(buf.names))
+	sb.Grow(len(buf.refs)*len(prefix) + len(buf.names) - len(buf.refs))
 	for _, r := range buf.refs {
 		sb.WriteString(prefix)
 		sb.Write(buf.name(r))
@@ -271,7 +273,7 @@ func (w *walker) readDir(job dirJob, self *entry, buf *dirBuf) *listing {
 		listedDir := r.dtype == unix.DT_DIR
 		if r.dtype == unix.DT_UNKNOWN {
 			// The file system does not say: stat first, as os.ReadDir does.
-			if err := fstatat(d.Fd(), name, &st); err != nil {
+			if err := statAt(d.Fd(), &buf.names[r.off], &st); err != nil {
 				skipped(rel, &fs.PathError{Op: "lstat", Path: rel, Err: err})
 				continue
 			}
@@ -284,7 +286,7 @@ func (w *walker) readDir(job dirJob, self *entry, buf *dirBuf) *listing {
 			continue
 		}
 		if !statted {
-			if err := fstatat(d.Fd(), name, &st); err != nil {
+			if err := statAt(d.Fd(), &buf.names[r.off], &st); err != nil {
 				skipped(rel, &fs.PathError{Op: "lstat", Path: rel, Err: err})
 				continue
 			}
@@ -664,3 +666,20 @@ func (s *sliceWalk) next() (*entry, *walStat) {
 }
 
 func (s *sliceWalk) carries(path string) bool { return beneathAny(path, s.unreadable) }
+
+// statAt is fstatat(2) of a name listed by dirBuf.list, NUL-terminated
+// where it lies in the buffer: unix.Fstatat copies every name into a new
+// []byte to add the NUL, an allocation per file of the walk.
+func statAt(dirfd int, name *byte, st *unix.Stat_t) error {
+	for {
+		_, _, e := unix.Syscall6(unix.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(st)),
+			unix.AT_SYMLINK_NOFOLLOW, 0, 0)
+		switch e {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return e
+	}
+}
