@@ -89,7 +89,13 @@ func Open(ctx context.Context, path string, create bool) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("catalog %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite3", dsn(path, "&_query_only=1"))
+	// _mutex=no: database/sql hands a connection to one goroutine at a
+	// time, so SQLite's own lock around every call (each column of each
+	// row) only costs: reading the 1,010,001 live versions of a 1M-file
+	// tree took 1.25-1.32 CPU s without it, 1.53-1.76 with it (three
+	// alternating rounds). sqlite3_interrupt, which a cancelled context
+	// calls from another goroutine, takes no lock either way.
+	r, err := sql.Open("sqlite3", dsn(path, "&_query_only=1&_mutex=no"))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)

@@ -241,7 +241,7 @@ func (s *partialScanner) list(dir string) error {
 		liveKids[v.Path] = v
 		s.live[v.Path] = v
 	}
-	w := &walker{prefix: s.prefix, src: s.src, ex: s.ex, skip: s.skip, warn: s.warn}
+	w := newWalker(s.prefix, s.src, s.ex, nil, s.skip, nil, s.warn)
 	l := w.readDir(dirJob{rel: dir}, nil, &dirBuf{})
 	found, subdirs, unreadable := l.entries, l.subdirs, l.unreadable
 	s.unreadable = append(s.unreadable, unreadable...)
@@ -286,7 +286,7 @@ func (s *partialScanner) walkTree(dir string) error {
 		return err
 	}
 	s.walked = append(s.walked, dir)
-	w := &walker{prefix: s.prefix, src: s.src, ex: s.ex, skip: s.skip, warn: s.warn}
+	w := newWalker(s.prefix, s.src, s.ex, nil, s.skip, nil, s.warn)
 	entries, unreadable := startWalk(w, dirJob{rel: dir}, nil).collect()
 	for _, e := range entries {
 		s.entries[e.rel] = e

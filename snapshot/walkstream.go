@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -54,13 +55,31 @@ type dirJob struct {
 
 // walker holds what reading a directory needs to know.
 type walker struct {
-	prefix string // the root with a trailing slash, to name skipped paths
-	src    *beneath.Dir
-	ex     *ignore.Matcher
-	x      *exclusion // excludes beyond the patterns (excludes.go)
-	skip   map[string]bool
-	force  map[string]bool
-	warn   func(path, kind, msg string)
+	src *beneath.Dir
+	ex  *ignore.Matcher
+	x   *exclusion // excludes beyond the patterns (excludes.go)
+	// skip holds the skipped paths (Options.Skip, absolute) that lie
+	// beneath the root, relative to it: usually none. Looking up every
+	// entry's absolute path built it first, an allocation per file.
+	skip  map[string]bool
+	force map[string]bool
+	warn  func(path, kind, msg string)
+}
+
+// newWalker returns a walker of the tree at root, prefix being root with
+// a trailing slash, skipping the absolute paths in skip.
+func newWalker(prefix string, src *beneath.Dir, ex *ignore.Matcher, x *exclusion, skip, force map[string]bool,
+	warn func(path, kind, msg string)) *walker {
+	w := &walker{src: src, ex: ex, x: x, force: force, warn: warn}
+	for p := range skip {
+		if rel, ok := strings.CutPrefix(p, prefix); ok && rel != "" {
+			if w.skip == nil {
+				w.skip = map[string]bool{}
+			}
+			w.skip[rel] = true
+		}
+	}
+	return w
 }
 
 // walStat is what the comparison needs of a file's "-wal" neighbour: a
@@ -174,6 +193,7 @@ func (b *dirBuf) list(fd int) error {
 			}
 			b.refs = append(b.refs, nameRef{off: uint32(len(b.names)), n: uint32(len(name)), dtype: dtype})
 			b.names = append(b.names, name...)
+			b.names = append(b.names, 0) // a C string for statAt
 		}
 	}
 }
@@ -228,7 +248,7 @@ func (w *walker) readDir(job dirJob, self *entry, buf *dirBuf) *listing {
 	// Every path of the directory in one string: one allocation, where a
 	// string per name made the walk a good part of the garbage.
 	var sb strings.Builder
-	sb.Grow(len(buf.refs)*len(prefix) + len(buf.names))
+	sb.Grow(len(buf.refs)*len(prefix) + len(buf.names) - len(buf.refs))
 	for _, r := range buf.refs {
 		sb.WriteString(prefix)
 		sb.Write(buf.name(r))
@@ -245,7 +265,7 @@ func (w *walker) readDir(job dirJob, self *entry, buf *dirBuf) *listing {
 		rel := rels[pos : pos+len(prefix)+int(r.n)]
 		pos += len(rel)
 		name := rel[len(prefix):]
-		if len(w.skip) > 0 && w.skip[w.prefix+rel] {
+		if w.skip != nil && w.skip[rel] {
 			continue
 		}
 		var st unix.Stat_t
@@ -253,7 +273,7 @@ func (w *walker) readDir(job dirJob, self *entry, buf *dirBuf) *listing {
 		listedDir := r.dtype == unix.DT_DIR
 		if r.dtype == unix.DT_UNKNOWN {
 			// The file system does not say: stat first, as os.ReadDir does.
-			if err := fstatat(d.Fd(), name, &st); err != nil {
+			if err := statAt(d.Fd(), &buf.names[r.off], &st); err != nil {
 				skipped(rel, &fs.PathError{Op: "lstat", Path: rel, Err: err})
 				continue
 			}
@@ -266,7 +286,7 @@ func (w *walker) readDir(job dirJob, self *entry, buf *dirBuf) *listing {
 			continue
 		}
 		if !statted {
-			if err := fstatat(d.Fd(), name, &st); err != nil {
+			if err := statAt(d.Fd(), &buf.names[r.off], &st); err != nil {
 				skipped(rel, &fs.PathError{Op: "lstat", Path: rel, Err: err})
 				continue
 			}
@@ -455,7 +475,7 @@ func walk(src *beneath.Dir, ex *ignore.Matcher, x *exclusion, skip, force map[st
 	if x != nil {
 		x.rootDev = uint64(st.Dev)
 	}
-	w := &walker{prefix: prefix, src: src, ex: ex, x: x, skip: skip, force: force, warn: warn}
+	w := newWalker(prefix, src, ex, x, skip, force, warn)
 	self := statEntryAt(".", &st)
 	return startWalk(w, dirJob{rel: "."}, &self), nil
 }
@@ -646,3 +666,20 @@ func (s *sliceWalk) next() (*entry, *walStat) {
 }
 
 func (s *sliceWalk) carries(path string) bool { return beneathAny(path, s.unreadable) }
+
+// statAt is fstatat(2) of a name listed by dirBuf.list, NUL-terminated
+// where it lies in the buffer: unix.Fstatat copies every name into a new
+// []byte to add the NUL, an allocation per file of the walk.
+func statAt(dirfd int, name *byte, st *unix.Stat_t) error {
+	for {
+		_, _, e := unix.Syscall6(unix.SYS_NEWFSTATAT, uintptr(dirfd), uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(st)),
+			unix.AT_SYMLINK_NOFOLLOW, 0, 0)
+		switch e {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		}
+		return e
+	}
+}
