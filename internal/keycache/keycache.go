@@ -12,9 +12,9 @@
 // thread's credentials: a keyring one thread links into its process
 // keyring is not possessed by another thread that existed before, and a
 // Go program's goroutines move between threads. So every call here runs
-// on a thread of its own, locked and thrown away afterwards, which makes
-// whatever it possesses (the persistent keyring, a new entry before it
-// is linked) itself, from start to end.
+// locked to one thread and makes whatever it needs to possess (the
+// persistent keyring, a new entry before it is linked) possessed by that
+// thread itself, from start to end.
 package keycache
 
 import (
@@ -55,17 +55,16 @@ func persistent() (int, error) {
 	return unix.KeyctlInt(unix.KEYCTL_GET_PERSISTENT, -1, unix.KEY_SPEC_PROCESS_KEYRING, 0, 0)
 }
 
-// onThread runs fn on a thread of its own, which ends with it (a
-// goroutine that exits locked to its thread takes the thread along), so
-// that no other goroutine runs on credentials fn changed.
+// onThread runs fn locked to the thread it is on, so that every keyctl
+// call of fn is made with the same credentials. The thread goes back to
+// the pool afterwards, with at most a process keyring of its own that
+// links the persistent keyring: it is not thrown away, since a child
+// started from it with Pdeathsig (as internal/s3test starts its servers)
+// would be killed with it.
 func onThread(fn func()) {
-	done := make(chan struct{})
-	go func() {
-		runtime.LockOSThread()
-		defer close(done)
-		fn()
-	}()
-	<-done
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fn()
 }
 
 // resolve is r's id on this (locked) thread.

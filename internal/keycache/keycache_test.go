@@ -181,9 +181,9 @@ func TestUserAcrossProcesses(t *testing.T) {
 
 // TestUserFromManyThreads: the uid's keyring works from whichever thread
 // a goroutine runs on. A keyring linked into one thread's process keyring
-// is not possessed by the others, so before every call ran on a thread
-// of its own, a Put from another thread than User's failed (EACCES) and
-// cairn paid argon2id every time.
+// is not possessed by the others, so before every call made its own
+// thread possess it, a Put from another thread than User's failed
+// (EACCES) and cairn paid argon2id every time.
 func TestUserFromManyThreads(t *testing.T) {
 	if _, err := keycache.NewPrivate("cairn-probe"); err != nil {
 		t.Skipf("no kernel keyring here: %v", err)
