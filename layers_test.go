@@ -35,7 +35,7 @@ var layers = []struct {
 		"each is one thing done to a repository; they never reach up to the door, whose locks and holds make them safe to call"},
 	{"storage", 2, true, []string{"catalog", "blobstore", "blobstore/memstore", "blobstore/faultstore", "blobstore/storetest", "blobstore/s3store", "chunker", "migrations", "metalog"},
 		"the catalog, the blob store and the chunker: what a repository is made of"},
-	{"leaves", 1, true, []string{"keys", "internal/atomicfile", "internal/keycache", "internal/beneath", "internal/ignore", "internal/repolock", "internal/runtimefile", "internal/secretname", "internal/sqlitefile", "internal/textdiff", "internal/s3test"},
+	{"leaves", 1, true, []string{"keys", "internal/atomicfile", "internal/keycache", "internal/procid", "internal/beneath", "internal/ignore", "internal/repolock", "internal/runtimefile", "internal/secretname", "internal/sqlitefile", "internal/textdiff", "internal/s3test"},
 		"small helpers shared by several packages; they know nothing of cairn's model"},
 }
 
