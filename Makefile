@@ -1,7 +1,9 @@
 # cairn: `make test` is what CI runs; `make bench` compares with restic and borg.
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+# -s -w: no symbol table or DWARF (panics still name functions). A cold
+# one-file restore reads the binary from disk: 18 MiB instead of 22.
+LDFLAGS := -s -w -X main.version=$(VERSION)
 DIR     ?= .
 
 .PHONY: all build install snap test fmt-check vet unit fuzz bench clean man s3-servers seaweedfs

@@ -61,11 +61,12 @@ func dsn(path string, extra string) string {
 // file does not exist, and applies pending migrations. A file that is not
 // a cairn catalog, or one from a newer cairn, is refused untouched.
 func Open(ctx context.Context, path string, create bool) (*DB, error) {
+	var h header
 	if _, err := os.Stat(path); err != nil {
 		if !errors.Is(err, os.ErrNotExist) || !create {
 			return nil, fmt.Errorf("open catalog: %w", err)
 		}
-	} else if err := probe(ctx, path); err != nil {
+	} else if h, err = probe(ctx, path); err != nil {
 		return nil, err
 	}
 	// auto_vacuum=incremental takes effect only in a catalog that has no
@@ -74,9 +75,10 @@ func Open(ctx context.Context, path string, create bool) (*DB, error) {
 	// in that mode the pragma is not free: SQLite writes the mode into the
 	// header again, a write transaction (two fsyncs with the WAL it
 	// creates) at every open, and a checkpoint at every close, even of a
-	// command that only reads.
+	// command that only reads. A header older than its WAL can only say
+	// no where the answer is yes, which costs the pragma's write once more.
 	params := "&_txlock=immediate"
-	if !incrementalVacuum(path) {
+	if !h.incremental {
 		params += "&_auto_vacuum=incremental"
 	}
 	w, err := sql.Open("sqlite3", dsn(path, params))
@@ -87,6 +89,9 @@ func Open(ctx context.Context, path string, create bool) (*DB, error) {
 	w.SetConnMaxIdleTime(0)
 	if err := migrateRetrying(ctx, w); err != nil {
 		w.Close()
+		if damaged(err) {
+			return nil, damagedError(path, err)
+		}
 		return nil, fmt.Errorf("catalog %s: %w", path, err)
 	}
 	// _mutex=no: database/sql hands a connection to one goroutine at a
@@ -129,60 +134,65 @@ func migrateRetrying(ctx context.Context, w *sql.DB) error {
 // ErrDamaged means the catalog file is cairn's but SQLite cannot read it.
 var ErrDamaged = errors.New("catalog: damaged")
 
+// header is what the first 100 bytes of a catalog file say.
+type header struct {
+	empty       bool // no bytes yet: ours to initialise
+	appID       uint32
+	version     int
+	incremental bool // incremental auto-vacuum (largest root page at 52, flag at 64)
+}
+
+// ours reports whether the header alone proves the file is a catalog this
+// cairn may open: cairn's application_id, a version it knows. A version in
+// the WAL beyond the header's is refused by migrate before any write.
+func (h header) ours() bool { return h.appID == ApplicationID }
+
 // probeHeader decides from the 100-byte database header alone, without
 // SQLite (whose open of a WAL-mode file would create -wal and -shm beside
 // it), whether the file is someone else's or from a newer cairn. ok means
-// the header cannot decide and SQLite must look.
-func probeHeader(path string) (ok bool, err error) {
+// the header cannot refuse the file.
+func probeHeader(path string) (h header, ok bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return false, fmt.Errorf("open catalog %s: %w", path, err)
+		return h, false, fmt.Errorf("open catalog %s: %w", path, err)
 	}
 	defer f.Close()
-	var h [100]byte
-	n, _ := io.ReadFull(f, h[:])
+	var b [100]byte
+	n, _ := io.ReadFull(f, b[:])
 	switch {
 	case n == 0:
-		return true, nil // empty: ours to initialise
-	case n < len(h) || string(h[:16]) != "SQLite format 3\x00":
-		return false, fmt.Errorf("%s is not a SQLite database: %w", path, ErrNotCatalog)
+		return header{empty: true}, true, nil
+	case n < len(b) || string(b[:16]) != "SQLite format 3\x00":
+		return h, false, fmt.Errorf("%s is not a SQLite database: %w", path, ErrNotCatalog)
 	}
-	appID := binary.BigEndian.Uint32(h[68:])
-	version := int(binary.BigEndian.Uint32(h[60:]))
-	if appID != 0 && appID != ApplicationID {
-		return false, fmt.Errorf("%s belongs to another program (application_id %#x): %w", path, appID, ErrNotCatalog)
+	h = header{
+		appID:       binary.BigEndian.Uint32(b[68:]),
+		version:     int(binary.BigEndian.Uint32(b[60:])),
+		incremental: binary.BigEndian.Uint32(b[52:]) != 0 && binary.BigEndian.Uint32(b[64:]) != 0,
 	}
-	if latest := latestVersion(); appID == ApplicationID && version > latest {
-		return false, fmt.Errorf("%s has schema version %d, this cairn knows up to %d; upgrade cairn: %w", path, version, latest, ErrTooNew)
+	if h.appID != 0 && h.appID != ApplicationID {
+		return h, false, fmt.Errorf("%s belongs to another program (application_id %#x): %w", path, h.appID, ErrNotCatalog)
+	}
+	if latest := latestVersion(); h.appID == ApplicationID && h.version > latest {
+		return h, false, fmt.Errorf("%s has schema version %d, this cairn knows up to %d; upgrade cairn: %w", path, h.version, latest, ErrTooNew)
 	}
 	// Most SQLite files leave application_id 0. A WAL-mode one (bytes 18
 	// and 19 are 2) would get -wal and -shm created beside it by any open,
 	// even a read-only one; with no -wal file its header is the whole
 	// truth, and a schema (a non-zero schema cookie) or a user_version
 	// without cairn's application_id is someone else's database.
-	walMode := h[18] == 2 || h[19] == 2
-	if appID == 0 && walMode && !nonEmpty(path+"-wal") && (binary.BigEndian.Uint32(h[40:]) != 0 || version != 0) {
-		return false, fmt.Errorf("%s belongs to another program (a WAL-mode SQLite database without cairn's application_id): %w", path, ErrNotCatalog)
+	walMode := b[18] == 2 || b[19] == 2
+	if h.appID == 0 && walMode && !nonEmpty(path+"-wal") && (binary.BigEndian.Uint32(b[40:]) != 0 || h.version != 0) {
+		return h, false, fmt.Errorf("%s belongs to another program (a WAL-mode SQLite database without cairn's application_id): %w", path, ErrNotCatalog)
 	}
-	return true, nil
+	return h, true, nil
 }
 
 // incrementalVacuum reports whether the database header at path says
-// the file is in incremental auto-vacuum mode (a non-zero largest root
-// page at offset 52, a non-zero incremental flag at 64). A header that is
-// older than its WAL can only say no where the answer is yes, which costs
-// the pragma's write once more.
+// the file is in incremental auto-vacuum mode.
 func incrementalVacuum(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var h [100]byte
-	if _, err := io.ReadFull(f, h[:]); err != nil || string(h[:16]) != "SQLite format 3\x00" {
-		return false
-	}
-	return binary.BigEndian.Uint32(h[52:]) != 0 && binary.BigEndian.Uint32(h[64:]) != 0
+	h, ok, _ := probeHeader(path)
+	return ok && h.incremental
 }
 
 func nonEmpty(path string) bool {
@@ -190,14 +200,22 @@ func nonEmpty(path string) bool {
 	return err == nil && fi.Size() > 0
 }
 
-// probe inspects an existing file read-only before anything may write to it.
-func probe(ctx context.Context, path string) error {
-	if ok, err := probeHeader(path); !ok {
-		return err
+// probe inspects an existing file read-only before anything may write to
+// it. A header with cairn's application_id settles it (the writer's
+// migrate refuses a newer version still in the WAL, and reports damage,
+// before it writes): every open of an existing catalog, which saves a
+// third connection's open and schema read (a cold one-file restore reads
+// -wal, -shm and the schema pages once less). Only a header that cannot
+// tell (application_id 0: a new catalog, or someone else's file) is
+// asked through SQLite.
+func probe(ctx context.Context, path string) (header, error) {
+	h, ok, err := probeHeader(path)
+	if !ok || h.ours() || h.empty {
+		return h, err
 	}
 	db, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?mode=ro")
 	if err != nil {
-		return fmt.Errorf("open catalog %s: %w", path, err)
+		return h, fmt.Errorf("open catalog %s: %w", path, err)
 	}
 	defer db.Close()
 	// One statement, so one read snapshot: another process may be creating
@@ -207,22 +225,34 @@ func probe(ctx context.Context, path string) error {
 	err = db.QueryRowContext(ctx, `SELECT (SELECT application_id FROM pragma_application_id),
 		(SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM sqlite_schema)`).Scan(&appID, &version, &n)
 	if err != nil {
-		var se sqlite3.Error
-		if errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt) {
-			return fmt.Errorf("%s is damaged (%v); restore catalog.db from a copy, the packs are intact: %w", path, se, ErrDamaged)
+		if damaged(err) {
+			return h, damagedError(path, err)
 		}
-		return fmt.Errorf("read catalog %s: %w", path, err)
+		return h, fmt.Errorf("read catalog %s: %w", path, err)
 	}
 	if appID == 0 && version == 0 && n == 0 {
-		return nil // an empty file: ours to initialise
+		return h, nil // an empty file: ours to initialise
 	}
 	if appID != ApplicationID {
-		return fmt.Errorf("%s belongs to another program (application_id %#x): %w", path, appID, ErrNotCatalog)
+		return h, fmt.Errorf("%s belongs to another program (application_id %#x): %w", path, appID, ErrNotCatalog)
 	}
 	if latest := latestVersion(); version > latest {
-		return fmt.Errorf("%s has schema version %d, this cairn knows up to %d; upgrade cairn: %w", path, version, latest, ErrTooNew)
+		return h, fmt.Errorf("%s has schema version %d, this cairn knows up to %d; upgrade cairn: %w", path, version, latest, ErrTooNew)
 	}
-	return nil
+	return h, nil
+}
+
+// damaged reports whether err is SQLite saying the file is not a database
+// or is corrupt.
+func damaged(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.Code == sqlite3.ErrNotADB || se.Code == sqlite3.ErrCorrupt)
+}
+
+func damagedError(path string, err error) error {
+	var se sqlite3.Error
+	errors.As(err, &se)
+	return fmt.Errorf("%s is damaged (%v); restore catalog.db from a copy, the packs are intact: %w", path, se, ErrDamaged)
 }
 
 // Close closes both connection pools.

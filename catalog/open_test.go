@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -88,4 +89,54 @@ func TestOpenBesideWriter(t *testing.T) {
 		t.Fatal("Open waited for another connection's write transaction")
 	}
 	tx.Rollback()
+}
+
+// TestOpenDamaged: a file with cairn's header whose pages SQLite cannot
+// read is reported as damaged (ErrDamaged, which the CLI turns into the
+// advice to restore catalog.db or rebuild it from the log), whether the
+// damage is in the schema page or past it, and not as a migration error.
+func TestOpenDamaged(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		at   int64 // where garbage overwrites the file
+		n    int
+	}{
+		{"schema page", 100, 4000},
+		{"every page after the header", 100, 1 << 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "catalog.db")
+			db, err := Open(ctx, path, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(path + "-wal"); err == nil {
+				t.Fatalf("-wal left after a clean close: the damage below would not be all the truth")
+			}
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			junk := make([]byte, tc.n)
+			for i := range junk {
+				junk[i] = byte(i*7 + 13)
+			}
+			if _, err := f.WriteAt(junk, tc.at); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			db, err = Open(ctx, path, false)
+			if err == nil {
+				db.Close()
+				t.Fatal("a damaged catalog opened")
+			}
+			if !errors.Is(err, ErrDamaged) {
+				t.Fatalf("err = %v, want ErrDamaged", err)
+			}
+		})
+	}
 }

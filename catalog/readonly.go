@@ -24,7 +24,7 @@ var ErrNeedsUpgrade = errors.New("catalog: needs an upgrade")
 // created or changed beside the file. A catalog whose schema is older than
 // this cairn's is refused (ErrNeedsUpgrade): migrating it needs write access.
 func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
-	if ok, err := probeHeader(path); !ok {
+	if _, ok, err := probeHeader(path); !ok {
 		return nil, err
 	}
 	r, err := sql.Open("sqlite3", "file:"+url.PathEscape(path)+"?"+ReadOnlyParams(path)+
