@@ -24,24 +24,12 @@ import (
 // of the log).
 func TestRemoteUnchangedRequests(t *testing.T) {
 	ctx := context.Background()
-	srv := s3test.Versity(t)
-	remoteEnv(t, srv)
-	loc := "s3://" + srv.Bucket + "/" + s3test.Prefix() + "/unchanged"
 	kf := filepath.Join(t.TempDir(), "key")
 	if err := os.WriteFile(kf, []byte("0123456789abcdef0123456789abcdef"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	opts := cairn.Options{KeyFile: kf, S3Endpoint: srv.Endpoint, CatchUp: cairn.CatchUpDue}
-	create := opts
-	create.Create = true
-	h := &history{src: filepath.Join(t.TempDir(), "src")}
-	writeTree(t, h.src, 1)
-	repo, err := cairn.Open(ctx, loc, create)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.snap(t, repo)
-	repo.Close()
+	r := newRemote(t, "unchanged", cairn.Options{KeyFile: kf})
+	loc, opts, h := r.loc, r.opts, r.h
 
 	for i := range 3 {
 		rc := countRequests(t)
@@ -69,7 +57,7 @@ func TestRemoteUnchangedRequests(t *testing.T) {
 	always := opts
 	always.CatchUp = cairn.CatchUpAlways
 	rc := countRequests(t)
-	repo, err = cairn.Open(ctx, loc, always)
+	repo, err := cairn.Open(ctx, loc, always)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +130,7 @@ func TestRemoteKeyCopyBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.snap(t, repo)
-	k2, err := repo.AddKey(ctx, cairn.NewKey{Password: pw2.Password})
+	_, err = repo.AddKey(ctx, cairn.NewKey{Password: pw2.Password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,23 +150,7 @@ func TestRemoteKeyCopyBound(t *testing.T) {
 	repo.Close()
 
 	// Host B removes the first password's key file.
-	newMachine(t)
-	b, _, _, err := open(pw2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ks, err := b.Keys(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range ks {
-		if k.ID != k2.ID {
-			if err := b.RemoveKey(ctx, k.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	b.Close()
+	removeOthersKeys(t, loc, pw2)
 
 	// On A, within RecheckInterval the removed password still opens (the
 	// bound); past it, it does not.
@@ -223,7 +195,8 @@ func TestRemoteKeyCopyBound(t *testing.T) {
 	}
 	repo.Close()
 	newMachine(t)
-	if b, _, _, err = open(pw2); err != nil {
+	b, _, _, err := open(pw2)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.ChangePassword(ctx, pw3.Password); err != nil {
@@ -273,24 +246,45 @@ func TestRemoteSnapHelper(t *testing.T) {
 // options that open it, and the history of that tree, closed.
 func remoteWithSnapshot(t *testing.T, name string) (loc string, opts cairn.Options, h *history) {
 	t.Helper()
-	srv := s3test.Versity(t)
-	remoteEnv(t, srv)
-	t.Setenv("CAIRN_S3_ENDPOINT", srv.Endpoint) // for helper processes too
-	loc = "s3://" + srv.Bucket + "/" + s3test.Prefix() + "/" + name
-	opts = cairn.Options{Password: []byte("correct horse"), S3Endpoint: srv.Endpoint, CatchUp: cairn.CatchUpDue}
+	r := newRemote(t, name, cairn.Options{Password: []byte("correct horse")})
+	return r.loc, r.opts, r.h
+}
+
+// remote is a repository in a bucket of its own versitygw, made by newRemote
+// with one snapshot of a small tree.
+type remote struct {
+	srv    *s3test.Server
+	cache  string // $XDG_CACHE_HOME of this "machine"
+	prefix string // the repository's prefix in srv.Bucket
+	loc    string // s3://bucket/prefix
+	opts   cairn.Options
+	h      *history
+}
+
+// newRemote starts a server and makes a repository opened with opts (a
+// password or a key file; the endpoint and CatchUpDue are filled in).
+func newRemote(t *testing.T, name string, opts cairn.Options) *remote {
+	t.Helper()
+	r := &remote{srv: s3test.Versity(t)}
+	r.cache = remoteEnv(t, r.srv)
+	t.Setenv("CAIRN_S3_ENDPOINT", r.srv.Endpoint) // for helper processes too
+	r.prefix = s3test.Prefix() + "/" + name
+	r.loc = "s3://" + r.srv.Bucket + "/" + r.prefix
+	opts.S3Endpoint, opts.CatchUp = r.srv.Endpoint, cairn.CatchUpDue
+	r.opts = opts
 	create := opts
 	create.Create = true
-	h = &history{src: filepath.Join(t.TempDir(), "src")}
-	writeTree(t, h.src, 1)
-	repo, err := cairn.Open(context.Background(), loc, create)
+	r.h = &history{src: filepath.Join(t.TempDir(), "src")}
+	writeTree(t, r.h.src, 1)
+	repo, err := cairn.Open(context.Background(), r.loc, create)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.snap(t, repo)
+	r.h.snap(t, repo)
 	if err := repo.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return loc, opts, h
+	return r
 }
 
 func TestRemoteKilledAfterAppend(t *testing.T) {
@@ -411,20 +405,14 @@ func TestRemoteCatalogPutBack(t *testing.T) {
 // never takes the emptied prefix for a repository.
 func TestRemoteMadeAnew(t *testing.T) {
 	ctx := context.Background()
-	srv := s3test.Versity(t)
-	cacheA := remoteEnv(t, srv)
-	prefix := s3test.Prefix() + "/anew"
-	loc := "s3://" + srv.Bucket + "/" + prefix
-	pw := cairn.Options{Password: []byte("correct horse"), S3Endpoint: srv.Endpoint, CatchUp: cairn.CatchUpDue}
+	r := newRemote(t, "anew", cairn.Options{Password: []byte("correct horse")})
+	srv, cacheA, prefix, loc, pw, h := r.srv, r.cache, r.prefix, r.loc, r.opts, r.h
 	create := pw
 	create.Create = true
-	h := &history{src: filepath.Join(t.TempDir(), "src")}
-	writeTree(t, h.src, 1)
-	repo, err := cairn.Open(ctx, loc, create)
+	repo, err := cairn.Open(ctx, loc, pw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.snap(t, repo)
 	oldID := filepath.Base(repo.LocalDir())
 	repo.Close()
 

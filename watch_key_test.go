@@ -11,8 +11,8 @@ import (
 )
 
 // removeOthersKeys removes, as another machine, every key file of the
-// repository at loc but the one o opens it with.
-func removeOthersKeys(t *testing.T, loc string, o cairn.Options) {
+// repository at loc but the one o opens it with, and returns their ids.
+func removeOthersKeys(t *testing.T, loc string, o cairn.Options) (removed []string) {
 	t.Helper()
 	ctx := context.Background()
 	newMachine(t)
@@ -30,8 +30,10 @@ func removeOthersKeys(t *testing.T, loc string, o cairn.Options) {
 			if err := b.RemoveKey(ctx, k.ID); err != nil {
 				t.Fatal(err)
 			}
+			removed = append(removed, k.ID)
 		}
 	}
+	return removed
 }
 
 // TestWatchKeyRemoved: a watch opened from the bucket (no copy of the key
