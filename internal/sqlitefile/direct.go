@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 
 	"golang.org/x/sys/unix"
 
@@ -85,9 +84,6 @@ func (d *Direct) Stat() unix.Stat_t { return d.q.st }
 
 // ReadAt reads the database file.
 func (d *Direct) ReadAt(b []byte, off int64) (int, error) { return d.src.db.ReadAt(b, off) }
-
-// Reader reads the Size bytes of the database file from the start.
-func (d *Direct) Reader() io.Reader { return io.NewSectionReader(d, 0, d.size) }
 
 // QuickCheck runs PRAGMA quick_check on the database, in SQLite's
 // immutable mode (nothing is created beside it): its verdict holds for the

@@ -38,7 +38,7 @@ func TestDirectQuietWAL(t *testing.T) {
 	if !ok {
 		t.Fatal("a closed, quiet WAL-mode database was not offered for a direct read")
 	}
-	got, err := io.ReadAll(d.Reader())
+	got, err := io.ReadAll(io.NewSectionReader(d, 0, d.Size()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestDirectWriterDuringRead(t *testing.T) {
 	if !ok {
 		t.Fatal("not offered for a direct read")
 	}
-	if _, err := io.ReadAll(d.Reader()); err != nil {
+	if _, err := io.ReadAll(io.NewSectionReader(d, 0, d.Size())); err != nil {
 		t.Fatal(err)
 	}
 	w := open(t, src, "_journal_mode=WAL")
