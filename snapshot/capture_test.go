@@ -313,3 +313,79 @@ func TestTornRead(t *testing.T) {
 		})
 	}
 }
+
+// A quiet WAL-mode database (closed, no -wal) is stored as it lies, not
+// through a backup copy: what restores is the very file, byte for byte
+// (a backup copy differs in its header's change counter and schema
+// cookie), and the catalog records it as a checked SQLite capture.
+func TestQuietDatabaseStoredAsItLies(t *testing.T) {
+	r := newRepo(t, t.TempDir())
+	src := t.TempDir()
+	dbPath := filepath.Join(src, "app.db")
+	db := openDB(t, dbPath, "_journal_mode=WAL")
+	mustExec(t, db, "CREATE TABLE item(id INTEGER PRIMARY KEY, body TEXT)")
+	mustExec(t, db, "INSERT INTO item(body) SELECT hex(randomblob(300)) FROM (WITH RECURSIVE c(value) AS (SELECT 1 UNION ALL SELECT value+1 FROM c WHERE value < 2000) SELECT value FROM c)")
+	db.Close()
+	backdate(t, src, time.Hour)
+	want, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := r.snap(t, src, Options{})
+	if got := r.query(t, `SELECT v.capture, c.chunking, v.db_check FROM version v JOIN content c ON c.id = v.content_id
+		WHERE v.path = 'app.db'`); !slices.Equal(got, []string{"sqlite fixed:8192 ok"}) {
+		t.Errorf("app.db capture, chunking, check = %v", got)
+	}
+	restored := r.restoreTo(t, res.ID, "app.db")
+	got, err := os.ReadFile(restored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("the restored database (%d bytes) is not the file (%d bytes) byte for byte", len(got), len(want))
+	}
+	if n := countRows(t, restored, "SELECT count(*) FROM item"); n != 2000 {
+		t.Errorf("restored %d rows, want 2000", n)
+	}
+	for _, side := range []string{"-wal", "-shm"} {
+		if _, err := os.Lstat(dbPath + side); err == nil {
+			t.Errorf("the snapshot left %s beside the database", side)
+		}
+	}
+}
+
+// A writer that commits while a quiet database is read directly sends it
+// through the backup API after all: what is stored is one committed state
+// (here the one with the writer's row), never the bytes read before.
+func TestQuietDatabaseWrittenDuringRead(t *testing.T) {
+	r := newRepo(t, t.TempDir())
+	src := t.TempDir()
+	dbPath := filepath.Join(src, "app.db")
+	db := openDB(t, dbPath, "_journal_mode=WAL")
+	mustExec(t, db, "CREATE TABLE item(id INTEGER PRIMARY KEY, body TEXT)")
+	mustExec(t, db, "INSERT INTO item(body) VALUES ('first')")
+	db.Close()
+	backdate(t, src, time.Hour)
+	calls := 0
+	afterDirectRead = func(rel string) {
+		if calls++; calls > 1 {
+			return
+		}
+		w := openDB(t, dbPath, "_journal_mode=WAL")
+		mustExec(t, w, "INSERT INTO item(body) VALUES ('late')")
+		w.Close() // checkpointed into the main file, the -wal removed
+	}
+	t.Cleanup(func() { afterDirectRead = nil })
+	res := r.snap(t, src, Options{})
+	if calls != 1 {
+		t.Fatalf("the direct read ran %d times, want 1 (then the backup copy)", calls)
+	}
+	restored := r.restoreTo(t, res.ID, "app.db")
+	integrityOK(t, restored)
+	if n := countRows(t, restored, "SELECT count(*) FROM item"); n != 2 {
+		t.Errorf("restored %d rows, want 2 (the late commit)", n)
+	}
+	if got := r.query(t, "SELECT capture, db_check FROM version WHERE path = 'app.db'"); !slices.Equal(got, []string{"sqlite ok"}) {
+		t.Errorf("app.db capture, check = %v", got)
+	}
+}

@@ -448,7 +448,12 @@ func backupStep(dc, sc *sqlite3.SQLiteConn) error {
 // openCopy opens a finished, closed copy immutable: nothing is created
 // beside it even when it is in WAL mode.
 func openCopy(ctx context.Context, path string) (*sql.DB, *sql.Conn, error) {
-	db, err := sql.Open("sqlite3", uri(path, "mode=ro&immutable=1"))
+	return openCopyDSN(ctx, path, uri(path, "mode=ro&immutable=1"))
+}
+
+// openCopyDSN is openCopy for the database at path named by dsn.
+func openCopyDSN(ctx context.Context, path, dsn string) (*sql.DB, *sql.Conn, error) {
+	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open copy %s: %w", path, err)
 	}
