@@ -146,10 +146,15 @@ func expand(dst, blob []byte, need int64) ([]byte, error) {
 			return dst, fmt.Errorf("size %d impossible for %d stored bytes: %w", total, len(blob), ErrCorrupt)
 		}
 		n := int(total)
-		full := slices.Grow(dst, n)[:start+n]
-		// The capacity limit stops a hostile frame from decompressing
-		// beyond total.
-		out, err := decoder().DecodeAll(payload, full[:start:start+n])
+		// zstd's spare room past the end: with exactly n of capacity the
+		// decoder takes its bounds-checked sequence decoder for the last
+		// block, that is for every small blob (20% of a full restore's
+		// CPU). The capacity limit still stops a hostile frame from
+		// decompressing more than overAlloc beyond total, and the length
+		// check below refuses anything but total.
+		const overAlloc = 16
+		full := slices.Grow(dst, n+overAlloc)[:start+n]
+		out, err := decoder().DecodeAll(payload, full[:start:start+n+overAlloc])
 		if err != nil {
 			return dst, fmt.Errorf("decompress: %w: %w", err, ErrCorrupt)
 		}

@@ -3,6 +3,7 @@ package blobstore
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -186,6 +187,25 @@ func TestDecodeBoundsOutput(t *testing.T) {
 	id := Sum(make([]byte, 1000))
 	_, err = Decode(nil, blob, id, 1000)
 	wantCorrupt(t, err, id, "oversized frame")
+}
+
+// TestDecodeRefusesSpareRoom: the decoder gets a few bytes of capacity
+// past the expected size (zstd's fast path needs them); a frame that
+// decodes into them is still refused.
+func TestDecodeRefusesSpareRoom(t *testing.T) {
+	for _, extra := range []int{1, 10, 16} {
+		var frame bytes.Buffer
+		zw, err := zstd.NewWriter(&frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zw.Write(compressible(1000 + extra))
+		zw.Close()
+		blob := append([]byte{CodecZstd}, frame.Bytes()...)
+		id := Sum(compressible(1000))
+		_, err = Decode(nil, blob, id, 1000)
+		wantCorrupt(t, err, id, fmt.Sprintf("frame of %d bytes more", extra))
+	}
 }
 
 func TestDecodeConcurrent(t *testing.T) {
