@@ -189,3 +189,34 @@ func TestCancelledRestoreStops(t *testing.T) {
 		t.Errorf("the cancelled restore left %v in the target", entries)
 	}
 }
+
+// A directory deep in the source restored --to an empty directory gets
+// its parents made, and everything under it, with each directory's mode.
+func TestRestoreDeepDirectoryTo(t *testing.T) {
+	r := newRepo(t)
+	src := t.TempDir()
+	for _, p := range []string{"a/b/c/one.txt", "a/b/c/d/two.txt", "a/b/three.txt", "a/other.txt"} {
+		os.MkdirAll(filepath.Join(src, filepath.Dir(p)), 0o755)
+		if err := os.WriteFile(filepath.Join(src, p), []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(filepath.Join(src, "a/b/c/d"), 0o750)
+	backdate(t, src)
+	s := r.snap(t, src)
+	to := t.TempDir()
+	if _, err := Run(context.Background(), r.deps(), []Request{{Snapshot: s, Path: "a/b", UserPath: "a/b"}}, Options{To: to}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"a/b/c/one.txt", "a/b/c/d/two.txt", "a/b/three.txt"} {
+		if got, err := os.ReadFile(filepath.Join(to, p)); err != nil || string(got) != p {
+			t.Errorf("%s: %q, %v", p, got, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(to, "a/other.txt")); !os.IsNotExist(err) {
+		t.Errorf("a/other.txt, outside the request, restored: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(to, "a/b/c/d")); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("a/b/c/d: %v, %v; want mode 0750", fi, err)
+	}
+}

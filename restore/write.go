@@ -52,9 +52,21 @@ func (w *writer) mkdir(it *Item) error {
 	if it.Rel == "." {
 		return nil
 	}
+	// In the parent's open handle (parents come first): MkdirAll opened
+	// every directory above from the root, for each directory.
+	if parent, name, err := w.dirs.dir(it.Rel); err == nil && parent != nil {
+		err := parent.Mkdir(name, 0o700)
+		if err == nil {
+			return nil
+		}
+		if fi, serr := parent.Lstat(name); errors.Is(err, fs.ErrExist) && serr == nil && fi.IsDir() {
+			return nil
+		}
+	}
 	if err := w.root.MkdirAll(it.Rel, 0o700); err != nil {
 		return fmt.Errorf("create directory %s: %w", it.Path, err)
 	}
+	w.dirs.forget(path.Dir(it.Rel)) // remembered as missing, maybe
 	return nil
 }
 
