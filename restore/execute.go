@@ -171,7 +171,9 @@ func (w *writer) writeFiles(files []*Item) error {
 	var mu sync.Mutex
 	var staged []*atomicfile.Staged
 	var stagedItems []*Item
-	jobs := make(chan job)
+	// Buffered: a worker finishing a small file takes the next without
+	// waiting for the feeder to be scheduled.
+	jobs := make(chan job, 64)
 	var wg sync.WaitGroup
 	for range w.opts.Workers {
 		wg.Add(1)

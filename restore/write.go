@@ -311,7 +311,11 @@ func writeContent(ctx context.Context, chunks *blobstore.Reader, c *catalog.Cont
 		// writes: a write per chunk was 27,000 system calls for the
 		// agent-state corpus's 200 MiB database.
 		bw = bigWrites.Get().(*bufio.Writer)
-		bw.Reset(out)
+		if f, ok := out.(writeBackStarter); ok {
+			bw.Reset(&writeBehind{Writer: out, f: f})
+		} else {
+			bw.Reset(out)
+		}
 		defer func() { bw.Reset(nil); bigWrites.Put(bw) }()
 		if s, ok := out.(sparseFile); ok {
 			out = bufferedSparse{bw, s}
@@ -395,6 +399,33 @@ func (b bufferedSparse) Truncate(size int64) error {
 		return err
 	}
 	return b.f.Truncate(size)
+}
+
+// writeBackStarter is a file whose write-back can be started early
+// (atomicfile.File).
+type writeBackStarter interface{ StartWriteback() error }
+
+// writeBehindEvery is how many bytes of a big file are written between
+// two starts of its write-back.
+const writeBehindEvery = 8 << 20
+
+// writeBehind starts a big file's write-back every writeBehindEvery bytes,
+// so that its fsync (a file restored on its own, or in place) or the
+// restore's syncfs does not find all of it still to write: a restore of
+// one 128 MiB file wrote nothing to disk before its fsync.
+type writeBehind struct {
+	io.Writer
+	f       writeBackStarter
+	pending int
+}
+
+func (w *writeBehind) Write(b []byte) (int, error) {
+	n, err := w.Writer.Write(b)
+	if w.pending += n; err == nil && w.pending >= writeBehindEvery {
+		w.pending = 0
+		w.f.StartWriteback() // only a hint: the sync that follows reports errors
+	}
+	return n, err
 }
 
 // bigWrites are the buffers big files are written through.
