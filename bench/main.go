@@ -124,6 +124,10 @@ type bench struct {
 	started       time.Time
 	logw          io.Writer
 	histSnapshots int
+	// trash is where discard moves big trees (trash.go); trashed counts
+	// them, for unique names.
+	trash   string
+	trashed int
 
 	// the remote step (remote.go)
 	remoteServer            string
@@ -243,11 +247,14 @@ func run() error {
 	defer logf.Close()
 	b.logw = logf
 	progress("tools: %s; log of every command: %s", toolList(tools), logf.Name())
+	b.trash = filepath.Join(workAbs, "trash")
+	removeAll(b.trash) // a killed run's
+	defer removeAll(b.trash)
 	if err := dropCaches(); err != nil {
 		b.cacheNote = fmt.Sprintf("the page cache could NOT be dropped before restores (%v); restores ran with a warm cache", err)
 		progress("warning: %s", b.cacheNote)
 	} else {
-		b.cacheNote = "the page cache was dropped (`sync; echo 1 > /proc/sys/vm/drop_caches`) before every restore step"
+		b.cacheNote = "the page cache was dropped (`sync; echo 1 > /proc/sys/vm/drop_caches`) before every restore step; " + trashNote
 	}
 	for _, c := range b.corpora {
 		if err := b.runCorpus(c); err != nil {
@@ -364,7 +371,7 @@ func (b *bench) runCorpus(c *corpus) error {
 		order := rotate(tools, rep)
 		tag := fmt.Sprintf("[%s %d/%d]", c.name, rep+1, b.reps)
 		progress("%s generating corpus in %s", tag, dataDir)
-		if err := removeAll(dataDir); err != nil {
+		if err := b.discard(c, dataDir); err != nil {
 			return err
 		}
 		t0 := time.Now()
@@ -378,7 +385,7 @@ func (b *bench) runCorpus(c *corpus) error {
 		}
 		c.files, c.bytes = len(files), dirSize(dataDir)
 		progress("%s corpus: %d files, %s (generated in %.1fs)", tag, c.files, mib(c.bytes), genDone.Sub(t0).Seconds())
-		if err := removeAll(runDir); err != nil {
+		if err := b.discard(c, runDir); err != nil {
 			return err
 		}
 		var states []*repoState
@@ -445,7 +452,7 @@ func (b *bench) runCorpus(c *corpus) error {
 			closer.Close()
 		}
 		if !b.keep {
-			removeAll(runDir)
+			b.discard(c, runDir)
 		}
 	}
 	return nil
@@ -493,7 +500,7 @@ func (b *bench) snapStep(c *corpus, tag, step string, states []*repoState, src s
 func (b *bench) restoreStep(c *corpus, tag, step string, states []*repoState, runDir string, specs func(*repoState, string) []cmdSpec) {
 	for _, s := range states {
 		dst := filepath.Join(runDir, "restore-"+s.t.name)
-		removeAll(dst)
+		b.discard(c, dst)
 		if err := os.MkdirAll(dst, 0o755); err != nil {
 			b.record(c, tag, step, s, sample{Err: err.Error()}, nil, "")
 			continue
@@ -507,7 +514,7 @@ func (b *bench) restoreStep(c *corpus, tag, step string, states []*repoState, ru
 			smp.Err = "nothing was restored"
 		}
 		b.record(c, tag, step, s, smp, sp, "  restored "+mib(got))
-		removeAll(dst)
+		b.discard(c, dst)
 	}
 }
 

@@ -126,6 +126,11 @@ func (db *DB) ChunkSizes(ctx context.Context, ids []int64) ([]int64, error) {
 	return out, nil
 }
 
+// chunkGap is the most ids between two wanted chunks that ChunkSizes
+// reads past rather than start another query: a file's chunks have nearby
+// ids, and the rows it reads past are two integers each.
+const chunkGap = 64
+
 // scanSizes fills sizes (and found) for the sorted ids want with one range
 // query.
 func scanSizes(ctx context.Context, st *sql.Stmt, want, sizes []int64, found []bool) error {

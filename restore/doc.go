@@ -27,11 +27,14 @@
 //	            dropped where the owner cannot be given
 //	delete.go   Options.Delete: what the snapshot lacks, never runtime
 //	            files, excluded files or a database's sidecars
-//	execute.go  Execute: directories first, then files in parallel, then
-//	            deletions, then directory modes and times, deepest first
+//	execute.go  Execute: directories first, then files in parallel (the
+//	            next batch's contents looked up while the workers write),
+//	            then deletions, then directory modes and times, deepest
+//	            first
 //	write.go    one file: chunks read and verified (blobstore.Reader),
 //	            written to a temp file beside the target (holes for zero
-//	            runs), BLAKE3 of what was written checked, fsynced, renamed,
+//	            runs; a big file in 1 MiB writes, its write-back started
+//	            every 8 MiB), BLAKE3 of what was written checked, fsynced, renamed,
 //	            the directory fsynced; a database checked (SchemaCheck
 //	            when it passed its check at capture, else integrity_check)
 //	            and its stale -wal/-shm removed

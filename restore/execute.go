@@ -134,7 +134,7 @@ func (p *Plan) executeOne(ctx context.Context, r int, items []*Item) error {
 		if it.Err != nil {
 			continue
 		}
-		if err := w.setMeta(root, it.Rel, it, false); err != nil {
+		if err := w.setDirMeta(it); err != nil {
 			it.fail(err)
 			continue
 		}
@@ -171,7 +171,9 @@ func (w *writer) writeFiles(files []*Item) error {
 	var mu sync.Mutex
 	var staged []*atomicfile.Staged
 	var stagedItems []*Item
-	jobs := make(chan job)
+	// Buffered: a worker finishing a small file takes the next without
+	// waiting for the feeder to be scheduled.
+	jobs := make(chan job, 64)
 	var wg sync.WaitGroup
 	for range w.opts.Workers {
 		wg.Add(1)
@@ -197,16 +199,32 @@ func (w *writer) writeFiles(files []*Item) error {
 		}()
 	}
 	ctx := w.ctx
+	// The contents of the next files are looked up while the workers
+	// write the current ones: looked up in line, each batch left both
+	// workers idle for its queries.
+	type batch struct {
+		part     []*Item
+		contents map[int64]*catalog.Content
+	}
+	batches := make(chan batch, 1)
+	go func() {
+		defer close(batches)
+		for start := 0; start < len(files) && ctx.Err() == nil; start += prefetch {
+			part := files[start:min(start+prefetch, len(files))]
+			batches <- batch{part, w.contents(part)}
+		}
+	}()
 feed:
-	for start := 0; start < len(files); start += prefetch {
-		part := files[start:min(start+prefetch, len(files))]
-		contents := w.contents(part)
-		for _, it := range part {
+	for b := range batches {
+		for _, it := range b.part {
 			if ctx.Err() != nil {
 				break feed
 			}
-			jobs <- job{it, contents[it.Version.ContentID]}
+			jobs <- job{it, b.contents[it.Version.ContentID]}
 		}
+	}
+	for range batches {
+		// after a cancellation: let the lookups stop
 	}
 	close(jobs)
 	wg.Wait()

@@ -626,21 +626,54 @@ func (c *dirCache) dir(rel string) (*os.Root, string, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if r, ok := c.m[d]; ok {
-		return r, base, nil
+	r, err := c.open(d)
+	if err != nil {
+		return nil, "", err
 	}
-	r, err := c.root.OpenRoot(d)
+	return r, base, nil
+}
+
+// open returns the root of directory d (nil when it does not exist),
+// opened from its parent's: one open per directory, where a path resolved
+// from the top opens every directory above it again. c.mu is held.
+func (c *dirCache) open(d string) (*os.Root, error) {
+	if d == "." || d == "" {
+		return c.root, nil
+	}
+	if r, ok := c.m[d]; ok {
+		return r, nil
+	}
+	parent, err := c.open(path.Dir(d))
+	if err != nil || parent == nil {
+		return nil, err
+	}
+	r, err := parent.OpenRoot(path.Base(d))
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		r, err = nil, nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("open directory %s: %w", d, err)
+		return nil, fmt.Errorf("open directory %s: %w", d, err)
 	}
 	if c.m == nil {
 		c.m = map[string]*os.Root{}
 	}
 	c.m[d] = r
-	return r, base, nil
+	return r, nil
+}
+
+// forget drops what is remembered of directory d and below, after it
+// was made: it may have been remembered as missing.
+func (c *dirCache) forget(d string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, r := range c.m {
+		if k == d || strings.HasPrefix(k, d+"/") {
+			if r != nil {
+				r.Close()
+			}
+			delete(c.m, k)
+		}
+	}
 }
 
 func (c *dirCache) close() {

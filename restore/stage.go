@@ -120,7 +120,11 @@ func (s *stage) promote(w *writer, fsys *atomicfile.FS, items []*Item) error {
 		if it.Kind != KindMkdir {
 			continue
 		}
-		if err := w.setMeta(s.target, it.Rel, it, false); err != nil {
+		own := it.owner
+		if s.ownedAlready(own) {
+			own = nil // made by the restore in the staging tree
+		}
+		if err := w.setMetaAs(s.target, it.Rel, it, false, own); err != nil {
 			it.fail(err)
 			continue
 		}
@@ -196,7 +200,7 @@ func (w *writer) executeStaged(dirs, files, items []*Item) error {
 		case it.Err != nil || topLevel(it.Rel):
 			continue // top-level directories get theirs once moved
 		}
-		if err := w.setMeta(st.root, it.Rel, it, false); err != nil {
+		if err := w.setDirMeta(it); err != nil {
 			it.fail(err)
 		}
 	}

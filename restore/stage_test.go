@@ -2,6 +2,8 @@ package restore
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,5 +149,74 @@ func TestStagedRestoreSetgidTarget(t *testing.T) {
 		if st := fi.Sys().(*syscall.Stat_t); int(st.Uid) != os.Geteuid() || int(st.Gid) != os.Getegid() {
 			t.Errorf("%s: owned by %d:%d, want %d:%d as recorded", rel, st.Uid, st.Gid, os.Geteuid(), os.Getegid())
 		}
+	}
+}
+
+// A restore cancelled while its files are written stops (the lookups of
+// the next files' contents, which run ahead of the workers, with it) and
+// leaves nothing of the tree under the target.
+func TestCancelledRestoreStops(t *testing.T) {
+	r := newRepo(t)
+	src := t.TempDir()
+	for d := range 4 {
+		for i := range 300 {
+			p := filepath.Join(src, fmt.Sprint("d", d), fmt.Sprint("f", i, ".json"))
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.WriteFile(p, []byte(fmt.Sprintf(`{"n": %d, "d": %d}`, i, d)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	backdate(t, src)
+	s := r.snap(t, src)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	to := filepath.Join(t.TempDir(), "to")
+	written := 0
+	_, err := Run(ctx, r.deps(), []Request{{Snapshot: s, Path: ".", UserPath: "."}}, Options{To: to, Progress: func(done, total int64) {
+		if written++; written == 10 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled restore: %v, want context.Canceled", err)
+	}
+	if written >= 1200 {
+		t.Errorf("%d files written after the cancellation at the 10th", written)
+	}
+	entries, _ := os.ReadDir(to)
+	if len(entries) != 0 {
+		t.Errorf("the cancelled restore left %v in the target", entries)
+	}
+}
+
+// A directory deep in the source restored --to an empty directory gets
+// its parents made, and everything under it, with each directory's mode.
+func TestRestoreDeepDirectoryTo(t *testing.T) {
+	r := newRepo(t)
+	src := t.TempDir()
+	for _, p := range []string{"a/b/c/one.txt", "a/b/c/d/two.txt", "a/b/three.txt", "a/other.txt"} {
+		os.MkdirAll(filepath.Join(src, filepath.Dir(p)), 0o755)
+		if err := os.WriteFile(filepath.Join(src, p), []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chmod(filepath.Join(src, "a/b/c/d"), 0o750)
+	backdate(t, src)
+	s := r.snap(t, src)
+	to := t.TempDir()
+	if _, err := Run(context.Background(), r.deps(), []Request{{Snapshot: s, Path: "a/b", UserPath: "a/b"}}, Options{To: to}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"a/b/c/one.txt", "a/b/c/d/two.txt", "a/b/three.txt"} {
+		if got, err := os.ReadFile(filepath.Join(to, p)); err != nil || string(got) != p {
+			t.Errorf("%s: %q, %v", p, got, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(to, "a/other.txt")); !os.IsNotExist(err) {
+		t.Errorf("a/other.txt, outside the request, restored: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(to, "a/b/c/d")); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("a/b/c/d: %v, %v; want mode 0750", fi, err)
 	}
 }
