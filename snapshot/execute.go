@@ -225,9 +225,8 @@ func (r *run) build(p *plan, results map[int]*captured) *catalog.Commit {
 		if v := p.live[e.rel]; v != nil {
 			c.Close = append(c.Close, v.ID)
 		}
-		c.Versions = append(c.Versions, catalog.NewVersion{Content: -1, Version: catalog.Version{
-			Path: e.rel, Type: e.typ.String(), Mode: e.mode, MtimeNs: e.mtimeNs, LinkTarget: e.link,
-			FpCtimeNs: e.ctimeNs, FpIno: e.ino, UID: int64(e.uid), GID: int64(e.gid)}})
+		c.Versions = append(c.Versions, catalog.NewVersion{Content: -1, Path: e.rel, Type: e.typ.String(), Mode: e.mode, MtimeNs: e.mtimeNs, LinkTarget: e.link,
+			FpCtimeNs: e.ctimeNs, FpIno: e.ino, UID: int64(e.uid), GID: int64(e.gid)})
 	}
 	for _, i := range p.toRead {
 		got := results[i]
@@ -262,15 +261,16 @@ func (r *run) build(p *plan, results map[int]*captured) *catalog.Commit {
 			contentIdx[got.hash] = k
 			c.Contents = append(c.Contents, catalog.NewContent{Hash: got.hash, Size: got.size, Chunking: got.chunking, Chunks: got.chunks})
 		}
-		v := catalog.Version{Path: e.rel, Type: catalog.TypeFile, Mode: e.mode, Size: got.size, MtimeNs: e.mtimeNs, UID: int64(e.uid), GID: int64(e.gid),
-			Capture: got.capture, DBCheck: got.dbCheck, FpCtimeNs: fp.FpCtimeNs, FpIno: fp.FpIno, FpExtra: fp.FpExtra}
+		c.Versions = append(c.Versions, catalog.NewVersion{Path: e.rel, Type: catalog.TypeFile, Mode: e.mode, Size: got.size, MtimeNs: e.mtimeNs,
+			UID: int64(e.uid), GID: int64(e.gid), Capture: got.capture, DBCheck: got.dbCheck, FpCtimeNs: fp.FpCtimeNs, FpIno: fp.FpIno,
+			FpExtra: fp.FpExtra, Content: k})
+		v := &c.Versions[len(c.Versions)-1]
 		if got.jsonValid != nil {
 			v.JSONValid.Valid, v.JSONValid.Bool = true, *got.jsonValid
 		}
 		if got.jsonCount >= 0 {
 			v.JSONEntries.Valid, v.JSONEntries.Int64 = true, got.jsonCount
 		}
-		c.Versions = append(c.Versions, catalog.NewVersion{Version: v, Content: k})
 	}
 	for _, v := range p.removed {
 		c.Close = append(c.Close, v.ID)
