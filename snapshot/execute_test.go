@@ -1,6 +1,8 @@
 package snapshot
 
 import (
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/cairn-dev/cairn/catalog"
@@ -30,5 +32,28 @@ func TestContentIndexPrefixClash(t *testing.T) {
 	}
 	if _, ok := x.find(contents, c); ok {
 		t.Errorf("a third hash with the same first bytes was found")
+	}
+}
+
+// Files with the same bytes in one snapshot share one content row; files
+// with other bytes get their own.
+func TestSameBytesOneContent(t *testing.T) {
+	r := newRepo(t, t.TempDir())
+	src := t.TempDir()
+	for _, f := range []struct{ name, data string }{
+		{"a.txt", "same bytes\n"}, {"d/b.txt", "same bytes\n"}, {"d/e/c.txt", "same bytes\n"},
+		{"x.txt", "other bytes\n"}, {"y.txt", "more bytes\n"},
+	} {
+		writeFile(t, filepath.Join(src, f.name), f.data)
+	}
+	r.snap(t, src, Options{})
+	got := r.query(t, `SELECT v.path, v.content_id = (SELECT content_id FROM version WHERE path = 'a.txt')
+		FROM version v WHERE v.type = 'file' ORDER BY v.path`)
+	want := []string{"a.txt 1", "d/b.txt 1", "d/e/c.txt 1", "x.txt 0", "y.txt 0"}
+	if !slices.Equal(got, want) {
+		t.Errorf("files and whether they share a.txt's content: %v; want %v", got, want)
+	}
+	if n := r.query(t, "SELECT count(*) FROM content"); !slices.Equal(n, []string{"3"}) {
+		t.Errorf("%v content rows; want 3", n)
 	}
 }
