@@ -22,21 +22,21 @@ func firstSnapshot(files int) *Commit {
 	now := time.Now()
 	c := &Commit{Source: "/scale", Started: now, Finished: now, FileCount: int64(files),
 		Packs: []NewPack{{Name: fmt.Sprintf("%064x", 1), Size: int64(files) * 60}}}
-	c.Versions = append(c.Versions, NewVersion{Version: Version{Path: ".", Type: TypeDir, Mode: 0o755, UID: -1, GID: -1}, Content: -1})
+	c.Versions = append(c.Versions, NewVersion{Path: ".", Type: TypeDir, Mode: 0o755, UID: -1, GID: -1, Content: -1})
 	var b [8]byte
 	for i := range files {
 		if i%100 == 0 {
-			c.Versions = append(c.Versions, NewVersion{Version: Version{Path: fmt.Sprintf("d%04d", i/100), Type: TypeDir,
-				Mode: 0o755, UID: -1, GID: -1}, Content: -1})
+			c.Versions = append(c.Versions, NewVersion{Path: fmt.Sprintf("d%04d", i/100), Type: TypeDir,
+				Mode: 0o755, UID: -1, GID: -1, Content: -1})
 		}
 		binary.LittleEndian.PutUint64(b[:], uint64(i))
 		h := blake3.Sum256(b[:])
 		c.NewChunks = append(c.NewChunks, NewChunk{Hash: h, Offset: int64(8 + i/50*1000), Length: 1000, Size: 100,
 			PlainOffset: int64(i % 50 * 100)})
 		c.Contents = append(c.Contents, NewContent{Hash: blake3.Sum256(h[:]), Size: 100, Chunking: "cdc", Chunks: []ChunkRef{ChunkRef(-i - 1)}})
-		c.Versions = append(c.Versions, NewVersion{Version: Version{Path: fmt.Sprintf("d%04d/f%03d.json", i/100, i%100), Type: TypeFile,
+		c.Versions = append(c.Versions, NewVersion{Path: fmt.Sprintf("d%04d/f%03d.json", i/100, i%100), Type: TypeFile,
 			Mode: 0o644, Size: 100, MtimeNs: now.UnixNano(), JSONValid: sql.NullBool{Bool: true, Valid: true},
-			JSONEntries: sql.NullInt64{Int64: 5, Valid: true}, FpCtimeNs: now.UnixNano(), FpIno: uint64(i + 1000), UID: -1, GID: -1},
+			JSONEntries: sql.NullInt64{Int64: 5, Valid: true}, FpCtimeNs: now.UnixNano(), FpIno: uint64(i + 1000), UID: -1, GID: -1,
 			Content: len(c.Contents) - 1})
 	}
 	return c
@@ -144,7 +144,9 @@ func BenchmarkRebuild(b *testing.B) {
 			hash := blake3.Sum256(h[:])
 			c.NewChunks = append(c.NewChunks, NewChunk{Hash: hash, Offset: int64(8 + i*100), Length: 100, Size: 100})
 			c.Contents = append(c.Contents, NewContent{Hash: blake3.Sum256(hash[:]), Size: 100, Chunking: "cdc", Chunks: []ChunkRef{ChunkRef(-i - 1)}})
-			nv := NewVersion{Version: *v, Content: len(c.Contents) - 1}
+			nv := NewVersion{Path: v.Path, Type: v.Type, LinkTarget: v.LinkTarget, Capture: v.Capture, DBCheck: v.DBCheck, FpExtra: v.FpExtra,
+				Size: v.Size, MtimeNs: v.MtimeNs, FpCtimeNs: v.FpCtimeNs, FpIno: v.FpIno, JSONEntries: v.JSONEntries, UID: v.UID, GID: v.GID,
+				Mode: v.Mode, JSONValid: v.JSONValid, Content: len(c.Contents) - 1}
 			nv.MtimeNs = now.UnixNano()
 			c.Versions = append(c.Versions, nv)
 			c.Close = append(c.Close, v.ID)

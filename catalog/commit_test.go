@@ -23,12 +23,12 @@ func packName(s string) string { return hexSum("pack " + s) }
 
 // fileVersion is a new file version using Contents[content].
 func fileVersion(path string, content int, size int64) NewVersion {
-	return NewVersion{Content: content, Version: Version{Path: path, Type: TypeFile, Mode: 0o644, Size: size,
-		MtimeNs: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano(), Capture: CaptureRaw}}
+	return NewVersion{Content: content, Path: path, Type: TypeFile, Mode: 0o644, Size: size,
+		MtimeNs: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano(), Capture: CaptureRaw}
 }
 
 func dirVersion(path string) NewVersion {
-	return NewVersion{Content: -1, Version: Version{Path: path, Type: TypeDir, Mode: 0o755}}
+	return NewVersion{Content: -1, Path: path, Type: TypeDir, Mode: 0o755}
 }
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)

@@ -20,8 +20,8 @@ func TestLiveFingerprints(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An owner, a symlink, a huge inode number and a fingerprint extra.
-	link := NewVersion{Content: -1, Version: Version{Path: "l", Type: TypeSymlink, Mode: 0o777, LinkTarget: "a.txt", UID: 1000, GID: 100,
-		FpCtimeNs: 7, FpIno: 1<<63 + 5, FpExtra: "size=1 wal=-"}}
+	link := NewVersion{Content: -1, Path: "l", Type: TypeSymlink, Mode: 0o777, LinkTarget: "a.txt", UID: 1000, GID: 100,
+		FpCtimeNs: 7, FpIno: 1<<63 + 5, FpExtra: "size=1 wal=-"}
 	if _, err := db.CommitSnapshot(ctx, &Commit{Source: "/src", Started: t0, Finished: t0, Versions: []NewVersion{link}}); err != nil {
 		t.Fatal(err)
 	}

@@ -52,9 +52,9 @@ func orderCommit(r *rand.Rand) *Commit {
 	}
 	file := func(path string, refs ...ChunkRef) {
 		c.Contents = append(c.Contents, NewContent{Hash: hash(), Chunks: refs})
-		c.Versions = append(c.Versions, NewVersion{Version: Version{Path: path, Type: TypeFile}, Content: len(c.Contents) - 1})
+		c.Versions = append(c.Versions, NewVersion{Path: path, Type: TypeFile, Content: len(c.Contents) - 1})
 	}
-	c.Versions = append(c.Versions, NewVersion{Version: Version{Path: ".", Type: TypeDir}, Content: -1})
+	c.Versions = append(c.Versions, NewVersion{Path: ".", Type: TypeDir, Content: -1})
 	for i := range 40 {
 		switch i % 8 {
 		case 3:

@@ -249,8 +249,8 @@ func (p *replayRun) commit() {
 		return contentIndex[k]
 	}
 	file := func(path string) NewVersion {
-		v := NewVersion{Content: addContent(p.rng.IntN(30)), Version: Version{Path: path, Type: TypeFile, Mode: 0o644, Size: 300,
-			MtimeNs: p.now.UnixNano(), Capture: CaptureRaw, FpCtimeNs: p.now.UnixNano(), FpIno: p.rng.Uint64(), UID: -1, GID: -1}}
+		v := NewVersion{Content: addContent(p.rng.IntN(30)), Path: path, Type: TypeFile, Mode: 0o644, Size: 300,
+			MtimeNs: p.now.UnixNano(), Capture: CaptureRaw, FpCtimeNs: p.now.UnixNano(), FpIno: p.rng.Uint64(), UID: -1, GID: -1}
 		if p.rng.IntN(3) == 0 {
 			v.JSONValid.Valid, v.JSONValid.Bool = true, p.rng.IntN(2) == 0
 			v.JSONEntries.Valid, v.JSONEntries.Int64 = v.JSONValid.Bool, p.rng.Int64N(50)
@@ -261,7 +261,7 @@ func (p *replayRun) commit() {
 		return v
 	}
 	if live["."] == nil {
-		c.Versions = append(c.Versions, NewVersion{Content: -1, Version: Version{Path: ".", Type: TypeDir, Mode: 0o755, UID: -1, GID: -1}})
+		c.Versions = append(c.Versions, NewVersion{Content: -1, Path: ".", Type: TypeDir, Mode: 0o755, UID: -1, GID: -1})
 	}
 	for _, path := range slices.Sorted(maps.Keys(live)) {
 		v := live[path]
@@ -284,8 +284,8 @@ func (p *replayRun) commit() {
 			continue
 		}
 		if p.rng.IntN(6) == 0 {
-			c.Versions = append(c.Versions, NewVersion{Content: -1, Version: Version{Path: path, Type: TypeSymlink, Mode: 0o777,
-				LinkTarget: "f000", UID: -1, GID: -1}})
+			c.Versions = append(c.Versions, NewVersion{Content: -1, Path: path, Type: TypeSymlink, Mode: 0o777,
+				LinkTarget: "f000", UID: -1, GID: -1})
 		} else {
 			c.Versions = append(c.Versions, file(path))
 		}
