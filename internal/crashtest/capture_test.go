@@ -2,12 +2,14 @@ package crashtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,6 +48,10 @@ func sqliteLockMain(path string) int {
 	fmt.Println("locked")
 	buf := make([]byte, 1)
 	os.Stdin.Read(buf)
+	// f is not used after the lock: without this a GC may finalize it,
+	// closing the descriptor and with it the lock, and the reader the
+	// test means to block does not wait.
+	runtime.KeepAlive(f)
 	return 0
 }
 
@@ -148,11 +154,18 @@ func exitWithin(t *testing.T, p *proc, d time.Duration, what string) result {
 // makeDB writes a small rollback-journal SQLite database: cairn is the
 // only SQLite user in this package, so it is a copy of a catalog cairn
 // made, switched out of WAL mode (header bytes 18 and 19).
-func (e *env) makeDB(t *testing.T, path string) {
+func (e *env) makeDB(t *testing.T, path string) { e.makeDBOf(t, path, 1) }
+
+// makeDBOf is makeDB with the catalog of a tree of files files: the more,
+// the larger the database.
+func (e *env) makeDBOf(t *testing.T, path string, files int) {
 	t.Helper()
 	tmp := filepath.Join(e.scratch, "dbmaker")
+	os.RemoveAll(tmp)
 	os.MkdirAll(filepath.Join(tmp, "src"), 0o755)
-	os.WriteFile(filepath.Join(tmp, "src", "x"), []byte("x"), 0o644)
+	for i := range files {
+		os.WriteFile(filepath.Join(tmp, "src", fmt.Sprintf("x%d", i)), []byte(fmt.Sprint(i)), 0o644)
+	}
 	cmd := exec.Command(cairnBin, "--repo", filepath.Join(tmp, "repo"), "snap", filepath.Join(tmp, "src"))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make a database: %v %s", err, out)
@@ -171,15 +184,22 @@ func (e *env) makeDB(t *testing.T, path string) {
 // for ever (open(2) of a FIFO waits for a writer), deaf to SIGTERM while
 // it held the locks. Now the read never blocks: the FIFO is refused and
 // the snapshot completes. The window is made wide by a database read
-// first (path order, one worker) that waits on a lock another process
-// holds.
+// first that waits on a lock another process holds: with GOMAXPROCS=1
+// one file over 256 KiB is read at a time, files of 1 MiB and more first,
+// so z.txt (over 256 KiB, under 1 MiB) waits for the database (over
+// 1 MiB). A small z.txt would be read beside it, before the swap.
 func TestFIFOSwappedInDoesNotHang(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	db := filepath.Join(e.src, "app.db")
-	e.makeDB(t, db)
+	e.makeDBOf(t, db, 5000)
+	if fi, err := os.Stat(db); err != nil {
+		t.Fatal(err)
+	} else if fi.Size() < 1<<20 {
+		t.Fatalf("database of %d bytes: the test needs one of 1 MiB or more", fi.Size())
+	}
 	z := filepath.Join(e.src, "z.txt")
-	os.WriteFile(z, []byte("plain\n"), 0o644)
+	os.WriteFile(z, bytes.Repeat([]byte("plain\n"), 100_000), 0o644)
 	release := lockSQLite(t, db)
 	p := e.startEnv([]string{"GOMAXPROCS=1"}, nil, "snap", e.src)
 	waitOpen(t, p, db)
