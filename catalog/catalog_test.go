@@ -513,3 +513,27 @@ func TestMigrateMetaKeys(t *testing.T) {
 		t.Errorf("next snapshot id = %d, want 42 (after the highest ever issued)", id)
 	}
 }
+
+// queryPlan is SQLite's plan for query (EXPLAIN QUERY PLAN), one step a
+// line, from the read pool.
+func queryPlan(t *testing.T, db *DB, query string, args ...any) string {
+	t.Helper()
+	rows, err := db.r.Query("EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
+}

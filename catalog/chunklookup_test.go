@@ -126,21 +126,7 @@ func TestChunkLookupPlans(t *testing.T) {
 		{"by ids", chunkByIDs + ",?,?)", "SEARCH c USING INTEGER PRIMARY KEY (rowid=?)", []any{1, 5, 9}},
 		{"run", chunkRun, "SEARCH c USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)", []any{1, 9}},
 	} {
-		rows, err := db.r.Query("EXPLAIN QUERY PLAN "+c.query, c.args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		text := strings.Join(plan, "\n")
+		text := queryPlan(t, db, c.query, c.args...)
 		if !strings.Contains(text, c.want) || strings.Contains(text, "SCAN") || strings.Contains(text, "TEMP B-TREE") {
 			t.Errorf("query plan of %s:\n%s", c.name, text)
 		}

@@ -140,21 +140,7 @@ func TestLiveInOrder(t *testing.T) {
 // proportional to the source.
 func TestLiveInOrderNeedsNoSort(t *testing.T) {
 	db, _ := openNew(t)
-	rows, err := db.r.Query("EXPLAIN QUERY PLAN "+liveInOrder, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	text := strings.Join(plan, "\n")
+	text := queryPlan(t, db, liveInOrder, 1)
 	if strings.Contains(text, "TEMP B-TREE") || !strings.Contains(text, "version_live") {
 		t.Errorf("query plan of liveInOrder:\n%s", text)
 	}

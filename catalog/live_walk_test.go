@@ -101,21 +101,7 @@ func readLiveInOrder(t *testing.T, db *DB, sourceID int64) []*Version {
 // and sorts nothing.
 func TestLiveFingerprintsNeedNoSort(t *testing.T) {
 	db, _ := openNew(t)
-	rows, err := db.r.Query("EXPLAIN QUERY PLAN "+liveFingerprints, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if text := strings.Join(plan, "\n"); strings.Contains(text, "TEMP B-TREE") || !strings.Contains(text, "version_live") {
+	if text := queryPlan(t, db, liveFingerprints, 1); strings.Contains(text, "TEMP B-TREE") || !strings.Contains(text, "version_live") {
 		t.Errorf("query plan of liveFingerprints:\n%s", text)
 	}
 }

@@ -64,21 +64,7 @@ func TestTreeSearchesPath(t *testing.T) {
 		{"Tree", treeWhere, "version_by_path (source_id=? AND path>? AND path<?)", []any{1, 1, 1, "a", "a0", "a", "a/"}},
 		{"LiveTree", liveTreeWhere, "version_live (source_id=? AND path>? AND path<?)", []any{1, "a", "a0", "a", "a/"}},
 	} {
-		rows, err := db.r.Query("EXPLAIN QUERY PLAN SELECT "+versionColumns+versionFrom+c.query, c.args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
-		text := strings.Join(plan, "\n")
+		text := queryPlan(t, db, "SELECT "+versionColumns+versionFrom+c.query, c.args...)
 		if !strings.Contains(text, c.want) || strings.Contains(text, "TEMP B-TREE") {
 			t.Errorf("query plan of %s:\n%s", c.name, text)
 		}
