@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -536,28 +535,17 @@ func (db *DB) chunksAmong(ctx context.Context, ids []int64) (map[int64]ChunkLoc,
 // chunkLocs resolves ids in order (a content's chunk list: chunks written
 // together have consecutive ids, so most come in long runs).
 func (db *DB) chunkLocs(ctx context.Context, ids []int64) ([]ChunkLoc, error) {
-	uniq := slices.Clone(ids)
-	slices.Sort(uniq)
-	uniq = slices.Compact(uniq)
-	q := &chunkQueries{db: db}
-	defer q.close()
-	rows := make([]chunkRow, 0, len(uniq))
-	if err := q.byIDs(ctx, uniq, func(r chunkRow) { rows = append(rows, r) }); err != nil {
+	byID, err := db.chunksAmong(ctx, ids)
+	if err != nil {
 		return nil, err
 	}
-	if err := q.resolve(ctx, rows); err != nil {
-		return nil, err
-	}
-	// rows come in id order within each query, but runs and loose ids
-	// interleave: sort before searching.
-	slices.SortFunc(rows, func(a, b chunkRow) int { return cmp.Compare(a.ID, b.ID) })
 	out := make([]ChunkLoc, len(ids))
 	for i, id := range ids {
-		k, ok := slices.BinarySearchFunc(rows, id, func(r chunkRow, id int64) int { return cmp.Compare(r.ID, id) })
+		l, ok := byID[id]
 		if !ok {
 			return nil, fmt.Errorf("chunk %d missing from the catalog: %w", id, ErrNotFound)
 		}
-		out[i] = rows[k].ChunkLoc
+		out[i] = l
 	}
 	return out, nil
 }
