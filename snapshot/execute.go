@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -303,7 +302,7 @@ func (r *run) build(p *plan, results map[int]*captured) *catalog.Commit {
 }
 
 // contentIndex finds the contents a commit lists by hash, keyed by the
-// hash's first 8 bytes: a first snapshot of 1M files holds one entry per
+// hash's first 8 bytes (as the chunk index is, idPrefix): a first snapshot of 1M files holds one entry per
 // file, and a map keyed by the whole hash took 48 MB (40-byte slots) at the
 // moment the snapshot holds the most. Another hash with the same first
 // bytes goes into rest.
@@ -317,7 +316,7 @@ func newContentIndex(n int) *contentIndex {
 }
 
 func (x *contentIndex) find(contents []catalog.NewContent, h [32]byte) (int, bool) {
-	k, ok := x.byPrefix[binary.LittleEndian.Uint64(h[:8])]
+	k, ok := x.byPrefix[idPrefix(h)]
 	if !ok {
 		return 0, false
 	}
@@ -330,7 +329,7 @@ func (x *contentIndex) find(contents []catalog.NewContent, h [32]byte) (int, boo
 
 // add records that contents[k] has hash h, which find did not know.
 func (x *contentIndex) add(h [32]byte, k int) {
-	prefix := binary.LittleEndian.Uint64(h[:8])
+	prefix := idPrefix(h)
 	if _, taken := x.byPrefix[prefix]; !taken {
 		x.byPrefix[prefix] = k
 		return
