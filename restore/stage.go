@@ -72,6 +72,16 @@ func (s *stage) ownedAlready(own *owner) bool {
 	return own != nil && s.creator != nil && *own == *s.creator
 }
 
+// ownerToSet is the owner an entry made by the restore still needs: own,
+// or nil where it was created with it (in the staging tree). s may be nil
+// (no staging tree).
+func (s *stage) ownerToSet(own *owner) *owner {
+	if s != nil && s.ownedAlready(own) {
+		return nil
+	}
+	return own
+}
+
 // abandon removes the staging directory and what it holds.
 func (s *stage) abandon() {
 	s.root.Close()
@@ -120,11 +130,7 @@ func (s *stage) promote(w *writer, fsys *atomicfile.FS, items []*Item) error {
 		if it.Kind != KindMkdir {
 			continue
 		}
-		own := it.owner
-		if s.ownedAlready(own) {
-			own = nil // made by the restore in the staging tree
-		}
-		if err := w.setMetaAs(s.target, it.Rel, it, false, own); err != nil {
+		if err := w.setMetaAs(s.target, it.Rel, it, false, s.ownerToSet(it.owner)); err != nil {
 			it.fail(err)
 			continue
 		}

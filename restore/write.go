@@ -120,11 +120,7 @@ func (w *writer) setDirMeta(it *Item) error {
 	if err != nil {
 		return err
 	}
-	own := it.owner
-	if w.stage != nil && w.stage.ownedAlready(own) {
-		own = nil // made by the restore, in the staging tree: owned so already
-	}
-	return w.setMetaAs(dir, name, it, false, own)
+	return w.setMetaAs(dir, name, it, false, w.stage.ownerToSet(it.owner))
 }
 
 // bigMin is the size from which a file is restored ahead of the others.
@@ -192,8 +188,8 @@ func (w *writer) restore(it *Item, c *catalog.Content) (*atomicfile.Staged, erro
 		}
 	}
 	opts := atomicfile.Options{Mode: it.mode, Mtime: mtimeOf(v)}
-	if it.owner != nil && (w.stage == nil || !w.stage.ownedAlready(it.owner)) {
-		opts.Owner = &atomicfile.Owner{UID: it.owner.uid, GID: it.owner.gid}
+	if own := w.stage.ownerToSet(it.owner); own != nil {
+		opts.Owner = &atomicfile.Owner{UID: own.uid, GID: own.gid}
 	}
 	if v.Capture == catalog.CaptureSQLite {
 		dirAbs, checkDir := filepath.Dir(it.Path), filepath.Dir(it.Path)
