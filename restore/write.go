@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"syscall"
@@ -457,63 +458,109 @@ var chunkBufs = sync.Pool{New: func() any { return new([]byte) }}
 // hashing: a large database otherwise restores on one core.
 const readAheadMin = 4 << 20
 
-// readAhead reads and verifies locs in order on a goroutine of its own,
-// up to readAheadDepth chunks ahead, and hands each to emit.
+// readAhead reads and verifies locs on goroutines of their own, the
+// blobs of several at once, and hands each chunk to emit in order. One
+// decoding goroutine kept the writer waiting: decompressing and verifying
+// a database's chunks costs more than hashing and writing them, and with
+// the page cache cold one read at a time leaves the disk idle between
+// them.
 func readAhead(ctx context.Context, r *blobstore.Reader, locs []catalog.ChunkLoc, emit func([]byte) error) error {
-	const readAheadDepth = 16
+	decoders := min(max(2, runtime.GOMAXPROCS(0)), 4)
+	depth := 4 * decoders // blobs in flight or waiting for emit
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type piece struct {
+	// A task is a run of chunks in one blob, decoded by one goroutine so
+	// that the blob is decompressed once (the Reader's cache serves the
+	// rest of the run); data holds their plaintexts back to back.
+	type task struct {
+		locs []catalog.ChunkLoc
 		data *[]byte
 		err  error
+		done chan struct{}
 	}
-	ready := make(chan piece, readAheadDepth)
-	free := make(chan *[]byte, readAheadDepth+1)
-	for range readAheadDepth + 1 {
+	order := make(chan *task, depth)
+	tasks := make(chan *task, depth)
+	free := make(chan *[]byte, depth+1)
+	for range depth + 1 {
 		free <- new([]byte)
 	}
-	finished := make(chan struct{})
-	// On an error the reader is cancelled and waited for: nothing reads
+	var wg sync.WaitGroup
+	// On an error the readers are cancelled and waited for: nothing reads
 	// the store after this returns.
-	defer func() { cancel(); <-finished }()
+	defer func() { cancel(); wg.Wait() }()
+	wg.Add(1 + decoders)
 	go func() {
-		defer close(finished)
-		defer close(ready)
-		for _, l := range locs {
-			var buf *[]byte
+		defer wg.Done()
+		defer close(order)
+		defer close(tasks)
+		for i := 0; i < len(locs); {
+			j := i + 1
+			for j < len(locs) && locs[j].Pack == locs[i].Pack && locs[j].Offset == locs[i].Offset {
+				j++
+			}
+			t := &task{locs: locs[i:j], done: make(chan struct{})}
+			i = j
 			select {
-			case buf = <-free:
+			case t.data = <-free:
 			case <-ctx.Done():
 				return
 			}
-			if ctx.Err() != nil {
-				return
-			}
-			data, err := r.ReadChunk(ctx, l.Pack, l.Entry(), (*buf)[:0])
-			*buf = data
 			select {
-			case ready <- piece{buf, err}:
+			case order <- t:
 			case <-ctx.Done():
 				return
 			}
-			if err != nil {
+			select {
+			case tasks <- t:
+			case <-ctx.Done():
+				close(t.done) // order holds it: let a waiting emit see ctx
 				return
 			}
 		}
 	}()
+	for range decoders {
+		go func() {
+			defer wg.Done()
+			for t := range tasks {
+				buf := (*t.data)[:0]
+				for _, l := range t.locs {
+					if t.err = ctx.Err(); t.err != nil {
+						break
+					}
+					if buf, t.err = r.ReadChunk(ctx, l.Pack, l.Entry(), buf); t.err != nil {
+						break
+					}
+				}
+				*t.data = buf
+				close(t.done)
+			}
+		}()
+	}
 	done := 0
-	for p := range ready {
-		if p.err != nil {
-			return p.err
+	for t := range order {
+		select {
+		case <-t.done:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		if err := emit(*p.data); err != nil {
-			return err
+		if t.err != nil {
+			return t.err
 		}
-		free <- p.data
-		done++
+		data := *t.data
+		for _, l := range t.locs {
+			if int64(len(data)) < l.Size { // cannot be: each was verified
+				return fmt.Errorf("read ahead: chunk %x short: %w", l.Hash[:8], blobstore.ErrCorrupt)
+			}
+			if err := emit(data[:l.Size]); err != nil {
+				return err
+			}
+			data = data[l.Size:]
+			done++
+		}
+		free <- t.data
 	}
 	if done != len(locs) {
-		return ctx.Err()
+		return cmp.Or(ctx.Err(), fmt.Errorf("read ahead: %d of %d chunks read", done, len(locs)))
 	}
 	return nil
 }
