@@ -693,14 +693,18 @@ func TestLargeFileReadAhead(t *testing.T) {
 		t.Fatalf("the large file did not come back whole: %v", err)
 	}
 
-	r.corruptChunk(t, s, "big.bin", -1)
-	to := t.TempDir()
-	res := r.restore(t, s, ".", Options{To: to})
-	if err := res.Err(); !errors.Is(err, blobstore.ErrCorrupt) || len(res.errs()) != 1 {
-		t.Fatalf("restore with a damaged last chunk: %v; want one ErrCorrupt", res.errs())
+	// The last chunk, then also the first: an error while the chunks
+	// after it are being decoded stops them too.
+	for _, k := range []int{-1, 0} {
+		r.corruptChunk(t, s, "big.bin", k)
+		to := t.TempDir()
+		res := r.restore(t, s, ".", Options{To: to})
+		if err := res.Err(); !errors.Is(err, blobstore.ErrCorrupt) || len(res.errs()) != 1 {
+			t.Fatalf("restore with chunk %d damaged: %v; want one ErrCorrupt", k, res.errs())
+		}
+		if _, err := os.Stat(filepath.Join(to, "big.bin")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the damaged file was written: %v", err)
+		}
+		assertNoTemps(t, to)
 	}
-	if _, err := os.Stat(filepath.Join(to, "big.bin")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the damaged file was written: %v", err)
-	}
-	assertNoTemps(t, to)
 }
